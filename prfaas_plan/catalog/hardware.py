@@ -1,0 +1,178 @@
+"""Accelerator parts: datasheet peaks, prices and the efficiency settings kept apart from them.
+
+One YAML file per part in ``hardware/``. Keys carry their units (``bf16_dense_tflops``,
+``capacity_gb`` or ``capacity_gib`` exactly as the source states it); :func:`load_hardware`
+converts them once into SI floats on :class:`Hardware`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import units
+from ..errors import PlanError
+from .fields import Fields, load_yaml_mapping
+from .paths import catalog_names, resolve
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Achieved fractions of the datasheet peaks and fixed overheads of a serving engine on a part.
+
+    These are not datasheet facts: for H200 they are fitted once to [PRFAAS] Table 3 (see
+    ``prfaas_plan/calibration.py``); other parts document how theirs were chosen (``basis``).
+    """
+
+    basis: str
+    prefill_gemm_frac: float
+    prefill_attention_frac: float
+    prefill_linear_attention_frac: float
+    prefill_memory_frac: float
+    scaleup_frac: float
+    prefill_overhead_s: float
+    decode_memory_frac: float
+    decode_compute_frac: float
+    decode_step_overhead_s: float
+    memory_usable_frac: float
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """One accelerator part, all numbers in SI base units (per GPU / per chip)."""
+
+    name: str
+    description: str
+    hypothetical: bool
+    peak_flop_per_s: dict[str, float]  # dtype -> dense peak; dtypes without support are absent
+    memory_capacity_bytes: float
+    memory_bandwidth_bytes_per_s: float
+    scaleup_bytes_per_s: float  # one direction, per GPU; 0 where the part has no scale-up link
+    scaleout_bytes_per_s: float
+    power_w: float | None
+    rent_usd_per_gpu_hour: float
+    price_date: str
+    price_source: str
+    efficiency: Efficiency
+    sources: tuple[str, ...]
+    estimates: tuple[tuple[str, str], ...]
+    path: str = ""
+    memory_capacity_as_stated: str = field(default="", compare=False)
+
+    def peak_for(self, dtype: str) -> float:
+        """Dense tensor peak for GEMMs in ``dtype``; falls back to the nearest wider supported
+        dtype (fp4 -> fp8 -> bf16) and, for parts with only narrow formats (Rubin CPX), runs
+        wider math at the narrowest supported peak halved per step up."""
+        order = ["fp4", "fp8", "bf16"]
+        start = order.index(dtype) if dtype in order else 2
+        for d in order[start:]:
+            if d in self.peak_flop_per_s:
+                return self.peak_flop_per_s[d]
+        for steps, d in enumerate(reversed(order[:start]), start=1):
+            if d in self.peak_flop_per_s:
+                return self.peak_flop_per_s[d] / 2**steps
+        raise PlanError(f"{self.path}: no tensor peak given for any dtype")
+
+    @property
+    def bf16_flop_per_s(self) -> float:
+        return self.peak_for("bf16")
+
+
+def load_hardware(name_or_path: str | Path) -> Hardware:
+    path = resolve("hardware", name_or_path)
+    f = Fields(load_yaml_mapping(path), path)
+    name = f.str("name")
+    description = f.str("description")
+    hypothetical = f.bool("hypothetical")
+
+    peak = f.sub("peak")
+    peaks: dict[str, float] = {}
+    for dtype in ("bf16", "fp8", "fp4"):
+        value = peak.num(f"{dtype}_dense_tflops", None)
+        if value is not None:
+            peaks[dtype] = units.tflops_to_flop_per_s(value)
+    peak.done()
+    if not peaks:
+        raise f.error("peak", "at least one of bf16/fp8/fp4_dense_tflops must be given")
+
+    mem = f.sub("memory")
+    if mem.has("capacity_gb") and mem.has("capacity_gib"):
+        raise mem.error("capacity_gb", "give capacity_gb or capacity_gib, not both")
+    if mem.has("capacity_gib"):
+        cap_gib = mem.num("capacity_gib")
+        capacity_bytes, stated = cap_gib * units.GIB, f"{cap_gib:g} GiB"
+    else:
+        cap_gb = mem.num("capacity_gb")
+        capacity_bytes, stated = cap_gb * units.GB, f"{cap_gb:g} GB"
+    bandwidth = units.tb_per_s_to_bytes_per_s(mem.num("bandwidth_tb_per_s"))
+    mem.done()
+
+    ic = f.sub("interconnect")
+    scaleup_bidir = ic.num("scaleup_bidirectional_gb_per_s", 0.0, min_value=0.0)
+    scaleout = units.gbit_per_s_to_bytes_per_s(ic.num("scaleout_gbit_per_s"))
+    ic.done()
+
+    power_w = f.num("power_w", None)
+    price = f.sub("price")
+    rent = price.num("rent_usd_per_gpu_hour")
+    price.num("buy_usd", None)
+    price_date = str(price.raw("date"))
+    price_source = price.str("source")
+    price.done()
+
+    efficiency = _load_efficiency(f.sub("efficiency"))
+    sources = f.str_list("sources")
+    if not sources:
+        raise f.error("sources", "every catalog file must list its sources")
+    estimates = []
+    for i, _ in enumerate(f.list("estimates", [])):
+        e = f.item("estimates", i)
+        estimates.append((e.str("key"), e.str("note")))
+        e.done()
+    f.done()
+    if name != path.stem:
+        raise f.error("name", f"must equal the file name {path.stem!r}, got {name!r}")
+    return Hardware(
+        name=name,
+        description=description,
+        hypothetical=hypothetical,
+        peak_flop_per_s=peaks,
+        memory_capacity_bytes=capacity_bytes,
+        memory_bandwidth_bytes_per_s=bandwidth,
+        scaleup_bytes_per_s=units.gb_per_s_to_bytes_per_s(scaleup_bidir) / 2,
+        scaleout_bytes_per_s=scaleout,
+        power_w=power_w,
+        rent_usd_per_gpu_hour=rent,
+        price_date=price_date,
+        price_source=price_source,
+        efficiency=efficiency,
+        sources=sources,
+        estimates=tuple(estimates),
+        path=str(path),
+        memory_capacity_as_stated=stated,
+    )
+
+
+def _load_efficiency(e: Fields) -> Efficiency:
+    eff = Efficiency(
+        basis=e.str("basis", choices=("calibrated", "derived", "estimate")),
+        prefill_gemm_frac=e.frac("prefill_gemm_frac"),
+        prefill_attention_frac=e.frac("prefill_attention_frac"),
+        prefill_linear_attention_frac=e.frac("prefill_linear_attention_frac"),
+        prefill_memory_frac=e.frac("prefill_memory_frac"),
+        scaleup_frac=e.frac("scaleup_frac"),
+        prefill_overhead_s=e.num("prefill_overhead_s", min_value=0.0),
+        decode_memory_frac=e.frac("decode_memory_frac"),
+        decode_compute_frac=e.frac("decode_compute_frac"),
+        decode_step_overhead_s=e.num("decode_step_overhead_s", min_value=0.0),
+        memory_usable_frac=e.frac("memory_usable_frac"),
+        note=e.str("note", ""),
+    )
+    e.raw("calibration", None)  # free-form record of the fit (see calibration.py)
+    e.done()
+    return eff
+
+
+def list_hardware() -> list[Hardware]:
+    return [load_hardware(n) for n in catalog_names("hardware")]

@@ -1,0 +1,225 @@
+"""Turn a Hugging Face ``config.json`` into a model YAML for the attention kinds we model.
+
+Supported layouts: DeepSeek-V3 / Kimi K2 (MLA), Kimi Linear (KDA + MLA), Qwen3 MoE (GQA),
+Qwen3-Next / Qwen3.5 (Gated DeltaNet + gated GQA), MiMo-V2-Flash (SWA + GQA), MiniMax-M2 (GQA),
+Bailing / Ring linear (Lightning + GQA or MLA), and DeepSeek's own repo format. Whatever could not
+be mapped is returned as a list of notes (and written to the YAML's ``estimates``), never guessed
+silently.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import PlanError
+
+# DeepSeek reference-repo names -> HF names.
+_ALIASES = {
+    "dim": "hidden_size",
+    "n_layers": "num_hidden_layers",
+    "n_heads": "num_attention_heads",
+    "inter_dim": "intermediate_size",
+    "moe_inter_dim": "moe_intermediate_size",
+    "n_dense_layers": "first_k_dense_replace",
+    "n_activated_experts": "num_experts_per_tok",
+    "num_local_experts": "n_routed_experts",
+    "num_experts": "n_routed_experts",
+    "num_experts_per_token": "num_experts_per_tok",
+    "num_shared_experts": "n_shared_experts",
+    "moe_shared_expert_intermediate_size": "shared_expert_intermediate_size",
+}
+
+
+def _read(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlanError(f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PlanError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise PlanError(f"{path}: expected a JSON object at the top level")
+    cfg = dict(data.get("text_config") or {}) or dict(data)
+    for k, v in data.items():  # keep top-level architecture/model_type beside a text_config
+        cfg.setdefault(k, v)
+    for k, v in (cfg.pop("_assumed", None) or {}).items():
+        cfg.setdefault(k, v)
+        cfg.setdefault("_assumed_keys", []).append(k)
+    for old, new in _ALIASES.items():
+        if old in cfg and new not in cfg:
+            cfg[new] = cfg[old]
+    return cfg
+
+
+def import_hf_config(path: str | Path, name: str | None = None) -> tuple[dict, list[str]]:
+    """Map ``config.json`` to a model-YAML mapping. Returns (mapping, notes on what was not mapped)."""
+    path = Path(path)
+    try:
+        return _import(path, name)
+    except KeyError as exc:
+        raise PlanError(f"{path}: key {exc}: missing, cannot map this config") from None
+    except (TypeError, ValueError) as exc:
+        raise PlanError(f"{path}: unexpected value ({exc}), cannot map this config") from None
+
+
+def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
+    cfg = _read(path)
+    notes: list[str] = []
+
+    def need(key: str) -> Any:
+        if key not in cfg or cfg[key] is None:
+            raise PlanError(f"{path}: key '{key}': missing, cannot map this config")
+        return cfg[key]
+
+    n_layers = int(need("num_hidden_layers"))
+    hidden = int(need("hidden_size"))
+    kinds = _layer_kinds(cfg, n_layers, notes)
+    full = _full_attention_group(cfg, notes)
+    groups: list[dict] = []
+    n_full = kinds.count("full")
+    if n_full:
+        groups.append({**full, "count": n_full})
+    if kinds.count("swa"):
+        groups.append(_swa_group(cfg, kinds.count("swa")))
+    if kinds.count("linear"):
+        groups.append(_linear_group(cfg, kinds.count("linear"), notes))
+
+    ffn = _ffn(cfg, n_layers, notes)
+    weights = _weights_dtype(cfg, notes)
+    out: dict[str, Any] = {
+        "name": name or path.stem.replace("_", "-").replace(".json", ""),
+        "description": f"imported from {path.name} ({cfg.get('model_type', 'unknown model_type')})",
+        "hidden_size": hidden,
+        "vocab_size": int(need("vocab_size")),
+        "num_layers": n_layers,
+        "tie_word_embeddings": bool(cfg.get("tie_word_embeddings", False)),
+        "dtypes": {"weights": weights, "kv_cache": "bf16", "linear_state": "fp32"},
+        "layers": groups,
+        "ffn": ffn,
+        "sources": [f"{path.name} ({cfg.get('_provenance', 'Hugging Face config.json')})"],
+    }
+    for key in cfg.get("_assumed_keys", []):
+        notes.append(f"{key} = {cfg[key]} was marked assumed in the source config")
+    out["estimates"] = [{"key": "import", "note": n} for n in notes]
+    return out, notes
+
+
+def _layer_kinds(cfg: dict, n: int, notes: list[str]) -> list[str]:
+    """'full', 'swa' or 'linear' for each layer."""
+    lin = cfg.get("linear_attn_config")
+    if isinstance(lin, dict) and lin.get("full_attn_layers"):
+        full = set(lin["full_attn_layers"])  # 1-based in Kimi Linear configs
+        return ["full" if i + 1 in full else "linear" for i in range(n)]
+    if isinstance(cfg.get("layer_types"), list):
+        return ["linear" if t == "linear_attention" else "swa" if t == "sliding_attention" else "full" for t in cfg["layer_types"]]
+    if isinstance(cfg.get("hybrid_layer_pattern"), list):
+        return ["swa" if t == 1 else "full" for t in cfg["hybrid_layer_pattern"]]
+    if cfg.get("full_attention_interval"):
+        k = int(cfg["full_attention_interval"])
+        return ["full" if (i + 1) % k == 0 else "linear" for i in range(n)]
+    if cfg.get("layer_group_size") and str(cfg.get("model_type", "")).startswith("bailing"):
+        k = int(cfg["layer_group_size"])
+        return ["full" if (i + 1) % k == 0 else "linear" for i in range(n)]
+    if isinstance(cfg.get("attn_type_list"), list):
+        if any(t != 1 for t in cfg["attn_type_list"]):
+            notes.append("attn_type_list has non-full entries; mapped as full attention")
+        return ["full"] * n
+    return ["full"] * n
+
+
+def _full_attention_group(cfg: dict, notes: list[str]) -> dict:
+    heads = int(cfg.get("num_attention_heads", 0))
+    if cfg.get("kv_lora_rank"):
+        return {
+            "kind": "mla",
+            "heads": heads,
+            "kv_lora_rank": int(cfg["kv_lora_rank"]),
+            "rope_dim": int(cfg.get("qk_rope_head_dim", 64)),
+            "qk_nope_dim": int(cfg.get("qk_nope_head_dim", 128)),
+            "v_head_dim": int(cfg.get("v_head_dim", 128)),
+            "q_lora_rank": int(cfg.get("q_lora_rank") or 0),
+        }
+    head_dim = int(cfg.get("head_dim") or cfg["hidden_size"] // heads)
+    if not cfg.get("head_dim"):
+        notes.append("head_dim absent: taken as hidden_size / num_attention_heads")
+    group = {
+        "kind": "gqa",
+        "q_heads": heads,
+        "kv_heads": int(cfg.get("num_key_value_heads") or heads),
+        "head_dim": head_dim,
+        "v_head_dim": int(cfg.get("v_head_dim") or head_dim),
+    }
+    if cfg.get("attn_output_gate"):
+        group["output_gate"] = True
+    return group
+
+
+def _swa_group(cfg: dict, count: int) -> dict:
+    head_dim = int(cfg.get("swa_head_dim") or cfg.get("head_dim"))
+    return {
+        "kind": "swa",
+        "count": count,
+        "q_heads": int(cfg.get("swa_num_attention_heads") or cfg["num_attention_heads"]),
+        "kv_heads": int(cfg.get("swa_num_key_value_heads") or cfg.get("num_key_value_heads")),
+        "head_dim": head_dim,
+        "v_head_dim": int(cfg.get("swa_v_head_dim") or cfg.get("v_head_dim") or head_dim),
+        "window_tokens": int(cfg.get("sliding_window") or cfg.get("sliding_window_size")),
+    }
+
+
+def _linear_group(cfg: dict, count: int, notes: list[str]) -> dict:
+    lin = cfg.get("linear_attn_config") if isinstance(cfg.get("linear_attn_config"), dict) else None
+    if lin is not None:  # Kimi Delta Attention
+        heads, dim = int(lin["num_heads"]), int(lin["head_dim"])
+        return {"kind": "linear", "variant": "kda", "count": count, "key_heads": heads, "value_heads": heads,
+                "key_dim": dim, "value_dim": dim, "conv_kernel": int(lin.get("short_conv_kernel_size", 0))}
+    if cfg.get("linear_num_key_heads"):  # Gated DeltaNet (Qwen3-Next / Qwen3.5)
+        return {"kind": "linear", "variant": "gated_deltanet", "count": count,
+                "key_heads": int(cfg["linear_num_key_heads"]), "value_heads": int(cfg["linear_num_value_heads"]),
+                "key_dim": int(cfg["linear_key_head_dim"]), "value_dim": int(cfg["linear_value_head_dim"]),
+                "conv_kernel": int(cfg.get("linear_conv_kernel_dim", 0)), "output_gate": True}
+    heads = int(cfg["num_attention_heads"])  # Lightning attention (Bailing / Ring linear)
+    dim = int(cfg.get("head_dim") or cfg["hidden_size"] // heads)
+    notes.append("linear layers mapped as Lightning attention with num_attention_heads x head_dim state, no conv")
+    return {"kind": "linear", "variant": "lightning", "count": count, "key_heads": heads, "value_heads": heads,
+            "key_dim": dim, "value_dim": dim, "conv_kernel": 0}
+
+
+def _ffn(cfg: dict, n: int, notes: list[str]) -> dict:
+    experts = int(cfg.get("n_routed_experts") or 0)
+    if not experts:
+        return {"dense_layers": n, "dense_intermediate": int(cfg["intermediate_size"]), "moe_layers": 0}
+    freq = cfg.get("moe_layer_freq")
+    if isinstance(freq, list):
+        dense = sum(1 for x in freq if not x)
+    else:
+        dense = int(cfg.get("first_k_dense_replace") or 0)
+    shared = int(cfg.get("n_shared_experts") or (1 if cfg.get("shared_expert_intermediate_size") else 0))
+    ffn = {
+        "dense_layers": dense,
+        "moe_layers": n - dense,
+        "experts": experts,
+        "active_experts": int(cfg["num_experts_per_tok"]),
+        "expert_intermediate": int(cfg.get("moe_intermediate_size") or cfg["intermediate_size"]),
+        "shared_experts": shared,
+    }
+    if not cfg.get("moe_intermediate_size"):
+        notes.append("moe_intermediate_size absent: intermediate_size taken as the expert width (MiniMax layout)")
+    if dense:
+        ffn["dense_intermediate"] = int(cfg["intermediate_size"])
+    if shared:
+        ffn["shared_intermediate"] = int(cfg.get("shared_expert_intermediate_size") or cfg["moe_intermediate_size"])
+    return ffn
+
+
+def _weights_dtype(cfg: dict, notes: list[str]) -> str:
+    quant = cfg.get("quantization_config") or {}
+    if cfg.get("dtype") == "fp8" or quant.get("quant_method") == "fp8":
+        return "fp8"
+    torch_dtype = str(cfg.get("torch_dtype") or cfg.get("dtype") or "")
+    if torch_dtype in ("bfloat16", "float16"):
+        return "bf16"
+    notes.append("weight dtype not stated in the config: bf16 assumed")
+    return "bf16"

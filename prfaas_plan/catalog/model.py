@@ -1,0 +1,334 @@
+"""Model architectures: the layer stack by attention kind, the FFN, dtypes and measured profiles.
+
+One YAML file per model in ``models/``. The formulas that turn this structure into KV bytes,
+parameters and FLOPs live in :mod:`prfaas_plan.roofline`; this module only reads and checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+from .. import units
+from ..errors import PlanError
+from .fields import Fields, load_yaml_mapping
+from .paths import catalog_names, resolve
+
+
+@dataclass(frozen=True)
+class FullAttention:
+    """Full softmax attention with grouped KV heads (GQA; MHA when kv_heads == q_heads)."""
+
+    count: int
+    q_heads: int
+    kv_heads: int
+    head_dim: int
+    v_head_dim: int
+    output_gate: bool = False
+    kind: str = "gqa"
+
+
+@dataclass(frozen=True)
+class SlidingWindow:
+    """Sliding-window softmax attention: each query sees the last ``window_tokens`` keys."""
+
+    count: int
+    q_heads: int
+    kv_heads: int
+    head_dim: int
+    v_head_dim: int
+    window_tokens: int
+    output_gate: bool = False
+    kind: str = "swa"
+
+
+@dataclass(frozen=True)
+class MLA:
+    """Multi-head latent attention (DeepSeek-V2/V3): caches a kv_lora_rank latent + rope key."""
+
+    count: int
+    heads: int
+    kv_lora_rank: int
+    rope_dim: int
+    qk_nope_dim: int
+    v_head_dim: int
+    q_lora_rank: int = 0
+    kind: str = "mla"
+
+
+@dataclass(frozen=True)
+class LinearAttention:
+    """Linear attention with a fixed-size recurrent state per value head (key_dim x value_dim):
+    KDA (Kimi Delta Attention), Gated DeltaNet, Lightning Attention. ``conv_kernel`` > 0 adds a
+    short causal convolution on q, k, v whose last (kernel - 1) inputs are cached."""
+
+    count: int
+    variant: str
+    key_heads: int
+    value_heads: int
+    key_dim: int
+    value_dim: int
+    conv_kernel: int = 0
+    output_gate: bool = False
+    kind: str = "linear"
+
+
+LayerGroup = Union[FullAttention, SlidingWindow, MLA, LinearAttention]
+LINEAR_VARIANTS = ("kda", "gated_deltanet", "lightning")
+
+
+@dataclass(frozen=True)
+class FFN:
+    """Feed-forward stack: ``dense_layers`` SwiGLU MLPs and ``moe_layers`` mixture-of-experts."""
+
+    dense_layers: int
+    dense_intermediate: int
+    moe_layers: int
+    experts: int
+    active_experts: int
+    shared_experts: int
+    expert_intermediate: int
+    shared_intermediate: int
+
+
+@dataclass(frozen=True)
+class Dtypes:
+    weights: str
+    kv_cache: str
+    linear_state: str
+    conv_state: str
+
+
+@dataclass(frozen=True)
+class PrefillProfile:
+    """Measured (or derived) prefill latency on a named instance; overrides the roofline there."""
+
+    hardware: str
+    gpus: int
+    source: str
+    derived: bool
+    input_tokens: tuple[int, ...]
+    prefill_time_s: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class DecodeProfile:
+    """Measured (or derived) decode step time vs batch size on a named instance."""
+
+    hardware: str
+    gpus: int
+    source: str
+    derived: bool
+    batch_size: tuple[int, ...]
+    step_time_s: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    description: str
+    hidden_size: int
+    vocab_size: int
+    num_layers: int
+    tie_word_embeddings: bool
+    dtypes: Dtypes
+    layers: tuple[LayerGroup, ...]
+    ffn: FFN
+    published_total_params: float | None
+    published_active_params: float | None
+    prefill_profiles: tuple[PrefillProfile, ...]
+    decode_profiles: tuple[DecodeProfile, ...]
+    sources: tuple[str, ...]
+    estimates: tuple[tuple[str, str], ...]
+    path: str = ""
+
+    def prefill_profile(self, hardware: str, gpus: int) -> PrefillProfile | None:
+        return next((p for p in self.prefill_profiles if p.hardware == hardware and p.gpus == gpus), None)
+
+    def decode_profile(self, hardware: str, gpus: int) -> DecodeProfile | None:
+        return next((p for p in self.decode_profiles if p.hardware == hardware and p.gpus == gpus), None)
+
+    def architecture_summary(self) -> str:
+        parts = []
+        for g in self.layers:
+            label = g.variant if isinstance(g, LinearAttention) else g.kind
+            parts.append(f"{g.count} {label.upper() if label != 'gated_deltanet' else 'GDN'}")
+        moe = self.ffn
+        ffn = f"MoE {moe.experts}x{moe.expert_intermediate} top-{moe.active_experts}" if moe.moe_layers else "dense FFN"
+        return f"{' + '.join(parts)}; {ffn}"
+
+
+def _int(f: Fields, key: str, default=None, min_value: int = 1):
+    return f.int(key, default, min_value=min_value) if default is not None else f.int(key, min_value=min_value)
+
+
+def _load_group(g: Fields) -> LayerGroup:
+    kind = g.str("kind", choices=("gqa", "swa", "mla", "linear"))
+    count = _int(g, "count")
+    if kind in ("gqa", "swa"):
+        q_heads, kv_heads, head_dim = _int(g, "q_heads"), _int(g, "kv_heads"), _int(g, "head_dim")
+        v_head_dim = _int(g, "v_head_dim", head_dim)
+        gate = g.bool("output_gate", False)
+        if q_heads % kv_heads:
+            raise g.error("q_heads", f"must be a multiple of kv_heads ({kv_heads}), got {q_heads}")
+        if kind == "gqa":
+            return FullAttention(count, q_heads, kv_heads, head_dim, v_head_dim, gate)
+        return SlidingWindow(count, q_heads, kv_heads, head_dim, v_head_dim, _int(g, "window_tokens"), gate)
+    if kind == "mla":
+        return MLA(
+            count,
+            _int(g, "heads"),
+            _int(g, "kv_lora_rank"),
+            _int(g, "rope_dim"),
+            _int(g, "qk_nope_dim"),
+            _int(g, "v_head_dim"),
+            _int(g, "q_lora_rank", 0, min_value=0),
+        )
+    key_heads = _int(g, "key_heads")
+    value_heads = _int(g, "value_heads", key_heads)
+    return LinearAttention(
+        count,
+        g.str("variant", choices=LINEAR_VARIANTS),
+        key_heads,
+        value_heads,
+        _int(g, "key_dim"),
+        _int(g, "value_dim"),
+        _int(g, "conv_kernel", 0, min_value=0),
+        g.bool("output_gate", False),
+    )
+
+
+def _load_ffn(f: Fields, num_layers: int) -> FFN:
+    moe_layers = _int(f, "moe_layers", 0, min_value=0)
+    dense_layers = _int(f, "dense_layers", 0, min_value=0)
+    if moe_layers + dense_layers != num_layers:
+        raise f.error("moe_layers", f"dense_layers ({dense_layers}) + moe_layers ({moe_layers}) must equal num_layers ({num_layers})")
+    dense_intermediate = _int(f, "dense_intermediate") if dense_layers else _int(f, "dense_intermediate", 0, min_value=0)
+    if moe_layers:
+        experts, active = _int(f, "experts"), _int(f, "active_experts")
+        if active > experts:
+            raise f.error("active_experts", f"must be <= experts ({experts}), got {active}")
+        expert_intermediate = _int(f, "expert_intermediate")
+        shared = _int(f, "shared_experts", 0, min_value=0)
+        shared_intermediate = _int(f, "shared_intermediate", expert_intermediate) if shared else 0
+    else:
+        experts = active = expert_intermediate = shared = shared_intermediate = 0
+    f.done()
+    return FFN(dense_layers, dense_intermediate, moe_layers, experts, active, shared, expert_intermediate, shared_intermediate)
+
+
+def _load_profile(p: Fields) -> PrefillProfile | DecodeProfile:
+    kind = p.str("kind", choices=("prefill", "decode"))
+    hardware, gpus = p.str("hardware"), _int(p, "gpus")
+    source, derived = p.str("source"), p.bool("derived")
+    xs, ys = [], []
+    xkey, ykey = ("input_tokens", "prefill_time_s") if kind == "prefill" else ("batch_size", "step_time_s")
+    points = p.list("points")
+    if not points:
+        raise p.error("points", "must list at least one point")
+    for i, _ in enumerate(points):
+        pt = p.item("points", i)
+        xs.append(pt.int(xkey))
+        ys.append(pt.num(ykey))
+        pt.done()
+    if any(b <= a for a, b in zip(xs, xs[1:])):
+        raise p.error("points", f"{xkey} must be strictly increasing")
+    p.done()
+    cls = PrefillProfile if kind == "prefill" else DecodeProfile
+    return cls(hardware, gpus, source, derived, tuple(xs), tuple(ys))
+
+
+def load_model(name_or_path: str | Path) -> ModelSpec:
+    path = resolve("models", name_or_path)
+    f = Fields(load_yaml_mapping(path), path)
+    name = f.str("name")
+    if name != path.stem:
+        raise f.error("name", f"must equal the file name {path.stem!r}, got {name!r}")
+    num_layers = _int(f, "num_layers")
+
+    d = f.sub("dtypes")
+    choices = tuple(units.DTYPE_BYTES)
+    kv_dtype = d.str("kv_cache", choices=choices)
+    dtypes = Dtypes(
+        weights=d.str("weights", choices=choices),
+        kv_cache=kv_dtype,
+        linear_state=d.str("linear_state", "fp32", choices=choices),
+        conv_state=d.str("conv_state", kv_dtype, choices=choices),
+    )
+    d.done()
+
+    groups = []
+    raw_layers = f.list("layers")
+    if not raw_layers:
+        raise f.error("layers", "must list at least one layer group")
+    for i, _ in enumerate(raw_layers):
+        g = f.item("layers", i)
+        groups.append(_load_group(g))
+        g.done()
+    total = sum(g.count for g in groups)
+    if total != num_layers:
+        raise f.error("layers", f"layer counts add up to {total}, but num_layers is {num_layers}")
+
+    published = f.sub("published", None)
+    total_params = active_params = None
+    if published is not None:
+        total_params = published.num("total_params_b", None)
+        active_params = published.num("active_params_b", None)
+        published.done()
+
+    prefill_profiles, decode_profiles = [], []
+    for i, _ in enumerate(f.list("profiles", [])):
+        prof = _load_profile(f.item("profiles", i))
+        (prefill_profiles if isinstance(prof, PrefillProfile) else decode_profiles).append(prof)
+
+    estimates = []
+    for i, _ in enumerate(f.list("estimates", [])):
+        e = f.item("estimates", i)
+        estimates.append((e.str("key"), e.str("note")))
+        e.done()
+    sources = f.str_list("sources")
+    if not sources:
+        raise f.error("sources", "every catalog file must list its sources")
+
+    spec = ModelSpec(
+        name=name,
+        description=f.str("description"),
+        hidden_size=_int(f, "hidden_size"),
+        vocab_size=_int(f, "vocab_size"),
+        num_layers=num_layers,
+        tie_word_embeddings=f.bool("tie_word_embeddings", False),
+        dtypes=dtypes,
+        layers=tuple(groups),
+        ffn=_load_ffn(f.sub("ffn"), num_layers),
+        published_total_params=total_params * 1e9 if total_params else None,
+        published_active_params=active_params * 1e9 if active_params else None,
+        prefill_profiles=tuple(prefill_profiles),
+        decode_profiles=tuple(decode_profiles),
+        sources=sources,
+        estimates=tuple(estimates),
+        path=str(path),
+    )
+    f.done()
+    return spec
+
+
+def list_models() -> list[ModelSpec]:
+    return [load_model(n) for n in catalog_names("models")]
+
+
+__all__ = [
+    "FFN",
+    "MLA",
+    "DecodeProfile",
+    "Dtypes",
+    "FullAttention",
+    "LayerGroup",
+    "LinearAttention",
+    "ModelSpec",
+    "PlanError",
+    "PrefillProfile",
+    "SlidingWindow",
+    "list_models",
+    "load_model",
+]

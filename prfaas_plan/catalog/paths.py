@@ -1,0 +1,43 @@
+"""Where the shipped catalog lives, and resolving a name-or-path argument to a file.
+
+The catalog folders (``hardware/``, ``models/``, ``scenarios/``) sit at the top of the source
+tree; the wheel carries copies under ``prfaas_plan/_catalog/`` (see ``pyproject.toml``), so an
+installed package (``pip install .``) finds them without the checkout.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import PlanError
+
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+KINDS = ("hardware", "models", "scenarios")
+
+
+def catalog_dir(kind: str) -> Path:
+    """The folder holding the shipped ``kind`` catalog (installed copy first, then the checkout)."""
+    if kind not in KINDS:
+        raise ValueError(kind)
+    for candidate in (_PACKAGE_DIR / "_catalog" / kind, _PACKAGE_DIR.parent / kind):
+        if candidate.is_dir():
+            return candidate
+    raise PlanError(f"shipped {kind} catalog not found (looked in {_PACKAGE_DIR / '_catalog' / kind})")
+
+
+def catalog_names(kind: str) -> list[str]:
+    return sorted(p.stem for p in catalog_dir(kind).glob("*.yaml"))
+
+
+def resolve(kind: str, name_or_path: str | Path) -> Path:
+    """A catalog name (``h200``) or a path to a YAML file (``./my-gpu.yaml``) -> the file."""
+    text = str(name_or_path)
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml") or path.parent != Path("."):
+        if not path.is_file():
+            raise PlanError(f"{path}: file not found")
+        return path
+    candidate = catalog_dir(kind) / f"{text}.yaml"
+    if candidate.is_file():
+        return candidate
+    raise PlanError(f"unknown {kind} name {text!r}; known: {', '.join(catalog_names(kind))} (or give a path to a .yaml file)")

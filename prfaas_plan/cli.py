@@ -1,0 +1,320 @@
+"""The `prfaas-plan` command line: thin commands over the library; the only module importing typer.
+
+Every command turns a :class:`~prfaas_plan.errors.PlanError` into one line on stderr and exit
+code 2; nothing is written when a command fails.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import units
+from .catalog.hardware import list_hardware, load_hardware
+from .catalog.hf_import import import_hf_config
+from .catalog.model import list_models, load_model
+from .errors import PlanError
+from .export import to_csv, to_json, to_xlsx_bytes, write_atomic
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Capacity planner for Prefill-as-a-Service (PrfaaS): route long prompts to a remote "
+    "prefill cluster, ship their KV cache over Ethernet, decode locally.",
+)
+hardware_app = typer.Typer(no_args_is_help=True, help="The accelerator catalog (hardware/*.yaml).")
+models_app = typer.Typer(no_args_is_help=True, help="The model catalog (models/*.yaml).")
+app.add_typer(hardware_app, name="hardware")
+app.add_typer(models_app, name="models")
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table (terminal), json, csv, or xlsx (needs --output).")]
+OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write json/csv/xlsx to this file instead of stdout (written atomically).")]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def handles_errors(fn):
+    """Turn PlanError into one clean line and exit code 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except PlanError as exc:
+            _fail(str(exc))
+
+    return wrapper
+
+
+def _console():
+    from .render import console
+
+    return console()
+
+
+def emit(fmt: Format, output: Path | None, rows: list[dict], table_fn, sheets: dict[str, list[dict]] | None = None, document=None) -> None:
+    """Write ``rows`` in the chosen format. ``document`` (default: rows) is what JSON gets."""
+    if fmt is Format.table:
+        if output is not None:
+            raise PlanError("--output needs --format json, csv or xlsx")
+        table_fn()
+        return
+    if fmt is Format.xlsx:
+        if output is None:
+            raise PlanError("--format xlsx needs --output FILE.xlsx")
+        write_atomic(output, to_xlsx_bytes(sheets or {"rows": rows}))
+        return
+    text = to_json(rows if document is None else document) if fmt is Format.json else to_csv(rows)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(output, text)
+
+
+# --- hardware -----------------------------------------------------------------------------------
+
+
+@hardware_app.command("list")
+@handles_errors
+def hardware_list(fmt: FormatOpt = Format.table, output: OutputOpt = None) -> None:
+    """List the parts: dense peaks (TFLOP/s), memory, bandwidth, price ($/GPU-hour)."""
+    rows = []
+    for hw in list_hardware():
+        rows.append(
+            {
+                "name": hw.name,
+                "bf16_dense_tflops": hw.peak_flop_per_s.get("bf16", 0) / units.TFLOP or None,
+                "fp8_dense_tflops": hw.peak_flop_per_s.get("fp8", 0) / units.TFLOP or None,
+                "fp4_dense_tflops": hw.peak_flop_per_s.get("fp4", 0) / units.TFLOP or None,
+                "memory": hw.memory_capacity_as_stated,
+                "memory_bandwidth_tb_per_s": hw.memory_bandwidth_bytes_per_s / units.TB,
+                "rent_usd_per_gpu_hour": hw.rent_usd_per_gpu_hour,
+                "efficiency_basis": hw.efficiency.basis,
+                "hypothetical": hw.hypothetical,
+            }
+        )
+
+    def table():
+        from .render import fmt as f, rows_table, text
+
+        cols = [("name", "name", text), ("bf16_dense_tflops", "BF16 TFLOP/s", f(",.0f")), ("fp8_dense_tflops", "FP8 TFLOP/s", f(",.0f")),
+                ("fp4_dense_tflops", "FP4 TFLOP/s", f(",.0f")), ("memory", "memory", text), ("memory_bandwidth_tb_per_s", "HBM TB/s", f(".2f")),
+                ("rent_usd_per_gpu_hour", "$/GPU-h", f(".2f")), ("efficiency_basis", "efficiency", text), ("hypothetical", "hypothetical", text)]
+        _console().print(rows_table(rows, cols, title="Hardware catalog (dense peaks; prices are rent per GPU-hour)"))
+
+    emit(fmt, output, rows, table)
+
+
+@hardware_app.command("show")
+@handles_errors
+def hardware_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. h200) or path to a YAML file.")]) -> None:
+    """Show one part with its sources, estimates and efficiency settings."""
+    from .render import kv_value_table
+
+    hw = load_hardware(name)
+    e = hw.efficiency
+    pairs = [("description", hw.description), ("hypothetical", str(hw.hypothetical))]
+    pairs += [(f"{d} dense peak", f"{v / units.TFLOP:,.0f} TFLOP/s") for d, v in hw.peak_flop_per_s.items()]
+    pairs += [
+        ("memory", f"{hw.memory_capacity_as_stated} ({hw.memory_capacity_bytes / units.GIB:.1f} GiB)"),
+        ("memory bandwidth", f"{hw.memory_bandwidth_bytes_per_s / units.TB:.2f} TB/s"),
+        ("scale-up per direction", f"{hw.scaleup_bytes_per_s / units.GB:.0f} GB/s" if hw.scaleup_bytes_per_s else "none"),
+        ("scale-out NIC", f"{units.bytes_per_s_to_gbit_per_s(hw.scaleout_bytes_per_s):.0f} Gbit/s"),
+        ("power", f"{hw.power_w:.0f} W" if hw.power_w else "not published"),
+        ("rent", f"${hw.rent_usd_per_gpu_hour:.2f}/GPU-hour ({hw.price_date}; {hw.price_source})"),
+        ("efficiency basis", e.basis),
+        ("prefill fractions", f"GEMM {e.prefill_gemm_frac}, attention {e.prefill_attention_frac}, linear attention {e.prefill_linear_attention_frac}, scale-up {e.scaleup_frac}"),
+        ("prefill overhead", f"{e.prefill_overhead_s:.3f} s per request"),
+        ("decode", f"HBM {e.decode_memory_frac}, compute {e.decode_compute_frac}, step overhead {e.decode_step_overhead_s * 1e3:.1f} ms, usable memory {e.memory_usable_frac}"),
+    ]
+    pairs += [("source", s) for s in hw.sources]
+    pairs += [(f"estimate: {k}", n) for k, n in hw.estimates]
+    _console().print(kv_value_table(pairs, title=f"{hw.name} ({hw.path})"))
+
+
+# --- models -------------------------------------------------------------------------------------
+
+
+@models_app.command("list")
+@handles_errors
+def models_list(fmt: FormatOpt = Format.table, output: OutputOpt = None) -> None:
+    """List the models: layer stack, parameters, KV bytes per token and fixed state per request."""
+    from .roofline import counts
+    from .roofline.kv import fixed_state_bytes, kv_bytes_per_token
+
+    rows = [
+        {
+            "name": m.name,
+            "architecture": m.architecture_summary(),
+            "total_params_b": counts.total_params(m) / 1e9,
+            "active_params_b": counts.active_params(m) / 1e9,
+            "weights_dtype": m.dtypes.weights,
+            "kv_bytes_per_token": kv_bytes_per_token(m),
+            "fixed_state_mib": units.bytes_to_mib(fixed_state_bytes(m)),
+            "profiles": len(m.prefill_profiles) + len(m.decode_profiles),
+        }
+        for m in list_models()
+    ]
+
+    def table():
+        from .render import fmt as f, rows_table, text
+
+        cols = [("name", "name", text), ("architecture", "architecture", text), ("total_params_b", "total B", f(".0f")),
+                ("active_params_b", "active B", f(".1f")), ("weights_dtype", "weights", text), ("kv_bytes_per_token", "KV B/token", f(",.0f")),
+                ("fixed_state_mib", "fixed MiB/req", f(".1f")), ("profiles", "profiles", f("d"))]
+        _console().print(rows_table(rows, cols, title="Model catalog (parameters computed from the layer stack)"))
+
+    emit(fmt, output, rows, table)
+
+
+@models_app.command("show")
+@handles_errors
+def models_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. kimi-linear-48b) or path to a YAML file.")]) -> None:
+    """Show one model: layer groups, parameters, KV formula terms, profiles, sources, estimates."""
+    from .render import kv_value_table
+    from .roofline import counts
+    from .roofline.kv import fixed_state_bytes, kv_bytes_per_token, swa_bytes_per_token
+
+    m = load_model(name)
+    pub = lambda v: f" (published {v / 1e9:g}B)" if v else ""  # noqa: E731
+    pairs = [
+        ("description", m.description),
+        ("layers", f"{m.num_layers}: {m.architecture_summary()}"),
+        ("hidden / vocab", f"{m.hidden_size} / {m.vocab_size}"),
+        ("dtypes", f"weights {m.dtypes.weights}, KV {m.dtypes.kv_cache}, linear state {m.dtypes.linear_state}, conv {m.dtypes.conv_state}"),
+        ("total parameters", f"{counts.total_params(m) / 1e9:.1f}B{pub(m.published_total_params)}"),
+        ("active parameters", f"{counts.active_params(m) / 1e9:.1f}B{pub(m.published_active_params)}"),
+        ("weights", f"{counts.weight_bytes(m) / units.GB:.0f} GB"),
+        ("KV per token", f"{kv_bytes_per_token(m):,.0f} B (full attention + MLA)"),
+        ("SWA KV per token", f"{swa_bytes_per_token(m):,.0f} B up to the window"),
+        ("fixed per request", f"{units.bytes_to_mib(fixed_state_bytes(m)):.2f} MiB (linear-attention state + conv tail)"),
+    ]
+    for g in m.layers:
+        pairs.append((f"layer group {g.kind}", ", ".join(f"{k}={v}" for k, v in vars(g).items() if k != "kind")))
+    for p in m.prefill_profiles + m.decode_profiles:
+        kind = "prefill" if hasattr(p, "prefill_time_s") else "decode"
+        pairs.append((f"{kind} profile", f"{p.gpus} x {p.hardware}{' (derived)' if p.derived else ''}: {p.source}"))
+    pairs += [("source", s) for s in m.sources]
+    pairs += [(f"estimate: {k}", n) for k, n in m.estimates]
+    _console().print(kv_value_table(pairs, title=f"{m.name} ({m.path})"))
+
+
+@models_app.command("import")
+@handles_errors
+def models_import(
+    config: Annotated[Path, typer.Argument(help="A Hugging Face config.json (local file).")],
+    name: Annotated[Optional[str], typer.Option(help="Model name (default: from the file name).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the YAML here (default: stdout).")] = None,
+) -> None:
+    """Turn a Hugging Face config.json into a model YAML; say what could not be mapped."""
+    import yaml
+
+    data, notes = import_hf_config(config, name=name or (output.stem if output else None))
+    text = "# Imported by `prfaas-plan models import`; check dtypes and the estimates below.\n" + yaml.safe_dump(data, sort_keys=False, width=110)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(output, text)
+    for n in notes:
+        typer.echo(f"not mapped: {n}", err=True)
+    if output is not None:
+        load_model(output)  # the written file must load
+        typer.echo(f"wrote {output}", err=True)
+
+
+# --- kv -----------------------------------------------------------------------------------------
+
+
+def _parse_lengths(text: str) -> list[int]:
+    parts = [p for p in text.split(",") if p.strip()]
+    if not parts:
+        raise PlanError("--lengths: give at least one length, e.g. 1K,8K,32K,128K")
+    try:
+        return [units.parse_tokens(p) for p in parts]
+    except PlanError as exc:
+        raise PlanError(f"--lengths: {exc}") from None
+
+
+@app.command()
+@handles_errors
+def kv(
+    model: Annotated[str, typer.Option("--model", "-m", help="Model catalog name or path to a model YAML.")],
+    hardware: Annotated[str, typer.Option("--hardware", "-H", help="Part catalog name or path to a hardware YAML.")],
+    gpus: Annotated[int, typer.Option(help="GPUs per prefill instance (P).")] = 8,
+    lengths: Annotated[str, typer.Option(help="Comma-separated prompt lengths in tokens; K = 1024 (128K = 131,072).")] = "1K,8K,32K,128K",
+    roofline: Annotated[bool, typer.Option("--roofline", help="Ignore measured profiles; use the roofline only.")] = False,
+    cluster_gpus: Annotated[Optional[int], typer.Option(help="Also show the egress (Gbit/s) an N-GPU prefill cluster needs at each length ([PRFAAS] Eq. 2).")] = None,
+    fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
+) -> None:
+    """Per prompt length: KV cache S_kv (MiB), prefill time T_prefill (s) and what bounds it, and
+    KV throughput Phi_kv = S_kv / T_prefill (Gbit/s, 1 Gbit = 1e9 bit; [PRFAAS] Eq. 1)."""
+    from .kv_report import kv_rows, kv_summary
+
+    lens = _parse_lengths(lengths)
+    if gpus < 1:
+        raise PlanError(f"--gpus must be >= 1, got {gpus}")
+    m, hw = load_model(model), load_hardware(hardware)
+    rows = kv_rows(m, hw, gpus, lens, use_profile=not roofline, cluster_gpus=cluster_gpus)
+
+    def table():
+        from .render import fmt as f, rows_table, text
+
+        s = kv_summary(m)
+        cols = [("input_tokens", "input", lambda v: units.format_tokens(v)), ("kv_cache_mib", "S_kv MiB", f(",.1f")),
+                ("prefill_time_s", "T_prefill s", f(".3f")), ("kv_throughput_gbit_per_s", "Phi_kv Gbit/s", f(".2f")), ("bound", "bound", text)]
+        if rows[0]["source"] == "roofline":
+            cols += [("gemm_s", "GEMM s", f(".3f")), ("attention_s", "attn s", f(".3f")), ("linear_attention_s", "linear s", f(".3f")),
+                     ("comm_s", "comm s", f(".3f")), ("memory_s", "HBM s", f(".3f")), ("overhead_s", "overhead s", f(".3f"))]
+        if cluster_gpus:
+            cols.append(("cluster_egress_gbit_per_s", f"egress {cluster_gpus} GPUs Gbit/s", f(",.0f")))
+        caption = (f"S_kv = {s['kv_bytes_per_token']:,.0f} B/token x l + {units.bytes_to_mib(s['fixed_bytes_per_request']):.1f} MiB fixed"
+                   + (f" + SWA {s['swa_bytes_per_token_below_window']:,.0f} B/token up to the window" if s["swa_bytes_per_token_below_window"] else "")
+                   + f"; T_prefill from {rows[0]['source']}")
+        _console().print(rows_table(rows, cols, title=f"{m.name} on {gpus} x {hw.name}", caption=caption))
+
+    emit(fmt, output, rows, table)
+
+
+# --- validate -----------------------------------------------------------------------------------
+
+
+@app.command()
+@handles_errors
+def validate(fmt: FormatOpt = Format.table, output: OutputOpt = None) -> None:
+    """The paper's Tables 3, 5 and 6 beside this model's numbers, with errors."""
+    from . import validation
+
+    rows = validation.all_rows()
+
+    def table():
+        from .render import fmt as f, rows_table, text
+
+        con = _console()
+        for tab, title in validation.TITLES.items():
+            sub = [r for r in rows if r["table"] == tab]
+            cols = [("item", "item", text), ("input_tokens", "input", lambda v: units.format_tokens(v) if v else "-"), ("quantity", "quantity", text),
+                    ("paper", "paper", f(".3g")), ("model", "model", f(".3g")), ("error_pct", "error %", f("+.1f")), ("note", "note", text)]
+            con.print(rows_table(sub, cols, title=title, caption=validation.summary(sub)))
+
+    emit(fmt, output, rows, table, sheets={f"table{t}": [r for r in rows if r["table"] == t] for t in validation.TITLES})
+
+
+def main() -> None:  # pragma: no cover - console-script entry point
+    app()

@@ -1,0 +1,168 @@
+"""Parameter, FLOP and byte counts of one forward pass, from the layer stack.
+
+Conventions: a GEMM of an (m x k) by (k x n) costs 2*m*k*n FLOPs; FFNs are SwiGLU
+(3 matrices); MoE routing is uniform, so a batch of B tokens touches
+E * (1 - (1 - k/E)**B) distinct experts per layer in expectation. Norms, rotary embeddings,
+softmax and small gate projections (KDA/GDN beta and decay, < 2% of parameters) are ignored.
+"""
+
+from __future__ import annotations
+
+from ..catalog.model import MLA, FullAttention, LayerGroup, LinearAttention, ModelSpec, SlidingWindow
+from ..units import dtype_bytes
+
+#: FLOPs per token per recurrent-state element (value_heads * key_dim * value_dim) of a linear
+#: attention layer, chunked prefill or recurrent decode. specs.md gives "roughly 8" [E:
+#: kernel-dependent]: state update (k v^T, decay/delta correction) plus the q S read-out.
+LINEAR_ATTENTION_FLOP_PER_STATE_ELEMENT = 8.0
+
+#: Activations on the scale-up link are bf16.
+ACTIVATION_BYTES = 2.0
+
+
+def attention_params(g: LayerGroup, hidden: int) -> float:
+    """Projection weights of all ``g.count`` layers of one attention group."""
+    if isinstance(g, (FullAttention, SlidingWindow)):
+        q = hidden * g.q_heads * g.head_dim
+        kv = hidden * g.kv_heads * (g.head_dim + g.v_head_dim)
+        o = g.q_heads * g.v_head_dim * hidden
+        gate = hidden * g.q_heads * g.v_head_dim if g.output_gate else 0
+        per_layer = q + kv + o + gate
+    elif isinstance(g, MLA):
+        qk = g.qk_nope_dim + g.rope_dim
+        q = hidden * g.q_lora_rank + g.q_lora_rank * g.heads * qk if g.q_lora_rank else hidden * g.heads * qk
+        kv_a = hidden * (g.kv_lora_rank + g.rope_dim)
+        kv_b = g.kv_lora_rank * g.heads * (g.qk_nope_dim + g.v_head_dim)
+        o = g.heads * g.v_head_dim * hidden
+        per_layer = q + kv_a + kv_b + o
+    else:
+        qk = 2 * hidden * g.key_heads * g.key_dim
+        v = hidden * g.value_heads * g.value_dim
+        o = g.value_heads * g.value_dim * hidden
+        gate = hidden * g.value_heads * g.value_dim if g.output_gate else 0
+        per_layer = qk + v + o + gate
+    return float(per_layer * g.count)
+
+
+def expert_params(model: ModelSpec) -> float:
+    """Weights of one routed expert (SwiGLU)."""
+    return 3.0 * model.hidden_size * model.ffn.expert_intermediate
+
+
+def dense_params(model: ModelSpec) -> float:
+    """Every weight that each token uses, except the embedding table and LM head: attention
+    projections, dense FFN layers, shared experts and routers."""
+    f, h = model.ffn, model.hidden_size
+    attn = sum(attention_params(g, h) for g in model.layers)
+    dense_ffn = 3.0 * h * f.dense_intermediate * f.dense_layers
+    shared = 3.0 * h * f.shared_intermediate * f.shared_experts * f.moe_layers
+    router = float(h * f.experts * f.moe_layers)
+    return attn + dense_ffn + shared + router
+
+
+def embedding_params(model: ModelSpec) -> float:
+    return float(model.vocab_size * model.hidden_size * (1 if model.tie_word_embeddings else 2))
+
+
+def total_params(model: ModelSpec) -> float:
+    f = model.ffn
+    return dense_params(model) + f.moe_layers * f.experts * expert_params(model) + embedding_params(model)
+
+
+def active_params(model: ModelSpec) -> float:
+    """Parameters one token uses (embeddings included), the usual "active" figure on model cards."""
+    f = model.ffn
+    return dense_params(model) + f.moe_layers * f.active_experts * expert_params(model) + embedding_params(model)
+
+
+def expected_distinct_experts(model: ModelSpec, tokens: float) -> float:
+    """Experts per MoE layer touched by ``tokens`` tokens under uniform top-k routing:
+    E * (1 - (1 - k/E)**tokens)."""
+    f = model.ffn
+    if not f.moe_layers:
+        return 0.0
+    return f.experts * (1.0 - (1.0 - f.active_experts / f.experts) ** tokens)
+
+
+def weight_bytes(model: ModelSpec) -> float:
+    return total_params(model) * dtype_bytes(model.dtypes.weights)
+
+
+def weight_bytes_touched(model: ModelSpec, tokens: float) -> float:
+    """Weight bytes a forward pass over ``tokens`` tokens must read at least once: all
+    non-expert weights, the LM head, and the expected distinct experts of each MoE layer."""
+    f = model.ffn
+    lm_head = model.vocab_size * model.hidden_size
+    experts = f.moe_layers * expected_distinct_experts(model, tokens) * expert_params(model)
+    return (dense_params(model) + lm_head + experts) * dtype_bytes(model.dtypes.weights)
+
+
+def linear_layer_flop(model: ModelSpec, tokens: float) -> float:
+    """GEMM FLOPs of ``tokens`` tokens through the weights: 2 * tokens * (dense + active expert
+    params), plus the LM head for one token per request (prefill logits only the last position)."""
+    f = model.ffn
+    per_token = dense_params(model) + f.moe_layers * f.active_experts * expert_params(model)
+    return 2.0 * tokens * per_token
+
+
+def lm_head_flop(model: ModelSpec) -> float:
+    return 2.0 * model.hidden_size * model.vocab_size
+
+
+def causal_pairs(input_tokens: float, window_tokens: float | None = None) -> float:
+    """Query-key pairs of causal attention over l tokens: l(l+1)/2; with a window W each query
+    sees min(i, W) keys: W(W+1)/2 + (l - W) W once l > W."""
+    n = input_tokens
+    if window_tokens is None or n <= window_tokens:
+        return n * (n + 1) / 2
+    w = window_tokens
+    return w * (w + 1) / 2 + (n - w) * w
+
+
+def prefill_attention_flop(model: ModelSpec, input_tokens: float) -> float:
+    """Score and value FLOPs of softmax attention (full, windowed, MLA) over an l-token prompt:
+    2 * q_heads * (d_qk + d_v) * pairs per layer; MLA prefill runs un-absorbed, so d_qk =
+    qk_nope + rope and d_v = v_head_dim (specs.md, FLOPs)."""
+    total = 0.0
+    for g in model.layers:
+        if isinstance(g, FullAttention):
+            total += g.count * 2.0 * g.q_heads * (g.head_dim + g.v_head_dim) * causal_pairs(input_tokens)
+        elif isinstance(g, SlidingWindow):
+            total += g.count * 2.0 * g.q_heads * (g.head_dim + g.v_head_dim) * causal_pairs(input_tokens, g.window_tokens)
+        elif isinstance(g, MLA):
+            total += g.count * 2.0 * g.heads * (g.qk_nope_dim + g.rope_dim + g.v_head_dim) * causal_pairs(input_tokens)
+    return total
+
+
+def linear_attention_flop(model: ModelSpec, tokens: float) -> float:
+    """Recurrent-state FLOPs of linear-attention layers: 8 * value_heads * key_dim * value_dim per
+    token per layer (:data:`LINEAR_ATTENTION_FLOP_PER_STATE_ELEMENT`), linear in l."""
+    return sum(
+        g.count * LINEAR_ATTENTION_FLOP_PER_STATE_ELEMENT * g.value_heads * g.key_dim * g.value_dim * tokens
+        for g in model.layers
+        if isinstance(g, LinearAttention)
+    )
+
+
+def decode_attention_flop(model: ModelSpec, context_tokens: float) -> float:
+    """Attention FLOPs of one new token against ``context_tokens`` cached tokens. MLA decodes
+    absorbed: scores over the kv_lora + rope latent and values over the kv_lora latent."""
+    total = 0.0
+    for g in model.layers:
+        if isinstance(g, FullAttention):
+            total += g.count * 2.0 * g.q_heads * (g.head_dim + g.v_head_dim) * context_tokens
+        elif isinstance(g, SlidingWindow):
+            total += g.count * 2.0 * g.q_heads * (g.head_dim + g.v_head_dim) * min(context_tokens, g.window_tokens)
+        elif isinstance(g, MLA):
+            total += g.count * 2.0 * g.heads * (2 * g.kv_lora_rank + g.rope_dim) * context_tokens
+    return total + linear_attention_flop(model, 1.0)
+
+
+def tensor_parallel_bytes_per_gpu(model: ModelSpec, tokens: float, gpus: int) -> float:
+    """Bytes each GPU sends for tensor-parallel collectives over ``tokens`` tokens: two ring
+    all-reduces per layer (after attention, after the FFN) of tokens * hidden bf16 activations,
+    each moving 2 (P - 1) / P of the buffer per GPU. 0 on one GPU."""
+    if gpus <= 1:
+        return 0.0
+    buffer = tokens * model.hidden_size * ACTIVATION_BYTES
+    return model.num_layers * 2 * 2.0 * (gpus - 1) / gpus * buffer
