@@ -1,5 +1,7 @@
 """Parameter, FLOP and byte counts of one forward pass, from the layer stack.
 
+All functions of a token count also take numpy arrays of counts.
+
 Conventions: a GEMM of an (m x k) by (k x n) costs 2*m*k*n FLOPs; FFNs are SwiGLU
 (3 matrices); MoE routing is uniform, so a batch of B tokens touches
 E * (1 - (1 - k/E)**B) distinct experts per layer in expectation. Norms, rotary embeddings,
@@ -7,6 +9,8 @@ softmax and small gate projections (KDA/GDN beta and decay, < 2% of parameters) 
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from ..catalog.model import MLA, FullAttention, LayerGroup, LinearAttention, ModelSpec, SlidingWindow
 from ..units import dtype_bytes
@@ -112,11 +116,12 @@ def lm_head_flop(model: ModelSpec) -> float:
 def causal_pairs(input_tokens: float, window_tokens: float | None = None) -> float:
     """Query-key pairs of causal attention over l tokens: l(l+1)/2; with a window W each query
     sees min(i, W) keys: W(W+1)/2 + (l - W) W once l > W."""
-    n = input_tokens
-    if window_tokens is None or n <= window_tokens:
-        return n * (n + 1) / 2
-    w = window_tokens
-    return w * (w + 1) / 2 + (n - w) * w
+    n = np.asarray(input_tokens, dtype=float)
+    full = n * (n + 1) / 2
+    if window_tokens is None:
+        return full
+    w = float(window_tokens)
+    return np.where(n <= w, full, w * (w + 1) / 2 + (n - w) * w)
 
 
 def prefill_attention_flop(model: ModelSpec, input_tokens: float) -> float:
@@ -152,7 +157,7 @@ def decode_attention_flop(model: ModelSpec, context_tokens: float) -> float:
         if isinstance(g, FullAttention):
             total += g.count * 2.0 * g.q_heads * (g.head_dim + g.v_head_dim) * context_tokens
         elif isinstance(g, SlidingWindow):
-            total += g.count * 2.0 * g.q_heads * (g.head_dim + g.v_head_dim) * min(context_tokens, g.window_tokens)
+            total += g.count * 2.0 * g.q_heads * (g.head_dim + g.v_head_dim) * np.minimum(context_tokens, g.window_tokens)
         elif isinstance(g, MLA):
             total += g.count * 2.0 * g.heads * (2 * g.kv_lora_rank + g.rope_dim) * context_tokens
     return total + linear_attention_flop(model, 1.0)

@@ -6,10 +6,12 @@ S_kv(l) = kv_bytes_per_token * (growing part of l) + fixed_bytes, where
 - linear-attention layers hold a fixed recurrent state (value_heads x key_dim x value_dim in the
   state dtype) plus the short-convolution tail ((kernel - 1) cached inputs of q, k and v),
   independent of l.
-This is the quantity [PRFAAS] Eq. 1-3 ship across datacenters.
+This is the quantity [PRFAAS] Eq. 1-3 ship across datacenters. Lengths may be numpy arrays.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from ..catalog.model import MLA, FullAttention, LayerGroup, LinearAttention, ModelSpec, SlidingWindow
 from ..units import dtype_bytes
@@ -68,7 +70,7 @@ def kv_cache_bytes(model: ModelSpec, input_tokens: float) -> float:
     total = kv_bytes_per_token(model) * input_tokens + fixed_state_bytes(model)
     for g in model.layers:
         if isinstance(g, SlidingWindow):
-            total += g.count * layer_kv_bytes_per_token(g, model.dtypes.kv_cache) * min(input_tokens, g.window_tokens)
+            total += g.count * layer_kv_bytes_per_token(g, model.dtypes.kv_cache) * np.minimum(input_tokens, g.window_tokens)
     return total
 
 

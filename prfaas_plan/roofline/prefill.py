@@ -58,7 +58,8 @@ class PrefillTime:
 
 
 def roofline_prefill_time(model: ModelSpec, hw: Hardware, gpus: int, input_tokens: float) -> PrefillTime:
-    """Roofline T_prefill(l) (module docstring) for one request of ``input_tokens`` tokens."""
+    """Roofline T_prefill(l) (module docstring) for one request of ``input_tokens`` tokens (a
+    number, or a numpy array of lengths giving arrays in every field)."""
     if gpus < 1:
         raise PlanError(f"GPUs per instance must be >= 1, got {gpus}")
     e = hw.efficiency
@@ -72,7 +73,7 @@ def roofline_prefill_time(model: ModelSpec, hw: Hardware, gpus: int, input_token
     memory_s = traffic / (gpus * hw.memory_bandwidth_bytes_per_s * e.prefill_memory_frac)
     link = hw.scaleup_bytes_per_s or hw.scaleout_bytes_per_s
     comm_s = counts.tensor_parallel_bytes_per_gpu(model, input_tokens, gpus) / (link * e.scaleup_frac)
-    total = e.prefill_overhead_s + max(gemm_s + attention_s + linear_s, memory_s) + comm_s
+    total = e.prefill_overhead_s + np.maximum(gemm_s + attention_s + linear_s, memory_s) + comm_s
     return PrefillTime(total, gemm_s, attention_s, linear_s, memory_s, comm_s, e.prefill_overhead_s, "roofline")
 
 
@@ -118,7 +119,7 @@ class PrefillModel:
         lengths = np.atleast_1d(np.asarray(input_tokens, float))
         if self._coeffs is not None:
             return np.polyval(self._coeffs, lengths)
-        return np.array([self.time(x).total_s for x in lengths])
+        return np.asarray(roofline_prefill_time(self.model, self.hw, self.gpus, lengths).total_s, float)
 
 
 def kv_throughput_bytes_per_s(model: ModelSpec, prefill: PrefillTime, input_tokens: float) -> float:

@@ -1,0 +1,173 @@
+"""The main job: a plan for a scenario, with the baselines beside it.
+
+Wires scenario -> prefill/decode models -> throughput model -> optimizer, and reports the plan in
+stable, unit-named keys (see ``PLAN_KEYS``) so that scripts can rely on them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from . import units
+from .errors import PlanError
+from .optimizer import Link, Plan, Problem, Range, cheapest_for, maximise
+from .roofline.decode import decode_capacity
+from .roofline.prefill import PrefillModel
+from .scenario import Scenario
+from .throughput import ThroughputModel
+
+PLAN_KEYS = (
+    "threshold_tokens", "n_prfaas", "n_pd_prefill", "n_pd_decode", "link_gbit_per_s", "throughput_req_per_s",
+    "theta_prfaas_req_per_s", "theta_pd_prefill_req_per_s", "theta_pd_decode_req_per_s", "offload_frac",
+    "mean_offloaded_tokens", "egress_gbit_per_s", "cost_usd_per_hour", "bottleneck",
+)
+
+
+def throughput_model(sc: Scenario, mode: str | None = None, with_remote: bool = True) -> ThroughputModel:
+    wl = sc.workload
+    decode = decode_capacity(sc.model, sc.local.hardware, sc.local.gpus_per_instance, sc.tpot_s,
+                             wl.decode_context_tokens(), use_profile=sc.local.use_profile)
+    remote = PrefillModel(sc.model, sc.prfaas.hardware, sc.prfaas.gpus_per_instance, sc.prfaas.use_profile) if with_remote else None
+    local = PrefillModel(sc.model, sc.local.hardware, sc.local.gpus_per_instance, sc.local.use_profile)
+    return ThroughputModel(sc.model, wl.uncached, remote, local, decode, wl.output_tokens_mean, mode or sc.mode)
+
+
+def _problem(sc: Scenario, tm: ThroughputModel, objective: str, budget: float | None, **overrides) -> Problem:
+    if objective == "fixed-fleet":
+        prfaas, local = Range.exactly(sc.prfaas.instances), Range.exactly(sc.local.instances)
+        link = sc.link
+    else:
+        prfaas, local = sc.prfaas.instances_range, sc.local.instances_range
+        link = replace(sc.link, fixed_gbit_per_s=None)
+    problem = Problem(
+        model=tm,
+        remote_gpus_per_instance=sc.prfaas.gpus_per_instance,
+        local_gpus_per_instance=sc.local.gpus_per_instance,
+        remote_usd_per_gpu_hour=sc.prfaas.usd_per_gpu_hour,
+        local_usd_per_gpu_hour=sc.local.usd_per_gpu_hour,
+        prfaas=prfaas,
+        local=local,
+        link=link,
+        budget_usd_per_hour=budget,
+    )
+    return replace(problem, **overrides)
+
+
+def bottleneck(metrics: dict, rtol: float = 1e-6) -> str:
+    """Which capacities bind at the operating point ('+' joins ties, e.g. a balanced Eq. 7)."""
+    lam = float(metrics["throughput_req_per_s"][0])
+    caps = {
+        "prfaas-compute": float(metrics["theta_prfaas_compute_req_per_s"][0]) / max(float(metrics["theta_prfaas_req_per_s"][0]), 1e-300) * float(metrics["cap_prfaas_req_per_s"][0]),
+        "prfaas-link": float(metrics["theta_prfaas_link_req_per_s"][0]) / max(float(metrics["theta_prfaas_req_per_s"][0]), 1e-300) * float(metrics["cap_prfaas_req_per_s"][0]),
+        "pd-prefill": float(metrics["cap_pd_prefill_req_per_s"][0]),
+        "pd-decode": float(metrics["theta_pd_decode_req_per_s"]),
+    }
+    binding = [k for k, v in caps.items() if math.isfinite(v) and v <= lam * (1 + rtol)]
+    return "+".join(binding) or "none"
+
+
+def plan_dict(plan: Plan, tm: ThroughputModel, sc: Scenario) -> dict:
+    n, m = plan.needs, plan.metrics
+    first = lambda a: float(a[0]) if hasattr(a, "__len__") else float(a)  # noqa: E731
+    lam = plan.throughput_req_per_s
+    p = first(n.offload_frac)
+    egress = lam * first(n.link_bytes)
+    link_gbit = units.bytes_per_s_to_gbit_per_s(plan.link_bytes_per_s)
+    return {
+        "threshold_tokens": None if math.isinf(plan.threshold_tokens) else plan.threshold_tokens,
+        "n_prfaas": plan.n_prfaas,
+        "n_pd_prefill": plan.n_pd_prefill,
+        "n_pd_decode": plan.n_pd_decode,
+        "link_gbit_per_s": link_gbit,
+        "throughput_req_per_s": lam,
+        "theta_prfaas_req_per_s": first(m["theta_prfaas_req_per_s"]) if p > 0 else 0.0,
+        "theta_pd_prefill_req_per_s": first(m["theta_pd_prefill_req_per_s"]) if p < 1 else 0.0,
+        "theta_pd_decode_req_per_s": first(m["theta_pd_decode_req_per_s"]),
+        "offload_frac": p,
+        "mean_offloaded_tokens": first(n.long_tokens) if p > 0 else None,
+        "mean_local_prefill_tokens": first(n.short_tokens) if p < 1 else None,
+        "egress_gbit_per_s": units.bytes_per_s_to_gbit_per_s(egress),
+        "link_utilisation_frac": units.bytes_per_s_to_gbit_per_s(egress) / link_gbit if link_gbit > 0 else None,
+        "cost_usd_per_hour": plan.cost_usd_per_hour,
+        "bottleneck": bottleneck(m),
+        "gpus_prfaas": plan.n_prfaas * sc.prfaas.gpus_per_instance,
+        "gpus_local": (plan.n_pd_prefill + plan.n_pd_decode) * sc.local.gpus_per_instance,
+    }
+
+
+def baselines(sc: Scenario, mode: str, main: dict, tm_local: ThroughputModel, tm: ThroughputModel) -> dict:
+    """Homogeneous PD on the local part (same GPU count; same cost) and naive heterogeneous (all
+    prefill remote on the plan's PrfaaS instances, every local instance decoding)."""
+    gpus = main["gpus_prfaas"] + main["gpus_local"]
+    same_gpus = gpus // sc.local.gpus_per_instance
+    out = {}
+    fixed = replace(_problem(sc, tm_local, "fixed-fleet", None), prfaas=Range.exactly(0), local=Range.exactly(max(same_gpus, 1)),
+                    link=Link(fixed_gbit_per_s=0.0), thresholds="local-only")
+    out["homogeneous"] = plan_dict(maximise(fixed), tm_local, sc)
+    equal_cost = replace(_problem(sc, tm_local, "budget", main["cost_usd_per_hour"]), prfaas=Range.exactly(0),
+                         local=Range(0, None), link=Link(), thresholds="local-only")
+    out["homogeneous_equal_cost"] = plan_dict(maximise(equal_cost), tm_local, sc)
+    naive_link = Link(fixed_gbit_per_s=main["link_gbit_per_s"], usd_per_gbit_per_s_hour=sc.link.usd_per_gbit_per_s_hour)
+    naive = replace(_problem(sc, tm, "fixed-fleet", None), prfaas=Range.exactly(main["n_prfaas"]),
+                    local=Range.exactly(main["n_pd_prefill"] + main["n_pd_decode"]), link=naive_link, thresholds="remote-only")
+    out["naive"] = plan_dict(maximise(naive), tm, sc) if main["n_prfaas"] > 0 else None
+    for b in out.values():
+        if b is not None:
+            b["plan_vs_baseline"] = main["throughput_req_per_s"] / b["throughput_req_per_s"] if b["throughput_req_per_s"] > 0 else None
+    return out
+
+
+def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float | None = None,
+             target_req_per_s: float | None = None, compare_modes: bool = True) -> dict:
+    """Plan ``sc``: the answer to its question (or to the budget / target given here), with the
+    baselines and, if ``compare_modes``, the same question answered in the other mode."""
+    mode = mode or sc.mode
+    if budget_usd_per_hour is not None and target_req_per_s is not None:
+        raise PlanError("give a budget or a target, not both")
+    objective, budget, target = sc.objective, sc.budget_usd_per_hour, sc.target_req_per_s
+    if budget_usd_per_hour is not None:
+        objective, budget, target = "budget", budget_usd_per_hour, None
+    elif target_req_per_s is not None:
+        objective, budget, target = "target", None, target_req_per_s
+    for key, v in (("budget", budget), ("target", target)):
+        if v is not None and not (v > 0 and math.isfinite(v)):
+            raise PlanError(f"{key} must be a positive number, got {v}")
+
+    def solve(m: str) -> tuple[dict, ThroughputModel]:
+        tm = throughput_model(sc, m)
+        problem = _problem(sc, tm, objective, budget)
+        plan = cheapest_for(problem, target) if objective == "target" else maximise(problem)
+        return plan_dict(plan, tm, sc), tm
+
+    main, tm = solve(mode)
+    tm_local = throughput_model(sc, mode, with_remote=False)
+    result = {
+        "scenario": sc.name,
+        "model": sc.model.name,
+        "mode": mode,
+        "objective": objective,
+        "budget_usd_per_hour": budget,
+        "target_req_per_s": target,
+        **main,
+        "baselines": baselines(sc, mode, main, tm_local, tm),
+        "decode": {
+            "bs_max": tm.decode.bs_max,
+            "step_time_s": tm.decode.step_s,
+            "limited_by": tm.decode.limited_by,
+            "req_per_s_per_instance": tm.decode_req_per_s_per_instance,
+            "context_tokens": sc.workload.decode_context_tokens(),
+            "source": tm.decode.source,
+        },
+        "prefill_sources": {"prfaas": tm.remote.source, "local": tm.local.source},
+        "prices": {
+            "prfaas_usd_per_gpu_hour": sc.prfaas.usd_per_gpu_hour, "prfaas_price_source": sc.prfaas.price_source,
+            "local_usd_per_gpu_hour": sc.local.usd_per_gpu_hour, "local_price_source": sc.local.price_source,
+            "link_usd_per_gbit_per_s_hour": sc.link.usd_per_gbit_per_s_hour,
+        },
+    }
+    if compare_modes:
+        other = "distribution" if mode == "paper" else "paper"
+        alt, _ = solve(other)
+        result["other_mode"] = {"mode": other, **{k: alt[k] for k in PLAN_KEYS}}
+    return result

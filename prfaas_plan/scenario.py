@@ -1,0 +1,196 @@
+"""Scenario files: the model, the PrfaaS and local clusters, the link, the traffic, the SLO, prices
+and the question (fixed fleet, budget or target). Shipped examples live in ``scenarios/``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import units
+from .catalog.fields import Fields, load_yaml_mapping
+from .catalog.hardware import Hardware, load_hardware
+from .catalog.model import ModelSpec, load_model
+from .catalog.paths import catalog_names, resolve
+from .errors import PlanError
+from .optimizer import Link, Range
+from .throughput import MODES
+from .workload import Empirical, LengthDistribution, Mixture, TruncatedLogNormal, Workload, load_trace_csv
+
+OBJECTIVES = ("fixed-fleet", "budget", "target")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    hardware: Hardware
+    gpus_per_instance: int
+    instances: int | None  # the fleet in place (fixed-fleet question)
+    instances_range: Range  # what budget/target plans may choose
+    use_profile: bool
+    usd_per_gpu_hour: float
+    price_source: str
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    model: ModelSpec
+    mode: str
+    prfaas: Cluster
+    local: Cluster
+    link: Link
+    workload: Workload
+    tpot_s: float
+    objective: str
+    budget_usd_per_hour: float | None
+    target_req_per_s: float | None
+    sources: tuple[str, ...]
+    path: str
+
+
+def _cluster(f: Fields, role: str) -> Cluster:
+    hw = load_hardware(f.str("hardware"))
+    gpus = f.int("gpus_per_instance")
+    instances = f.int("instances", None, min_value=0 if role == "prfaas" else 1)
+    rng = f.sub("instances_range", None)
+    if rng is not None:
+        lo = rng.int("min", 0, min_value=0)
+        hi = rng.int("max", None, min_value=max(lo, 1))
+        rng.done()
+        instances_range = Range(lo, hi)
+    else:
+        instances_range = Range(0, None)
+    price = f.num("usd_per_gpu_hour", None)
+    price_source = f.str("price_source", None)
+    if price is not None and price_source is None:
+        raise f.error("price_source", "say where usd_per_gpu_hour comes from")
+    cluster = Cluster(
+        hardware=hw,
+        gpus_per_instance=gpus,
+        instances=instances,
+        instances_range=instances_range,
+        use_profile=f.bool("use_profile", True),
+        usd_per_gpu_hour=price if price is not None else hw.rent_usd_per_gpu_hour,
+        price_source=price_source or f"catalog: {hw.price_source} ({hw.price_date})",
+    )
+    f.done()
+    return cluster
+
+
+def _lengths(f: Fields, base: Path) -> LengthDistribution:
+    kind = f.str("kind", choices=("lognormal", "trace", "mixture"))
+    if kind == "lognormal":
+        try:
+            d = TruncatedLogNormal(f.num("mu", min_value=-1e9), f.num("sigma"), f.num("min_tokens"), f.num("max_tokens"))
+        except PlanError as exc:
+            raise PlanError(f"{f.source}: key '{f.prefix}': {exc}") from None
+    elif kind == "trace":
+        csv_path = Path(f.str("csv"))
+        d = load_trace_csv(csv_path if csv_path.is_absolute() else base / csv_path, f"{f.source}: key '{f.key_path('csv')}'")
+    else:
+        comps, weights = [], []
+        for i, _ in enumerate(f.list("components")):
+            c = f.item("components", i)
+            weights.append(c.num("weight"))
+            comps.append(_lengths(c.sub("distribution"), base))
+            c.done()
+        if not comps:
+            raise f.error("components", "a mixture needs at least one component")
+        total = sum(weights)
+        d = Mixture(tuple(comps), tuple(w / total for w in weights))
+    f.done()
+    return d
+
+
+def _output_tokens(f: Fields, key: str, base: Path) -> float:
+    """Output length: a number, or a distribution mapping (its mean is what Eq. 5 uses)."""
+    raw = f.raw(key)
+    if isinstance(raw, dict):
+        return _lengths(f.sub(key), base).mean()
+    return float(f.num(key))
+
+
+def _link(f: Fields) -> Link:
+    sizes = f.list("purchasable_gbit_per_s", [])
+    for i, s in enumerate(sizes):
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or s <= 0:
+            raise f.error(f"purchasable_gbit_per_s[{i}]", f"must be a number > 0, got {s!r}")
+    price = f.num("usd_per_gbit_per_s_hour", 0.0, min_value=0.0)
+    link = Link(
+        fixed_gbit_per_s=f.num("bandwidth_gbit_per_s", None),
+        usd_per_gbit_per_s_hour=price,
+        sizes_gbit_per_s=tuple(sorted(float(s) for s in sizes)),
+        sizes_usd_per_hour=tuple(float(s) * price for s in sorted(sizes)),
+        max_gbit_per_s=f.num("max_gbit_per_s", None),
+        rtt_s=f.num("rtt_ms", 0.0, min_value=0.0) / 1e3,
+    )
+    f.str("price_source", "")
+    f.done()
+    return link
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    path = resolve("scenarios", name_or_path)
+    f = Fields(load_yaml_mapping(path), path)
+    name = f.str("name")
+    if name != path.stem:
+        raise f.error("name", f"must equal the file name {path.stem!r}, got {name!r}")
+    model = load_model(f.str("model"))
+    w = f.sub("workload")
+    workload = Workload(
+        input=_lengths(w.sub("input_tokens"), path.parent),
+        output_tokens_mean=_output_tokens(w, "output_tokens", path.parent),
+        prefix_cache_hit_frac=w.num("prefix_cache_hit_frac", 0.0, min_value=0.0),
+        arrival_req_per_s=w.num("arrival_req_per_s", None),
+    )
+    if workload.prefix_cache_hit_frac >= 1:
+        raise w.error("prefix_cache_hit_frac", f"must be < 1, got {workload.prefix_cache_hit_frac}")
+    w.done()
+    slo = f.sub("slo")
+    if slo.has("decode_tokens_per_s") == slo.has("tpot_ms"):
+        raise slo.error("decode_tokens_per_s", "give exactly one of decode_tokens_per_s and tpot_ms")
+    tpot_s = 1.0 / slo.num("decode_tokens_per_s") if slo.has("decode_tokens_per_s") else slo.num("tpot_ms") / 1e3
+    slo.done()
+    obj = f.sub("objective")
+    objective = obj.str("kind", choices=OBJECTIVES)
+    budget = obj.num("budget_usd_per_hour", None)
+    target = obj.num("target_req_per_s", None)
+    if objective == "budget" and budget is None:
+        raise obj.error("budget_usd_per_hour", "missing (objective kind is budget)")
+    if objective == "target" and target is None:
+        raise obj.error("target_req_per_s", "missing (objective kind is target)")
+    obj.done()
+    sc = Scenario(
+        name=name,
+        description=f.str("description"),
+        model=model,
+        mode=f.str("mode", "distribution", choices=MODES),
+        prfaas=_cluster(f.sub("prfaas"), "prfaas"),
+        local=_cluster(f.sub("local"), "local"),
+        link=_link(f.sub("link")),
+        workload=workload,
+        tpot_s=tpot_s,
+        objective=objective,
+        budget_usd_per_hour=budget,
+        target_req_per_s=target,
+        sources=f.str_list("sources"),
+        path=str(path),
+    )
+    f.done()
+    if objective == "fixed-fleet":
+        if sc.prfaas.instances is None:
+            raise PlanError(f"{path}: key 'prfaas.instances': missing (objective kind is fixed-fleet)")
+        if sc.local.instances is None:
+            raise PlanError(f"{path}: key 'local.instances': missing (objective kind is fixed-fleet)")
+        if sc.link.fixed_gbit_per_s is None:
+            raise PlanError(f"{path}: key 'link.bandwidth_gbit_per_s': missing (objective kind is fixed-fleet)")
+    if not sc.sources:
+        raise PlanError(f"{path}: key 'sources': list where the prices and inputs come from")
+    return sc
+
+
+def list_scenarios() -> list[str]:
+    return catalog_names("scenarios")
+
+
+__all__ = ["Cluster", "Scenario", "load_scenario", "list_scenarios", "Empirical", "units"]

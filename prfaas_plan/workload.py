@@ -1,0 +1,264 @@
+"""Traffic: prompt-length distributions, output length, prefix-cache hits.
+
+Every distribution offers the quantities [PRFAAS] section 2 routes on, for a threshold t on the
+*uncached* length L:  p = P(L > t),  l_long = E[L | L > t],  l_short = E[L | L <= t], and the
+expectation of any function of L (over all requests or one side of t).
+
+Internally a distribution is a list of cells (probability mass, conditional mean length). For
+continuous distributions the cells are log-spaced slices of the support whose mass and mean are
+exact (closed-form CDF and partial mean), so p, l_long and l_short are exact at cell boundaries;
+expectations of other functions use each cell's mean as its representative (error O(cell width^2),
+with 2,048 cells below 1e-5 relative for the latency curves used here). Thresholds between cell
+boundaries split the cell exactly (:meth:`LengthDistribution.cells_split_at`).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.special import ndtr
+
+from .errors import PlanError
+
+DEFAULT_CELLS = 2048
+
+
+class LengthDistribution:
+    """Base class. Subclasses implement :meth:`cdf`, :meth:`partial_mean` and :meth:`support`."""
+
+    continuous: bool = True
+
+    def cdf(self, x: np.ndarray | float) -> np.ndarray:
+        raise NotImplementedError
+
+    def partial_mean(self, a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+        """E[L * 1{a < L <= b}]."""
+        raise NotImplementedError
+
+    def support(self) -> tuple[float, float]:
+        raise NotImplementedError
+
+    # -- derived ----------------------------------------------------------------------------
+    def mean(self) -> float:
+        lo, hi = self.support()
+        return float(self.partial_mean(lo - 1, hi))
+
+    def tail_prob(self, t: float) -> float:
+        """p = P(L > t)."""
+        return float(1.0 - self.cdf(t))
+
+    def mean_above(self, t: float) -> float:
+        """l_long = E[L | L > t] (nan when no mass lies above t)."""
+        lo, hi = self.support()
+        p = self.tail_prob(t)
+        return float(self.partial_mean(t, hi) / p) if p > 0 else math.nan
+
+    def mean_below(self, t: float) -> float:
+        """l_short = E[L | L <= t] (nan when no mass lies at or below t)."""
+        lo, _ = self.support()
+        q = 1.0 - self.tail_prob(t)
+        return float(self.partial_mean(lo - 1, t) / q) if q > 0 else math.nan
+
+    def cells(self, n: int = DEFAULT_CELLS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(upper boundaries, masses, conditional means), sorted by length, masses summing to 1."""
+        lo, hi = self.support()
+        edges = np.geomspace(lo, hi, n + 1)
+        edges[0] = lo - 1e-9 * lo  # include the lower end itself
+        mass = np.diff(self.cdf(edges))
+        pm = self.partial_mean(edges[:-1], edges[1:])
+        keep = mass > 1e-300
+        means = np.where(keep, pm / np.where(keep, mass, 1.0), (edges[:-1] + edges[1:]) / 2)
+        return edges[1:][keep], mass[keep] / mass[keep].sum(), means[keep]
+
+    def expect(self, f, n: int = DEFAULT_CELLS) -> float:
+        """E[f(L)] for a vectorised f."""
+        _, mass, means = self.cells(n)
+        return float(np.sum(mass * f(means)))
+
+
+@dataclass(frozen=True)
+class TruncatedLogNormal(LengthDistribution):
+    """ln L ~ Normal(mu, sigma), truncated to [min_tokens, max_tokens] ([PRFAAS] section 4)."""
+
+    mu: float
+    sigma: float
+    min_tokens: float
+    max_tokens: float
+
+    def __post_init__(self):
+        if not (self.sigma > 0 and math.isfinite(self.mu)):
+            raise PlanError(f"log-normal needs a finite mu and sigma > 0, got mu={self.mu}, sigma={self.sigma}")
+        if not (0 < self.min_tokens < self.max_tokens):
+            raise PlanError(f"log-normal truncation needs 0 < min_tokens < max_tokens, got {self.min_tokens}, {self.max_tokens}")
+        if self._z() <= 1e-12:
+            raise PlanError(f"log-normal(mu={self.mu}, sigma={self.sigma}) has no mass in [{self.min_tokens}, {self.max_tokens}]")
+
+    def _std(self, x):
+        return (np.log(np.clip(x, 1e-300, None)) - self.mu) / self.sigma
+
+    def _z(self) -> float:
+        return float(ndtr(self._std(self.max_tokens)) - ndtr(self._std(self.min_tokens)))
+
+    def support(self):
+        return (float(self.min_tokens), float(self.max_tokens))
+
+    def cdf(self, x):
+        x = np.clip(np.asarray(x, float), self.min_tokens, self.max_tokens)
+        return (ndtr(self._std(x)) - ndtr(self._std(self.min_tokens))) / self._z()
+
+    def partial_mean(self, a, b):
+        a = np.clip(np.asarray(a, float), self.min_tokens, self.max_tokens)
+        b = np.clip(np.asarray(b, float), self.min_tokens, self.max_tokens)
+        scale = math.exp(self.mu + self.sigma**2 / 2)
+        s = self.sigma
+        return scale * (ndtr(self._std(b) - s) - ndtr(self._std(a) - s)) / self._z()
+
+
+@dataclass(frozen=True)
+class Empirical(LengthDistribution):
+    """A trace or histogram: lengths with weights (counts). Discrete: thresholds fall between values."""
+
+    values: tuple[float, ...]
+    weights: tuple[float, ...]
+    continuous = False
+
+    @classmethod
+    def from_arrays(cls, values, weights, where: str = "trace") -> Empirical:
+        v, w = np.asarray(values, float), np.asarray(weights, float)
+        if v.size == 0:
+            raise PlanError(f"{where}: no lengths")
+        if not np.all(np.isfinite(v)) or np.any(v < 1):
+            raise PlanError(f"{where}: lengths must be finite and >= 1 token")
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise PlanError(f"{where}: weights must be finite, >= 0 and not all zero")
+        order = np.argsort(v)
+        v, w = v[order], w[order]
+        uniq, idx = np.unique(v, return_inverse=True)
+        merged = np.bincount(idx, weights=w)
+        return cls(tuple(uniq), tuple(merged / merged.sum()))
+
+    def support(self):
+        return (self.values[0], self.values[-1])
+
+    def cdf(self, x):
+        v, w = np.asarray(self.values), np.asarray(self.weights)
+        c = np.concatenate([[0.0], np.cumsum(w)])
+        return c[np.searchsorted(v, np.asarray(x, float), side="right")]
+
+    def partial_mean(self, a, b):
+        v, w = np.asarray(self.values), np.asarray(self.weights)
+        c = np.concatenate([[0.0], np.cumsum(w * v)])
+        return c[np.searchsorted(v, np.asarray(b, float), side="right")] - c[np.searchsorted(v, np.asarray(a, float), side="right")]
+
+    def cells(self, n: int = DEFAULT_CELLS):
+        v, w = np.asarray(self.values), np.asarray(self.weights)
+        return v.copy(), w.copy(), v.copy()
+
+
+@dataclass(frozen=True)
+class Mixture(LengthDistribution):
+    """Weighted mixture of distributions (weights normalised)."""
+
+    components: tuple[LengthDistribution, ...]
+    weights: tuple[float, ...]
+
+    @property
+    def continuous(self) -> bool:  # type: ignore[override]
+        return all(c.continuous for c in self.components)
+
+    def support(self):
+        return (min(c.support()[0] for c in self.components), max(c.support()[1] for c in self.components))
+
+    def cdf(self, x):
+        return sum(w * c.cdf(x) for c, w in zip(self.components, self.weights))
+
+    def partial_mean(self, a, b):
+        return sum(w * c.partial_mean(a, b) for c, w in zip(self.components, self.weights))
+
+    def cells(self, n: int = DEFAULT_CELLS):
+        if self.continuous:
+            return super().cells(n)
+        parts = [c.cells(n) for c in self.components]
+        v = np.concatenate([p[2] for p in parts])
+        w = np.concatenate([p[1] * wt for p, wt in zip(parts, self.weights)])
+        e = Empirical.from_arrays(v, w, "mixture")
+        return e.cells(n)
+
+
+@dataclass(frozen=True)
+class Scaled(LengthDistribution):
+    """L' = factor * L: the uncached part of a prompt when a share (1 - factor) hits the prefix cache."""
+
+    base: LengthDistribution
+    factor: float
+
+    @property
+    def continuous(self) -> bool:  # type: ignore[override]
+        return self.base.continuous
+
+    def support(self):
+        lo, hi = self.base.support()
+        return (lo * self.factor, hi * self.factor)
+
+    def cdf(self, x):
+        return self.base.cdf(np.asarray(x, float) / self.factor)
+
+    def partial_mean(self, a, b):
+        return self.factor * self.base.partial_mean(np.asarray(a, float) / self.factor, np.asarray(b, float) / self.factor)
+
+    def cells(self, n: int = DEFAULT_CELLS):
+        b, m, x = self.base.cells(n)
+        return b * self.factor, m, x * self.factor
+
+
+def load_trace_csv(path: str | Path, where: str) -> Empirical:
+    """A CSV with a column ``input_tokens`` (one row per request) and optionally ``count`` (a
+    histogram: that many requests of that length)."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames is None or "input_tokens" not in reader.fieldnames:
+                raise PlanError(f"{where}: {path}: needs a column 'input_tokens' (and optionally 'count')")
+            values, weights = [], []
+            for i, row in enumerate(reader, start=2):
+                try:
+                    values.append(float(row["input_tokens"]))
+                    weights.append(float(row.get("count") or 1))
+                except (TypeError, ValueError):
+                    raise PlanError(f"{where}: {path}: line {i}: not a number") from None
+    except FileNotFoundError:
+        raise PlanError(f"{where}: {path}: file not found") from None
+    return Empirical.from_arrays(values, weights, f"{where}: {path}")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A traffic mix. ``input`` is the total prompt length; routing and prefill see the uncached
+    part, (1 - prefix_cache_hit_frac) * L. The cached prefix is assumed free to prefill (its
+    attention reads are ignored) and not shipped; decode holds the whole prompt's cache."""
+
+    input: LengthDistribution
+    output_tokens_mean: float
+    prefix_cache_hit_frac: float = 0.0
+    arrival_req_per_s: float | None = None
+
+    def __post_init__(self):
+        if not (0 <= self.prefix_cache_hit_frac < 1):
+            raise PlanError(f"prefix_cache_hit_frac must be in [0, 1), got {self.prefix_cache_hit_frac}")
+        if not self.output_tokens_mean > 0:
+            raise PlanError(f"output tokens must be > 0, got {self.output_tokens_mean}")
+
+    @property
+    def uncached(self) -> LengthDistribution:
+        if self.prefix_cache_hit_frac == 0:
+            return self.input
+        return Scaled(self.input, 1.0 - self.prefix_cache_hit_frac)
+
+    def decode_context_tokens(self) -> float:
+        """Mean tokens a request holds while decoding: whole prompt + half the output."""
+        return self.input.mean() + self.output_tokens_mean / 2

@@ -1,0 +1,110 @@
+"""Shared fixtures: a tiny hand-made model and a hand-made part whose numbers are easy to
+compute by hand, plus the shipped catalog loaded once per session."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from prfaas_plan.catalog.hardware import Efficiency, load_hardware
+from prfaas_plan.catalog.model import FFN, Dtypes, FullAttention, ModelSpec, load_model
+from prfaas_plan.catalog.paths import catalog_names
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+MODEL_NAMES = catalog_names("models")
+HARDWARE_NAMES = catalog_names("hardware")
+
+
+def tiny_model(**overrides) -> ModelSpec:
+    """2 GQA layers, hidden 64, 4 q heads, 2 kv heads, head_dim 16, dense SwiGLU FFN 128,
+    vocab 100, bf16 everywhere. Hand counts (used across the tests):
+    attention 2 x (q 4096 + kv 4096 + o 4096) = 24,576; FFN 2 x 3 x 64 x 128 = 49,152;
+    embeddings + LM head 2 x 100 x 64 = 12,800; total 86,528; KV 2 x 2 x 32 x 2 = 256 B/token."""
+    spec = ModelSpec(
+        name="tiny",
+        description="hand-made test model",
+        hidden_size=64,
+        vocab_size=100,
+        num_layers=2,
+        tie_word_embeddings=False,
+        dtypes=Dtypes(weights="bf16", kv_cache="bf16", linear_state="fp32", conv_state="bf16"),
+        layers=(FullAttention(count=2, q_heads=4, kv_heads=2, head_dim=16, v_head_dim=16),),
+        ffn=FFN(
+            dense_layers=2,
+            dense_intermediate=128,
+            moe_layers=0,
+            experts=0,
+            active_experts=0,
+            shared_experts=0,
+            expert_intermediate=0,
+            shared_intermediate=0,
+        ),
+        published_total_params=None,
+        published_active_params=None,
+        prefill_profiles=(),
+        decode_profiles=(),
+        sources=("hand-made for tests",),
+        estimates=(),
+    )
+    return replace(spec, **overrides)
+
+
+def simple_hardware(**overrides):
+    """H200 with round numbers: bf16 1e15 FLOP/s, fp8 2e15, HBM 100 GB at 1e12 B/s, scale-up
+    1e11 B/s per direction; efficiencies 0.5 (attention 0.25), 0.1 s prefill overhead,
+    1 ms decode step overhead, 90% of memory usable."""
+    base = load_hardware("h200")
+    eff = Efficiency(
+        basis="estimate",
+        prefill_gemm_frac=0.5,
+        prefill_attention_frac=0.25,
+        prefill_linear_attention_frac=0.5,
+        prefill_memory_frac=0.5,
+        scaleup_frac=0.5,
+        prefill_overhead_s=0.1,
+        decode_memory_frac=0.5,
+        decode_compute_frac=0.5,
+        decode_step_overhead_s=0.001,
+        memory_usable_frac=0.9,
+    )
+    hw = replace(
+        base,
+        name="simple",
+        peak_flop_per_s={"bf16": 1e15, "fp8": 2e15},
+        memory_capacity_bytes=100e9,
+        memory_bandwidth_bytes_per_s=1e12,
+        scaleup_bytes_per_s=1e11,
+        scaleout_bytes_per_s=5e10,
+        efficiency=eff,
+    )
+    return replace(hw, **overrides)
+
+
+@pytest.fixture(scope="session")
+def models() -> dict[str, ModelSpec]:
+    return {name: load_model(name) for name in MODEL_NAMES}
+
+
+@pytest.fixture(scope="session")
+def h200():
+    return load_hardware("h200")
+
+
+@pytest.fixture(scope="session")
+def h20():
+    return load_hardware("h20")
+
+
+@pytest.fixture
+def make_tiny_model():
+    """Factory for :func:`tiny_model` (keyword overrides replace ModelSpec fields)."""
+    return tiny_model
+
+
+@pytest.fixture
+def make_simple_hardware():
+    """Factory for :func:`simple_hardware` (keyword overrides replace Hardware fields)."""
+    return simple_hardware
+
