@@ -23,6 +23,7 @@ from .export import to_csv, to_json, to_xlsx_bytes, write_atomic
 
 app = typer.Typer(
     no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
     add_completion=False,
     help="Capacity planner for Prefill-as-a-Service (PrfaaS): route long prompts to a remote "
     "prefill cluster, ship their KV cache over Ethernet, decode locally.",
@@ -318,3 +319,82 @@ def validate(fmt: FormatOpt = Format.table, output: OutputOpt = None) -> None:
 
 def main() -> None:  # pragma: no cover - console-script entry point
     app()
+
+
+# --- optimize / whatif --------------------------------------------------------------------------
+
+
+class Mode(str, Enum):
+    paper = "paper"
+    distribution = "distribution"
+
+
+ModeOpt = Annotated[Optional[Mode], typer.Option("--mode", help="paper: one representative length per path (l_long, l_short), as [PRFAAS]; distribution: expectations over the length distribution. Default: the scenario's.")]
+BudgetOpt = Annotated[Optional[float], typer.Option("--budget-usd-per-hour", help="Maximise throughput within this budget (GPU rent + link), USD per hour; instance counts and link bandwidth become free.")]
+TargetOpt = Annotated[Optional[float], typer.Option("--target-req-per-s", help="Find the cheapest plan that sustains this many requests per second.")]
+ScenarioArg = Annotated[str, typer.Argument(help="Shipped scenario name (see `prfaas-plan scenarios`) or path to a scenario YAML.")]
+
+
+@app.command()
+@handles_errors
+def scenarios() -> None:
+    """List the shipped scenarios."""
+    from .scenario import list_scenarios, load_scenario
+
+    for name in list_scenarios():
+        typer.echo(f"{name:32s} {load_scenario(name).description}")
+
+
+@app.command()
+@handles_errors
+def optimize(
+    scenario: ScenarioArg,
+    mode: ModeOpt = None,
+    budget_usd_per_hour: BudgetOpt = None,
+    target_req_per_s: TargetOpt = None,
+    fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
+) -> None:
+    """Plan a deployment: routing threshold t (tokens), PrfaaS / local prefill / local decode
+    instances, link bandwidth (Gbit/s), throughput Lambda_max (req/s), cost (USD/hour), what binds,
+    and the baselines (homogeneous PD, naive heterogeneous) beside it ([PRFAAS] Eq. 3-8)."""
+    from .planner import PLAN_KEYS, optimize as plan
+    from .scenario import load_scenario
+
+    sc = load_scenario(scenario)
+    result = plan(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s)
+    rows = [{"plan": "prfaas", **{k: result[k] for k in PLAN_KEYS}}]
+    rows += [{"plan": name, **{k: b[k] for k in PLAN_KEYS}} for name, b in result["baselines"].items() if b]
+
+    def table():
+        from .report import print_plan
+
+        print_plan(_console(), sc, result)
+
+    emit(fmt, output, rows, table, sheets={"plans": rows, "decode": [result["decode"]], "other_mode": [result["other_mode"]]}, document=result)
+
+
+@app.command()
+@handles_errors
+def whatif(
+    scenario: ScenarioArg,
+    mode: ModeOpt = None,
+    budget_usd_per_hour: BudgetOpt = None,
+    target_req_per_s: TargetOpt = None,
+    fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
+) -> None:
+    """Re-plan under standard what-ifs: the link halves or drops to 10%, prompts double or halve,
+    the prefix cache hits 50%, either cluster's GPUs cost 50% more."""
+    from .scenario import load_scenario
+    from .whatif import whatif_rows
+
+    sc = load_scenario(scenario)
+    rows = whatif_rows(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s)
+
+    def table():
+        from .report import whatif_table
+
+        _console().print(whatif_table(sc, rows))
+
+    emit(fmt, output, rows, table)

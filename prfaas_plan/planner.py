@@ -33,14 +33,15 @@ def throughput_model(sc: Scenario, mode: str | None = None, with_remote: bool = 
     return ThroughputModel(sc.model, wl.uncached, remote, local, decode, wl.output_tokens_mean, mode or sc.mode)
 
 
-def _problem(sc: Scenario, tm: ThroughputModel, objective: str, budget: float | None, **overrides) -> Problem:
+def _problem(sc: Scenario, tm: ThroughputModel, objective: str, budget: float | None) -> Problem:
+    """The scenario's question: the fleet in place (fixed-fleet), or free counts and link."""
     if objective == "fixed-fleet":
-        prfaas, local = Range.exactly(sc.prfaas.instances), Range.exactly(sc.local.instances)
-        link = sc.link
-    else:
-        prfaas, local = sc.prfaas.instances_range, sc.local.instances_range
-        link = replace(sc.link, fixed_gbit_per_s=None)
-    problem = Problem(
+        return _make(sc, tm, Range.exactly(sc.prfaas.instances), Range.exactly(sc.local.instances), sc.link, None)
+    return _make(sc, tm, sc.prfaas.instances_range, sc.local.instances_range, replace(sc.link, fixed_gbit_per_s=None), budget)
+
+
+def _make(sc: Scenario, tm: ThroughputModel, prfaas: Range, local: Range, link: Link, budget: float | None, thresholds: str = "any") -> Problem:
+    return Problem(
         model=tm,
         remote_gpus_per_instance=sc.prfaas.gpus_per_instance,
         local_gpus_per_instance=sc.local.gpus_per_instance,
@@ -50,8 +51,8 @@ def _problem(sc: Scenario, tm: ThroughputModel, objective: str, budget: float | 
         local=local,
         link=link,
         budget_usd_per_hour=budget,
+        thresholds=thresholds,
     )
-    return replace(problem, **overrides)
 
 
 def bottleneck(metrics: dict, rtol: float = 1e-6) -> str:
@@ -100,18 +101,17 @@ def baselines(sc: Scenario, mode: str, main: dict, tm_local: ThroughputModel, tm
     """Homogeneous PD on the local part (same GPU count; same cost) and naive heterogeneous (all
     prefill remote on the plan's PrfaaS instances, every local instance decoding)."""
     gpus = main["gpus_prfaas"] + main["gpus_local"]
-    same_gpus = gpus // sc.local.gpus_per_instance
-    out = {}
-    fixed = replace(_problem(sc, tm_local, "fixed-fleet", None), prfaas=Range.exactly(0), local=Range.exactly(max(same_gpus, 1)),
-                    link=Link(fixed_gbit_per_s=0.0), thresholds="local-only")
-    out["homogeneous"] = plan_dict(maximise(fixed), tm_local, sc)
-    equal_cost = replace(_problem(sc, tm_local, "budget", main["cost_usd_per_hour"]), prfaas=Range.exactly(0),
-                         local=Range(0, None), link=Link(), thresholds="local-only")
-    out["homogeneous_equal_cost"] = plan_dict(maximise(equal_cost), tm_local, sc)
-    naive_link = Link(fixed_gbit_per_s=main["link_gbit_per_s"], usd_per_gbit_per_s_hour=sc.link.usd_per_gbit_per_s_hour)
-    naive = replace(_problem(sc, tm, "fixed-fleet", None), prfaas=Range.exactly(main["n_prfaas"]),
-                    local=Range.exactly(main["n_pd_prefill"] + main["n_pd_decode"]), link=naive_link, thresholds="remote-only")
-    out["naive"] = plan_dict(maximise(naive), tm, sc) if main["n_prfaas"] > 0 else None
+    same_gpus = max(gpus // sc.local.gpus_per_instance, 1)
+    no_link = Link(fixed_gbit_per_s=0.0)
+    out = {
+        "homogeneous": plan_dict(maximise(_make(sc, tm_local, Range.exactly(0), Range.exactly(same_gpus), no_link, None, "local-only")), tm_local, sc),
+        "homogeneous_equal_cost": plan_dict(maximise(_make(sc, tm_local, Range.exactly(0), Range(0, None), Link(), main["cost_usd_per_hour"], "local-only")), tm_local, sc),
+        "naive": None,
+    }
+    if main["n_prfaas"] > 0:
+        link = Link(fixed_gbit_per_s=main["link_gbit_per_s"], usd_per_gbit_per_s_hour=sc.link.usd_per_gbit_per_s_hour)
+        local = Range.exactly(main["n_pd_prefill"] + main["n_pd_decode"])
+        out["naive"] = plan_dict(maximise(_make(sc, tm, Range.exactly(main["n_prfaas"]), local, link, None, "remote-only")), tm, sc)
     for b in out.values():
         if b is not None:
             b["plan_vs_baseline"] = main["throughput_req_per_s"] / b["throughput_req_per_s"] if b["throughput_req_per_s"] > 0 else None

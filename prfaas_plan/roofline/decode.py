@@ -23,6 +23,7 @@ from ..catalog.model import DecodeProfile, ModelSpec
 from ..errors import PlanError
 from . import counts
 from .kv import kv_cache_bytes
+from .prefill import check_weights_fit
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,8 @@ def roofline_decode_step(model: ModelSpec, hw: Hardware, gpus: int, batch: int, 
 
 def memory_max_batch(model: ModelSpec, hw: Hardware, gpus: int, context_tokens: float) -> int:
     """Largest batch whose caches fit beside the weights in the usable memory of the instance."""
-    usable = gpus * hw.memory_capacity_bytes * hw.efficiency.memory_usable_frac
-    free = usable - counts.weight_bytes(model)
-    if free <= 0:
-        raise PlanError(
-            f"model {model.name} does not fit {gpus} x {hw.name}: weights need "
-            f"{counts.weight_bytes(model) / units.GB:.0f} GB, usable memory is {usable / units.GB:.0f} GB"
-        )
+    check_weights_fit(model, hw, gpus)
+    free = gpus * hw.memory_capacity_bytes * hw.efficiency.memory_usable_frac - counts.weight_bytes(model)
     per_request = kv_cache_bytes(model, context_tokens)
     return int(free // per_request) if per_request > 0 else 10**9
 

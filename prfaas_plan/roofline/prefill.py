@@ -94,6 +94,17 @@ def profile_prefill_time(profile: PrefillProfile, input_tokens: float, coefficie
     return PrefillTime(t, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, f"{kind}: {profile.source}")
 
 
+def check_weights_fit(model: ModelSpec, hw: Hardware, gpus: int) -> None:
+    """Raise PlanError unless the weights fit the usable memory of ``gpus`` x ``hw``."""
+    usable = gpus * hw.memory_capacity_bytes * hw.efficiency.memory_usable_frac
+    need = counts.weight_bytes(model)
+    if need > usable:
+        raise PlanError(
+            f"model {model.name} does not fit {gpus} x {hw.name}: weights need {need / units.GB:,.0f} GB, "
+            f"usable memory is {usable / units.GB:,.0f} GB (use more GPUs per instance)"
+        )
+
+
 class PrefillModel:
     """T_prefill(l) for a model on an instance: the model's profile for (part, GPUs) when it has
     one and ``use_profile`` is set, the roofline otherwise. Vectorised over lengths."""
@@ -103,6 +114,8 @@ class PrefillModel:
             raise PlanError(f"GPUs per instance must be >= 1, got {gpus}")
         self.model, self.hw, self.gpus = model, hw, gpus
         self.profile = model.prefill_profile(hw.name, gpus) if use_profile else None
+        if self.profile is None:
+            check_weights_fit(model, hw, gpus)
         self._coeffs = profile_coefficients(self.profile) if self.profile else None
 
     @property
