@@ -307,11 +307,14 @@ def validate(fmt: FormatOpt = Format.table, output: OutputOpt = None) -> None:
     def table():
         from .render import fmt as f, rows_table, text
 
+        def num(v) -> str:
+            return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+
         con = _console()
         for tab, title in validation.TITLES.items():
             sub = [r for r in rows if r["table"] == tab]
             cols = [("item", "item", text), ("input_tokens", "input", lambda v: units.format_tokens(v) if v else "-"), ("quantity", "quantity", text),
-                    ("paper", "paper", f(".3g")), ("model", "model", f(".3g")), ("error_pct", "error %", f("+.1f")), ("note", "note", text)]
+                    ("paper", "paper", num), ("model", "model", num), ("error_pct", "error %", f("+.1f")), ("note", "note", text)]
             con.print(rows_table(sub, cols, title=title, caption=validation.summary(sub)))
 
     emit(fmt, output, rows, table, sheets={f"table{t}": [r for r in rows if r["table"] == t] for t in validation.TITLES})

@@ -1,0 +1,133 @@
+"""Package layering (house style): only the CLI imports typer, only rendering imports rich, the
+library works from Python without either, and dependencies point one way
+(units/catalog -> roofline -> ... -> reports/export -> CLI). An AST scan, so no module has to be
+imported for the check."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import prfaas_plan
+
+PACKAGE_DIR = Path(prfaas_plan.__file__).resolve().parent
+SOURCES = sorted(p for p in PACKAGE_DIR.rglob("*.py") if "_catalog" not in p.parts)
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE_DIR.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports (anywhere, including inside functions), as absolute dotted
+    names. ``from . import x`` yields both the package and ``package.x``."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base_parts = package.split(".")
+                base_parts = base_parts[: len(base_parts) - (node.level - 1)]
+                base = ".".join(base_parts)
+                target = f"{base}.{node.module}" if node.module else base
+            else:
+                target = node.module or ""
+            found.add(target)
+            found.update(f"{target}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _imports_top(path: Path, top: str) -> bool:
+    return any(m == top or m.startswith(top + ".") for m in imported_modules(path))
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(PACKAGE_DIR.parent).as_posix()
+
+
+def test_scan_sees_the_package():
+    """The scan finds the modules this test is about (guards against scanning nothing)."""
+    names = {_rel(p) for p in SOURCES}
+    assert {"prfaas_plan/cli.py", "prfaas_plan/render.py", "prfaas_plan/roofline/prefill.py", "prfaas_plan/catalog/model.py"} <= names
+    assert _imports_top(PACKAGE_DIR / "cli.py", "typer")
+    assert "prfaas_plan.errors" in imported_modules(PACKAGE_DIR / "catalog" / "paths.py")  # `from ..errors import`
+
+
+def test_resolves_relative_imports():
+    """`from . import counts` inside roofline resolves to prfaas_plan.roofline.counts."""
+    assert "prfaas_plan.roofline.counts" in imported_modules(PACKAGE_DIR / "roofline" / "prefill.py")
+
+
+def test_only_cli_imports_typer():
+    """typer is the CLI's business alone."""
+    offenders = [_rel(p) for p in SOURCES if _imports_top(p, "typer") or _imports_top(p, "click")]
+    assert offenders == ["prfaas_plan/cli.py"]
+
+
+def test_only_render_and_cli_import_rich():
+    """Terminal formatting lives in render.py (and the CLI that drives it)."""
+    offenders = [_rel(p) for p in SOURCES if _imports_top(p, "rich")]
+    assert set(offenders) <= {"prfaas_plan/render.py", "prfaas_plan/cli.py"}, offenders
+
+
+def test_library_imports_without_cli_dependencies():
+    """Importing the computational modules in a fresh interpreter loads neither typer nor rich."""
+    code = (
+        "import sys\n"
+        "import prfaas_plan.roofline.prefill, prfaas_plan.roofline.decode, prfaas_plan.kv_report\n"
+        "import prfaas_plan.catalog.hardware, prfaas_plan.catalog.model, prfaas_plan.catalog.hf_import\n"
+        "import prfaas_plan.calibration, prfaas_plan.validation, prfaas_plan.export\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'rich', 'click'))\n"
+        "print(','.join(bad))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == ""
+
+
+#: Upper layers that the base (catalog, roofline) must never reach into.
+UPPER = (
+    "cli", "render", "export", "validation", "kv_report", "calibration",
+    "workload", "throughput", "optimizer", "planner", "scenario", "report", "whatif",
+)
+BASE_FILES = [p for p in SOURCES if p.parent.name in ("roofline", "catalog")]
+
+
+@pytest.mark.parametrize("path", BASE_FILES, ids=[_rel(p) for p in BASE_FILES])
+def test_base_layers_do_not_import_upper_layers(path):
+    """roofline/* and catalog/* depend only on units, errors and each other, never on the
+    CLI, rendering, export, validation or the planner layers above them."""
+    bad = sorted(
+        m for m in imported_modules(path) for up in UPPER if m == f"prfaas_plan.{up}" or m.startswith(f"prfaas_plan.{up}.")
+    )
+    assert bad == []
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if p.parent.name == "catalog"], ids=lambda p: _rel(p))
+def test_catalog_does_not_import_roofline(path):
+    """The catalog only reads and checks; the formulas live in roofline (catalog/model.py)."""
+    assert not any(m.startswith("prfaas_plan.roofline") for m in imported_modules(path))
+
+
+@pytest.mark.parametrize("name", ["units.py", "errors.py"])
+def test_units_and_errors_are_leaves(name):
+    """units and errors import nothing from the package except errors."""
+    internal = {m for m in imported_modules(PACKAGE_DIR / name) if m.startswith("prfaas_plan")}
+    assert internal <= {"prfaas_plan.errors", "prfaas_plan.errors.PlanError"}
+
+
+def test_nothing_imports_the_cli():
+    """The CLI is the top: no library module imports it."""
+    offenders = [_rel(p) for p in SOURCES if p.name != "cli.py" and any(m.startswith("prfaas_plan.cli") for m in imported_modules(p))]
+    assert offenders == []
