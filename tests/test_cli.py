@@ -307,6 +307,13 @@ def test_failed_kv_writes_no_file(runner, tmp_path, fmt, args):
     assert list(tmp_path.iterdir()) == []  # no temporary files left either
 
 
+def test_table_with_output_is_an_error(runner, tmp_path):
+    """A terminal table cannot be written to a file: --output needs json, csv or xlsx."""
+    out = tmp_path / "kv.txt"
+    assert_clean_error(run(runner, "kv", "-m", "minimax-m2.5", "-H", "h200", "-o", out))
+    assert not out.exists()
+
+
 def test_output_into_missing_folder(runner, tmp_path):
     """Writing into a folder that does not exist is a clean error."""
     out = tmp_path / "nope" / "kv.json"

@@ -146,12 +146,17 @@ def test_profile_degree_capped_by_points():
 
 
 def test_prefill_model_uses_profile_only_for_its_instance(models, h200):
-    """The Table 5 profile is for 8 x H200: it is used there (unless switched off) and nowhere else."""
+    """A profile is used on its own (part, GPU count) unless switched off, and nowhere else:
+    the Table 5 profile on 8 x H200, the roofline on 16 x H200."""
     m = models["prfaas-1t-hybrid"]
-    assert PrefillModel(m, h200, 8).source.startswith("profile")
+    assert PrefillModel(m, h200, 8).source.startswith("profile: [PRFAAS] Table 5")
     assert PrefillModel(m, h200, 8, use_profile=False).source == "roofline"
-    assert PrefillModel(m, h200, 4).source == "roofline"
-    assert PrefillModel(m, load_hardware("h20"), 8).source == "roofline"
+    for p in m.prefill_profiles:
+        pm = PrefillModel(m, load_hardware(p.hardware), p.gpus)
+        assert pm.profile is p
+        assert pm.source.endswith(p.source)
+    assert m.prefill_profile("h200", 16) is None
+    assert PrefillModel(m, h200, 16).source == "roofline"
 
 
 def test_prefill_model_time_s_vectorised(models, h200):
