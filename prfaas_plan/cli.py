@@ -224,19 +224,26 @@ def models_import(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the YAML here (default: stdout).")] = None,
 ) -> None:
     """Turn a Hugging Face config.json into a model YAML; say what could not be mapped."""
+    import tempfile
+
     import yaml
 
     data, notes = import_hf_config(config, name=name or (output.stem if output else None))
     text = "# Imported by `prfaas-plan models import`; check dtypes and the estimates below.\n" + yaml.safe_dump(data, sort_keys=False, width=110)
+    with tempfile.TemporaryDirectory() as tmp:  # the result must load before anything is written
+        check = Path(tmp) / f"{data['name']}.yaml"
+        check.write_text(text, encoding="utf-8")
+        try:
+            load_model(check)
+        except PlanError as exc:
+            raise PlanError(f"{config}: imported model does not load: {str(exc).split(': ', 1)[-1]}") from None
     if output is None:
         sys.stdout.write(text)
     else:
         write_atomic(output, text)
+        typer.echo(f"wrote {output}", err=True)
     for n in notes:
         typer.echo(f"not mapped: {n}", err=True)
-    if output is not None:
-        load_model(output)  # the written file must load
-        typer.echo(f"wrote {output}", err=True)
 
 
 # --- kv -----------------------------------------------------------------------------------------
@@ -370,7 +377,7 @@ def optimize(
     rows += [{"plan": name, **{k: b[k] for k in PLAN_KEYS}} for name, b in result["baselines"].items() if b]
 
     def table():
-        from .report import print_plan
+        from .render import print_plan
 
         print_plan(_console(), sc, result)
 
@@ -396,7 +403,7 @@ def whatif(
     rows = whatif_rows(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s)
 
     def table():
-        from .report import whatif_table
+        from .render import whatif_table
 
         _console().print(whatif_table(sc, rows))
 

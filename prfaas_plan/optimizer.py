@@ -14,7 +14,10 @@ count. Whether Lambda is reachable is then a vectorised check over all candidate
 finds the best Lambda; the target question evaluates the cost directly. Finally, with the counts
 fixed, t is refined continuously (bounded Brent search between neighbouring boundaries) to the
 point where the two prefill paths balance (Eq. 7); Eq. 8's producer/consumer balance is what the
-ceilings produce. Integers are exact; t is continuous.
+ceilings produce. Integers are exact; t is continuous (bisection on the Eq. 7 crossing, 60 halvings
+of log t). Brute-force tests (tests/test_optimizer.py) check that no integer deployment and no
+candidate threshold beats it. The search is plain numpy: importing scipy.optimize alone would cost
+more than twice the whole planning run.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from . import units
 from .errors import PlanError
@@ -231,10 +233,20 @@ def refine_threshold(problem: Problem, n_r: int, n_p: int, n_d: int, link: float
         return math.inf, n.select(j, math.inf)
     if j == 0 or not tm.lengths.continuous or problem.thresholds != "any":
         return float(thresholds[j]), n.select(j, thresholds[j])
-    lo_t = thresholds[max(j - 1, 1)]
-    hi_t = thresholds[min(j + 1, last)]
-    res = minimize_scalar(lambda x: -float(prefill_cap(tm.needs_at(math.exp(x)))[0]), bounds=(math.log(lo_t), math.log(hi_t)), method="bounded", options={"xatol": 1e-6})
-    t_best = math.exp(res.x)
-    if -res.fun >= caps[j]:
-        return t_best, tm.needs_at(t_best)
+    # Between the neighbouring boundaries the PrfaaS capacity rises with t and the local one falls:
+    # bisect (in log t) for the crossing of Eq. 7, and keep it if it beats the boundary.
+    def gap(t: float) -> float:
+        m = tm.evaluate(tm.needs_at(t), n_r, n_p, n_d, link)
+        return math.log(m["cap_prfaas_req_per_s"][0]) - math.log(m["cap_pd_prefill_req_per_s"][0])
+
+    lo, hi = math.log(thresholds[max(j - 1, 1)]), math.log(thresholds[min(j + 1, last)])
+    if not gap(math.exp(lo)) < 0 < gap(math.exp(hi)):
+        return float(thresholds[j]), n.select(j, thresholds[j])
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if gap(math.exp(mid)) < 0 else (lo, mid)
+    t_best = math.exp(hi)
+    needs = tm.needs_at(t_best)
+    if prefill_cap(needs)[0] >= caps[j]:
+        return t_best, needs
     return float(thresholds[j]), n.select(j, thresholds[j])

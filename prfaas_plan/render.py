@@ -1,4 +1,5 @@
-"""Terminal tables (rich). The only module besides the CLI that knows how output looks."""
+"""Terminal tables (rich): the only module besides the CLI that imports rich or knows how output
+looks, including the design-review view of a plan (:func:`print_plan`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from . import units
 
 Column = tuple[str, str, Callable[[Any], str]]  # (row key, header, formatter)
 
@@ -51,3 +54,78 @@ def console(width: int | None = None) -> Console:
     if width is None and not sys.stdout.isatty():
         width = int(os.environ.get("COLUMNS", "160"))
     return Console(width=width, soft_wrap=False)
+
+
+# --- plans ----------------------------------------------------------------------------------------
+
+
+def _t(v) -> str:
+    if v is None:
+        return "none (all local)"
+    if v == 0:
+        return "0 (all remote)"
+    return f"{v:,.0f} tokens"
+
+
+def print_plan(con: Console, sc: Scenario, r: dict) -> None:
+    p, l = sc.prfaas, sc.local
+    if r["objective"] == "budget":
+        goal = f"max throughput within {r['budget_usd_per_hour']:,.0f} $/hour"
+    elif r["objective"] == "target":
+        goal = f"cheapest plan for {r['target_req_per_s']:g} req/s"
+    else:
+        goal = "fixed fleet: best threshold and prefill/decode split"
+    head = [
+        ("question", f"{goal}; mode {r['mode']}; model {sc.model.name}"),
+        ("routing threshold t", _t(r["threshold_tokens"]) + f"  -> {r['offload_frac'] * 100:.1f}% of requests offloaded"),
+        ("PrfaaS cluster", f"{r['n_prfaas']} x {p.gpus_per_instance} {p.hardware.name} ({r['gpus_prfaas']} GPUs)"),
+        ("local PD cluster", f"{r['n_pd_prefill']} prefill + {r['n_pd_decode']} decode x {l.gpus_per_instance} {l.hardware.name} ({r['gpus_local']} GPUs)"),
+        ("cross-DC link", f"{r['link_gbit_per_s']:,.1f} Gbit/s; mean egress {r['egress_gbit_per_s']:,.1f} Gbit/s"
+         + (f" ({r['link_utilisation_frac'] * 100:.0f}% of the link)" if r["link_utilisation_frac"] is not None else "")),
+        ("throughput Lambda_max", f"{r['throughput_req_per_s']:.3f} req/s ({r['throughput_req_per_s'] * 3600:,.0f} req/h)"),
+        ("binding", r["bottleneck"]),
+        ("cost", f"{r['cost_usd_per_hour']:,.2f} $/hour"
+         + (f" = {r['cost_usd_per_hour'] / (r['throughput_req_per_s'] * 3.6):.4f} $ per 1k requests" if r["throughput_req_per_s"] > 0 else "")),
+    ]
+    con.print(kv_value_table(head, title=f"PrfaaS plan: {sc.name}"))
+
+    caps = Table(title="Capacities ([PRFAAS] Eq. 3-6), req/s", title_justify="left")
+    for c in ("path", "Theta", "share of requests", "capacity Theta/share", "mean length"):
+        caps.add_column(c, justify="left" if c == "path" else "right")
+    share_r, share_p = r["offload_frac"], 1 - r["offload_frac"]
+    caps.add_row("PrfaaS prefill (Eq. 3)", f"{r['theta_prfaas_req_per_s']:.3f}", f"{share_r:.3f}",
+                 f"{r['theta_prfaas_req_per_s'] / share_r:.3f}" if share_r > 0 else "-",
+                 f"{r['mean_offloaded_tokens']:,.0f} tokens" if r["mean_offloaded_tokens"] else "-")
+    caps.add_row("local prefill (Eq. 4)", f"{r['theta_pd_prefill_req_per_s']:.3f}", f"{share_p:.3f}",
+                 f"{r['theta_pd_prefill_req_per_s'] / share_p:.3f}" if share_p > 0 else "-",
+                 f"{r['mean_local_prefill_tokens']:,.0f} tokens" if r["mean_local_prefill_tokens"] else "-")
+    d = r["decode"]
+    caps.add_row("local decode (Eq. 5)", f"{r['theta_pd_decode_req_per_s']:.3f}", "1.000", f"{r['theta_pd_decode_req_per_s']:.3f}",
+                 f"BS_max {d['bs_max']} @ {d['step_time_s'] * 1e3:.1f} ms")
+    con.print(caps)
+
+    rows = [{"plan": "PrfaaS (this plan)", **r, "plan_vs_baseline": 1.0}]
+    names = {"homogeneous": "homogeneous PD, same GPUs", "homogeneous_equal_cost": "homogeneous PD, same cost", "naive": "naive heterogeneous"}
+    rows += [{"plan": names[k], **b} for k, b in r["baselines"].items() if b]
+    cols = [("plan", "plan", text), ("n_prfaas", "PrfaaS", fmt("d")), ("n_pd_prefill", "PD-P", fmt("d")), ("n_pd_decode", "PD-D", fmt("d")),
+            ("throughput_req_per_s", "req/s", fmt(".3f")), ("cost_usd_per_hour", "$/hour", fmt(",.2f")), ("bottleneck", "binding", text),
+            ("plan_vs_baseline", "PrfaaS plan gain", lambda v: "-" if v is None else f"{v:.2f}x")]
+    con.print(rows_table(rows, cols, title="Baselines"))
+    o = r.get("other_mode")
+    if o:
+        moved = (o["throughput_req_per_s"] / r["throughput_req_per_s"] - 1) * 100
+        con.print(f"In {o['mode']} mode the same question gives t = {_t(o['threshold_tokens'])}, {o['n_prfaas']}/{o['n_pd_prefill']}/{o['n_pd_decode']} instances, "
+                  f"{o['throughput_req_per_s']:.3f} req/s ({moved:+.1f}%).")
+    con.print(f"Latencies: PrfaaS prefill from {r['prefill_sources']['prfaas']}; local prefill from {r['prefill_sources']['local']}; decode from {d['source']}.")
+    con.print(f"Prices: {p.hardware.name} {r['prices']['prfaas_usd_per_gpu_hour']:.2f} $/GPU-h ({r['prices']['prfaas_price_source']}); "
+              f"{l.hardware.name} {r['prices']['local_usd_per_gpu_hour']:.2f} $/GPU-h ({r['prices']['local_price_source']}); "
+              f"link {r['prices']['link_usd_per_gbit_per_s_hour']:.3f} $/(Gbit/s)-h.")
+
+
+def whatif_table(sc: Scenario, rows: list[dict]) -> Table:
+    cols = [("variant", "what if", text), ("threshold_tokens", "t tokens", lambda v: "none" if v is None else f"{v:,.0f}"),
+            ("n_prfaas", "PrfaaS", fmt("d")), ("n_pd_prefill", "PD-P", fmt("d")), ("n_pd_decode", "PD-D", fmt("d")),
+            ("link_gbit_per_s", "link Gbit/s", fmt(",.0f")), ("egress_gbit_per_s", "egress Gbit/s", fmt(",.1f")),
+            ("throughput_req_per_s", "req/s", fmt(".3f")), ("throughput_vs_planned", "vs planned", fmt(".2f")),
+            ("cost_usd_per_hour", "$/hour", fmt(",.0f")), ("bottleneck", "binding", text), ("error", "note", text)]
+    return rows_table(rows, cols, title=f"What if: {sc.name} (each row re-optimised)")

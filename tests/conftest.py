@@ -4,7 +4,6 @@ compute by hand, plus the shipped catalog loaded once per session."""
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -12,9 +11,7 @@ from prfaas_plan.catalog.hardware import Efficiency, load_hardware
 from prfaas_plan.catalog.model import FFN, Dtypes, FullAttention, ModelSpec, load_model
 from prfaas_plan.catalog.paths import catalog_names
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
 MODEL_NAMES = catalog_names("models")
-HARDWARE_NAMES = catalog_names("hardware")
 
 
 def tiny_model(**overrides) -> ModelSpec:

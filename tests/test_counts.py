@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from prfaas_plan.catalog.model import FFN, MLA, FullAttention, LinearAttention, SlidingWindow
+from prfaas_plan.catalog.model import FFN, MLA, LinearAttention, SlidingWindow
 from prfaas_plan.roofline import counts
 
 # --- the tiny dense model of conftest.tiny_model --------------------------------------------------

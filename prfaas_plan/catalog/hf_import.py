@@ -60,7 +60,7 @@ def import_hf_config(path: str | Path, name: str | None = None) -> tuple[dict, l
         return _import(path, name)
     except KeyError as exc:
         raise PlanError(f"{path}: key {exc}: missing, cannot map this config") from None
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, ZeroDivisionError) as exc:
         raise PlanError(f"{path}: unexpected value ({exc}), cannot map this config") from None
 
 
@@ -130,7 +130,9 @@ def _layer_kinds(cfg: dict, n: int, notes: list[str]) -> list[str]:
 
 
 def _full_attention_group(cfg: dict, notes: list[str]) -> dict:
-    heads = int(cfg.get("num_attention_heads", 0))
+    if not cfg.get("num_attention_heads"):
+        raise KeyError("num_attention_heads")
+    heads = int(cfg["num_attention_heads"])
     if cfg.get("kv_lora_rank"):
         return {
             "kind": "mla",

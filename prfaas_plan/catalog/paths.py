@@ -40,4 +40,5 @@ def resolve(kind: str, name_or_path: str | Path) -> Path:
     candidate = catalog_dir(kind) / f"{text}.yaml"
     if candidate.is_file():
         return candidate
-    raise PlanError(f"unknown {kind} name {text!r}; known: {', '.join(catalog_names(kind))} (or give a path to a .yaml file)")
+    label = {"hardware": "hardware", "models": "model", "scenarios": "scenario"}[kind]
+    raise PlanError(f"unknown {label} name {text!r}; known: {', '.join(catalog_names(kind))} (or give a path to a .yaml file)")
