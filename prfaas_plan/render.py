@@ -4,12 +4,14 @@ looks, including the design-review view of a plan (:func:`print_plan`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
 
 from rich.console import Console
 from rich.table import Table
 
-from . import units
+if TYPE_CHECKING:
+    from .scenario import Scenario
 
 Column = tuple[str, str, Callable[[Any], str]]  # (row key, header, formatter)
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import units
-from .catalog.fields import Fields, load_yaml_mapping
+from .catalog.fields import Fields, open_catalog_file
 from .catalog.hardware import Hardware, load_hardware
 from .catalog.model import ModelSpec, load_model
-from .catalog.paths import catalog_names, resolve
+from .catalog.paths import catalog_names
 from .errors import PlanError
 from .optimizer import Link, Range
 from .throughput import MODES
-from .workload import Empirical, LengthDistribution, Mixture, TruncatedLogNormal, Workload, load_trace_csv
+from .workload import LengthDistribution, Mixture, TruncatedLogNormal, Workload, load_trace_csv
 
 OBJECTIVES = ("fixed-fleet", "budget", "target")
 
@@ -130,11 +129,7 @@ def _link(f: Fields) -> Link:
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
-    path = resolve("scenarios", name_or_path)
-    f = Fields(load_yaml_mapping(path), path)
-    name = f.str("name")
-    if name != path.stem:
-        raise f.error("name", f"must equal the file name {path.stem!r}, got {name!r}")
+    path, f, name = open_catalog_file("scenarios", name_or_path)
     model = load_model(f.str("model"))
     w = f.sub("workload")
     workload = Workload(
@@ -192,5 +187,3 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
 def list_scenarios() -> list[str]:
     return catalog_names("scenarios")
 
-
-__all__ = ["Cluster", "Scenario", "load_scenario", "list_scenarios", "Empirical", "units"]

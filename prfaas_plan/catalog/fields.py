@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from ..errors import PlanError
+from .paths import resolve
 
 _MISSING = object()
 
@@ -157,3 +158,14 @@ class Fields:
 
 def _kind(value: Any) -> str:
     return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(type(value), type(value).__name__)
+
+
+def open_catalog_file(kind: str, name_or_path: str | Path) -> tuple[Path, Fields, str]:
+    """Resolve a catalog name or path, read its mapping, and check that ``name`` equals the file
+    name (so that a catalog name always finds the file it names)."""
+    path = resolve(kind, name_or_path)
+    f = Fields(load_yaml_mapping(path), path)
+    name = f.str("name")
+    if name != path.stem:
+        raise f.error("name", f"must equal the file name {path.stem!r}, got {name!r}")
+    return path, f, name

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from .. import units
 from ..errors import PlanError
-from .fields import Fields, load_yaml_mapping
-from .paths import catalog_names, resolve
+from .fields import Fields, open_catalog_file
+from .paths import catalog_names
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,7 @@ class Hardware:
 
 
 def load_hardware(name_or_path: str | Path) -> Hardware:
-    path = resolve("hardware", name_or_path)
-    f = Fields(load_yaml_mapping(path), path)
-    name = f.str("name")
+    path, f, name = open_catalog_file("hardware", name_or_path)
     description = f.str("description")
     hypothetical = f.bool("hypothetical")
 
@@ -131,8 +129,6 @@ def load_hardware(name_or_path: str | Path) -> Hardware:
         estimates.append((e.str("key"), e.str("note")))
         e.done()
     f.done()
-    if name != path.stem:
-        raise f.error("name", f"must equal the file name {path.stem!r}, got {name!r}")
     return Hardware(
         name=name,
         description=description,

@@ -12,8 +12,8 @@ from typing import Union
 
 from .. import units
 from ..errors import PlanError
-from .fields import Fields, load_yaml_mapping
-from .paths import catalog_names, resolve
+from .fields import Fields, open_catalog_file
+from .paths import catalog_names
 
 
 @dataclass(frozen=True)
@@ -240,11 +240,7 @@ def _load_profile(p: Fields) -> PrefillProfile | DecodeProfile:
 
 
 def load_model(name_or_path: str | Path) -> ModelSpec:
-    path = resolve("models", name_or_path)
-    f = Fields(load_yaml_mapping(path), path)
-    name = f.str("name")
-    if name != path.stem:
-        raise f.error("name", f"must equal the file name {path.stem!r}, got {name!r}")
+    path, f, name = open_catalog_file("models", name_or_path)
     num_layers = _int(f, "num_layers")
 
     d = f.sub("dtypes")
