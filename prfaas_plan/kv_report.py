@@ -25,8 +25,6 @@ def kv_rows(
     """One row per prompt length with S_kv(l), T_prefill(l) and its parts, and
     Phi_kv(l) = S_kv / T_prefill ([PRFAAS] Eq. 1). With ``cluster_gpus`` N, also the egress an
     N-GPU cluster of such instances needs if every request had length l ([PRFAAS] Eq. 2)."""
-    if gpus < 1:
-        raise PlanError(f"--gpus must be >= 1, got {gpus}")
     if cluster_gpus is not None and cluster_gpus < gpus:
         raise PlanError(f"--cluster-gpus must be >= --gpus ({gpus}), got {cluster_gpus}")
     prefill = PrefillModel(model, hw, gpus, use_profile=use_profile)

@@ -55,16 +55,17 @@ def _make(sc: Scenario, tm: ThroughputModel, prfaas: Range, local: Range, link: 
     )
 
 
-def bottleneck(metrics: dict, rtol: float = 1e-6) -> str:
+def bottleneck(metrics: dict, offload_frac: float, rtol: float = 1e-6) -> str:
     """Which capacities bind at the operating point ('+' joins ties, e.g. a balanced Eq. 7)."""
     lam = float(metrics["throughput_req_per_s"][0])
+    p = offload_frac
     caps = {
-        "prfaas-compute": float(metrics["theta_prfaas_compute_req_per_s"][0]) / max(float(metrics["theta_prfaas_req_per_s"][0]), 1e-300) * float(metrics["cap_prfaas_req_per_s"][0]),
-        "prfaas-link": float(metrics["theta_prfaas_link_req_per_s"][0]) / max(float(metrics["theta_prfaas_req_per_s"][0]), 1e-300) * float(metrics["cap_prfaas_req_per_s"][0]),
+        "prfaas-compute": float(metrics["theta_prfaas_compute_req_per_s"][0]) / p if p > 0 else math.inf,
+        "prfaas-link": float(metrics["theta_prfaas_link_req_per_s"][0]) / p if p > 0 else math.inf,
         "pd-prefill": float(metrics["cap_pd_prefill_req_per_s"][0]),
         "pd-decode": float(metrics["theta_pd_decode_req_per_s"]),
     }
-    binding = [k for k, v in caps.items() if math.isfinite(v) and v <= lam * (1 + rtol)]
+    binding = [k for k, v in caps.items() if v <= lam * (1 + rtol)]
     return "+".join(binding) or "none"
 
 
@@ -91,7 +92,7 @@ def plan_dict(plan: Plan, tm: ThroughputModel, sc: Scenario) -> dict:
         "egress_gbit_per_s": units.bytes_per_s_to_gbit_per_s(egress),
         "link_utilisation_frac": units.bytes_per_s_to_gbit_per_s(egress) / link_gbit if link_gbit > 0 else None,
         "cost_usd_per_hour": plan.cost_usd_per_hour,
-        "bottleneck": bottleneck(m),
+        "bottleneck": bottleneck(m, p),
         "gpus_prfaas": plan.n_prfaas * sc.prfaas.gpus_per_instance,
         "gpus_local": (plan.n_pd_prefill + plan.n_pd_decode) * sc.local.gpus_per_instance,
     }
