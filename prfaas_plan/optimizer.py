@@ -14,8 +14,8 @@ count. Whether Lambda is reachable is then a vectorised check over all candidate
 finds the best Lambda; the target question evaluates the cost directly. Finally, with the counts
 fixed, t is refined continuously (bounded Brent search between neighbouring boundaries) to the
 point where the two prefill paths balance (Eq. 7); Eq. 8's producer/consumer balance is what the
-ceilings produce. Integers are exact; t is continuous (bisection on the Eq. 7 crossing, 60 halvings
-of log t). Brute-force tests (tests/test_optimizer.py) check that no integer deployment and no
+ceilings produce. Integers are exact; t is continuous (bisection on the Eq. 7 crossing, to 1e-7
+in log t). Brute-force tests (tests/test_optimizer.py) check that no integer deployment and no
 candidate threshold beats it. The search is plain numpy: importing scipy.optimize alone would cost
 more than twice the whole planning run.
 """
@@ -242,7 +242,7 @@ def refine_threshold(problem: Problem, n_r: int, n_p: int, n_d: int, link: float
     lo, hi = math.log(thresholds[max(j - 1, 1)]), math.log(thresholds[min(j + 1, last)])
     if not gap(math.exp(lo)) < 0 < gap(math.exp(hi)):
         return float(thresholds[j]), n.select(j, thresholds[j])
-    for _ in range(60):
+    while hi - lo > 1e-7:  # t to a relative 1e-7 (a fraction of a token)
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if gap(math.exp(mid)) < 0 else (lo, mid)
     t_best = math.exp(hi)

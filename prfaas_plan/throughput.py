@@ -21,6 +21,7 @@ works with these needs (:class:`Needs`), evaluated for every candidate threshold
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -59,15 +60,15 @@ class Needs:
         return Needs(np.array([float(threshold_tokens)]), pick(self.offload_frac), pick(self.long_tokens), pick(self.short_tokens),
                      pick(self.t_remote_s), pick(self.s_remote_bytes), pick(self.t_local_s))
 
-    @property
+    @cached_property
     def remote_s(self):
         return np.where(self.offload_frac > 0, self.offload_frac * np.nan_to_num(self.t_remote_s), 0.0)
 
-    @property
+    @cached_property
     def link_bytes(self):
         return np.where(self.offload_frac > 0, self.offload_frac * np.nan_to_num(self.s_remote_bytes), 0.0)
 
-    @property
+    @cached_property
     def local_s(self):
         return np.where(self.offload_frac < 1, (1 - self.offload_frac) * np.nan_to_num(self.t_local_s), 0.0)
 
