@@ -19,7 +19,7 @@ from .catalog.hardware import list_hardware, load_hardware
 from .catalog.hf_import import import_hf_config
 from .catalog.model import list_models, load_model
 from .errors import PlanError
-from .export import to_csv, to_json, to_xlsx_bytes, write_atomic
+from .reports.export import to_csv, to_json, to_xlsx_bytes, write_atomic
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -64,7 +64,7 @@ def handles_errors(fn):
 
 
 def _console():
-    from .render import console
+    from .reports.render import console
 
     return console()
 
@@ -112,7 +112,8 @@ def hardware_list(fmt: FormatOpt = Format.table, output: OutputOpt = None) -> No
         )
 
     def table():
-        from .render import fmt as f, rows_table, text
+        from .reports.render import fmt as f
+        from .reports.render import rows_table, text
 
         cols = [("name", "name", text), ("bf16_dense_tflops", "BF16 TFLOP/s", f(",.0f")), ("fp8_dense_tflops", "FP8 TFLOP/s", f(",.0f")),
                 ("fp4_dense_tflops", "FP4 TFLOP/s", f(",.0f")), ("memory", "memory", text), ("memory_bandwidth_tb_per_s", "HBM TB/s", f(".2f")),
@@ -126,7 +127,7 @@ def hardware_list(fmt: FormatOpt = Format.table, output: OutputOpt = None) -> No
 @handles_errors
 def hardware_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. h200) or path to a YAML file.")]) -> None:
     """Show one part with its sources, estimates and efficiency settings."""
-    from .render import kv_value_table
+    from .reports.render import kv_value_table
 
     hw = load_hardware(name)
     e = hw.efficiency
@@ -174,7 +175,8 @@ def models_list(fmt: FormatOpt = Format.table, output: OutputOpt = None) -> None
     ]
 
     def table():
-        from .render import fmt as f, rows_table, text
+        from .reports.render import fmt as f
+        from .reports.render import rows_table, text
 
         cols = [("name", "name", text), ("architecture", "architecture", text), ("total_params_b", "total B", f(".0f")),
                 ("active_params_b", "active B", f(".1f")), ("weights_dtype", "weights", text), ("kv_bytes_per_token", "KV B/token", f(",.0f")),
@@ -188,7 +190,7 @@ def models_list(fmt: FormatOpt = Format.table, output: OutputOpt = None) -> None
 @handles_errors
 def models_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. kimi-linear-48b) or path to a YAML file.")]) -> None:
     """Show one model: layer groups, parameters, KV formula terms, profiles, sources, estimates."""
-    from .render import kv_value_table
+    from .reports.render import kv_value_table
     from .roofline import counts
     from .roofline.kv import fixed_state_bytes, kv_bytes_per_token, swa_bytes_per_token
 
@@ -273,7 +275,7 @@ def kv(
 ) -> None:
     """Per prompt length: KV cache S_kv (MiB), prefill time T_prefill (s) and what bounds it, and
     KV throughput Phi_kv = S_kv / T_prefill (Gbit/s, 1 Gbit = 1e9 bit; [PRFAAS] Eq. 1)."""
-    from .kv_report import kv_rows, kv_summary
+    from .reports.kv_report import kv_rows, kv_summary
 
     lens = _parse_lengths(lengths)
     if gpus < 1:
@@ -282,7 +284,8 @@ def kv(
     rows = kv_rows(m, hw, gpus, lens, use_profile=not roofline, cluster_gpus=cluster_gpus)
 
     def table():
-        from .render import fmt as f, rows_table, text
+        from .reports.render import fmt as f
+        from .reports.render import rows_table, text
 
         s = kv_summary(m)
         cols = [("input_tokens", "input", lambda v: units.format_tokens(v)), ("kv_cache_mib", "S_kv MiB", f(",.1f")),
@@ -307,12 +310,13 @@ def kv(
 @handles_errors
 def validate(fmt: FormatOpt = Format.table, output: OutputOpt = None) -> None:
     """The paper's Tables 3, 5 and 6 beside this model's numbers, with errors."""
-    from . import validation
+    from .paper import validation
 
     rows = validation.all_rows()
 
     def table():
-        from .render import fmt as f, rows_table, text
+        from .reports.render import fmt as f
+        from .reports.render import rows_table, text
 
         def num(v) -> str:
             return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
@@ -349,7 +353,7 @@ ScenarioArg = Annotated[str, typer.Argument(help="Shipped scenario name (see `pr
 @handles_errors
 def scenarios() -> None:
     """List the shipped scenarios."""
-    from .scenario import list_scenarios, load_scenario
+    from .planning.scenario import list_scenarios, load_scenario
 
     for name in list_scenarios():
         typer.echo(f"{name:32s} {load_scenario(name).description}")
@@ -368,8 +372,9 @@ def optimize(
     """Plan a deployment: routing threshold t (tokens), PrfaaS / local prefill / local decode
     instances, link bandwidth (Gbit/s), throughput Lambda_max (req/s), cost (USD/hour), what binds,
     and the baselines (homogeneous PD, naive heterogeneous) beside it ([PRFAAS] Eq. 3-8)."""
-    from .planner import PLAN_KEYS, optimize as plan
-    from .scenario import load_scenario
+    from .planning.planner import PLAN_KEYS
+    from .planning.planner import optimize as plan
+    from .planning.scenario import load_scenario
 
     sc = load_scenario(scenario)
     result = plan(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s)
@@ -377,7 +382,7 @@ def optimize(
     rows += [{"plan": name, **{k: b[k] for k in PLAN_KEYS}} for name, b in result["baselines"].items() if b]
 
     def table():
-        from .render import print_plan
+        from .reports.render import print_plan
 
         print_plan(_console(), sc, result)
 
@@ -396,14 +401,14 @@ def whatif(
 ) -> None:
     """Re-plan under standard what-ifs: the link halves or drops to 10%, prompts double or halve,
     the prefix cache hits 50%, either cluster's GPUs cost 50% more."""
-    from .scenario import load_scenario
-    from .whatif import whatif_rows
+    from .planning.scenario import load_scenario
+    from .planning.whatif import whatif_rows
 
     sc = load_scenario(scenario)
     rows = whatif_rows(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s)
 
     def table():
-        from .render import whatif_table
+        from .reports.render import whatif_table
 
         _console().print(whatif_table(sc, rows))
 

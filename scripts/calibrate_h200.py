@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from prfaas_plan.calibration import FITTED, fit_h200
+from prfaas_plan.paper.calibration import FITTED, fit_h200
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import yaml
 
-from prfaas_plan import calibration, reference, validation
 from prfaas_plan.catalog.hardware import load_hardware
 from prfaas_plan.catalog.model import load_model
-from prfaas_plan.kv_report import kv_rows
+from prfaas_plan.paper import calibration, reference, validation
+from prfaas_plan.reports.kv_report import kv_rows
 
 K = 1024
 

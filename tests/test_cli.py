@@ -19,7 +19,7 @@ from prfaas_plan.catalog.hardware import load_hardware
 from prfaas_plan.catalog.model import load_model
 from prfaas_plan.catalog.paths import catalog_dir, catalog_names
 from prfaas_plan.cli import app
-from prfaas_plan.kv_report import kv_rows
+from prfaas_plan.reports.kv_report import kv_rows
 from prfaas_plan.roofline import counts
 from prfaas_plan.roofline.kv import fixed_state_bytes, kv_bytes_per_token
 

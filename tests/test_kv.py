@@ -8,9 +8,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from prfaas_plan import reference, units
+from prfaas_plan import units
 from prfaas_plan.catalog.model import SlidingWindow
 from prfaas_plan.catalog.paths import catalog_names
+from prfaas_plan.paper import reference
 from prfaas_plan.roofline.kv import (
     fixed_state_bytes,
     kv_bytes_per_token,

@@ -59,7 +59,7 @@ def _rel(path: Path) -> str:
 def test_scan_sees_the_package():
     """The scan finds the modules this test is about (guards against scanning nothing)."""
     names = {_rel(p) for p in SOURCES}
-    assert {"prfaas_plan/cli.py", "prfaas_plan/render.py", "prfaas_plan/roofline/prefill.py", "prfaas_plan/catalog/model.py"} <= names
+    assert {"prfaas_plan/cli.py", "prfaas_plan/reports/render.py", "prfaas_plan/roofline/prefill.py", "prfaas_plan/catalog/model.py"} <= names
     assert _imports_top(PACKAGE_DIR / "cli.py", "typer")
     assert "prfaas_plan.errors" in imported_modules(PACKAGE_DIR / "catalog" / "paths.py")  # `from ..errors import`
 
@@ -76,18 +76,18 @@ def test_only_cli_imports_typer():
 
 
 def test_only_render_and_cli_import_rich():
-    """Terminal formatting lives in render.py (and the CLI that drives it)."""
+    """Terminal formatting lives in reports/render.py (and the CLI that drives it)."""
     offenders = [_rel(p) for p in SOURCES if _imports_top(p, "rich")]
-    assert set(offenders) <= {"prfaas_plan/render.py", "prfaas_plan/cli.py"}, offenders
+    assert set(offenders) <= {"prfaas_plan/reports/render.py", "prfaas_plan/cli.py"}, offenders
 
 
 def test_library_imports_without_cli_dependencies():
     """Importing the computational modules in a fresh interpreter loads neither typer nor rich."""
     code = (
         "import sys\n"
-        "import prfaas_plan.roofline.prefill, prfaas_plan.roofline.decode, prfaas_plan.kv_report\n"
+        "import prfaas_plan.roofline.prefill, prfaas_plan.roofline.decode, prfaas_plan.reports.kv_report\n"
         "import prfaas_plan.catalog.hardware, prfaas_plan.catalog.model, prfaas_plan.catalog.hf_import\n"
-        "import prfaas_plan.calibration, prfaas_plan.validation, prfaas_plan.export\n"
+        "import prfaas_plan.paper.calibration, prfaas_plan.paper.validation, prfaas_plan.reports.export\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'rich', 'click'))\n"
         "print(','.join(bad))\n"
     )
@@ -96,22 +96,28 @@ def test_library_imports_without_cli_dependencies():
     assert res.stdout.strip() == ""
 
 
-#: Upper layers that the base (catalog, roofline) must never reach into.
-UPPER = (
-    "cli", "render", "export", "validation", "kv_report", "calibration",
-    "workload", "throughput", "optimizer", "planner", "scenario", "report", "whatif",
-)
-BASE_FILES = [p for p in SOURCES if p.parent.name in ("roofline", "catalog")]
+#: The layers, bottom to top, as the folder listing shows them. A module may import from its own
+#: layer or below, never above (house style: specs/units -> roofline and KV -> planning ->
+#: reports -> CLI; `paper` reproduces the published tables on top of planning).
+LAYERS = {"units": 0, "errors": 0, "catalog": 1, "roofline": 2, "planning": 3, "paper": 4, "reports": 5, "cli": 6, "__main__": 6}
 
 
-@pytest.mark.parametrize("path", BASE_FILES, ids=[_rel(p) for p in BASE_FILES])
-def test_base_layers_do_not_import_upper_layers(path):
-    """roofline/* and catalog/* depend only on units, errors and each other, never on the
-    CLI, rendering, export, validation or the planner layers above them."""
-    bad = sorted(
-        m for m in imported_modules(path) for up in UPPER if m == f"prfaas_plan.{up}" or m.startswith(f"prfaas_plan.{up}.")
-    )
-    assert bad == []
+def _layer(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "prfaas_plan" and parts[1] in LAYERS else None
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if _layer(_module_name(p))], ids=lambda p: _rel(p))
+def test_dependencies_point_down(path):
+    """No module imports from a layer above its own."""
+    own = LAYERS[_layer(_module_name(path))]
+    above = sorted(m for m in imported_modules(path) if _layer(m) and LAYERS[_layer(m)] > own)
+    assert above == []
+
+
+def test_every_module_belongs_to_a_layer():
+    """A new top-level module must be placed in the layer map above (keeps the listing honest)."""
+    assert [_rel(p) for p in SOURCES if p.name != "__init__.py" and _layer(_module_name(p)) is None] == []
 
 
 @pytest.mark.parametrize("path", [p for p in SOURCES if p.parent.name == "catalog"], ids=lambda p: _rel(p))

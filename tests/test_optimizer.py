@@ -10,11 +10,11 @@ from prfaas_plan import units
 from prfaas_plan.catalog.hardware import load_hardware
 from prfaas_plan.catalog.model import load_model
 from prfaas_plan.errors import PlanError
-from prfaas_plan.optimizer import Link, Problem, Range, cheapest_for, maximise
+from prfaas_plan.planning.optimizer import Link, Problem, Range, cheapest_for, maximise
+from prfaas_plan.planning.throughput import ThroughputModel
+from prfaas_plan.planning.workload import TruncatedLogNormal
 from prfaas_plan.roofline.decode import decode_capacity
 from prfaas_plan.roofline.prefill import PrefillModel
-from prfaas_plan.throughput import ThroughputModel
-from prfaas_plan.workload import TruncatedLogNormal
 
 MODEL = load_model("prfaas-1t-hybrid")
 H200, H20 = load_hardware("h200"), load_hardware("h20")

@@ -9,10 +9,10 @@ from typer.testing import CliRunner
 from prfaas_plan.catalog.paths import catalog_dir
 from prfaas_plan.cli import app
 from prfaas_plan.errors import PlanError
-from prfaas_plan.planner import PLAN_KEYS, optimize
-from prfaas_plan.reference import TABLE6
-from prfaas_plan.scenario import list_scenarios, load_scenario
-from prfaas_plan.whatif import whatif_rows
+from prfaas_plan.paper.reference import TABLE6
+from prfaas_plan.planning.planner import PLAN_KEYS, optimize
+from prfaas_plan.planning.scenario import list_scenarios, load_scenario
+from prfaas_plan.planning.whatif import whatif_rows
 
 RUNNER = CliRunner()
 ENV = {"COLUMNS": "200"}

@@ -7,7 +7,7 @@ import pytest
 from scipy import integrate, stats
 
 from prfaas_plan.errors import PlanError
-from prfaas_plan.workload import Empirical, Mixture, Scaled, TruncatedLogNormal, Workload, load_trace_csv
+from prfaas_plan.planning.workload import Empirical, Mixture, Scaled, TruncatedLogNormal, Workload, load_trace_csv
 
 CASE = TruncatedLogNormal(9.90, 1.00, 128, 131072)
 

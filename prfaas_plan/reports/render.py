@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-
 from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from .scenario import Scenario
+    from ..planning.scenario import Scenario
 
 Column = tuple[str, str, Callable[[Any], str]]  # (row key, header, formatter)
 

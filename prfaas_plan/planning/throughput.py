@@ -25,11 +25,11 @@ from functools import cached_property
 
 import numpy as np
 
-from .catalog.model import ModelSpec
-from .errors import PlanError
-from .roofline.decode import DecodeCapacity
-from .roofline.kv import kv_cache_bytes
-from .roofline.prefill import PrefillModel
+from ..catalog.model import ModelSpec
+from ..errors import PlanError
+from ..roofline.decode import DecodeCapacity
+from ..roofline.kv import kv_cache_bytes
+from ..roofline.prefill import PrefillModel
 from .workload import LengthDistribution
 
 MODES = ("paper", "distribution")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .errors import PlanError
+from ..errors import PlanError
 from .planner import PLAN_KEYS, optimize
 from .scenario import Scenario
 from .workload import Scaled

@@ -23,12 +23,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import least_squares
 
-from . import units
-from .catalog.hardware import Hardware, load_hardware
-from .catalog.model import ModelSpec, load_model
+from .. import units
+from ..catalog.hardware import Hardware, load_hardware
+from ..catalog.model import ModelSpec, load_model
+from ..roofline.kv import kv_cache_bytes
+from ..roofline.prefill import roofline_prefill_time
 from .reference import LENGTHS_TOKENS, TABLE3_GPUS, TABLE3_HARDWARE, TABLE3_PHI_KV_GBPS
-from .roofline.kv import kv_cache_bytes
-from .roofline.prefill import roofline_prefill_time
 
 FITTED = ("prefill_gemm_frac", "prefill_attention_frac", "prefill_linear_attention_frac", "scaleup_frac", "prefill_overhead_s")
 #: Upper bound of any achieved fraction: measured single-kernel ceilings are ~75-85% of datasheet

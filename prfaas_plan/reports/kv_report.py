@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import units
-from .catalog.hardware import Hardware
-from .catalog.model import ModelSpec
-from .errors import PlanError
-from .roofline.kv import fixed_state_bytes, kv_bytes_per_token, kv_cache_bytes, swa_bytes_per_token
-from .roofline.prefill import PrefillModel, cluster_egress_bytes_per_s
+from .. import units
+from ..catalog.hardware import Hardware
+from ..catalog.model import ModelSpec
+from ..errors import PlanError
+from ..roofline.kv import fixed_state_bytes, kv_bytes_per_token, kv_cache_bytes, swa_bytes_per_token
+from ..roofline.prefill import PrefillModel, cluster_egress_bytes_per_s
 
 DEFAULT_LENGTHS = ("1K", "8K", "32K", "128K")
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from . import units
-from .errors import PlanError
+from .. import units
+from ..errors import PlanError
+from ..roofline.decode import decode_capacity
+from ..roofline.prefill import PrefillModel
 from .optimizer import Link, Plan, Problem, Range, cheapest_for, maximise
-from .roofline.decode import decode_capacity
-from .roofline.prefill import PrefillModel
 from .scenario import Scenario
 from .throughput import ThroughputModel
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import PlanError
+from ..errors import PlanError
 
 DEFAULT_CELLS = 2048
 

@@ -9,24 +9,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import units
+from .. import units
+from ..catalog.hardware import load_hardware
+from ..catalog.model import load_model
+from ..roofline.kv import kv_cache_bytes
+from ..roofline.prefill import PrefillModel
 from .calibration import table3_predictions
-from .catalog.hardware import load_hardware
-from .catalog.model import load_model
 from .reference import (
     LENGTHS_TOKENS,
     TABLE3_HARDWARE,
+    TABLE3_SOURCE,
     TABLE5_KV_MIB,
     TABLE5_MODEL,
     TABLE5_PHI_KV_GBPS,
     TABLE5_PREFILL_S,
     TABLE5_SOURCE,
-    TABLE3_SOURCE,
     TABLE6,
     TABLE6_SOURCE,
 )
-from .roofline.kv import kv_cache_bytes
-from .roofline.prefill import PrefillModel
 
 
 def _row(table: str, item: str, tokens: int | None, quantity: str, paper: float, model: float, note: str = "") -> dict:
@@ -73,8 +73,8 @@ def sources() -> dict[str, str]:
 def table6_rows() -> list[dict]:
     """`optimize paper-case-study --mode paper` beside [PRFAAS] Table 6, and the same question
     with every latency from the roofline (scenario paper-case-study-roofline) for contrast."""
-    from .planner import optimize
-    from .scenario import load_scenario
+    from ..planning.planner import optimize
+    from ..planning.scenario import load_scenario
 
     rows = []
     for scenario, note in (("paper-case-study", "paper mode, profiles"), ("paper-case-study-roofline", "paper mode, roofline only")):

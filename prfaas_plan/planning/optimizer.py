@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import units
-from .errors import PlanError
+from .. import units
+from ..errors import PlanError
 from .throughput import Needs, ThroughputModel
 
 _CEIL_RTOL = 1e-9  # 3.0000000001 instances of need is 3 instances

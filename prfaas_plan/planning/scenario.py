@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .catalog.fields import Fields, open_catalog_file
-from .catalog.hardware import Hardware, load_hardware
-from .catalog.model import ModelSpec, load_model
-from .catalog.paths import catalog_names
-from .errors import PlanError
+from ..catalog.fields import Fields, open_catalog_file
+from ..catalog.hardware import Hardware, load_hardware
+from ..catalog.model import ModelSpec, load_model
+from ..catalog.paths import catalog_names
+from ..errors import PlanError
 from .optimizer import Link, Range
 from .throughput import MODES
 from .workload import LengthDistribution, Mixture, TruncatedLogNormal, Workload, load_trace_csv
