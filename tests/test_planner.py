@@ -157,3 +157,15 @@ def test_infeasible_questions_exit_cleanly(tmp_path):
     out = tmp_path / "never.json"
     r = RUNNER.invoke(app, ["optimize", "paper-case-study", "--budget-usd-per-hour", "10", "-f", "json", "-o", str(out)], env=ENV)
     assert r.exit_code == 2 and not out.exists()
+
+
+def test_arrival_rate_gives_utilisation_and_headroom():
+    """With an arrival rate the plan says how busy each path is; utilisation = arrivals / capacity."""
+    r = optimize(load_scenario("budget-case-study"), compare_modes=False)
+    load = r["load"]
+    assert load["arrival_req_per_s"] == 30
+    assert load["utilisation_frac"] == pytest.approx(30 / r["throughput_req_per_s"], rel=1e-12)
+    assert load["pd_decode_utilisation_frac"] == pytest.approx(30 / r["theta_pd_decode_req_per_s"], rel=1e-12)
+    assert max(load["prfaas_utilisation_frac"], load["pd_prefill_utilisation_frac"], load["pd_decode_utilisation_frac"]) <= load["utilisation_frac"] * (1 + 1e-9)
+    assert load["egress_at_load_gbit_per_s"] < r["egress_gbit_per_s"]
+    assert "load" not in optimize(load_scenario("paper-case-study"), compare_modes=False)

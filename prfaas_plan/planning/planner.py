@@ -98,6 +98,22 @@ def plan_dict(plan: Plan, tm: ThroughputModel, sc: Scenario) -> dict:
     }
 
 
+def load_report(plan: dict, arrival_req_per_s: float) -> dict:
+    """How busy the plan is at the scenario's arrival rate: utilisation of each path (arrivals it
+    receives over its capacity), the egress at that load, and the headroom to Lambda_max."""
+    lam, p = plan["throughput_req_per_s"], plan["offload_frac"]
+    util = lambda demand, cap: demand / cap if cap > 0 else (0.0 if demand == 0 else math.inf)  # noqa: E731
+    return {
+        "arrival_req_per_s": arrival_req_per_s,
+        "utilisation_frac": util(arrival_req_per_s, lam),
+        "prfaas_utilisation_frac": util(arrival_req_per_s * p, plan["theta_prfaas_req_per_s"]),
+        "pd_prefill_utilisation_frac": util(arrival_req_per_s * (1 - p), plan["theta_pd_prefill_req_per_s"]),
+        "pd_decode_utilisation_frac": util(arrival_req_per_s, plan["theta_pd_decode_req_per_s"]),
+        "egress_at_load_gbit_per_s": plan["egress_gbit_per_s"] * arrival_req_per_s / lam if lam > 0 else 0.0,
+        "headroom_frac": lam / arrival_req_per_s - 1,
+    }
+
+
 def baselines(sc: Scenario, mode: str, main: dict, tm_local: ThroughputModel, tm: ThroughputModel) -> dict:
     """Homogeneous PD on the local part (same GPU count; same cost) and naive heterogeneous (all
     prefill remote on the plan's PrfaaS instances, every local instance decoding)."""
@@ -167,6 +183,8 @@ def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float |
             "link_usd_per_gbit_per_s_hour": sc.link.usd_per_gbit_per_s_hour,
         },
     }
+    if sc.workload.arrival_req_per_s is not None:
+        result["load"] = load_report(main, sc.workload.arrival_req_per_s)
     if compare_modes:
         other = "distribution" if mode == "paper" else "paper"
         alt, _ = solve(other)

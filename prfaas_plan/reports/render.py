@@ -112,6 +112,12 @@ def print_plan(con: Console, sc: Scenario, r: dict) -> None:
             ("throughput_req_per_s", "req/s", fmt(".3f")), ("cost_usd_per_hour", "$/hour", fmt(",.2f")), ("bottleneck", "binding", text),
             ("plan_vs_baseline", "PrfaaS plan gain", lambda v: "-" if v is None else f"{v:.2f}x")]
     con.print(rows_table(rows, cols, title="Baselines"))
+    load = r.get("load")
+    if load:
+        con.print(f"At the scenario's {load['arrival_req_per_s']:g} req/s: {load['utilisation_frac'] * 100:.0f}% of Lambda_max "
+                  f"(PrfaaS {load['prfaas_utilisation_frac'] * 100:.0f}%, local prefill {load['pd_prefill_utilisation_frac'] * 100:.0f}%, "
+                  f"decode {load['pd_decode_utilisation_frac'] * 100:.0f}%), egress {load['egress_at_load_gbit_per_s']:,.1f} Gbit/s, "
+                  f"headroom {load['headroom_frac'] * 100:+.0f}%.")
     o = r.get("other_mode")
     if o:
         moved = (o["throughput_req_per_s"] / r["throughput_req_per_s"] - 1) * 100
