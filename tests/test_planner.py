@@ -169,3 +169,22 @@ def test_arrival_rate_gives_utilisation_and_headroom():
     assert max(load["prfaas_utilisation_frac"], load["pd_prefill_utilisation_frac"], load["pd_decode_utilisation_frac"]) <= load["utilisation_frac"] * (1 + 1e-9)
     assert load["egress_at_load_gbit_per_s"] < r["egress_gbit_per_s"]
     assert "load" not in optimize(load_scenario("paper-case-study"), compare_modes=False)
+
+
+def test_trace_and_mixture_workloads_from_scenario_files(tmp_path):
+    """A CSV trace (path relative to the scenario) and a mixture load and plan; a missing CSV
+    column is one clear error naming the key."""
+    (tmp_path / "trace.csv").write_text("input_tokens,count\n2048,50\n16384,30\n65536,20\n")
+    trace = _write(tmp_path, lambda d: d["workload"].update(input_tokens={"kind": "trace", "csv": "trace.csv"}), "traced")
+    r = optimize(load_scenario(trace), compare_modes=False)
+    # a trace is discrete: the offloaded share is one of its tail masses
+    assert any(r["offload_frac"] == pytest.approx(x, abs=1e-12) for x in (0.0, 0.2, 0.5, 1.0))
+    mix = {"kind": "mixture", "components": [
+        {"weight": 3, "distribution": {"kind": "lognormal", "mu": 7.5, "sigma": 0.8, "min_tokens": 64, "max_tokens": 32768}},
+        {"weight": 1, "distribution": {"kind": "trace", "csv": "trace.csv"}}]}
+    mixed = _write(tmp_path, lambda d: d["workload"].update(input_tokens=mix), "mixed")
+    assert optimize(load_scenario(mixed), compare_modes=False)["throughput_req_per_s"] > 0
+    (tmp_path / "bad.csv").write_text("tokens\n5\n")
+    bad = _write(tmp_path, lambda d: d["workload"].update(input_tokens={"kind": "trace", "csv": "bad.csv"}), "badtrace")
+    with pytest.raises(PlanError, match=r"workload\.input_tokens\.csv"):
+        load_scenario(bad)
