@@ -24,11 +24,11 @@ PLAN_KEYS = (
 )
 
 
-def throughput_model(sc: Scenario, mode: str | None = None, with_remote: bool = True) -> ThroughputModel:
+def throughput_model(sc: Scenario, mode: str | None = None) -> ThroughputModel:
     wl = sc.workload
     decode = decode_capacity(sc.model, sc.local.hardware, sc.local.gpus_per_instance, sc.tpot_s,
                              wl.decode_context_tokens(), use_profile=sc.local.use_profile)
-    remote = PrefillModel(sc.model, sc.prfaas.hardware, sc.prfaas.gpus_per_instance, sc.prfaas.use_profile) if with_remote else None
+    remote = PrefillModel(sc.model, sc.prfaas.hardware, sc.prfaas.gpus_per_instance, sc.prfaas.use_profile)
     local = PrefillModel(sc.model, sc.local.hardware, sc.local.gpus_per_instance, sc.local.use_profile)
     return ThroughputModel(sc.model, wl.uncached, remote, local, decode, wl.output_tokens_mean, mode or sc.mode)
 
@@ -69,7 +69,7 @@ def bottleneck(metrics: dict, offload_frac: float, rtol: float = 1e-6) -> str:
     return "+".join(binding) or "none"
 
 
-def plan_dict(plan: Plan, tm: ThroughputModel, sc: Scenario) -> dict:
+def plan_dict(plan: Plan, sc: Scenario) -> dict:
     n, m = plan.needs, plan.metrics
     first = lambda a: float(a[0]) if hasattr(a, "__len__") else float(a)  # noqa: E731
     lam = plan.throughput_req_per_s
@@ -114,21 +114,21 @@ def load_report(plan: dict, arrival_req_per_s: float) -> dict:
     }
 
 
-def baselines(sc: Scenario, mode: str, main: dict, tm_local: ThroughputModel, tm: ThroughputModel) -> dict:
+def baselines(sc: Scenario, main: dict, tm: ThroughputModel) -> dict:
     """Homogeneous PD on the local part (same GPU count; same cost) and naive heterogeneous (all
     prefill remote on the plan's PrfaaS instances, every local instance decoding)."""
     gpus = main["gpus_prfaas"] + main["gpus_local"]
     same_gpus = max(gpus // sc.local.gpus_per_instance, 1)
     no_link = Link(fixed_gbit_per_s=0.0)
     out = {
-        "homogeneous": plan_dict(maximise(_make(sc, tm_local, Range.exactly(0), Range.exactly(same_gpus), no_link, None, "local-only")), tm_local, sc),
-        "homogeneous_equal_cost": plan_dict(maximise(_make(sc, tm_local, Range.exactly(0), Range(0, None), Link(), main["cost_usd_per_hour"], "local-only")), tm_local, sc),
+        "homogeneous": plan_dict(maximise(_make(sc, tm, Range.exactly(0), Range.exactly(same_gpus), no_link, None, "local-only")), sc),
+        "homogeneous_equal_cost": plan_dict(maximise(_make(sc, tm, Range.exactly(0), Range(0, None), Link(), main["cost_usd_per_hour"], "local-only")), sc),
         "naive": None,
     }
     if main["n_prfaas"] > 0:
         link = Link(fixed_gbit_per_s=main["link_gbit_per_s"], usd_per_gbit_per_s_hour=sc.link.usd_per_gbit_per_s_hour)
         local = Range.exactly(main["n_pd_prefill"] + main["n_pd_decode"])
-        out["naive"] = plan_dict(maximise(_make(sc, tm, Range.exactly(main["n_prfaas"]), local, link, None, "remote-only")), tm, sc)
+        out["naive"] = plan_dict(maximise(_make(sc, tm, Range.exactly(main["n_prfaas"]), local, link, None, "remote-only")), sc)
     for b in out.values():
         if b is not None:
             b["plan_vs_baseline"] = main["throughput_req_per_s"] / b["throughput_req_per_s"] if b["throughput_req_per_s"] > 0 else None
@@ -155,10 +155,9 @@ def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float |
         tm = throughput_model(sc, m)
         problem = _problem(sc, tm, objective, budget)
         plan = cheapest_for(problem, target) if objective == "target" else maximise(problem)
-        return plan_dict(plan, tm, sc), tm
+        return plan_dict(plan, sc), tm
 
     main, tm = solve(mode)
-    tm_local = throughput_model(sc, mode, with_remote=False)
     result = {
         "scenario": sc.name,
         "model": sc.model.name,
@@ -167,7 +166,7 @@ def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float |
         "budget_usd_per_hour": budget,
         "target_req_per_s": target,
         **main,
-        "baselines": baselines(sc, mode, main, tm_local, tm),
+        "baselines": baselines(sc, main, tm),
         "decode": {
             "bs_max": tm.decode.bs_max,
             "step_time_s": tm.decode.step_s,
