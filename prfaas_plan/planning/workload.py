@@ -75,11 +75,11 @@ class LengthDistribution:
         lo, hi = self.support()
         edges = np.geomspace(lo, hi, n + 1)
         edges[0] = lo - 1e-9 * lo  # include the lower end itself
-        mass = np.diff(self.cdf(edges))
+        mass = np.clip(np.diff(self.cdf(edges)), 0.0, None)
         pm = self.partial_mean(edges[:-1], edges[1:])
-        keep = mass > 1e-300
-        means = np.where(keep, pm / np.where(keep, mass, 1.0), (edges[:-1] + edges[1:]) / 2)
-        return edges[1:][keep], mass[keep] / mass[keep].sum(), means[keep]
+        has = mass > 1e-300  # cells in an underflowing tail keep their place (mass 0, midpoint)
+        means = np.where(has, pm / np.where(has, mass, 1.0), (edges[:-1] + edges[1:]) / 2)
+        return edges[1:], mass / mass.sum(), means
 
     def expect(self, f, n: int = DEFAULT_CELLS) -> float:
         """E[f(L)] for a vectorised f."""
