@@ -23,7 +23,7 @@ more than twice the whole planning run.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -121,7 +121,6 @@ class Plan:
     needs: Needs
     metrics: dict
     cost_usd_per_hour: float
-    extra: dict = field(default_factory=dict)
 
     @property
     def throughput_req_per_s(self) -> float:
