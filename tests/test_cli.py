@@ -381,3 +381,12 @@ def test_help_runs(runner, path):
     """`--help` works for every command."""
     res = ok(run(runner, *path, "--help"))
     assert "Usage" in res.stdout
+
+
+def test_kv_json_rows_carry_both_halves_of_skv():
+    """Rows state KV bytes per token and the fixed per-request state, and S_kv is their sum."""
+    result = CliRunner().invoke(app, ["kv", "-m", "kimi-linear-48b", "-H", "h200", "-f", "json"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for row in json.loads(result.stdout):
+        assert row["kv_bytes_per_token"] == 8064
+        assert row["kv_cache_bytes"] == pytest.approx(8064 * row["input_tokens"] + row["fixed_state_bytes"], rel=1e-12)

@@ -23,11 +23,14 @@ def kv_rows(
     cluster_gpus: int | None = None,
 ) -> list[dict]:
     """One row per prompt length with S_kv(l), T_prefill(l) and its parts, and
-    Phi_kv(l) = S_kv / T_prefill ([PRFAAS] Eq. 1). With ``cluster_gpus`` N, also the egress an
-    N-GPU cluster of such instances needs if every request had length l ([PRFAAS] Eq. 2)."""
+    Phi_kv(l) = S_kv / T_prefill ([PRFAAS] Eq. 1). Every row also carries the two halves of
+    S_kv: bytes per token of full-attention/MLA layers and the fixed per-request state. With
+    ``cluster_gpus`` N, also the egress an N-GPU cluster of such instances needs if every request
+    had length l ([PRFAAS] Eq. 2)."""
     if cluster_gpus is not None and cluster_gpus < gpus:
         raise PlanError(f"--cluster-gpus must be >= --gpus ({gpus}), got {cluster_gpus}")
     prefill = PrefillModel(model, hw, gpus, use_profile=use_profile)
+    per_token, fixed = kv_bytes_per_token(model), fixed_state_bytes(model)
     rows = []
     for tokens in lengths_tokens:
         t = prefill.time(tokens)
@@ -37,6 +40,8 @@ def kv_rows(
             "input_tokens": int(tokens),
             "kv_cache_bytes": kv,
             "kv_cache_mib": units.bytes_to_mib(kv),
+            "kv_bytes_per_token": per_token,
+            "fixed_state_bytes": fixed,
             "prefill_time_s": t.total_s,
             "bound": t.bound,
             "kv_throughput_gbit_per_s": units.bytes_per_s_to_gbit_per_s(phi),
