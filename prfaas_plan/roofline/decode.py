@@ -17,13 +17,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .. import units
 from ..catalog.hardware import Hardware
 from ..catalog.model import DecodeProfile, ModelSpec
 from ..errors import PlanError
 from . import counts
 from .kv import kv_cache_bytes
-from .prefill import check_weights_fit
+from .prefill import check_weights_fit, collective_time_s, weights_gemm_peak_flop_per_s
 
 
 @dataclass(frozen=True)
@@ -65,10 +64,8 @@ def roofline_decode_step(model: ModelSpec, hw: Hardware, gpus: int, batch: int, 
         + batch * counts.lm_head_flop(model)
         + batch * counts.decode_attention_flop(model, context_tokens)
     )
-    peak_w = hw.peak_for(units.COMPUTE_DTYPE_OF_WEIGHTS[model.dtypes.weights])
-    compute_s = flop / (gpus * peak_w * e.decode_compute_frac)
-    link = hw.scaleup_bytes_per_s or hw.scaleout_bytes_per_s
-    comm_s = counts.tensor_parallel_bytes_per_gpu(model, batch, gpus) / (link * e.scaleup_frac)
+    compute_s = flop / (gpus * weights_gemm_peak_flop_per_s(model, hw) * e.decode_compute_frac)
+    comm_s = collective_time_s(model, hw, gpus, batch)
     total = e.decode_step_overhead_s + max(compute_s, memory_s) + comm_s
     return DecodeStep(total, compute_s, memory_s, comm_s, e.decode_step_overhead_s)
 

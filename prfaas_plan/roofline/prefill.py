@@ -57,13 +57,25 @@ class PrefillTime:
         return max(terms, key=terms.get)
 
 
+def weights_gemm_peak_flop_per_s(model: ModelSpec, hw: Hardware) -> float:
+    """Tensor peak for GEMMs over the model's weights (fp8 weights run fp8 GEMMs; int4 runs W4A16)."""
+    return hw.peak_for(units.COMPUTE_DTYPE_OF_WEIGHTS[model.dtypes.weights])
+
+
+def collective_time_s(model: ModelSpec, hw: Hardware, gpus: int, tokens) -> float:
+    """Tensor-parallel all-reduce time for ``tokens`` tokens on the scale-up link at its effective
+    fraction; parts without a scale-up link (Rubin CPX) use their NIC. Shared by prefill and decode."""
+    link = hw.scaleup_bytes_per_s or hw.scaleout_bytes_per_s
+    return counts.tensor_parallel_bytes_per_gpu(model, tokens, gpus) / (link * hw.efficiency.scaleup_frac)
+
+
 def roofline_prefill_time(model: ModelSpec, hw: Hardware, gpus: int, input_tokens: float) -> PrefillTime:
     """Roofline T_prefill(l) (module docstring) for one request of ``input_tokens`` tokens (a
     number, or a numpy array of lengths giving arrays in every field)."""
     if gpus < 1:
         raise PlanError(f"GPUs per instance must be >= 1, got {gpus}")
     e = hw.efficiency
-    peak_w = hw.peak_for(units.COMPUTE_DTYPE_OF_WEIGHTS[model.dtypes.weights])
+    peak_w = weights_gemm_peak_flop_per_s(model, hw)
     bf16 = hw.bf16_flop_per_s
     gemm_flop = counts.linear_layer_flop(model, input_tokens) + counts.lm_head_flop(model)
     gemm_s = gemm_flop / (gpus * peak_w * e.prefill_gemm_frac)
@@ -71,8 +83,7 @@ def roofline_prefill_time(model: ModelSpec, hw: Hardware, gpus: int, input_token
     linear_s = counts.linear_attention_flop(model, input_tokens) / (gpus * bf16 * e.prefill_linear_attention_frac)
     traffic = counts.weight_bytes_touched(model, input_tokens) + kv_cache_bytes(model, input_tokens)
     memory_s = traffic / (gpus * hw.memory_bandwidth_bytes_per_s * e.prefill_memory_frac)
-    link = hw.scaleup_bytes_per_s or hw.scaleout_bytes_per_s
-    comm_s = counts.tensor_parallel_bytes_per_gpu(model, input_tokens, gpus) / (link * e.scaleup_frac)
+    comm_s = collective_time_s(model, hw, gpus, input_tokens)
     total = e.prefill_overhead_s + np.maximum(gemm_s + attention_s + linear_s, memory_s) + comm_s
     return PrefillTime(total, gemm_s, attention_s, linear_s, memory_s, comm_s, e.prefill_overhead_s, "roofline")
 
