@@ -149,6 +149,22 @@ class Fields:
                 raise self.error(f"{key}[{i}]", f"must be a string, got {_kind(v)}")
         return tuple(values)
 
+    def sources(self) -> tuple[str, ...]:
+        """The non-empty ``sources`` list every catalog file must carry."""
+        sources = self.str_list("sources")
+        if not sources:
+            raise self.error("sources", "every catalog file must list its sources")
+        return sources
+
+    def estimates(self) -> tuple[tuple[str, str], ...]:
+        """The ``estimates`` list: (dotted key, note) for every estimated or assumed value."""
+        out = []
+        for i, _ in enumerate(self.list("estimates", [])):
+            e = self.item("estimates", i)
+            out.append((e.str("key"), e.str("note")))
+            e.done()
+        return tuple(out)
+
     def done(self) -> None:
         """Reject keys that no accessor read."""
         unknown = [k for k in self.data if k not in self._used]

@@ -120,14 +120,7 @@ def load_hardware(name_or_path: str | Path) -> Hardware:
     price.done()
 
     efficiency = _load_efficiency(f.sub("efficiency"))
-    sources = f.str_list("sources")
-    if not sources:
-        raise f.error("sources", "every catalog file must list its sources")
-    estimates = []
-    for i, _ in enumerate(f.list("estimates", [])):
-        e = f.item("estimates", i)
-        estimates.append((e.str("key"), e.str("note")))
-        e.done()
+    sources, estimates = f.sources(), f.estimates()
     f.done()
     return Hardware(
         name=name,
@@ -144,7 +137,7 @@ def load_hardware(name_or_path: str | Path) -> Hardware:
         price_source=price_source,
         efficiency=efficiency,
         sources=sources,
-        estimates=tuple(estimates),
+        estimates=estimates,
         path=str(path),
         memory_capacity_as_stated=stated,
     )

@@ -278,14 +278,7 @@ def load_model(name_or_path: str | Path) -> ModelSpec:
         prof = _load_profile(f.item("profiles", i))
         (prefill_profiles if isinstance(prof, PrefillProfile) else decode_profiles).append(prof)
 
-    estimates = []
-    for i, _ in enumerate(f.list("estimates", [])):
-        e = f.item("estimates", i)
-        estimates.append((e.str("key"), e.str("note")))
-        e.done()
-    sources = f.str_list("sources")
-    if not sources:
-        raise f.error("sources", "every catalog file must list its sources")
+    sources, estimates = f.sources(), f.estimates()
 
     spec = ModelSpec(
         name=name,
@@ -302,7 +295,7 @@ def load_model(name_or_path: str | Path) -> ModelSpec:
         prefill_profiles=tuple(prefill_profiles),
         decode_profiles=tuple(decode_profiles),
         sources=sources,
-        estimates=tuple(estimates),
+        estimates=estimates,
         path=str(path),
     )
     f.done()

@@ -168,7 +168,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         objective=objective,
         budget_usd_per_hour=budget,
         target_req_per_s=target,
-        sources=f.str_list("sources"),
+        sources=f.sources(),
         path=str(path),
     )
     f.done()
@@ -179,8 +179,6 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
             raise PlanError(f"{path}: key 'local.instances': missing (objective kind is fixed-fleet)")
         if sc.link.fixed_gbit_per_s is None:
             raise PlanError(f"{path}: key 'link.bandwidth_gbit_per_s': missing (objective kind is fixed-fleet)")
-    if not sc.sources:
-        raise PlanError(f"{path}: key 'sources': list where the prices and inputs come from")
     return sc
 
 
