@@ -116,11 +116,6 @@ class ThroughputModel:
         self._cum = {k: np.concatenate([[0.0], np.cumsum(weighted(self._mass, v))]) for k, v in per_cell.items()}
         self.needs = self.needs_at(np.concatenate([[0.0], upper]))
 
-    @property
-    def grid_edges(self) -> np.ndarray:
-        """Cell boundaries e_0 < ... < e_m: grid threshold j >= 1 is e_j; threshold 0 lies below e_0."""
-        return self._edges
-
     # -- core -------------------------------------------------------------------------------
     def _prefill_s(self, pm: PrefillModel | None, lengths: np.ndarray) -> np.ndarray:
         lengths = np.asarray(lengths, float)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -174,7 +175,7 @@ class TruncatedLogNormal(LengthDistribution):
             raise PlanError(f"log-normal needs a finite mu and sigma > 0, got mu={self.mu}, sigma={self.sigma}")
         if not (0 < self.min_tokens < self.max_tokens):
             raise PlanError(f"log-normal truncation needs 0 < min_tokens < max_tokens, got {self.min_tokens}, {self.max_tokens}")
-        if self._z() <= 1e-12:
+        if self._z <= 1e-12:
             raise PlanError(f"log-normal(mu={self.mu}, sigma={self.sigma}) has no mass in [{self.min_tokens}, {self.max_tokens}]")
         mean = self.mean()
         if not (self.min_tokens <= mean <= self.max_tokens):
@@ -183,15 +184,21 @@ class TruncatedLogNormal(LengthDistribution):
     def _std(self, x):
         return (np.log(np.clip(x, 1e-300, None)) - self.mu) / self.sigma
 
+    @cached_property
     def _z(self) -> float:
+        """Mass of the untruncated log-normal inside [min_tokens, max_tokens]."""
         return float(ndtr(self._std(self.max_tokens)) - ndtr(self._std(self.min_tokens)))
+
+    @cached_property
+    def _cdf_min(self) -> float:
+        return float(ndtr(self._std(self.min_tokens)))
 
     def support(self):
         return (float(self.min_tokens), float(self.max_tokens))
 
     def cdf(self, x):
         x = np.clip(np.asarray(x, float), self.min_tokens, self.max_tokens)
-        return (ndtr(self._std(x)) - ndtr(self._std(self.min_tokens))) / self._z()
+        return (ndtr(self._std(x)) - self._cdf_min) / self._z
 
     def partial_mean(self, a, b):
         a = np.clip(np.asarray(a, float), self.min_tokens, self.max_tokens)
@@ -201,7 +208,7 @@ class TruncatedLogNormal(LengthDistribution):
         # for wide distributions while the Phi difference is tiny
         with np.errstate(divide="ignore"):
             log_dphi = np.log(np.clip(ndtr(self._std(b) - s) - ndtr(self._std(a) - s), 0.0, None))
-        return np.exp(self.mu + s**2 / 2 + log_dphi) / self._z()
+        return np.exp(self.mu + s**2 / 2 + log_dphi) / self._z
 
 
 @dataclass(frozen=True)
