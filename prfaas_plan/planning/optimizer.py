@@ -36,7 +36,7 @@ from .. import units
 from ..errors import PlanError
 from .throughput import Needs, ThroughputModel
 
-_CEIL_RTOL = 1e-9  # 3.0000000001 instances of need is 3 instances
+_CEIL_RTOL, _CEIL_ATOL = 1e-9, 1e-6  # 3.0000000001 instances of need is 3 instances (never 1e-6 below)
 _LAMBDA_RTOL = 1e-12  # bisection on Lambda stops at this relative width
 _LAMBDA_PROBE = 1e-12  # req/s: "can this problem serve any traffic at all"
 
@@ -45,7 +45,7 @@ def _ceil(x: np.ndarray) -> np.ndarray:
     """Instances for a need: the ceiling (a relative 1e-9 over an integer rounds down), and at
     least one for any positive need, however small."""
     x = np.asarray(x, float)
-    return np.where(x > 0, np.maximum(np.ceil(x * (1 - _CEIL_RTOL)), 1.0), 0.0)
+    return np.where(x > 0, np.maximum(np.ceil(x - np.minimum(x * _CEIL_RTOL, _CEIL_ATOL)), 1.0), 0.0)
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ def _deploy(problem: Problem, needs: Needs, lam: float) -> dict[str, np.ndarray]
     cost = n_r * problem.remote_instance_usd_per_hour() + (n_p + n_d) * problem.local_instance_usd_per_hour() + link_cost
     ok &= np.isfinite(cost)
     if problem.budget_usd_per_hour is not None:
-        ok &= cost <= problem.budget_usd_per_hour * (1 + 1e-12)
+        ok &= cost <= problem.budget_usd_per_hour
     return {"n_r": n_r, "n_p": n_p, "n_d": n_d, "link": link_have, "cost": cost, "ok": ok}
 
 

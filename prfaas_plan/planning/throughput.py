@@ -184,7 +184,7 @@ class ThroughputModel:
         Eq. 3-6 written with the needs, cap_prfaas = Theta_prfaas / p = min(N_prfaas / (p T_r),
         B_out / (p S_r)) and cap_pd_prefill = Theta_pd_p / (1 - p) = N_p / ((1 - p) T_p)."""
         p = needs.offload_frac
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             cap_compute = np.where(p > 0, n_prfaas / needs.remote_s, np.inf)
             cap_link = np.where(p > 0, link_bytes_per_s / needs.link_bytes, np.inf)
             cap_prfaas = np.minimum(cap_compute, cap_link)

@@ -129,7 +129,7 @@ class LengthDistribution:
         means = cell_means(mass, pm, edges[:-1], edges[1:])
         total = mass.sum()
         if not (np.all(np.isfinite(mass)) and np.all(np.isfinite(means)) and total > 0):
-            raise PlanError(f"length distribution {self!r} has no finite mass or mean in its cells: its parameters are out of range")
+            raise PlanError(f"{type(self).__name__} length distribution: no finite mass or mean in its cells (its parameters are out of range)")
         return edges[1:], mass / total, means
 
     def expect(self, f, n: int = DEFAULT_CELLS) -> float:
