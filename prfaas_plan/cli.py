@@ -141,9 +141,11 @@ def hardware_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. h
         ("power", f"{hw.power_w:.0f} W" if hw.power_w else "not published"),
         ("rent", f"${hw.rent_usd_per_gpu_hour:.2f}/GPU-hour ({hw.price_date}; {hw.price_source})"),
         ("efficiency basis", e.basis),
-        ("prefill fractions", f"GEMM {e.prefill_gemm_frac}, attention {e.prefill_attention_frac}, linear attention {e.prefill_linear_attention_frac}, scale-up {e.scaleup_frac}"),
-        ("prefill overhead", f"{e.prefill_overhead_s:.3f} s per request"),
-        ("decode", f"HBM {e.decode_memory_frac}, compute {e.decode_compute_frac}, step overhead {e.decode_step_overhead_s * 1e3:.1f} ms, usable memory {e.memory_usable_frac}"),
+        ("scale-up domain", f"{hw.gpus_per_node} GPUs per node"),
+        ("fractions of peak", f"GEMM {e.gemm_frac}, attention {e.attention_frac}, linear attention {e.linear_attention_frac}, HBM {e.memory_frac}, links {e.link_frac}"),
+        ("overheads", f"{e.request_overhead_s:.3f} s per request alone, {e.forward_overhead_s * 1e3:.1f} ms per prefill forward, "
+                      f"{e.decode_step_overhead_s * 1e3:.1f} ms + {e.decode_request_overhead_s * 1e6:.1f} us per request per decode step"),
+        ("expert imbalance", f"busiest EP rank +{e.expert_imbalance_frac:.0%}; usable memory {e.memory_usable_frac}"),
     ]
     pairs += [("source", s) for s in hw.sources]
     pairs += [(f"estimate: {k}", n) for k, n in hw.estimates]
