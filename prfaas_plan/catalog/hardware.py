@@ -7,7 +7,7 @@ converts them once into SI floats on :class:`Hardware`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import units
@@ -174,3 +174,22 @@ def _load_efficiency(e: Fields) -> Efficiency:
 
 def list_hardware() -> list[Hardware]:
     return [load_hardware(n) for n in catalog_names("hardware")]
+
+
+def load_profile_efficiency(path: str | Path) -> Efficiency:
+    """The efficiency block of a profile file written by `prfaas-plan calibrate` (same keys as a
+    hardware file's ``efficiency``; other top-level keys record how it was fitted)."""
+    from .fields import load_yaml_mapping
+
+    p = Path(path)
+    f = Fields(load_yaml_mapping(p), p)
+    eff = _load_efficiency(f.sub("efficiency"))
+    for key in ("kind", "hardware", "date", "fitted_on", "errors", "fitted_keys", "note"):
+        f.raw(key, None)
+    f.done()
+    return eff
+
+
+def apply_profile(hw: Hardware, path: str | Path) -> Hardware:
+    """``hw`` with the efficiencies of a calibrated profile (fractions of this part's peaks)."""
+    return replace(hw, efficiency=load_profile_efficiency(path))

@@ -35,10 +35,11 @@ class DecodeStep:
     total_s: float
     terms: dict
     accepted_tokens: float = 1.0
+    binding: str | None = None
 
     @property
     def bound(self) -> str:
-        return max(self.terms, key=self.terms.get)
+        return self.binding or max(self.terms, key=self.terms.get)
 
     @property
     def tpot_s(self) -> float:
@@ -89,7 +90,7 @@ def roofline_decode_step(model: ModelSpec, hw: Hardware, gpus: int, batch: int, 
                          instance: Instance | None = None) -> DecodeStep:
     inst = instance or make_instance(model, hw, gpus)
     t = step_terms(inst, batch, context_tokens)
-    return DecodeStep(float(t.total_s), t.floats(), inst.mtp_accepted_tokens)
+    return DecodeStep(float(t.total_s), t.floats(), inst.mtp_accepted_tokens, t.binding)
 
 
 def memory_max_batch(model: ModelSpec, hw: Hardware, gpus: int, context_tokens: float, instance: Instance | None = None) -> int:

@@ -13,7 +13,7 @@ An :class:`Instance` is what prefill, decode, `estimate` and the planner all pri
 
 Defaults (:func:`make_instance`) are what engines do on the part: inside one scale-up domain,
 TP over all GPUs (SGLang/vLLM default); across domains, MoE models run DP attention with expert
-parallelism over all GPUs (the large-EP deployments), dense models TP inside a domain and PP
+parallelism over all GPUs (the large-EP deployments; at most one rank per expert), dense models TP inside a domain and PP
 across; parts without a scale-up link (Rubin CPX) pipeline over the NIC. A shape is never
 priced as one NVLink domain when it spans several.
 """
@@ -66,6 +66,13 @@ class Instance:
         return self.gpus // self.pp
 
     @property
+    def expert_group(self) -> int:
+        """GPUs one copy of the routed experts is spread over: the EP ranks, or with EP = 1 the
+        whole stage (experts sharded by tensor parallelism). Stages larger than this hold
+        several copies, each serving its share of the tokens."""
+        return self.ep if self.ep > 1 else self.stage_gpus
+
+    @property
     def domain_gpus(self) -> int:
         return self.hw.gpus_per_node
 
@@ -105,7 +112,7 @@ class Instance:
         m, f = self.model, self.model.ffn
         experts = f.moe_layers * f.experts * self.expert_bytes()
         embed = m.vocab_size * m.hidden_size * units.dtype_bytes(self.weights_dtype) * (0 if m.tie_word_embeddings else 1)
-        return (self.dense_weight_bytes() + embed) / (self.tp * self.pp) + experts / self.gpus
+        return (self.dense_weight_bytes() + embed) / (self.tp * self.pp) + experts / (self.expert_group * self.pp)
 
     def weights_fit(self) -> bool:
         return self.weight_bytes_per_gpu() <= self.hw.memory_capacity_bytes * self.hw.efficiency.memory_usable_frac
@@ -191,6 +198,8 @@ def make_instance(
         raise PlanError(f"--gpus: must be >= 1, got {gpus}")
     moe = model.ffn.moe_layers > 0
     domain = hw.gpus_per_node
+    if tp is not None and tp >= 1 and pp is None and not dp_attention and gpus % tp:
+        raise PlanError(f"--tp: {tp} does not divide --gpus {gpus}")
     if pp is None:
         if tp is not None and not dp_attention:
             pp = max(gpus // tp, 1)
@@ -207,7 +216,10 @@ def make_instance(
     if tp is None:
         tp = 1 if dp_attention else gpus // pp
     if ep is None:
-        ep = gpus // pp if (moe and (dp_attention or gpus // pp > domain)) else 1
+        ep = 1
+        if moe and (dp_attention or gpus // pp > domain):  # the largest EP over the stage that has an expert per rank
+            stage = gpus // pp
+            ep = max(d for d in range(1, min(stage, model.ffn.experts) + 1) if stage % d == 0)
     for name, v in (("--tp", tp), ("--ep", ep), ("--pp", pp)):
         if v < 1:
             raise PlanError(f"{name}: must be >= 1, got {v}")

@@ -42,11 +42,14 @@ class PrefillTime:
     total_s: float
     terms: dict
     source: str  # "roofline (<regime>)" or "profile: <source>"
+    binding: str | None = None
 
     @property
     def bound(self) -> str:
         if not self.terms:
             return "profile"
+        if self.binding is not None:
+            return self.binding
         return max(self.terms, key=lambda k: float(self.terms[k]))
 
 
@@ -103,7 +106,7 @@ def roofline_prefill_time(model: ModelSpec, hw: Hardware, gpus: int, input_token
         raise PlanError(f"regime must be one of {', '.join(REGIMES)}, got {regime!r}")
     inst = instance or make_instance(model, hw, gpus)
     t = (latency_terms if regime == "latency" else throughput_terms)(inst, input_tokens)
-    return PrefillTime(t.total_s, t.seconds, f"roofline ({regime})")
+    return PrefillTime(t.total_s, t.seconds, f"roofline ({regime})", t.binding)
 
 
 def profile_coefficients(profile: PrefillProfile) -> np.ndarray:
@@ -157,7 +160,7 @@ class PrefillModel:
         if self.profile is not None:
             return profile_prefill_time(self.profile, input_tokens, self._coeffs)
         t = roofline_prefill_time(self.model, self.hw, self.gpus, input_tokens, self.regime, self.instance)
-        return PrefillTime(float(t.total_s), {k: float(v) for k, v in t.terms.items()}, t.source)
+        return PrefillTime(float(t.total_s), {k: float(v) for k, v in t.terms.items()}, t.source, t.binding)
 
     def time_s(self, input_tokens) -> np.ndarray:
         """T_prefill in seconds for an array of lengths."""

@@ -45,9 +45,12 @@ TERM_NAMES = ("gemm", "weights-hbm", "attention", "kv-hbm", "linear-attention", 
 
 @dataclass(frozen=True)
 class Terms:
-    """Seconds per pass by term (keys of :data:`TERM_NAMES`); ``total_s`` is their sum."""
+    """Seconds per pass by term (keys of :data:`TERM_NAMES`); ``total_s`` is their sum.
+    ``binding`` names the bound where the largest visible term is not it (compute hidden under
+    overlapped communication)."""
 
     seconds: dict
+    binding: str | None = None
 
     @property
     def total_s(self):
@@ -56,6 +59,8 @@ class Terms:
     @property
     def bound(self) -> str:
         """The term that takes the most time (what binds); scalar passes only."""
+        if self.binding is not None:
+            return self.binding
         return max(self.seconds, key=lambda k: float(self.seconds[k]))
 
     def floats(self) -> dict:
@@ -65,7 +70,7 @@ class Terms:
         out = {k: v * factor for k, v in self.seconds.items()}
         for k, v in extra.items():
             out[k] = out.get(k, 0.0) + v
-        return Terms(out)
+        return Terms(out, self.binding)
 
 
 def allreduce_s(inst: Instance, group: int, buffer_bytes: float) -> float:
@@ -139,9 +144,9 @@ def pass_terms(
     if f.moe_layers:
         imbalance = 1.0 + (e.expert_imbalance_frac if inst.ep > 1 else 0.0)
         expert_flop = 2.0 * all_tokens * f.moe_layers * f.active_experts * counts.expert_params(m)
-        touched = f.moe_layers * counts.expected_distinct_experts(m, all_tokens) * inst.expert_bytes()
-        stage = inst.stage_gpus
-        add_gemm(expert_flop * imbalance / stage, inst.gemm_peak_flop_per_s(inst.moe_weights_dtype), touched / stage)
+        group, stage = inst.expert_group, inst.stage_gpus
+        touched = f.moe_layers * counts.expected_distinct_experts(m, all_tokens * group / stage) * inst.expert_bytes()
+        add_gemm(expert_flop * imbalance / stage, inst.gemm_peak_flop_per_s(inst.moe_weights_dtype), touched / group)
 
     attn_c = attention_flop_per_rank / tp / (inst.attention_peak_flop_per_s * e.attention_frac)
     attn_m = kv_read_bytes_per_rank / tp / bw
@@ -173,7 +178,10 @@ def pass_terms(
         pipeline = (inst.pp - 1) * (buffer / (link * e.link_frac) + e.collective_latency_s)
 
     compute = gemm + weights + np.maximum(attn_c, attn_m) + np.maximum(lin_c, lin_m) + activations
+    binding = None
     if inst.overlap_comm:
+        if np.ndim(ep_comm) == 0 and np.ndim(compute) == 0 and ep_comm > compute:
+            binding = "ep-dispatch-combine"  # compute hides under the other micro-batch's comm
         ep_comm = np.maximum(ep_comm - compute, 0.0)
     return Terms({
         "gemm": gemm,
@@ -187,4 +195,4 @@ def pass_terms(
         "pipeline": pipeline,
         "mtp-draft": 0.0,
         "overhead": overhead_s,
-    })
+    }, binding)
