@@ -500,3 +500,68 @@ def estimate(
         sys.stdout.write(text)
     else:
         write_atomic(output, text)
+
+
+# --- calibrate (issue #6: fit the efficiencies to your own engine) --------------------------------
+
+
+@app.command()
+@handles_errors
+def calibrate(
+    measurements: Annotated[Optional[Path], typer.Argument(help="YAML (a `measurements` list) or CSV of setups and measured ttft_s, prefill_tokens_per_s_per_gpu, decode_step_s, tpot_s or decode_tokens_per_s_per_gpu.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Profile file to write (YAML; written atomically, only after a successful fit).")] = None,
+    fit: Annotated[Optional[str], typer.Option("--fit", help="Comma-separated parameters to fit (default: every one the measurements respond to).")] = None,
+    microbench: Annotated[bool, typer.Option("--microbench", help='Measure kernel ceilings on the local GPU instead (needs torch: pip install ".[gpu]").')] = False,
+    hardware: Annotated[Optional[str], typer.Option("--hardware", "-H", help="The part the microbenchmark runs on (catalog name or YAML).")] = None,
+    fmt: Annotated[EstimateFormat, typer.Option("--format", "-f", help="table, json or csv (the per-measurement errors).")] = EstimateFormat.table,
+) -> None:
+    """Fit the engine efficiencies (fractions of peak, overheads) to your own measurements and
+    write them as a profile for `estimate --profile` and scenario clusters
+    (`efficiency_profile`); prints the errors before and after. With --microbench, measure
+    GEMM, attention, HBM and linear-attention kernel ceilings on the local GPU instead."""
+    import datetime
+
+    import yaml
+
+    date = datetime.date.today().isoformat()
+    if microbench:
+        if measurements is not None:
+            raise PlanError("give a measurement file or --microbench, not both")
+        if hardware is None:
+            raise PlanError("--microbench needs --hardware (the part it runs on, for its datasheet peaks)")
+        from dataclasses import replace as dc_replace
+
+        from .roofline.microbench import run_microbench
+
+        hw = load_hardware(hardware)
+        measured = run_microbench(hw)
+        raw = measured.pop("raw")
+        eff = dc_replace(hw.efficiency, basis="calibrated", **measured)
+        doc = {"kind": "efficiency-profile", "hardware": hw.name, "date": date, "fitted_on": f"microbenchmark on {raw['device']}",
+               "fitted_keys": sorted(measured), "note": "kernel ceilings, not engine-level efficiencies; raw: " + repr(raw),
+               "efficiency": {k: v for k, v in vars(eff).items() if k != "note"}}
+        rows = [{"parameter": k, "measured_frac": v} for k, v in measured.items()]
+    else:
+        if measurements is None:
+            raise PlanError("give a measurement file (YAML or CSV), or --microbench")
+        from .roofline.fit import fit_measurements, load_measurements, profile_document
+
+        keys = tuple(k.strip() for k in fit.split(",") if k.strip()) if fit else None
+        result = fit_measurements(load_measurements(measurements), keys)
+        doc = profile_document(result, str(measurements), date)
+        rows = result.rows
+    if output is not None:
+        write_atomic(output, yaml.safe_dump(doc, sort_keys=False))
+    if fmt is EstimateFormat.table:
+        from .reports.render import fmt as f
+        from .reports.render import rows_table, text
+
+        if microbench:
+            cols = [("parameter", "parameter", text), ("measured_frac", "fraction of peak", f(".3f"))]
+        else:
+            cols = [("where", "measurement", text), ("metric", "metric", text), ("measured", "measured", f(".4g")),
+                    ("before", "before fit", f(".4g")), ("after", "after fit", f(".4g"))]
+        caption = ", ".join(f"{k} {v:.3g}" for k, v in doc.get("errors", {}).items()) + (f"; wrote {output}" if output else "; no --output: nothing written")
+        _console().print(rows_table(rows, cols, title=f"calibrate: {doc['fitted_on']}", caption=caption))
+        return
+    sys.stdout.write(to_json(doc) if fmt is EstimateFormat.json else to_csv(rows))

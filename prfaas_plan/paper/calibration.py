@@ -22,27 +22,16 @@ from .. import units
 from ..catalog.hardware import Hardware, load_hardware
 from ..catalog.model import ModelSpec, load_model
 from ..errors import PlanError
+from ..roofline.fit import BOUNDS as FIT_BOUNDS
 from ..roofline.kv import kv_cache_bytes
 from ..roofline.prefill import roofline_prefill_time
 from . import engines
 from .reference import LENGTHS_TOKENS, TABLE3_GPUS, TABLE3_HARDWARE, TABLE3_PHI_KV_GBPS
 
-#: (key, lower bound, upper bound, start). Bounds are physical: kernel ceilings ~0.8 of the
-#: datasheet tensor peak and ~0.9 of HBM (a device copy reaches 4.3 of 4.8 TB/s on H200), decode
-#: kernels no worse than 0.7 of HBM; EPLB-balanced deployments report the busiest EP rank at
-#: 1.1-1.5x the mean load; a decode step's CPU work per request is microseconds (at most 100 us).
-#: Without these bounds the fit drives memory_frac to 0.5 (see README, calibration).
-BOUNDS = (
-    ("gemm_frac", 0.2, 0.8, 0.6),
-    ("attention_frac", 0.1, 0.8, 0.5),
-    ("linear_attention_frac", 0.05, 0.8, 0.4),
-    ("memory_frac", 0.7, 0.9, 0.8),
-    ("link_frac", 0.2, 0.9, 0.6),
-    ("request_overhead_s", 0.0, 2.0, 0.3),
-    ("forward_overhead_s", 0.0, 0.5, 0.02),
-    ("decode_request_overhead_s", 0.0, 1e-4, 5e-6),
-    ("expert_imbalance_frac", 0.0, 0.5, 0.2),
-)
+#: Starting values of the fit; the bounds are the physical ones of roofline/fit.py (BOUNDS).
+START = {"gemm_frac": 0.6, "attention_frac": 0.5, "linear_attention_frac": 0.4, "memory_frac": 0.8, "link_frac": 0.6,
+         "request_overhead_s": 0.3, "forward_overhead_s": 0.02, "decode_request_overhead_s": 5e-6, "expert_imbalance_frac": 0.2}
+BOUNDS = tuple((k, lo, hi, START[k]) for k, lo, hi in FIT_BOUNDS)
 FITTED = tuple(b[0] for b in BOUNDS)
 ENGINE_PARTS = ("h100", "h200", "b200", "gb200")
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..catalog.fields import Fields, open_catalog_file
-from ..catalog.hardware import Hardware, load_hardware
+from ..catalog.hardware import Hardware, apply_profile, load_hardware
 from ..catalog.model import ModelSpec, load_model
 from ..catalog.paths import catalog_names
 from ..errors import PlanError
@@ -47,8 +47,12 @@ class Scenario:
     path: str
 
 
-def _cluster(f: Fields, role: str) -> Cluster:
+def _cluster(f: Fields, role: str, base: Path) -> Cluster:
     hw = load_hardware(f.str("hardware"))
+    profile = f.str("efficiency_profile", None)
+    if profile is not None:  # fitted by `prfaas-plan calibrate`; relative to the scenario file
+        path = Path(profile) if Path(profile).is_absolute() else base / profile
+        hw = apply_profile(hw, path)
     gpus = f.int("gpus_per_instance")
     instances = f.int("instances", None, min_value=0 if role == "prfaas" else 1)
     rng = f.sub("instances_range", None)
@@ -160,8 +164,8 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         description=f.str("description"),
         model=model,
         mode=f.str("mode", "distribution", choices=MODES),
-        prfaas=_cluster(f.sub("prfaas"), "prfaas"),
-        local=_cluster(f.sub("local"), "local"),
+        prfaas=_cluster(f.sub("prfaas"), "prfaas", path.parent),
+        local=_cluster(f.sub("local"), "local", path.parent),
         link=_link(f.sub("link")),
         workload=workload,
         tpot_s=tpot_s,
