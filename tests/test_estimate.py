@@ -85,6 +85,19 @@ def test_expert_imbalance_only_with_expert_parallelism(make_tiny_model, make_sim
     assert dense.seconds["gemm"] == pytest.approx(tp, rel=1e-12)
 
 
+def test_decode_reads_the_experts_the_batch_touches(make_tiny_model, make_simple_hardware):
+    """One request reads the dense weights, the LM head and its k = 2 experts in each of the 2
+    MoE layers; a huge batch reads all 16 experts (E (1 - (1 - k/E)^B) -> E)."""
+    m, hw = moe_tiny(make_tiny_model), make_simple_hardware()
+    inst = make_instance(m, hw, 1)
+    expert, head = 3 * 64 * 32 * 2, 100 * 64 * 2
+    dense = inst.dense_weight_bytes() - head
+    one = step_terms(inst, 1, 10).seconds["weights-hbm"]
+    assert one == pytest.approx((dense + head) / 5e11 + 2 * 2 * expert / 5e11, rel=1e-12)
+    many = step_terms(inst, 10**6, 10).seconds
+    assert many["weights-hbm"] + many["gemm"] >= 2 * 16 * expert / 5e11
+
+
 @pytest.mark.parametrize("name", ["deepseek-v3", "qwen3-235b", "prfaas-1t-hybrid", "kimi-linear-48b"])
 def test_decode_step_non_decreasing_in_batch(models, name):
     """A bigger batch never steps faster, for TP, DP-attention + EP and cross-domain shapes."""
