@@ -87,6 +87,31 @@ def test_prefill_long_prompt_runs_in_chunks(make_tiny_model, make_simple_hardwar
     assert t["kv-hbm"] == pytest.approx(2 * 256 * 16_384 * 1.5 / 500, rel=1e-12)
 
 
+def test_linear_attention_term_by_hand(make_tiny_model, make_simple_hardware):
+    """2 KDA layers of 4 heads x 16 x 16: 8 FLOPs per state element per token at the bf16 peak,
+    l = 4000 on 1 GPU: 8 x 2 x 1,024 x 4,000 / (1e15 x 0.5) (above reading and writing the fp32
+    state, 2 x 8,192 B)."""
+    from prfaas_plan.catalog.model import LinearAttention
+
+    m = make_tiny_model(layers=(LinearAttention(2, "kda", 4, 4, 16, 16),))
+    s = roofline_prefill_time(m, make_simple_hardware(), 1, 4000).terms
+    assert s["linear-attention"] == pytest.approx(8 * 2 * 1024 * 4000 / 5e14, rel=1e-12)
+    assert s["attention"] == s["kv-hbm"] == 0
+
+
+def test_pipeline_bubble_and_handoffs_by_hand(make_tiny_model, make_simple_hardware):
+    """PP2 on 2 GPUs, one 4000-token request: half a pass waits for the pipeline to fill, and one
+    hand-off of 4000 x 64 x 2 B crosses the scale-up link; under load there is no bubble."""
+    m, hw = make_tiny_model(), make_simple_hardware()
+    inst = make_instance(m, hw, 2, pp=2)
+    lat = latency_terms(inst, 4000)
+    handoff = 4000 * 64 * 2 / 5e10
+    one_pass = lat.total_s - 0.1  # n / PP = 1/2 pass of work + 1/2 pass of bubble + request overhead
+    assert lat.seconds["pipeline"] == pytest.approx(handoff / 2 + one_pass / 2, rel=1e-9)
+    tput = throughput_terms(inst, 4000)  # a prompt costs 4000 / (16,384 x PP) of a pass
+    assert tput.seconds["pipeline"] == pytest.approx(handoff / 2, rel=1e-9)
+
+
 def test_prefill_one_gpu_has_no_comm(make_tiny_model, make_simple_hardware):
     """Tensor parallelism over one GPU moves nothing."""
     t = roofline_prefill_time(make_tiny_model(), make_simple_hardware(), 1, 1000)

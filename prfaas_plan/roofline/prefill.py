@@ -76,13 +76,14 @@ def _pass(inst: Instance, chunk, input_tokens, ranks: int, overhead_s: float) ->
 
 
 def latency_terms(inst: Instance, input_tokens) -> Terms:
-    """T_latency(l) (module docstring) by term; ``pipeline`` includes the PP fill."""
+    """T_latency(l) (module docstring) by term; ``pipeline`` holds the PP bubble (filling the
+    stages, (PP - 1) / PP of a pass) besides the hand-offs."""
     l = np.asarray(input_tokens, dtype=float)
     chunk = np.minimum(l, PREFILL_TOKENS_PER_FORWARD)
     n = l / chunk
     one = _pass(inst, chunk, l, 1, inst.hw.efficiency.forward_overhead_s)
-    t = one.scaled((n + inst.pp - 1) / inst.pp, overhead=inst.hw.efficiency.request_overhead_s)
-    return t
+    bubble = (inst.pp - 1) / inst.pp * one.total_s  # filling the pipeline
+    return one.scaled(n / inst.pp, pipeline=bubble, overhead=inst.hw.efficiency.request_overhead_s)
 
 
 def throughput_terms(inst: Instance, input_tokens) -> Terms:
