@@ -207,3 +207,38 @@ def test_cli_bad_input_one_line_exit_2(runner, tmp_path, args, needle):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0]
     assert not out.exists()
+
+
+# --- the planner builds the instance from the scenario ------------------------------------------
+
+
+def _roofline_scenario(tmp_path, prfaas_extra: str, gpus: int = 8):
+    from prfaas_plan.planning.scenario import load_scenario
+
+    text = open(load_scenario("paper-case-study-roofline").path).read()
+    text = text.replace("name: paper-case-study-roofline", "name: shaped")
+    text = text.replace("  hardware: h200\n  gpus_per_instance: 8\n", f"  hardware: h200\n  gpus_per_instance: {gpus}\n{prfaas_extra}")
+    path = tmp_path / "shaped.yaml"
+    path.write_text(text)
+    return load_scenario(path)
+
+
+def test_scenario_sets_the_instance_shape(tmp_path):
+    """A cluster's `instance` block reaches the roofline the planner prices; the default is the
+    engine's; a 16-GPU H200 instance of the MoE model runs EP across two NVLink domains."""
+    from prfaas_plan.planning.planner import throughput_model
+
+    sc = _roofline_scenario(tmp_path, "  instance: {tp: 1, pp: 8}\n")
+    assert (sc.prfaas.instance.tp, sc.prfaas.instance.pp) == (1, 8)
+    tm = throughput_model(sc)
+    assert tm.remote.instance is sc.prfaas.instance
+    assert (sc.local.instance.tp, sc.local.instance.pp) == (8, 1)
+    wide = _roofline_scenario(tmp_path, "", gpus=16)
+    assert (wide.prfaas.instance.ep, wide.prfaas.instance.dp, wide.prfaas.instance.overlap_comm) == (16, 16, True)
+
+
+def test_scenario_bad_instance_names_the_key(tmp_path):
+    with pytest.raises(PlanError, match="prfaas.instance.*tp"):
+        _roofline_scenario(tmp_path, "  instance: {tp: 3}\n")
+    with pytest.raises(PlanError, match="fp4"):
+        _roofline_scenario(tmp_path, "  instance: {weights: fp4}\n")

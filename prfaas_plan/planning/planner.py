@@ -32,9 +32,9 @@ def throughput_model(sc: Scenario, mode: str | None = None) -> ThroughputModel:
     wl, mode = sc.workload, mode or sc.mode
     regime = "latency" if mode == "paper" else "throughput"
     decode = decode_capacity(sc.model, sc.local.hardware, sc.local.gpus_per_instance, sc.tpot_s,
-                             wl.decode_context_tokens(), use_profile=sc.local.use_profile)
-    remote = PrefillModel(sc.model, sc.prfaas.hardware, sc.prfaas.gpus_per_instance, sc.prfaas.use_profile, regime)
-    local = PrefillModel(sc.model, sc.local.hardware, sc.local.gpus_per_instance, sc.local.use_profile, regime)
+                             wl.decode_context_tokens(), use_profile=sc.local.use_profile, instance=sc.local.instance)
+    remote = PrefillModel(sc.model, sc.prfaas.hardware, sc.prfaas.gpus_per_instance, sc.prfaas.use_profile, regime, sc.prfaas.instance)
+    local = PrefillModel(sc.model, sc.local.hardware, sc.local.gpus_per_instance, sc.local.use_profile, regime, sc.local.instance)
     return ThroughputModel(sc.model, wl.uncached, remote, local, decode, wl.output_tokens_mean, mode)
 
 
