@@ -529,18 +529,9 @@ def calibrate(
             raise PlanError("give a measurement file or --microbench, not both")
         if hardware is None:
             raise PlanError("--microbench needs --hardware (the part it runs on, for its datasheet peaks)")
-        from dataclasses import replace as dc_replace
+        from .roofline.microbench import microbench_profile
 
-        from .roofline.microbench import run_microbench
-
-        hw = load_hardware(hardware)
-        measured = run_microbench(hw)
-        raw = measured.pop("raw")
-        eff = dc_replace(hw.efficiency, basis="calibrated", **measured)
-        doc = {"kind": "efficiency-profile", "hardware": hw.name, "date": date, "fitted_on": f"microbenchmark on {raw['device']}",
-               "fitted_keys": sorted(measured), "note": "kernel ceilings, not engine-level efficiencies; raw: " + repr(raw),
-               "efficiency": {k: v for k, v in vars(eff).items() if k != "note"}}
-        rows = [{"parameter": k, "measured_frac": v} for k, v in measured.items()]
+        doc, rows = microbench_profile(load_hardware(hardware), date)
     else:
         if measurements is None:
             raise PlanError("give a measurement file (YAML or CSV), or --microbench")

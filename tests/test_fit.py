@@ -123,3 +123,15 @@ def test_microbench_without_torch_or_gpu_is_a_clean_error(tmp_path, monkeypatch)
         from prfaas_plan.roofline.microbench import run_microbench
 
         run_microbench(load_hardware("h200"))
+
+
+def test_microbench_without_cuda_is_a_clean_error(monkeypatch):
+    """torch installed but no CUDA device: PlanError saying so (no GPU in CI)."""
+    import types
+
+    fake = types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: False))
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    from prfaas_plan.roofline.microbench import run_microbench
+
+    with pytest.raises(PlanError, match="no CUDA GPU"):
+        run_microbench(load_hardware("h200"))

@@ -13,9 +13,9 @@ An :class:`Instance` is what prefill, decode, `estimate` and the planner all pri
 
 Defaults (:func:`make_instance`) are what engines do on the part: inside one scale-up domain,
 TP over all GPUs (SGLang/vLLM default); across domains, MoE models run DP attention with expert
-parallelism over all GPUs (the large-EP deployments; at most one rank per expert), dense models TP inside a domain and PP
-across; parts without a scale-up link (Rubin CPX) pipeline over the NIC. A shape is never
-priced as one NVLink domain when it spans several.
+parallelism over all GPUs (the large-EP deployments; at most one rank per expert), dense models
+TP inside a domain and PP across; parts without a scale-up link (Rubin CPX) pipeline over the
+NIC. A shape is never priced as one NVLink domain when it spans several.
 """
 
 from __future__ import annotations

@@ -100,3 +100,17 @@ def run_microbench(hw: Hardware) -> dict:
     out = {k: min(v, 1.0) for k, v in out.items()}
     out["raw"] = raw
     return out
+
+
+def microbench_profile(hw: Hardware, date: str) -> tuple[dict, list[dict]]:
+    """Run the microbenchmark on ``hw`` and return (profile document, rows of measured fractions);
+    the profile keeps the part's other efficiencies and says the fractions are kernel ceilings."""
+    from dataclasses import replace
+
+    measured = run_microbench(hw)
+    raw = measured.pop("raw")
+    eff = replace(hw.efficiency, basis="calibrated", **measured)
+    doc = {"kind": "efficiency-profile", "hardware": hw.name, "date": date, "fitted_on": f"microbenchmark on {raw['device']}",
+           "fitted_keys": sorted(measured), "note": "kernel ceilings, not engine-level efficiencies; raw: " + repr(raw),
+           "efficiency": {k: v for k, v in vars(eff).items() if k != "note"}}
+    return doc, [{"parameter": k, "measured_frac": v} for k, v in measured.items()]
