@@ -174,7 +174,8 @@ def pass_terms(
         ep_comm = 0.0
     pipeline = 0.0
     if inst.pp > 1:
-        link = hw.scaleup_bytes_per_s if inst.domain_gpus > 1 else hw.scaleout_bytes_per_s
+        # a stage as large as the domain hands over to the next domain: over the NIC
+        link = hw.scaleup_bytes_per_s if inst.stage_gpus < inst.domain_gpus else hw.scaleout_bytes_per_s
         pipeline = (inst.pp - 1) * (buffer / (link * e.link_frac) + e.collective_latency_s)
 
     compute = gemm + weights + np.maximum(attn_c, attn_m) + np.maximum(lin_c, lin_m) + activations
