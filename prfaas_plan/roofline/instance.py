@@ -21,6 +21,7 @@ NIC. A shape is never priced as one NVLink domain when it spans several.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -96,11 +97,15 @@ class Instance:
     def attention_peak_flop_per_s(self) -> float:
         return self.hw.peak_for(self.attention_dtype)
 
-    # -- bytes ----------------------------------------------------------------------------------
+    # -- bytes (cached: an instance is immutable) -------------------------------------------------
+    @cached_property
+    def dense_params(self) -> float:
+        return counts.dense_params(self.model)
+
     def dense_weight_bytes(self) -> float:
         """Non-routed weights (attention, dense FFN, shared experts, routers, LM head) of one copy."""
         m = self.model
-        return (counts.dense_params(m) + m.vocab_size * m.hidden_size) * units.dtype_bytes(self.weights_dtype)
+        return (self.dense_params + m.vocab_size * m.hidden_size) * units.dtype_bytes(self.weights_dtype)
 
     def expert_bytes(self) -> float:
         """One routed expert of one layer."""
@@ -126,6 +131,7 @@ class Instance:
         heads = group.value_heads if isinstance(group, LinearAttention) else group.kv_heads
         return self.tp / min(self.tp, heads)
 
+    @cached_property
     def _cache_parts(self) -> tuple[float, list[tuple[float, int]], float]:
         """(bytes per token of full/MLA layers, [(bytes per token, window)] of SWA layers, fixed
         state bytes of linear layers), each with its TP replication, in the instance's KV dtype."""
@@ -145,15 +151,15 @@ class Instance:
 
     def kv_write_bytes_per_token(self) -> float:
         """Cache bytes a prefilled token writes (full, MLA and SWA layers), TP replication included."""
-        grow, swa, _ = self._cache_parts()
+        grow, swa, _ = self._cache_parts
         return grow + sum(b for b, _ in swa)
 
     def state_bytes_per_request(self) -> float:
-        return self._cache_parts()[2]
+        return self._cache_parts[2]
 
     def attention_cache_bytes(self, context_tokens):
         """Softmax-attention cache of one request at ``context_tokens`` (SWA capped at its window)."""
-        grow, swa, _ = self._cache_parts()
+        grow, swa, _ = self._cache_parts
         return grow * context_tokens + sum(b * np.minimum(context_tokens, w) for b, w in swa)
 
     def cache_bytes_per_request(self, context_tokens) -> float:

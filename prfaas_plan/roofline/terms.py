@@ -139,7 +139,7 @@ def pass_terms(
         gemm = gemm + np.where(c >= w, c, 0.0)
         weights = weights + np.where(c >= w, 0.0, w)
 
-    dense_flop = 2.0 * tokens_per_rank * counts.dense_params(m) + logits_per_rank * counts.lm_head_flop(m)
+    dense_flop = 2.0 * tokens_per_rank * inst.dense_params + logits_per_rank * counts.lm_head_flop(m)
     add_gemm(dense_flop / tp, inst.gemm_peak_flop_per_s(inst.weights_dtype), inst.dense_weight_bytes() / tp)
     if f.moe_layers:
         imbalance = 1.0 + (e.expert_imbalance_frac if inst.ep > 1 else 0.0)
