@@ -242,3 +242,18 @@ def test_scenario_bad_instance_names_the_key(tmp_path):
         _roofline_scenario(tmp_path, "  instance: {tp: 3}\n")
     with pytest.raises(PlanError, match="fp4"):
         _roofline_scenario(tmp_path, "  instance: {weights: fp4}\n")
+
+
+def test_validate_shows_the_engine_points(runner):
+    """`validate -f json` carries the 19 engine points beside Tables 3, 5 and 6, with the same
+    predictions as scripts/check_engines.py (through estimate)."""
+    res = runner.invoke(app, ["validate", "-f", "json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    eng = [r for r in rows if r["table"] == "E"]
+    assert {r["table"] for r in rows} == {"3", "5", "6", "E"}
+    assert len(eng) == 19
+    by_id = {r["id"]: r for r in engines.rows()}
+    for r in eng:
+        assert r["model"] == pytest.approx(by_id[r["item"]]["predicted"], rel=1e-12)
+        assert r["paper"] == by_id[r["item"]]["measured"]
