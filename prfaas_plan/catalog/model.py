@@ -240,7 +240,19 @@ def _load_profile(p: Fields) -> PrefillProfile | DecodeProfile:
 
 
 def load_model(name_or_path: str | Path) -> ModelSpec:
+    """A catalog name or model YAML; a Hugging Face ``config.json`` is imported on the fly."""
+    if str(name_or_path).endswith(".json"):
+        from .hf_import import import_hf_config
+
+        mapping, _ = import_hf_config(name_or_path)
+        path = Path(name_or_path)
+        f = Fields(mapping, path)
+        return model_from_fields(path, f, f.str("name"))
     path, f, name = open_catalog_file("models", name_or_path)
+    return model_from_fields(path, f, name)
+
+
+def model_from_fields(path: Path, f: Fields, name: str) -> ModelSpec:
     num_layers = _int(f, "num_layers")
 
     d = f.sub("dtypes")
