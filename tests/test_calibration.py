@@ -153,13 +153,16 @@ def test_table5_profile_prefill_time(table5_rows, i):
     assert row["prefill_time_s"] == pytest.approx(reference.TABLE5_PREFILL_S[i], rel=0.05)
 
 
+@pytest.mark.xfail(strict=True, reason="known regression of the joint refit (issue #6): the never-fitted roofline "
+                   "is 5.2-7.4% fast on Table 5 at 8K-128K (within 5% before); reported, not tuned away")
 @pytest.mark.parametrize("i", [1, 2, 3])
 def test_table5_roofline_prefill_time(table5_rows, i):
-    """The roofline alone (latency regime, never fitted to this model) is within 8% at 8K, 32K
-    and 128K (5% before the joint refit of issue #6; see README, validation)."""
+    """The roofline alone (latency regime, never fitted to this model) is within 5% of Table 5 at
+    8K, 32K and 128K. It held before issue #6's joint refit and misses now (strict xfail: this
+    fails loudly once the model meets the bar again)."""
     row = table5_rows[1][i]
     assert row["source"] == "roofline (latency)"
-    assert row["prefill_time_s"] == pytest.approx(reference.TABLE5_PREFILL_S[i], rel=0.08)
+    assert row["prefill_time_s"] == pytest.approx(reference.TABLE5_PREFILL_S[i], rel=0.05)
 
 
 def test_table5_roofline_at_1k_is_below_the_paper(table5_rows):
