@@ -273,15 +273,15 @@ def _reach(problem: Problem, lam: float, allowed: np.ndarray, level: str) -> flo
     (>= lam), or 0.0 if none. ``level``: "grid" (grid thresholds only: a lower bound), "relaxed"
     (also any interval's optimistic deployment, returning lam: an upper bound) or "exact"."""
     tm = problem.model
+    ends = _intervals(problem)
+    if level == "relaxed" and ends is not None:  # optimistic needs are below both ends' needs
+        return lam if np.any(_deploy(problem, _optimistic(*ends), lam)["ok"]) else 0.0
     dep = _deploy(problem, tm.needs, lam)
     ok = dep["ok"] & allowed
     needs = tm.needs
     if level != "grid" and not np.any(ok):
-        ends = _intervals(problem)
         if ends is None:
             return 0.0
-        if level == "relaxed":
-            return lam if np.any(_deploy(problem, _optimistic(*ends), lam)["ok"]) else 0.0
         extra = _crossings(problem, lam, *ends, math.inf)
         if extra is None:
             return 0.0
@@ -292,7 +292,47 @@ def _reach(problem: Problem, lam: float, allowed: np.ndarray, level: str) -> flo
         return 0.0
     idx = np.flatnonzero(ok)
     got = tm.evaluate(needs.select(idx), dep["n_r"][idx], dep["n_p"][idx], dep["n_d"][idx], dep["link"][idx])["throughput_req_per_s"]
-    return max(lam, float(np.max(got)))
+    best = float(np.max(got))
+    if level == "exact" and _intervals(problem) is not None:
+        j = int(idx[np.argmax(got)])
+        counts = (dep["n_r"][j], dep["n_p"][j], dep["n_d"][j], dep["link"][j])
+        best = max(best, balance(problem, float(needs.threshold_tokens[j]), *counts)[0])
+    return max(lam, best)
+
+
+def balance(problem: Problem, t: float, n_r: float, n_p: float, n_d: float, link_bytes_per_s: float) -> tuple[float, float]:
+    """(Lambda, t): the threshold in the grid interval around ``t`` that gives these counts and
+    link the most throughput, the Eq. 7 balance Theta_prfaas / p = Theta_pd_p / (1 - p) where it
+    lies inside the interval (the PrfaaS capacity rises with t, the local prefill one falls), else
+    the better end. Illinois regula falsi on the difference of the two capacities."""
+    tm = problem.model
+    grid_t = tm.needs.threshold_tokens
+    k = int(np.clip(np.searchsorted(grid_t, t, side="left"), 1, len(grid_t) - 1))
+    ends = np.array([grid_t[k - 1], grid_t[k]])
+
+    def caps(ts):
+        m = tm.evaluate(tm.needs_at(ts), n_r, n_p, n_d, link_bytes_per_s)
+        return m["cap_prfaas_req_per_s"] - m["cap_pd_prefill_req_per_s"], m["throughput_req_per_s"]
+
+    h, lam = caps(ends)
+    best_i = int(np.argmax(lam))
+    best = (float(lam[best_i]), float(ends[best_i]))
+    if not (h[0] < 0 < h[1]) or not np.all(np.isfinite(h)):
+        return best
+    a, b, ha, hb, last = ends[0], ends[1], h[0], h[1], 0
+    for _ in range(_ROOT_STEPS):
+        c = b - hb * (b - a) / (hb - ha)
+        c = c if a < c < b else (a + b) / 2
+        hc, lc = caps(np.array([c]))
+        if float(lc[0]) > best[0]:
+            best = (float(lc[0]), float(c))
+        if abs(float(hc[0])) <= 1e-12 * best[0] or b - a <= 1e-15 * b:
+            break
+        if hc[0] < 0:
+            a, ha, hb, last = c, float(hc[0]), hb / 2 if last < 0 else hb, -1
+        else:
+            b, hb, ha, last = c, float(hc[0]), ha / 2 if last > 0 else ha, 1
+    return best
 
 
 def _upper_bound(problem: Problem, allowed: np.ndarray) -> float:
@@ -316,13 +356,13 @@ def _upper_bound(problem: Problem, allowed: np.ndarray) -> float:
     return bound * (1 + 1e-6)
 
 
-def _bisect(problem: Problem, lo: float, hi: float, allowed: np.ndarray, level: str) -> tuple[float, float]:
+def _bisect(problem: Problem, lo: float, hi: float, allowed: np.ndarray, level: str, rtol: float = _LAMBDA_RTOL) -> tuple[float, float]:
     """Narrow [lo, hi] (lo reachable, hi not) around the largest reachable Lambda at ``level``
-    (see :func:`_reach`), to a relative _LAMBDA_RTOL. A reachable probe moves lo up to what the
+    (see :func:`_reach`), to a relative ``rtol``. A reachable probe moves lo up to what the
     deployment found really sustains; after such a jump the next probe sits just above it, since
     that deployment is usually the optimum."""
     jumped = False
-    while hi > lo * (1 + _LAMBDA_RTOL):
+    while hi > lo * (1 + rtol):
         if jumped:
             mid = min(lo * (1 + 4 * _LAMBDA_RTOL), (lo + hi) / 2)  # past the ceiling's tolerance
         else:
@@ -355,7 +395,7 @@ def maximise(problem: Problem) -> Plan:
             break
         hi *= 2
     lo, _ = _bisect(problem, _LAMBDA_PROBE, hi, allowed, "grid")
-    _, hi = _bisect(problem, lo, hi, allowed, "relaxed")
+    _, hi = _bisect(problem, lo, hi, allowed, "relaxed", rtol=1e-6)  # an upper bound needs no more
     lo, _ = _bisect(problem, lo, hi, allowed, "exact")
     return _pick(problem, lo, allowed, prefer="throughput")
 
