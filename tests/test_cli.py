@@ -206,8 +206,8 @@ def test_kv_model_by_path(runner, tmp_path):
 def test_validate_json(runner):
     """`validate --format json` lists the 24 Table 3 cells and the Table 5 rows with errors."""
     rows = json.loads(ok(run(runner, "validate", "--format", "json")).stdout)
-    assert sum(r["table"] == "3" for r in rows) == 24
-    assert any(r["table"] == "5" for r in rows)
+    assert sum(r["table"] == 3 for r in rows) == 24
+    assert any(r["table"] == 5 for r in rows)
     for r in rows:
         assert r["error_pct"] == pytest.approx((r["model"] / r["paper"] - 1) * 100, rel=1e-9)
 
