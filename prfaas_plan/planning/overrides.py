@@ -80,6 +80,8 @@ def parse_axis(text: str) -> tuple[str, list[Any]]:
         if isinstance(n, bool) or not isinstance(n, int) or n < 2:
             raise PlanError(f"{where}: N must be a whole number >= 2")
         return key, [float(v) for v in np.linspace(start, stop, n)]
+    if ":" in raw:
+        raise PlanError(f"{where}: expected KEY=START:STOP:N or KEY=v1,v2,...")
     values = [_yaml_value(p, where) for p in raw.split(",") if p.strip()]
     if not values:
         raise PlanError(f"{where}: give at least one value")

@@ -170,8 +170,13 @@ def sweep(sc: Scenario, axes: list[tuple[str, list]], mode: str | None = None, b
         raise PlanError(f"--vary: {axes[0][0]} given twice")
     path, f, name = open_catalog_file("scenarios", sc.path)
     points = list(itertools.product(*(vals for _, vals in axes)))
-    scenarios = [scenario_from_mapping(f.data, Path(path), name, sc.overrides + with_price_sources(tuple(Override(k, v) for (k, _), v in zip(axes, pt))))
-                 for pt in points]
+    scenarios = []
+    for pt in points:
+        point = tuple(Override(k, v) for (k, _), v in zip(axes, pt))
+        try:
+            scenarios.append(scenario_from_mapping(f.data, Path(path), name, sc.overrides + with_price_sources(point)))
+        except PlanError as exc:
+            raise PlanError(f"--vary at {', '.join(o.label for o in point)}: {exc}") from None
     rows: list[dict | None] = [None] * len(points)
     groups: dict[tuple, list[int]] = {}
     tms: dict[tuple, object] = {}

@@ -53,14 +53,16 @@ def standard_whatifs(sc: Scenario) -> tuple[WhatIf, ...]:
 
 
 def stress_link_gbit_per_s(planned_gbit_per_s: float, overrides: tuple[Override, ...]) -> float:
-    """The planned link under the what-if: a scaled link key scales it, a set bandwidth replaces it."""
-    link = planned_gbit_per_s
-    for o in overrides:
-        if o.key in LINK_KEYS and o.scale:
-            link = link * o.value
-        elif o.key == "link.bandwidth_gbit_per_s":
-            link = float(o.value)
-    return link
+    """The planned link under the what-if: a set bandwidth replaces it; a scaled link key (the
+    fixed bandwidth, the port sizes or the cap, in that order of precedence) scales it once."""
+    by_key = {o.key: o for o in overrides if o.key in LINK_KEYS}
+    for key in LINK_KEYS:
+        o = by_key.get(key)
+        if o is not None and o.scale:
+            return planned_gbit_per_s * o.value
+        if o is not None and key == "link.bandwidth_gbit_per_s":
+            return float(o.value)
+    return planned_gbit_per_s
 
 
 def stressed(sv: Scenario, plan: dict, link_gbit_per_s: float) -> Scenario:

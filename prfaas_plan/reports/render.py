@@ -189,11 +189,16 @@ def sweep_table(sc: Scenario, rows: list[dict], keys: list[str]) -> Table:
 
 @contextmanager
 def progress(label: str):
-    """A progress bar on stderr; yields ``tick(done, total)``."""
+    """A progress bar on stderr (a terminal only: nothing in pipes and logs); yields
+    ``tick(done, total)``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    err = Console(stderr=True)
+    if not err.is_terminal:
+        yield lambda done, total: None
+        return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
+                  console=err, transient=True) as bar:
         task = bar.add_task(label, total=None)
 
         def tick(done: int, total: int) -> None:

@@ -16,6 +16,7 @@ FORMATS = (("_frac", "0.0%"), ("_tokens", "#,##0"), ("_req_per_s", "0.000"), ("_
            ("usd_per_1k_requests", "0.0000"), ("_usd_per_gpu_hour", "0.00"), ("_gbit_per_s", "#,##0.0"), ("_s", "0.000"),
            ("_bytes", "#,##0"), ("_mib", "#,##0.0"), ("n_", "0"), ("_vs_", "0.00\"x\""), ("gain", "0.00\"x\""))
 MAX_WIDTH = 60
+TEXT_WIDTH = 42  # longer text wraps within this width
 
 
 def number_format(key: str) -> str | None:
@@ -49,6 +50,7 @@ class Sheet:
         self.head_fill = PatternFill("solid", fgColor="DDE6F0")
         self.flag_fill = PatternFill("solid", fgColor="FFF3C4")
         self.frozen = False
+        self.wrapped: list[tuple[int, int, str]] = []  # (row, column, text) of wrapped cells
 
     def title(self, text: str) -> None:
         from openpyxl.styles import Font
@@ -57,11 +59,12 @@ class Sheet:
         self.row += 1
 
     def line(self, *values) -> int:
+        """A label (bold) and values; long text runs on to the right rather than widening columns."""
         for i, v in enumerate(values, start=1):
             c = self.ws.cell(self.row, i, v)
             if i == 1:
                 c.font = self.bold
-            self._fit(i, v, None)
+                self._fit(i, v, None)
         self.row += 1
         return self.row - 1
 
@@ -74,6 +77,7 @@ class Sheet:
             c = ws.cell(self.row, i, h)
             c.font, c.fill, c.alignment = self.bold, self.head_fill, self.wrap
             self._fit(i, h, None, header=True)
+            self.wrapped.append((self.row, i, h))
         if freeze and not self.frozen:
             ws.freeze_panes = ws.cell(self.row + 1, 1)
             self.frozen = True
@@ -85,8 +89,9 @@ class Sheet:
                 c = ws.cell(self.row, i, v)
                 if fmt and (isinstance(v, (int, float)) and not isinstance(v, bool) or isinstance(v, str) and v.startswith("=")):
                     c.number_format = fmt
-                if isinstance(v, str) and len(v) > 30:
+                if isinstance(v, str) and len(v) > TEXT_WIDTH - 2:
                     c.alignment = self.wrap
+                    self.wrapped.append((self.row, i, v))
                 if flags and flags[r_i]:
                     c.fill = self.flag_fill
                 self._fit(i, v, fmt)
@@ -97,6 +102,8 @@ class Sheet:
         n = _shown_len(v, fmt) + 2
         if header:
             n = min(n, 18)  # long headers wrap instead of widening number columns
+        elif isinstance(v, str):
+            n = min(n, TEXT_WIDTH)
         self.widths[col] = max(self.widths.get(col, 8), min(n, MAX_WIDTH))
 
     def finish(self) -> None:
@@ -105,6 +112,12 @@ class Sheet:
         ws = self.ws
         for col, w in self.widths.items():
             ws.column_dimensions[get_column_letter(col)].width = w
+        heights: dict[int, int] = {}
+        for row, col, text in self.wrapped:  # spreadsheet apps do not grow rows written by openpyxl
+            lines = sum(-(-max(len(part), 1) // max(self.widths.get(col, 10) - 2, 1)) for part in text.splitlines() or [""])
+            heights[row] = max(heights.get(row, 1), lines)
+        for row, lines in heights.items():
+            ws.row_dimensions[row].height = 15 * lines
         ws.page_setup.orientation = "landscape"
         ws.page_setup.paperSize = ws.PAPERSIZE_A4
         ws.page_setup.fitToWidth = 1

@@ -74,8 +74,9 @@ def _plan(wb, rv: dict) -> None:
                     + [f"=IF({lam_col}{n}>0,{cost_col}{n}/({lam_col}{n}*3.6),\"-\")", f"=IF({lam_col}{n}>0,${lam_col}${top}/{lam_col}{n},\"-\")", d["bottleneck"]])
     s.table(header, rows, keys=keys, freeze=True)
     s.line("formulas", "$ per 1k requests = ($/hour) / (req/s x 3.6); plan gain = this plan's Lambda / the row's Lambda")
-    s.line("note", "Baselines: homogeneous PD on the local part with the same GPU count and with the same cost; naive heterogeneous = all prefill "
-                   "remote on the plan's PrfaaS instances. TTFT is not modelled in this version.")
+    s.line("baselines", "homogeneous PD: the local part alone, with the same GPU count or the same cost")
+    s.line("", "naive heterogeneous: every prompt prefilled on the plan's PrfaaS instances")
+    s.line("TTFT", "not modelled in this version (steady-state capacities only)")
     s.finish()
 
 
@@ -99,7 +100,8 @@ def _capacities(wb, rv: dict) -> None:
     s.ws.cell(s.row + 2, 4, r["bottleneck"])
     s.row += 4
     d = r["decode"]
-    s.line("decode", f"BS_max {d['bs_max']} at {d['step_time_s'] * 1e3:.1f} ms per step; {d['req_per_s_per_instance']:.3f} req/s per instance ({d['source']})")
+    s.line("decode", f"BS_max {d['bs_max']} at {d['step_time_s'] * 1e3:.1f} ms per step; {d['req_per_s_per_instance']:.3f} req/s per instance")
+    s.line("decode source", d["source"][:100] + ("..." if len(d["source"]) > 100 else ""))
     s.finish()
 
 
