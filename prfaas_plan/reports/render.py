@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def print_plan(con: Console, sc: Scenario, r: dict) -> None:
     ]
     v = r.get("verdict")
     if v:
-        con.print(f"[bold {'green' if v['ok'] else 'red'}]{v['text']}[/]", soft_wrap=True)
+        con.print(f"[bold {'green' if v['ok'] else 'red'}]{escape(v['text'])}[/]")
     con.print(kv_value_table(head, title=f"PrfaaS plan: {sc.name}"))
 
     caps = Table(title="Capacities ([PRFAAS] Eq. 3-6), req/s", title_justify="left")
