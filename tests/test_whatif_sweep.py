@@ -98,6 +98,7 @@ def test_target_mode_compares_replans_by_cost():
 
 @pytest.mark.parametrize("name, axis", [("paper-case-study", "link.bandwidth_gbit_per_s=10:400:7"),
                                         ("budget-case-study", "objective.budget_usd_per_hour=800,3000,9000"),
+                                        ("budget-case-study", "link.usd_per_gbit_per_s_hour=0.05,0.3,2"),
                                         ("paper-case-study", "workload.input_tokens_scale=0.5,1,2")])
 def test_sweep_points_equal_optimize(name, axis):
     """Every point of a (vectorised) sweep is exactly the plan `optimize` gives for it."""

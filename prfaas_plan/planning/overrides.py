@@ -91,25 +91,26 @@ def parse_axis(text: str) -> tuple[str, list[Any]]:
 def apply_overrides(data: dict, overrides: tuple[Override, ...] | list[Override], source: str) -> dict:
     """A copy of the scenario mapping ``data`` with ``overrides`` applied (missing intermediate
     mappings are created; a scaled key must hold a number or a list of numbers)."""
-    out = copy.deepcopy(data)
+    out = dict(data)
     for o in overrides:
         *parents, leaf = o.key.split(".")
         node = out
-        for i, part in enumerate(parents):
+        for i, part in enumerate(parents):  # copy the mappings on the path only (data is untouched)
             nxt = node.get(part)
             if nxt is None:
-                nxt = node[part] = {}
+                nxt = {}
             if not isinstance(nxt, dict):
                 raise PlanError(f"{source}: --set {o.label}: key '{'.'.join(parents[: i + 1])}' is not a mapping")
+            node[part] = nxt = dict(nxt)
             node = nxt
         if not o.scale:
-            node[leaf] = o.value
+            node[leaf] = copy.deepcopy(o.value)
             continue
         old = node.get(leaf)
         if isinstance(old, (int, float)) and not isinstance(old, bool):
             node[leaf] = old * o.value
         elif isinstance(old, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in old):
-            node[leaf] = [v * o.value for v in old]
+            node[leaf] = [v * o.value for v in old]  # a new list: the original stays as it was
         elif old is None:
             if not o.optional:
                 raise PlanError(f"{source}: --set {o.label}: key '{o.key}' is not set, nothing to scale")

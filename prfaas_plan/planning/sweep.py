@@ -60,7 +60,13 @@ class _Block:
         self.r_price = col(lambda p: p.remote_instance_usd_per_hour())
         self.l_price = col(lambda p: p.local_instance_usd_per_hour())
         self.budget = col(lambda p: inf if p.budget_usd_per_hour is None else p.budget_usd_per_hour * (1 + 1e-12))
-        self.links = _groups([p.link for p in problems])
+        shapes, prices = zip(*(_link_shape(p.link) for p in problems))
+        self.link_price = np.array(prices, float)[:, None]
+        self.link_group = np.empty(len(problems), int)
+        self.links = []
+        for g, (link, idx) in enumerate(_groups(list(shapes))):
+            self.link_group[idx] = g
+            self.links.append(link)
         self.allowed = opt._allowed(problems[0], len(self.tm.needs.offload_frac))
 
     def feasible(self, sel: np.ndarray, lam: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -76,11 +82,24 @@ class _Block:
         ok = self.allowed[cols] & (n_r <= self.r_max[sel]) & (n_l <= self.l_max[sel])
         cost = n_r * self.r_price[sel] + n_l * self.l_price[sel]
         link_bytes = needs.link_bytes[cols]
-        for link, idx in self.links:
-            hit = np.flatnonzero(np.isin(sel, idx))
-            if hit.size:
-                cost[hit] += link.buy(lam2[hit] * link_bytes)[1]
+        groups = self.link_group[sel]
+        for g in np.unique(groups):
+            hit = np.flatnonzero(groups == g)
+            cost[hit] += self.links[g].buy(lam2[hit] * link_bytes)[1] * self.link_price[sel][hit]
         return ok & np.isfinite(cost) & (cost <= self.budget[sel])
+
+
+def _link_shape(link: opt.Link) -> tuple[opt.Link, float]:
+    """(the link at a unit price, its price): links that differ only in price per Gbit/s share
+    one purchase computation. A link whose port prices are not proportional to their sizes is
+    its own shape (price 1)."""
+    from dataclasses import replace
+
+    price = link.usd_per_gbit_per_s_hour
+    proportional = all(abs(u - s * price) <= 1e-12 * max(u, 1.0) for s, u in zip(link.sizes_gbit_per_s, link.sizes_usd_per_hour))
+    if price > 0 and proportional:
+        return replace(link, usd_per_gbit_per_s_hour=1.0, sizes_usd_per_hour=link.sizes_gbit_per_s), price
+    return link, 1.0
 
 
 def _groups(items: list) -> list[tuple[object, np.ndarray]]:
