@@ -539,19 +539,17 @@ def sweep(
         _console().print(sweep_table(sc, rows, keys))
 
     def workbook():
-        from .reports.xlsx import new_workbook, rows_sheet, save
-        from .reports.xlsx_review import sweep_block
-        from .reports.xlsx import Sheet
+        from .reports.xlsx import Sheet, new_workbook, rows_sheet, save
+        from .reports.xlsx_review import grid_block, sweep_block
 
         wb = new_workbook()
         s = Sheet(wb, "Sweep")
-        ys = [("throughput_req_per_s", "Lambda req/s"), ("usd_per_1k_requests", "$ per 1k req")]
         if len(keys) == 1:
-            sweep_block(s, f"{sc.name}: sweep of {keys[0]}", rows, keys[0], keys[0], ys + [("cost_usd_per_hour", "$/hour")], "F")
-            s.finish()
+            sweep_block(s, f"{sc.name}: {keys[0]}", rows, keys[0], keys[0],
+                        [("throughput_req_per_s", "Lambda req/s"), ("usd_per_1k_requests", "$ per 1k req"), ("cost_usd_per_hour", "$/hour")], "F")
         else:
-            s.finish()
-            rows_sheet(wb, "Grid", rows).finish()
+            grid_block(s, f"{sc.name}: {keys[0]} x {keys[1]}", rows, keys, "throughput_req_per_s", "Lambda req/s")
+        s.finish()
         rows_sheet(wb, "About", [{"key": k, "value": str(v)} for k, v in provenance_columns(prov).items()]).finish()
         return save(wb)
 

@@ -92,11 +92,11 @@ def link(rows: list[dict], plan: dict):
     ax.set_xscale("log")
     ax.set_xlabel("cross-DC link (Gbit/s, log scale)")
     ax.set_ylabel("Lambda_max (req/s)", color="#2c6fbb")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, max([r["throughput_req_per_s"] for r in rows], default=1) * 1.1)
     ax2 = ax.twinx()
     ax2.plot(x, [r["cost_usd_per_hour"] for r in rows], "s-", color="#7f8c8d", ms=3)
     ax2.set_ylabel("$/hour (fleet + link)", color="#7f8c8d")
-    ax2.set_ylim(bottom=0)
+    ax2.set_ylim(0, max([r["cost_usd_per_hour"] for r in rows], default=1) * 1.1)
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title("The planned fleet vs link bandwidth")
     return fig

@@ -144,6 +144,30 @@ def sweep_block(s: Sheet, title: str, rows: list[dict], x_key: str, x_title: str
         line_chart(s.ws, f"{y_keys[1][1]} vs {x_title}", x_title, y_keys[1][1], x_ref, series, f"{chr(ord(anchor_col) + 8)}{chart_row}", log_x)
 
 
+def grid_block(s: Sheet, title: str, rows: list[dict], keys: list[str], y_key: str, y_title: str, max_series: int = 8) -> None:
+    """A 2-D sweep: the table ordered by the second key, and a native chart with one line of
+    ``y_key`` against the first key per value of the second (up to ``max_series`` of them)."""
+    from openpyxl.chart import Reference
+
+    k1, k2 = keys
+    seconds = list(dict.fromkeys(r[k2] for r in rows))
+    ordered = sorted(rows, key=lambda r: seconds.index(r[k2]))
+    cols = [k1, k2, "threshold_tokens", "n_prfaas", "n_pd_prefill", "n_pd_decode", "link_gbit_per_s", "throughput_req_per_s",
+            "cost_usd_per_hour", "usd_per_1k_requests", "bottleneck", "error"]
+    s.title(title)
+    top = s.row
+    first, last = s.table(cols, [[r.get(c) for c in cols] for r in ordered], keys=cols, freeze=True)
+    y_col = cols.index(y_key) + 1
+    block = len(ordered) // len(seconds)
+    step = max(1, -(-len(seconds) // max_series))
+    series = []
+    for i in range(0, len(seconds), step):
+        a = first + i * block
+        series.append((f"{k2} = {seconds[i]}", Reference(s.ws, min_col=y_col, min_row=a, max_row=a + block - 1)))
+    x_ref = Reference(s.ws, min_col=1, min_row=first, max_row=first + block - 1)
+    line_chart(s.ws, f"{y_title} vs {k1}", k1, y_title, x_ref, series, f"N{top}")
+
+
 def _sweeps(wb, rv: dict) -> None:
     s = Sheet(wb, "Sweeps")
     sweep_block(s, "The planned fleet vs link bandwidth", rv["link_curve"], "link.bandwidth_gbit_per_s", "link Gbit/s",
