@@ -452,7 +452,7 @@ def whatif(
     the arrival rate or target?). With --set: your what-if (all --set together); without: the
     standard list (link halves or drops to 10% at the same $ per Gbit/s, prompts 2x longer or
     shorter, prefix cache hits 50%, GPU prices +50%, load +50%)."""
-    from .planning.overrides import parse_set, with_price_sources
+    from .planning.overrides import parse_sets
     from .planning.scenario import load_scenario
     from .planning.whatif import WhatIf, whatif_rows
     from .reports.provenance import provenance, provenance_columns
@@ -460,7 +460,7 @@ def whatif(
     sc = load_scenario(scenario)
     whatifs = None
     if set_:
-        overrides = with_price_sources(tuple(parse_set(x) for x in set_))
+        overrides = parse_sets(set_)
         load_scenario(scenario, overrides)  # a bad key or value fails here, before any planning
         whatifs = (WhatIf("as planned"), WhatIf(", ".join(x for x in set_), overrides))
     m = mode.value if mode else None
@@ -475,13 +475,9 @@ def whatif(
             con.print(t)
 
     def workbook():
-        from .reports.export import flat
-        from .reports.xlsx import new_workbook, rows_sheet, save
+        from .reports.xlsx_review import whatif_workbook
 
-        wb = new_workbook()
-        rows_sheet(wb, "What-ifs", [flat(r) for r in rows], "Re-plan = buy again; stress = the planned fleet and link under the new conditions").finish()
-        rows_sheet(wb, "About", [{"key": k, "value": str(v)} for k, v in provenance_columns(prov).items()]).finish()
-        return save(wb)
+        return whatif_workbook(rows, prov)
 
     emit(fmt, output, [{**r, **provenance_columns(prov)} for r in rows], table, document={"provenance": prov, "whatifs": rows}, workbook=workbook)
 
@@ -505,13 +501,12 @@ def sweep(
     """Answer the scenario's question at every value of one or two keys (re-planned at each
     point): threshold (tokens), instances, link (Gbit/s), Lambda_max (req/s), $/hour, $ per 1k
     requests, what binds. Shows a progress bar on a terminal."""
-    from .planning.overrides import parse_axis, parse_set, with_price_sources
+    from .planning.overrides import parse_axis, parse_sets
     from .planning.scenario import load_scenario
     from .planning.sweep import sweep as run_sweep
     from .reports.provenance import provenance, provenance_columns
 
-    overrides = with_price_sources(tuple(parse_set(x) for x in set_ or []))
-    sc = load_scenario(scenario, overrides)
+    sc = load_scenario(scenario, parse_sets(set_))
     axes = [parse_axis(v) for v in vary]
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise PlanError(f"--plot {plot}: name the file .png or .svg")
@@ -526,34 +521,22 @@ def sweep(
         rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s)
     keys = [k for k, _ in axes]
     prov = provenance(sc, m or sc.mode, "sweep", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s, vary=vary)
-    if plot is not None:
-        from .reports import plots
-        from .reports.export import write_atomic as write
-
-        fig = plots.sweep(rows, keys)
-        write(plot, plots.svg(fig) if plot.suffix.lower() == ".svg" else plots.png(fig))
-
     def table():
         from .reports.render import sweep_table
 
         _console().print(sweep_table(sc, rows, keys))
 
     def workbook():
-        from .reports.xlsx import Sheet, new_workbook, rows_sheet, save
-        from .reports.xlsx_review import grid_block, sweep_block
+        from .reports.xlsx_review import sweep_workbook
 
-        wb = new_workbook()
-        s = Sheet(wb, "Sweep")
-        if len(keys) == 1:
-            sweep_block(s, f"{sc.name}: {keys[0]}", rows, keys[0], keys[0],
-                        [("throughput_req_per_s", "Lambda req/s"), ("usd_per_1k_requests", "$ per 1k req"), ("cost_usd_per_hour", "$/hour")], "F")
-        else:
-            grid_block(s, f"{sc.name}: {keys[0]} x {keys[1]}", rows, keys, "throughput_req_per_s", "Lambda req/s")
-        s.finish()
-        rows_sheet(wb, "About", [{"key": k, "value": str(v)} for k, v in provenance_columns(prov).items()]).finish()
-        return save(wb)
+        return sweep_workbook(sc.name, rows, keys, prov)
 
     emit(fmt, output, [{**r, **provenance_columns(prov)} for r in rows], table, document={"provenance": prov, "points": rows}, workbook=workbook)
+    if plot is not None:
+        from .reports import plots
+
+        fig = plots.sweep(rows, keys)
+        write_atomic(plot, plots.svg(fig) if plot.suffix.lower() == ".svg" else plots.png(fig))
 
 
 @app.command()
@@ -569,7 +552,7 @@ def report(
     """A design-review report: the question, every input with its source (estimates flagged), the
     length histogram, the plan beside the baselines, what binds and the headroom, plots ([PRFAAS]
     Fig. 5 a/b, link bandwidth, budget, Phi_kv), the what-ifs and the assumptions."""
-    from .planning.overrides import parse_set, with_price_sources
+    from .planning.overrides import parse_sets
     from .planning.scenario import load_scenario
     from .reports.review import build_review
 
@@ -578,7 +561,7 @@ def report(
         raise PlanError(f"{output}: name the report .html, .md or .xlsx")
     if not output.parent.exists():
         raise PlanError(f"{output}: folder {output.parent} does not exist")
-    sc = load_scenario(scenario, with_price_sources(tuple(parse_set(x) for x in set_ or [])))
+    sc = load_scenario(scenario, parse_sets(set_))
     rv = build_review(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s, command="report")
     if suffix == ".xlsx":
         from .reports.xlsx_review import review_workbook

@@ -9,10 +9,12 @@
 
 from __future__ import annotations
 
-import math
+from dataclasses import replace
 
 import numpy as np
 
+from .. import units
+from .overrides import Override
 from .planner import throughput_model
 from .scenario import Scenario
 from .sweep import sweep
@@ -34,8 +36,6 @@ def fig5(sc: Scenario, plan: dict, mode: str | None = None, max_curves: int = 12
     candidate threshold for each split N_p (N_d = rest), (b) the best Lambda_max per split."""
     tm = throughput_model(sc, mode or plan.get("mode") or sc.mode)
     n_r, n_local = plan["n_prfaas"], plan["n_pd_prefill"] + plan["n_pd_decode"]
-    from .. import units
-
     link = units.gbit_per_s_to_bytes_per_s(plan["link_gbit_per_s"])
     t = np.asarray(tm.needs.threshold_tokens, float)
     inner = (t > 0) & np.isfinite(t)
@@ -60,8 +60,6 @@ def _fleet_overrides(plan: dict) -> list[tuple[str, object]]:
 def link_curve(sc: Scenario, plan: dict, mode: str | None = None, n: int = 25) -> list[dict]:
     """The planned fleet at link bandwidths from 1/8 to 4x the plan's (at least 1..400 Gbit/s):
     throughput and $/hour (fleet + link at the scenario's price per Gbit/s)."""
-    from .overrides import Override
-
     top = max(plan["link_gbit_per_s"] * 4, 400.0)
     bottom = max(min(plan["link_gbit_per_s"] / 8, 10.0), 1.0)
     values = np.geomspace(bottom, top, n).tolist()
@@ -71,19 +69,11 @@ def link_curve(sc: Scenario, plan: dict, mode: str | None = None, n: int = 25) -
 
 def budget_curve(sc: Scenario, plan: dict, mode: str | None = None, n: int = 13) -> list[dict]:
     """Re-plans at budgets from 1/4 to 4x the plan's cost: throughput and $ per 1k requests."""
-    from .overrides import Override
-
     cost = plan["cost_usd_per_hour"] if plan["cost_usd_per_hour"] > 0 else 100.0
     values = [float(v) for v in np.geomspace(cost / 4, cost * 4, n)]
     return sweep(sc_with(sc, [Override("objective", {"kind": "budget"})]), [("objective.budget_usd_per_hour", values)], mode)
 
 
-def sc_with(sc: Scenario, overrides: list) -> Scenario:
-    from dataclasses import replace
-
+def sc_with(sc: Scenario, overrides: list[Override]) -> Scenario:
+    """``sc`` with more overrides, applied when a sweep re-reads it."""
     return replace(sc, overrides=sc.overrides + tuple(overrides))
-
-
-def cost_per_1k_requests(cost_usd_per_hour: float, throughput_req_per_s: float) -> float:
-    """$ per 1,000 requests = ($/hour) / (req/s x 3,600 s/h / 1,000)."""
-    return cost_usd_per_hour / (throughput_req_per_s * 3.6) if throughput_req_per_s > 0 else math.inf

@@ -129,3 +129,8 @@ def with_price_sources(overrides: tuple[Override, ...]) -> tuple[Override, ...]:
             if src not in keys:
                 out.append(Override(src, f"what-if: {o.label}"))
     return tuple(out)
+
+
+def parse_sets(texts: list[str] | None) -> tuple[Override, ...]:
+    """``--set`` options as overrides, with a source named for any price they set."""
+    return with_price_sources(tuple(parse_set(t) for t in texts or []))

@@ -176,7 +176,7 @@ def table_workbook(sheets: dict[str, list[dict]], about: list[tuple[str, object]
 
 def line_chart(ws, title: str, x_title: str, y_title: str, x_ref, series: list[tuple[str, object]], anchor: str, log_x: bool = False):
     """A native scatter-with-lines chart of ``series`` (name, reference) against ``x_ref``."""
-    from openpyxl.chart import Reference, ScatterChart, Series  # noqa: F401
+    from openpyxl.chart import ScatterChart, Series
 
     ch = ScatterChart()
     ch.title, ch.style = title, 13

@@ -4,8 +4,10 @@ per sheet. See :mod:`xlsx` for the styling."""
 
 from __future__ import annotations
 
+from .export import flat
+from .provenance import provenance_columns
 from .review_tables import BASELINE_NAMES
-from .xlsx import Sheet, line_chart, new_workbook, number_format, save
+from .xlsx import Sheet, line_chart, new_workbook, number_format, rows_sheet, save
 
 
 def _summary(wb, rv: dict) -> None:
@@ -182,4 +184,29 @@ def review_workbook(rv: dict) -> bytes:
     wb = new_workbook()
     for part in (_summary, _inputs, _plan, _capacities, _whatifs, _sweeps):
         part(wb, rv)
+    return save(wb)
+
+
+def _about(wb, prov: dict) -> None:
+    rows_sheet(wb, "About", [{"key": k, "value": str(v)} for k, v in provenance_columns(prov).items()]).finish()
+
+
+def whatif_workbook(rows: list[dict], prov: dict) -> bytes:
+    wb = new_workbook()
+    rows_sheet(wb, "What-ifs", [flat(r) for r in rows], "Re-plan = buy again; stress = the planned fleet and link under the new conditions").finish()
+    _about(wb, prov)
+    return save(wb)
+
+
+def sweep_workbook(name: str, rows: list[dict], keys: list[str], prov: dict) -> bytes:
+    """A sweep: its table with a native chart (one line per value of the second key, if any)."""
+    wb = new_workbook()
+    s = Sheet(wb, "Sweep")
+    if len(keys) == 1:
+        sweep_block(s, f"{name}: {keys[0]}", rows, keys[0], keys[0],
+                    [("throughput_req_per_s", "Lambda req/s"), ("usd_per_1k_requests", "$ per 1k req"), ("cost_usd_per_hour", "$/hour")], "F")
+    else:
+        grid_block(s, f"{name}: {keys[0]} x {keys[1]}", rows, keys, "throughput_req_per_s", "Lambda req/s")
+    s.finish()
+    _about(wb, prov)
     return save(wb)
