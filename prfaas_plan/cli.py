@@ -101,6 +101,15 @@ def _console():
     return console()
 
 
+def _about() -> list[tuple[str, object]]:
+    """What produced a workbook (its first sheet): tool, version and date."""
+    from datetime import datetime, timezone
+
+    from . import __version__
+
+    return [("tool", "prfaas-plan"), ("version", __version__), ("generated_utc", datetime.now(timezone.utc).isoformat(timespec="seconds"))]
+
+
 def emit(fmt: Format | None, output: Path | None, rows: list[dict], table_fn, sheets: dict[str, list[dict]] | None = None, document=None,
          workbook=None) -> None:
     """Write ``rows`` in the chosen format (see :func:`output_format`). ``document`` (default:
@@ -113,7 +122,7 @@ def emit(fmt: Format | None, output: Path | None, rows: list[dict], table_fn, sh
     if fmt is Format.xlsx:
         if output is None:
             raise PlanError("--format xlsx needs --output FILE.xlsx")
-        write_atomic(output, workbook() if workbook else to_xlsx_bytes(sheets or {"rows": rows}))
+        write_atomic(output, workbook() if workbook else to_xlsx_bytes(sheets or {"rows": rows}, about=_about()))
         return
     text = to_json(rows if document is None else document) if fmt is Format.json else to_csv(rows)
     if output is None:

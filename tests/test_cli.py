@@ -175,7 +175,8 @@ def test_kv_xlsx(runner, tmp_path):
     path = tmp_path / "kv.xlsx"
     ok(run(runner, "kv", "-m", "minimax-m2.5", "-H", "h200", "-f", "xlsx", "-o", path))
     wb = openpyxl.load_workbook(path)
-    ws = wb[wb.sheetnames[0]]
+    assert wb.sheetnames == ["About", "rows"]  # About: tool, version, date
+    ws = wb["rows"]
     values = list(ws.values)
     header = list(values[0])
     assert set(KV_COLUMNS) <= set(header)
