@@ -20,7 +20,7 @@ def svg(fig) -> str:
     """The figure as an inline <svg> element (no XML prolog, no external references)."""
     import matplotlib
 
-    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "prfaas-plan"}):
+    with matplotlib.rc_context({"svg.fonttype": "path"}):  # glyphs as paths: no fonts to fetch; ids stay unique per figure
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None})
     text = buf.getvalue()
