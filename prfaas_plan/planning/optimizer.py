@@ -7,23 +7,28 @@ One engine serves the three questions:
 
 Method. For a throughput Lambda and a threshold t, the cheapest integer deployment is exact:
 each resource at the ceiling of its need (N_prfaas = ceil(Lambda p T_r), N_p = ceil(Lambda (1-p)
-T_p), N_d = ceil(Lambda / theta_d), B_out = Lambda p S_r; see :mod:`throughput`), because
-Lambda_max is the minimum of independent per-resource capacities and every cost grows with each
-count. Whether Lambda is reachable is then a vectorised check over all candidate thresholds
-(2,048 cell boundaries of the length distribution), and it is monotone in Lambda, so bisection
-finds the best Lambda; the target question evaluates the cost directly. Finally, with the counts
-fixed, t is refined continuously (bounded Brent search between neighbouring boundaries) to the
-point where the two prefill paths balance (Eq. 7); Eq. 8's producer/consumer balance is what the
-ceilings produce. Integers are exact; t is continuous (bisection on the Eq. 7 crossing, to 1e-7
-in log t). Brute-force tests (tests/test_optimizer.py) check that no integer deployment and no
-candidate threshold beats it. The search is plain numpy: importing scipy.optimize alone would cost
-more than twice the whole planning run.
+T_p), N_d = ceil(Lambda / theta_d), B_out = Lambda p S_r; see :mod:`throughput`), and at least one
+of each where its need is positive, because Lambda_max is the minimum of independent per-resource
+capacities and every cost grows with each count. Whether Lambda is reachable is monotone in
+Lambda, so bisection finds the best Lambda; the target question evaluates the cost directly.
+
+Exact in t. As t moves, the counts are piecewise constant and change only where Lambda times a
+need crosses an integer; between two such points the link need p S_r only falls as t rises (the
+KV size is concave in length), so the cheapest deployment of a piece is at its right end. The
+candidates are therefore the grid thresholds (the cell boundaries of the length distribution) and,
+inside each grid interval, every t where Lambda (1-p) T_p or Lambda p T_r crosses an integer
+(found by bisection; each need is monotone within an interval). Intervals whose optimistic
+deployment (each need at its smaller end value) cannot be feasible, or cannot beat the best cost
+found, are skipped, which keeps the search to a few intervals near the optimum. Brute-force tests
+(tests/test_optimizer.py, scripts/brute_force.py) search t on a fine continuous grid with
+refinement and check that no deployment beats the optimizer. The search is plain numpy: importing
+scipy.optimize alone would cost more than twice the whole planning run.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -31,11 +36,16 @@ from .. import units
 from ..errors import PlanError
 from .throughput import Needs, ThroughputModel
 
-_CEIL_RTOL = 1e-9  # 3.0000000001 instances of need is 3 instances
+_CEIL_RTOL, _CEIL_ATOL = 1e-9, 1e-6  # 3.0000000001 instances of need is 3 instances (never 1e-6 below)
+_LAMBDA_RTOL = 1e-12  # bisection on Lambda stops at this relative width
+_LAMBDA_PROBE = 1e-12  # req/s: "can this problem serve any traffic at all"
 
 
 def _ceil(x: np.ndarray) -> np.ndarray:
-    return np.ceil(np.asarray(x) * (1 - _CEIL_RTOL) - 1e-12).clip(min=0)
+    """Instances for a need: the ceiling (a relative 1e-9 over an integer rounds down), and at
+    least one for any positive need, however small."""
+    x = np.asarray(x, float)
+    return np.where(x > 0, np.maximum(np.ceil(x - np.minimum(x * _CEIL_RTOL, _CEIL_ATOL)), 1.0), 0.0)
 
 
 @dataclass(frozen=True)
@@ -154,98 +164,232 @@ def _deploy(problem: Problem, needs: Needs, lam: float) -> dict[str, np.ndarray]
     if problem.local.max is not None:
         ok &= n_p + n_d <= problem.local.max
     link_have, link_cost = problem.link.buy(lam * needs.link_bytes)
+    ok &= (needs.link_bytes <= 0) | (link_have > 0)
     cost = n_r * problem.remote_instance_usd_per_hour() + (n_p + n_d) * problem.local_instance_usd_per_hour() + link_cost
     ok &= np.isfinite(cost)
     if problem.budget_usd_per_hour is not None:
-        ok &= cost <= problem.budget_usd_per_hour * (1 + 1e-12)
+        ok &= cost <= problem.budget_usd_per_hour
     return {"n_r": n_r, "n_p": n_p, "n_d": n_d, "link": link_have, "cost": cost, "ok": ok}
 
 
-def _feasible(problem: Problem, lam: float, allowed: np.ndarray) -> bool:
-    return bool(np.any(_deploy(problem, problem.model.needs, lam)["ok"] & allowed))
+def _optimistic(lo: Needs, hi: Needs) -> Needs:
+    """Optimistic needs of the intervals between thresholds ``lo`` and ``hi``: each need at the
+    smaller of its two end values (exact lower bounds, each need being monotone in between)."""
+    m = lambda name: np.minimum(getattr(lo, name), getattr(hi, name))  # noqa: E731
+    return Needs(lo.threshold_tokens, lo.offload_frac, lo.long_tokens, lo.short_tokens, m("remote_s"), m("link_bytes"), m("local_s"))
+
+
+_NEEDS_CROSSING = ("local_s", "remote_s")  # the needs whose ceilings change the counts along t
+_ROOT_STEPS = 40  # Illinois steps to a crossing (a handful are used; the bracket ends the search)
+_MAX_CROSSINGS = 64  # an interval with more integer crossings than this is subdivided first
+
+
+def _crossings(problem: Problem, lam: float, lo: Needs, hi: Needs, cost_cap: float) -> Needs | None:
+    """Needs at every t inside the intervals (lo, hi) (aligned Needs of their ends) where
+    lam * (1-p) T_p or lam * p T_r crosses an integer: both sides of each crossing, to a relative 1e-15 of t. Intervals whose optimistic deployment is infeasible or costs more than
+    ``cost_cap`` are dropped first; one with more than _MAX_CROSSINGS crossings is cut into
+    _MAX_CROSSINGS pieces and screened again (branch and bound), so that a plan with millions of
+    instances still searches only the pieces that can hold its optimum."""
+    tm = problem.model
+    found = []
+    for _ in range(64):
+        opt = _deploy(problem, _optimistic(lo, hi), lam)
+        keep = np.flatnonzero(opt["ok"] & (opt["cost"] <= cost_cap * (1 + 1e-12)))
+        if not len(keep):
+            break
+        lo, hi = lo.select(keep), hi.select(keep)
+        ends = {name: (lam * getattr(lo, name), lam * getattr(hi, name)) for name in _NEEDS_CROSSING}
+        count = {name: np.clip(np.ceil(np.maximum(a, b)) - np.floor(np.minimum(a, b)) - 1, 0, None) for name, (a, b) in ends.items()}
+        big = sum(count.values()) > _MAX_CROSSINGS
+        small = np.flatnonzero(~big)
+        for name, (a, b) in ends.items():
+            c = count[name][small].astype(int)
+            if c.sum():
+                rep = np.repeat(small, c)
+                step = np.arange(c.sum()) - np.repeat(np.cumsum(c) - c, c)
+                found.append((lo.threshold_tokens[rep], hi.threshold_tokens[rep], np.floor(np.minimum(a, b))[rep] + 1 + step,
+                              (b > a)[rep], np.full(len(rep), name)))
+        if not np.any(big):
+            break
+        t_lo, t_hi = lo.threshold_tokens[big], hi.threshold_tokens[big]
+        cuts = t_lo[:, None] + (t_hi - t_lo)[:, None] * np.linspace(0.0, 1.0, _MAX_CROSSINGS + 1)[None, :]
+        pts = tm.needs_at(cuts.ravel())
+        n = _MAX_CROSSINGS + 1
+        first = (np.arange(len(t_lo))[:, None] * n + np.arange(n - 1)[None, :]).ravel()
+        lo, hi = pts.select(first), pts.select(first + 1)
+    if not found:
+        return None
+    t_lo, t_hi, target, up, name = (np.concatenate(x) for x in zip(*found))
+    is_local, sign = name == "local_s", np.where(up, 1.0, -1.0)
+
+    def g(t):  # rises through 0 at the crossing: lam * need - target, oriented
+        nd = tm.needs_at(t)
+        return sign * (lam * np.where(is_local, nd.local_s, nd.remote_s) - target)
+
+    # Illinois regula falsi on the bracket (g(t_lo) < 0 < g(t_hi)): superlinear, both ends converge
+    g_lo, g_hi, last = g(t_lo), g(t_hi), np.zeros(len(t_lo))
+    for _ in range(_ROOT_STEPS):
+        if np.all(t_hi - t_lo <= 1e-15 * t_hi):
+            break
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = t_hi - g_hi * (t_hi - t_lo) / (g_hi - g_lo)
+        c = np.where(np.isfinite(c) & (c > t_lo) & (c < t_hi), c, (t_lo + t_hi) / 2)
+        g_c = g(c)
+        left = g_c <= 0
+        g_hi = np.where(left, np.where(last > 0, g_hi / 2, g_hi), g_c)
+        g_lo = np.where(left, g_c, np.where(last < 0, g_lo / 2, g_lo))
+        t_lo, t_hi = np.where(left, c, t_lo), np.where(left, t_hi, c)
+        last = np.where(left, 1.0, -1.0)
+    return tm.needs_at(np.concatenate([t_lo, t_hi]))
+
+
+def _candidates(problem: Problem, lam: float, allowed: np.ndarray, cost_cap: float = math.inf) -> tuple[Needs, np.ndarray]:
+    """Thresholds at which the cheapest deployment for ``lam`` is found (see the module
+    docstring): the grid, plus the integer crossings inside every grid interval whose optimistic
+    deployment is feasible and costs at most ``cost_cap``. Returns (needs, allowed)."""
+    grid, ends = problem.model.needs, _intervals(problem)
+    extra = _crossings(problem, lam, *ends, cost_cap) if ends is not None else None
+    if extra is None:
+        return grid, allowed
+    return Needs.concat([grid, extra]), np.concatenate([allowed, np.ones(len(extra.offload_frac), bool)])
+
+
+def _intervals(problem: Problem) -> tuple[Needs, Needs] | None:
+    """The grid intervals' end needs (lo, hi), or None where only grid thresholds are allowed."""
+    grid = problem.model.needs
+    if problem.thresholds != "any" or problem.model.remote is None:
+        return None
+    n = len(grid.offload_frac)
+    return grid.select(np.arange(n - 1)), grid.select(np.arange(1, n))
+
+
+def _reach(problem: Problem, lam: float, allowed: np.ndarray, level: str) -> float:
+    """Whether ``lam`` can be sustained, as the largest throughput of a deployment found for it
+    (>= lam), or 0.0 if none. ``level``: "grid" (grid thresholds only: a lower bound), "relaxed"
+    (also any interval's optimistic deployment, returning lam: an upper bound) or "exact"."""
+    tm = problem.model
+    dep = _deploy(problem, tm.needs, lam)
+    ok = dep["ok"] & allowed
+    needs = tm.needs
+    if level != "grid" and not np.any(ok):
+        ends = _intervals(problem)
+        if ends is None:
+            return 0.0
+        if level == "relaxed":
+            return lam if np.any(_deploy(problem, _optimistic(*ends), lam)["ok"]) else 0.0
+        extra = _crossings(problem, lam, *ends, math.inf)
+        if extra is None:
+            return 0.0
+        needs = extra
+        dep = _deploy(problem, needs, lam)
+        ok = dep["ok"]
+    if not np.any(ok):
+        return 0.0
+    idx = np.flatnonzero(ok)
+    got = tm.evaluate(needs.select(idx), dep["n_r"][idx], dep["n_p"][idx], dep["n_d"][idx], dep["link"][idx])["throughput_req_per_s"]
+    return max(lam, float(np.max(got)))
+
+
+def _upper_bound(problem: Problem, allowed: np.ndarray) -> float:
+    """A Lambda no deployment can reach: decode alone on every allowed local instance, and the
+    budget spent on instances at the optimistic needs of the best interval (link cost ignored)."""
+    tm = problem.model
+    bound = math.inf
+    if problem.local.max is not None:
+        bound = problem.local.max * tm.decode_req_per_s_per_instance
+    if problem.budget_usd_per_hour is not None:
+        n = len(tm.needs.offload_frac)
+        lb = _optimistic(tm.needs.select(np.arange(n - 1)), tm.needs.select(np.arange(1, n))) if problem.thresholds == "any" and tm.remote is not None else tm.needs
+        usd_per_req_per_s = (problem.remote_instance_usd_per_hour() * lb.remote_s + problem.local_instance_usd_per_hour() * lb.local_s)
+        if lb is tm.needs:
+            usd_per_req_per_s = np.where(allowed, usd_per_req_per_s, np.inf)
+        floor = float(np.min(usd_per_req_per_s)) + problem.local_instance_usd_per_hour() / tm.decode_req_per_s_per_instance
+        if floor > 0:
+            bound = min(bound, problem.budget_usd_per_hour / floor)
+    if not math.isfinite(bound):
+        raise PlanError("throughput is unbounded: give a budget (with non-zero prices), a fixed fleet or instance maxima")
+    return bound * (1 + 1e-6)
+
+
+def _bisect(problem: Problem, lo: float, hi: float, allowed: np.ndarray, level: str) -> tuple[float, float]:
+    """Narrow [lo, hi] (lo reachable, hi not) around the largest reachable Lambda at ``level``
+    (see :func:`_reach`), to a relative _LAMBDA_RTOL; a reachable probe moves lo up to what the
+    deployment found really sustains."""
+    while hi > lo * (1 + _LAMBDA_RTOL):
+        mid = math.sqrt(lo * hi) if hi > 4 * lo else (lo + hi) / 2
+        got = _reach(problem, mid, allowed, level)
+        if got > 0:
+            lo = min(got, hi)
+        else:
+            hi = mid
+    return lo, hi
 
 
 def maximise(problem: Problem) -> Plan:
-    """Largest Lambda_max reachable within the ranges, link and budget (fixed fleet or budget)."""
+    """Largest Lambda_max reachable within the ranges, link and budget (fixed fleet or budget).
+
+    Three bisections on Lambda: over the grid thresholds (fast, a lower bound), with optimistic
+    intervals (fast, an upper bound), then exact between the two."""
     tm = problem.model
     allowed = _allowed(problem, len(tm.needs.offload_frac))
-    if not _feasible(problem, 1e-12, allowed):
-        cheapest = float(np.min(np.where(allowed, _deploy(problem, tm.needs, 1e-12)["cost"], np.inf)))
+    if not _reach(problem, _LAMBDA_PROBE, allowed, "exact"):
+        dep = _deploy(problem, tm.needs, _LAMBDA_PROBE)
+        cheapest = float(np.min(np.where(allowed, dep["cost"], np.inf)))
         if problem.budget_usd_per_hour is not None and math.isfinite(cheapest) and cheapest > problem.budget_usd_per_hour:
             raise PlanError(f"budget {problem.budget_usd_per_hour:,.2f} $/hour is below the cheapest deployment that serves any traffic ({cheapest:,.2f} $/hour)")
         raise PlanError("no deployment within the instance ranges and link can serve any traffic")
-    lo, hi = 0.0, 1.0
-    while _feasible(problem, hi, allowed):
-        lo, hi = hi, hi * 2
-        if hi > 1e12:
-            raise PlanError("throughput is unbounded: give a budget, a fixed fleet or instance maxima")
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if _feasible(problem, mid, allowed):
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-12 * hi:
+    hi = _upper_bound(problem, allowed)
+    for _ in range(64):  # the bound holds up to the ceiling's relative tolerance: widen if reached
+        if not _reach(problem, hi, allowed, "relaxed"):
             break
-    return _finish(problem, lo, allowed)
+        hi *= 2
+    lo, _ = _bisect(problem, _LAMBDA_PROBE, hi, allowed, "grid")
+    _, hi = _bisect(problem, lo, hi, allowed, "relaxed")
+    lo, _ = _bisect(problem, lo, hi, allowed, "exact")
+    return _pick(problem, lo, allowed, prefer="throughput")
 
 
 def cheapest_for(problem: Problem, target_req_per_s: float) -> Plan:
-    """The cheapest deployment sustaining ``target_req_per_s``."""
-    if not target_req_per_s > 0:
-        raise PlanError(f"target must be > 0 req/s, got {target_req_per_s}")
+    """The cheapest deployment sustaining ``target_req_per_s``; among equally cheap ones the one
+    with the most throughput, and its t and P/D split re-chosen for the most throughput."""
+    if not (target_req_per_s > 0 and math.isfinite(target_req_per_s)):
+        raise PlanError(f"target must be a positive, finite req/s, got {target_req_per_s}")
     allowed = _allowed(problem, len(problem.model.needs.offload_frac))
-    dep = _deploy(problem, problem.model.needs, target_req_per_s)
-    if not np.any(dep["ok"] & allowed):
-        raise PlanError(f"target {target_req_per_s:g} req/s cannot be reached within the instance ranges, link and budget")
-    return _finish(problem, target_req_per_s, allowed)
+    try:
+        plan = _pick(problem, target_req_per_s, allowed, prefer="cost")
+    except PlanError:
+        raise PlanError(f"target {target_req_per_s:g} req/s cannot be reached within the instance ranges, link and budget") from None
+    fleet = replace(problem, prfaas=Range.exactly(plan.n_prfaas), local=Range.exactly(plan.n_pd_prefill + plan.n_pd_decode),
+                    link=replace(problem.link, fixed_gbit_per_s=units.bytes_per_s_to_gbit_per_s(plan.link_bytes_per_s),
+                                 sizes_gbit_per_s=(), sizes_usd_per_hour=(), max_gbit_per_s=None),
+                    budget_usd_per_hour=None)
+    best = maximise(fleet)
+    if best.throughput_req_per_s >= plan.throughput_req_per_s:
+        best.cost_usd_per_hour = plan.cost_usd_per_hour
+        return best
+    return plan
 
 
-def _finish(problem: Problem, lam: float, allowed: np.ndarray) -> Plan:
-    """Counts at the cheapest feasible threshold for ``lam``, then t refined for those counts."""
+def _pick(problem: Problem, lam: float, allowed: np.ndarray, prefer: str) -> Plan:
+    """The deployment for ``lam`` among all candidate thresholds: the most throughput, then the
+    least cost (``prefer="throughput"``), or the least cost, then the most throughput."""
     tm = problem.model
-    dep = _deploy(problem, tm.needs, lam)
-    cost = np.where(dep["ok"] & allowed, dep["cost"], np.inf)
-    j = int(np.argmin(cost))
-    n_r, n_p, n_d = int(dep["n_r"][j]), int(dep["n_p"][j]), int(dep["n_d"][j])
-    link = float(dep["link"][j])
-    t, needs = refine_threshold(problem, n_r, n_p, n_d, link, j, allowed)
-    return Plan(t, n_r, n_p, n_d, link, needs, tm.evaluate(needs, n_r, n_p, n_d, link), float(dep["cost"][j]))
-
-
-def refine_threshold(problem: Problem, n_r: int, n_p: int, n_d: int, link: float, j_hint: int, allowed: np.ndarray) -> tuple[float, Needs]:
-    """For fixed counts, the threshold that maximises the prefill capacity
-    min(Theta_prfaas / p, Theta_pd_p / (1 - p)) (Eq. 7), searched over all candidate boundaries
-    and then continuously between the neighbours of the best one."""
-    tm = problem.model
-    n = tm.needs
-
-    def prefill_cap(needs: Needs) -> np.ndarray:
-        m = tm.evaluate(needs, n_r, n_p, n_d, link)
-        return np.minimum(m["cap_prfaas_req_per_s"], m["cap_pd_prefill_req_per_s"])
-
-    caps = np.where(allowed, prefill_cap(n), -np.inf)
-    j = int(np.argmax(caps)) if np.any(np.isfinite(caps)) else j_hint
-    thresholds = n.threshold_tokens
-    last = len(thresholds) - 1
-    if j == last:
-        return math.inf, n.select(j, math.inf)
-    if j == 0 or not tm.lengths.continuous or problem.thresholds != "any":
-        return float(thresholds[j]), n.select(j, thresholds[j])
-    # Between the neighbouring boundaries the PrfaaS capacity rises with t and the local one falls:
-    # bisect (in log t) for the crossing of Eq. 7, and keep it if it beats the boundary.
-    def gap(t: float) -> float:
-        m = tm.evaluate(tm.needs_at(t), n_r, n_p, n_d, link)
-        return math.log(m["cap_prfaas_req_per_s"][0]) - math.log(m["cap_pd_prefill_req_per_s"][0])
-
-    lo, hi = math.log(thresholds[max(j - 1, 1)]), math.log(thresholds[min(j + 1, last)])
-    if not gap(math.exp(lo)) < 0 < gap(math.exp(hi)):
-        return float(thresholds[j]), n.select(j, thresholds[j])
-    while hi - lo > 1e-7:  # t to a relative 1e-7 (a fraction of a token)
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if gap(math.exp(mid)) < 0 else (lo, mid)
-    t_best = math.exp(hi)
-    needs = tm.needs_at(t_best)
-    if prefill_cap(needs)[0] >= caps[j]:
-        return t_best, needs
-    return float(thresholds[j]), n.select(j, thresholds[j])
+    grid_dep = _deploy(problem, tm.needs, lam)
+    grid_cost = np.where(grid_dep["ok"] & allowed, grid_dep["cost"], np.inf)
+    needs, ok_t = _candidates(problem, lam, allowed, cost_cap=float(np.min(grid_cost)) if prefer == "cost" else math.inf)
+    dep = _deploy(problem, needs, lam)
+    ok = dep["ok"] & ok_t
+    if not np.any(ok):
+        raise PlanError(f"{lam:g} req/s cannot be reached within the instance ranges, link and budget")
+    idx = np.flatnonzero(ok)
+    got = tm.evaluate(needs.select(idx), dep["n_r"][idx], dep["n_p"][idx], dep["n_d"][idx], dep["link"][idx])["throughput_req_per_s"]
+    got = np.round(got / np.max(got), 12)  # equal up to rounding: let the cost decide
+    cost = dep["cost"][idx]
+    order = np.lexsort((cost, -got)) if prefer == "throughput" else np.lexsort((-got, cost))
+    j = int(idx[order[0]])
+    chosen = needs.select(j)
+    t = float(chosen.threshold_tokens[0])
+    if chosen.offload_frac[0] <= 0:
+        t = math.inf
+    n_r, n_p, n_d, link = int(dep["n_r"][j]), int(dep["n_p"][j]), int(dep["n_d"][j]), float(dep["link"][j])
+    return Plan(t, n_r, n_p, n_d, link, chosen, tm.evaluate(chosen, n_r, n_p, n_d, link), float(dep["cost"][j]))
