@@ -57,7 +57,7 @@ def _fleet_overrides(plan: dict) -> list[tuple[str, object]]:
             ("local.instances", max(plan["n_pd_prefill"] + plan["n_pd_decode"], 1))]
 
 
-def link_curve(sc: Scenario, plan: dict, mode: str | None = None, n: int = 25) -> list[dict]:
+def link_curve(sc: Scenario, plan: dict, mode: str | None = None, n: int = 16) -> list[dict]:
     """The planned fleet at link bandwidths from 1/8 to 4x the plan's (at least 1..400 Gbit/s):
     throughput and $/hour (fleet + link at the scenario's price per Gbit/s)."""
     top = max(plan["link_gbit_per_s"] * 4, 400.0)

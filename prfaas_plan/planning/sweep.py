@@ -38,6 +38,24 @@ def _tm_key(sc: Scenario, mode: str) -> tuple:
             wl.prefix_cache_hit_frac, mode)
 
 
+def solve(sc: Scenario, tm, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None,
+          answers: dict | None = None) -> opt.Plan:
+    """The plan for ``sc``'s question (or the budget / target given here) on throughput model
+    ``tm``, as ``optimize`` finds it, without the baselines. ``answers`` remembers solved problems."""
+    objective, budget, target = _objective(sc, budget_usd_per_hour, target_req_per_s)
+    problem = _problem(sc, tm, objective, budget)
+    answers = {} if answers is None else answers
+    if (problem, objective, target) not in answers:
+        answers[problem, objective, target] = opt.cheapest_for(problem, target) if objective == "target" else opt.maximise(problem)
+    return answers[problem, objective, target]
+
+
+def plan_only(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None) -> dict:
+    """``optimize``'s plan keys for ``sc`` without baselines or the other mode (what-ifs need no more)."""
+    m = mode or sc.mode
+    return plan_dict(solve(sc, throughput_model(sc, m), budget_usd_per_hour, target_req_per_s), sc)
+
+
 def sweep(sc: Scenario, axes: list[tuple[str, list]], mode: str | None = None, budget_usd_per_hour: float | None = None,
           target_req_per_s: float | None = None, progress: Callable[[int, int], None] | None = None) -> list[dict]:
     """One row per point of the grid of ``axes`` (1 or 2 (key, values) pairs): the varied values,
@@ -64,12 +82,8 @@ def sweep(sc: Scenario, axes: list[tuple[str, list]], mode: str | None = None, b
         key = _tm_key(s, m)
         if key not in tms:
             tms[key] = throughput_model(s, m)
-        objective, budget, target = _objective(s, budget_usd_per_hour, target_req_per_s)
         try:
-            problem = _problem(s, tms[key], objective, budget)
-            if (problem, objective, target) not in answers:
-                answers[problem, objective, target] = opt.cheapest_for(problem, target) if objective == "target" else opt.maximise(problem)
-            plan = answers[problem, objective, target]
+            plan = solve(s, tms[key], budget_usd_per_hour, target_req_per_s, answers)
         except PlanError as exc:
             plan = exc
         rows.append(_row(axes, point, s, m, plan))

@@ -17,6 +17,7 @@ from ..errors import PlanError
 from .overrides import Override, with_price_sources
 from .planner import PLAN_KEYS, optimize
 from .scenario import Scenario, load_scenario
+from .sweep import plan_only
 
 LINK_KEYS = ("link.bandwidth_gbit_per_s", "link.purchasable_gbit_per_s", "link.max_gbit_per_s")
 
@@ -108,9 +109,9 @@ def whatif_rows(sc: Scenario, mode: str | None = None, budget_usd_per_hour: floa
     for w in whatifs:
         sv = load_scenario(sc.path, sc.overrides + w.overrides) if w.overrides else sc
         demand = demand_req_per_s(sv, target_req_per_s * _load_factor(w) if target_req_per_s else None)
-        replan = _reading(lambda: optimize(sv, mode, budget_usd_per_hour, _target(target_req_per_s, w), compare_modes=False))
+        replan = _reading(lambda: plan_only(sv, mode, budget_usd_per_hour, _target(target_req_per_s, w)))
         link = stress_link_gbit_per_s(base["link_gbit_per_s"], w.overrides)
-        stress = _reading(lambda: optimize(stressed(sv, base, link), mode, compare_modes=False))
+        stress = _reading(lambda: plan_only(stressed(sv, base, link), mode))
         lam = stress["throughput_req_per_s"]
         rows.append({
             "variant": w.label,
