@@ -29,7 +29,7 @@ def _summary(wb, rv: dict) -> None:
              ("mean egress", r["egress_gbit_per_s"], "Gbit/s", "egress_gbit_per_s"), ("binding", r["bottleneck"], "", "")]
     b = r["baselines"].get("homogeneous_equal_cost")
     if b:
-        items.append(("gain vs homogeneous PD at the same cost", b["plan_vs_baseline"], "x", "plan_vs_baseline"))
+        items.append(("gain vs homogeneous PD at the same cost", b["plan_vs_baseline"], "", "plan_vs_baseline"))
     load = r.get("load")
     if load:
         items += [("arrival rate", load["arrival_req_per_s"], "req/s", "arrival_req_per_s"), ("utilisation", load["utilisation_frac"], "", "utilisation_frac"),
