@@ -533,7 +533,8 @@ def sweep(
     def table():
         from .reports.render import sweep_table
 
-        _console().print(sweep_table(sc, rows, keys))
+        con = _console()
+        con.print(sweep_table(sc, rows, keys, con.width))
 
     def workbook():
         from .reports.xlsx_review import sweep_workbook

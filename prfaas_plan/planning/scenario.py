@@ -4,7 +4,7 @@ and the question (fixed fleet, budget or target). Shipped examples live in ``sce
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..catalog.fields import Fields, open_catalog_file
@@ -48,7 +48,7 @@ class Scenario:
     sources: tuple[str, ...]
     path: str
     overrides: tuple[Override, ...] = ()
-    raw: dict | None = None  # the resolved YAML mapping (overrides applied), for provenance
+    raw: dict | None = field(default=None, compare=False)  # the resolved YAML mapping (overrides applied), for provenance
 
 
 def _cluster(f: Fields, role: str, base: Path) -> Cluster:

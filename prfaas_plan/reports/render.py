@@ -179,13 +179,15 @@ def whatif_table(sc: Scenario, rows: list[dict]) -> list[Table]:
             rows_table(flat, stress, title="What if, stressed (the planned fleet and link; threshold and split re-chosen)")]
 
 
-def sweep_table(sc: Scenario, rows: list[dict], keys: list[str]) -> Table:
-    cols: list[Column] = [(k, k, lambda v: f"{v:,.4g}" if isinstance(v, float) else text(v)) for k in keys]
+def sweep_table(sc: Scenario, rows: list[dict], keys: list[str], width: int | None = None) -> Table:
+    """One row per point; on a narrow terminal the columns after req/s are left out first."""
+    cols: list[Column] = [(k, k.rsplit(".", 1)[-1], lambda v: f"{v:,.4g}" if isinstance(v, float) else text(v)) for k in keys]
     cols += [("threshold_tokens", "t tokens", lambda v: "none" if v is None else f"{v:,.0f}"), ("n_prfaas", "PrfaaS", fmt("d")),
              ("n_pd_prefill", "PD-P", fmt("d")), ("n_pd_decode", "PD-D", fmt("d")), ("link_gbit_per_s", "link Gbit/s", fmt(",.0f")),
              ("throughput_req_per_s", "req/s", fmt(".3f")), ("cost_usd_per_hour", "$/hour", fmt(",.0f")),
              ("usd_per_1k_requests", "$/1k req", fmt(".3f")), ("bottleneck", "binding", text), ("error", "note", text)]
-    return rows_table(rows, cols, title=f"Sweep: {sc.name} ({len(rows)} points, each re-planned)")
+    return rows_table(rows, cols, title=f"Sweep: {sc.name} ({len(rows)} points, each re-planned; varied: {', '.join(keys)})",
+                      width=width, keep=len(keys) + 6)
 
 
 @contextmanager
