@@ -5,3 +5,5 @@ Layers, bottom to top (imports only point down): ``units``/``errors`` -> ``catal
 scenarios) -> ``paper`` (published tables, calibration, validation) -> ``reports`` (tables,
 export, rendering) -> ``cli``. Start from ``prfaas_plan.planning.planner.optimize``.
 """
+
+__version__ = "0.2.0"

@@ -31,6 +31,20 @@ app = typer.Typer(
 hardware_app = typer.Typer(no_args_is_help=True, help="The accelerator catalog (hardware/*.yaml).")
 models_app = typer.Typer(no_args_is_help=True, help="The model catalog (models/*.yaml).")
 app.add_typer(hardware_app, name="hardware")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"prfaas-plan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False) -> None:
+    """Capacity planner for Prefill-as-a-Service (PrfaaS)."""
+
 app.add_typer(models_app, name="models")
 
 
@@ -41,8 +55,26 @@ class Format(str, Enum):
     xlsx = "xlsx"
 
 
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table (terminal), json, csv, or xlsx (needs --output).")]
-OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write json/csv/xlsx to this file instead of stdout (written atomically).")]
+FormatOpt = Annotated[Optional[Format], typer.Option("--format", "-f", help="table (terminal), json, csv, or xlsx (needs --output). Default: table, or the --output file's extension.")]
+OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write json/csv/xlsx to this file instead of stdout (written atomically; the format follows the extension .json/.csv/.xlsx).")]
+_BY_EXTENSION = {".json": Format.json, ".csv": Format.csv, ".xlsx": Format.xlsx}
+
+
+def output_format(fmt: Format | None, output: Path | None) -> Format:
+    """The format to write: --format if given, else the --output file's extension, else a table.
+    A --format that contradicts the extension is an error (a .xlsx file holding JSON helps nobody)."""
+    if output is None:
+        return fmt or Format.table
+    by_ext = _BY_EXTENSION.get(output.suffix.lower())
+    if fmt is None:
+        if by_ext is None:
+            raise PlanError(f"{output}: cannot tell the format from the extension; name the file .json, .csv or .xlsx or give --format")
+        return by_ext
+    if fmt is Format.table:
+        raise PlanError("--output needs --format json, csv or xlsx (a table goes to the terminal)")
+    if by_ext is not None and by_ext is not fmt:
+        raise PlanError(f"--format {fmt.value} contradicts the extension of {output}; drop --format or name the file .{fmt.value}")
+    return fmt
 
 
 def _fail(message: str) -> None:
@@ -69,17 +101,28 @@ def _console():
     return console()
 
 
-def emit(fmt: Format, output: Path | None, rows: list[dict], table_fn, sheets: dict[str, list[dict]] | None = None, document=None) -> None:
-    """Write ``rows`` in the chosen format. ``document`` (default: rows) is what JSON gets."""
+def _about() -> list[tuple[str, object]]:
+    """What produced a workbook (its first sheet): tool, version and date."""
+    from datetime import datetime, timezone
+
+    from . import __version__
+
+    return [("tool", "prfaas-plan"), ("version", __version__), ("generated_utc", datetime.now(timezone.utc).isoformat(timespec="seconds"))]
+
+
+def emit(fmt: Format | None, output: Path | None, rows: list[dict], table_fn, sheets: dict[str, list[dict]] | None = None, document=None,
+         workbook=None) -> None:
+    """Write ``rows`` in the chosen format (see :func:`output_format`). ``document`` (default:
+    rows) is what JSON gets; ``workbook`` (a function returning xlsx bytes) replaces the plain
+    one-sheet-per-table workbook."""
+    fmt = output_format(fmt, output)
     if fmt is Format.table:
-        if output is not None:
-            raise PlanError("--output needs --format json, csv or xlsx")
         table_fn()
         return
     if fmt is Format.xlsx:
         if output is None:
             raise PlanError("--format xlsx needs --output FILE.xlsx")
-        write_atomic(output, to_xlsx_bytes(sheets or {"rows": rows}))
+        write_atomic(output, workbook() if workbook else to_xlsx_bytes(sheets or {"rows": rows}, about=_about()))
         return
     text = to_json(rows if document is None else document) if fmt is Format.json else to_csv(rows)
     if output is None:
@@ -93,7 +136,7 @@ def emit(fmt: Format, output: Path | None, rows: list[dict], table_fn, sheets: d
 
 @hardware_app.command("list")
 @handles_errors
-def hardware_list(fmt: FormatOpt = Format.table, output: OutputOpt = None) -> None:
+def hardware_list(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
     """List the parts: dense peaks (TFLOP/s), memory, bandwidth, price ($/GPU-hour)."""
     rows = []
     for hw in list_hardware():
@@ -157,7 +200,7 @@ def hardware_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. h
 
 @models_app.command("list")
 @handles_errors
-def models_list(fmt: FormatOpt = Format.table, output: OutputOpt = None) -> None:
+def models_list(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
     """List the models: layer stack, parameters, KV bytes per token and fixed state per request."""
     from .roofline import counts
     from .roofline.kv import fixed_state_bytes, kv_bytes_per_token
@@ -272,7 +315,7 @@ def kv(
     lengths: Annotated[str, typer.Option(help="Comma-separated prompt lengths in tokens; K = 1024 (128K = 131,072).")] = "1K,8K,32K,128K",
     roofline: Annotated[bool, typer.Option("--roofline", help="Ignore measured profiles; use the roofline only.")] = False,
     cluster_gpus: Annotated[Optional[int], typer.Option(help="Also show the egress (Gbit/s) an N-GPU prefill cluster needs at each length ([PRFAAS] Eq. 2).")] = None,
-    fmt: FormatOpt = Format.table,
+    fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Per prompt length: KV cache S_kv (MiB), prefill time T_prefill (s) and what bounds it, and
@@ -302,7 +345,8 @@ def kv(
         caption = (f"S_kv = {s['kv_bytes_per_token']:,.0f} B/token x l + {units.bytes_to_mib(s['fixed_bytes_per_request']):.1f} MiB fixed"
                    + (f" + SWA {s['swa_bytes_per_token_below_window']:,.0f} B/token up to the window" if s["swa_bytes_per_token_below_window"] else "")
                    + f"; T_prefill from {rows[0]['source']}")
-        _console().print(rows_table(rows, cols, title=f"{m.name} on {gpus} x {hw.name}", caption=caption))
+        con = _console()
+        con.print(rows_table(rows, cols, title=f"{m.name} on {gpus} x {hw.name}", caption=caption, width=con.width, keep=5))
 
     emit(fmt, output, rows, table)
 
@@ -312,7 +356,7 @@ def kv(
 
 @app.command()
 @handles_errors
-def validate(fmt: FormatOpt = Format.table, output: OutputOpt = None) -> None:
+def validate(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
     """The paper's Tables 3, 5 and 6 and the measured engine points (engines-train.json) beside
     this model's numbers, with errors."""
     from .paper import validation
@@ -371,7 +415,7 @@ def optimize(
     mode: ModeOpt = None,
     budget_usd_per_hour: BudgetOpt = None,
     target_req_per_s: TargetOpt = None,
-    fmt: FormatOpt = Format.table,
+    fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Plan a deployment: routing threshold t (tokens), PrfaaS / local prefill / local decode
@@ -380,44 +424,79 @@ def optimize(
     from .planning.planner import PLAN_KEYS
     from .planning.planner import optimize as plan
     from .planning.scenario import load_scenario
+    from .reports.provenance import provenance, provenance_columns
 
     sc = load_scenario(scenario)
     result = plan(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s)
-    rows = [{"plan": "prfaas", **{k: result[k] for k in PLAN_KEYS}}]
-    rows += [{"plan": name, **{k: b[k] for k in PLAN_KEYS}} for name, b in result["baselines"].items() if b]
+    prov = provenance(sc, result["mode"], "optimize", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s)
+    extra = {"verdict": result["verdict"]["text"], "prices": result["prices"], "load": result.get("load"), **provenance_columns(prov)}
+    rows = [{"plan": "prfaas", **{k: result[k] for k in PLAN_KEYS}, **extra}]
+    rows += [{"plan": name, **{k: b[k] for k in PLAN_KEYS}, **extra} for name, b in result["baselines"].items() if b]
 
     def table():
         from .reports.render import print_plan
 
         print_plan(_console(), sc, result)
 
-    emit(fmt, output, rows, table, sheets={"plans": rows, "decode": [result["decode"]], "other_mode": [result["other_mode"]]}, document=result)
+    def workbook():
+        from .reports.review import build_review
+        from .reports.xlsx_review import review_workbook
+
+        return review_workbook(build_review(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s, command="optimize"))
+
+    emit(fmt, output, rows, table, document={**result, "provenance": prov}, workbook=workbook)
+
+
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Change a scenario key for this run: KEY=VALUE (dotted key, VALUE as in the YAML, e.g. link.bandwidth_gbit_per_s=50, workload.input_tokens_scale=2, local.usd_per_gpu_hour=3) or KEY*=FACTOR (e.g. workload.arrival_req_per_s*=1.5). Repeatable.")]
 
 
 @app.command()
 @handles_errors
 def whatif(
     scenario: ScenarioArg,
+    set_: SetOpt = None,
     mode: ModeOpt = None,
     budget_usd_per_hour: BudgetOpt = None,
     target_req_per_s: TargetOpt = None,
-    fmt: FormatOpt = Format.table,
+    fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
-    """Re-plan under standard what-ifs: the link halves or drops to 10%, prompts double or halve,
-    the prefix cache hits 50%, either cluster's GPUs cost 50% more."""
+    """Each what-if read twice: RE-PLAN (answer the question again, buying a new fleet) and STRESS
+    (keep the planned PrfaaS/local instances and link, change the conditions: can it still carry
+    the arrival rate or target?). With --set: your what-if (all --set together); without: the
+    standard list (link halves or drops to 10% at the same $ per Gbit/s, prompts 2x longer or
+    shorter, prefix cache hits 50%, GPU prices +50%, load +50%)."""
+    from .planning.overrides import parse_sets
     from .planning.scenario import load_scenario
-    from .planning.whatif import whatif_rows
+    from .planning.whatif import WhatIf, whatif_rows
+    from .reports.provenance import provenance, provenance_columns
 
     sc = load_scenario(scenario)
-    rows = whatif_rows(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s)
+    whatifs = None
+    if set_:
+        overrides = parse_sets(set_)
+        load_scenario(scenario, overrides)  # a bad key or value fails here, before any planning
+        whatifs = (WhatIf("as planned"), WhatIf(", ".join(x for x in set_), overrides))
+    m = mode.value if mode else None
+    rows = whatif_rows(sc, m, budget_usd_per_hour, target_req_per_s, whatifs)
+    prov = provenance(sc, m or sc.mode, "whatif", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s, set=set_)
 
     def table():
         from .reports.render import whatif_table
 
-        _console().print(whatif_table(sc, rows))
+        con = _console()
+        for t in whatif_table(sc, rows):
+            con.print(t)
 
-    emit(fmt, output, rows, table)
+    def workbook():
+        from .reports.xlsx_review import whatif_workbook
+
+        return whatif_workbook(rows, prov)
+
+    emit(fmt, output, [{**r, **provenance_columns(prov)} for r in rows], table, document={"provenance": prov, "whatifs": rows}, workbook=workbook)
+
+
+# --- sweep / report -----------------------------------------------------------------------------
 
 
 # --- estimate (issue #6: one deployment's performance) ------------------------------------------
@@ -502,6 +581,61 @@ def estimate(
         write_atomic(output, text)
 
 
+@app.command()
+@handles_errors
+def sweep(
+    scenario: ScenarioArg,
+    vary: Annotated[list[str], typer.Option("--vary", help="A scenario key and its values: KEY=START:STOP:N (N evenly spaced values, ends included) or KEY=v1,v2,... Give one or two --vary (a 2-D grid).")],
+    set_: SetOpt = None,
+    mode: ModeOpt = None,
+    budget_usd_per_hour: BudgetOpt = None,
+    target_req_per_s: TargetOpt = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also draw the sweep (Lambda_max, req/s) to this .png or .svg file.")] = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Answer the scenario's question at every value of one or two keys (re-planned at each
+    point): threshold (tokens), instances, link (Gbit/s), Lambda_max (req/s), $/hour, $ per 1k
+    requests, what binds. Shows a progress bar on a terminal."""
+    from .planning.overrides import parse_axis, parse_sets
+    from .planning.scenario import load_scenario
+    from .planning.sweep import sweep as run_sweep
+    from .reports.provenance import provenance, provenance_columns
+
+    sc = load_scenario(scenario, parse_sets(set_))
+    axes = [parse_axis(v) for v in vary]
+    if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
+        raise PlanError(f"--plot {plot}: name the file .png or .svg")
+    m = mode.value if mode else None
+    fmt_now = output_format(fmt, output)
+    if fmt_now is Format.table or output is not None:
+        from .reports.render import progress
+
+        with progress(f"sweep {', '.join(k for k, _ in axes)}") as tick:
+            rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s, progress=tick)
+    else:
+        rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s)
+    keys = [k for k, _ in axes]
+    prov = provenance(sc, m or sc.mode, "sweep", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s, vary=vary)
+    def table():
+        from .reports.render import sweep_table
+
+        con = _console()
+        con.print(sweep_table(sc, rows, keys, con.width))
+
+    def workbook():
+        from .reports.xlsx_review import sweep_workbook
+
+        return sweep_workbook(sc.name, rows, keys, prov)
+
+    emit(fmt, output, [{**r, **provenance_columns(prov)} for r in rows], table, document={"provenance": prov, "points": rows}, workbook=workbook)
+    if plot is not None:
+        from .reports import plots
+
+        fig = plots.sweep(rows, keys)
+        write_atomic(plot, plots.svg(fig) if plot.suffix.lower() == ".svg" else plots.png(fig))
+
+
 # --- calibrate (issue #6: fit the efficiencies to your own engine) --------------------------------
 
 
@@ -556,3 +690,40 @@ def calibrate(
         _console().print(rows_table(rows, cols, title=f"calibrate: {doc['fitted_on']}", caption=caption))
         return
     sys.stdout.write(to_json(doc) if fmt is EstimateFormat.json else to_csv(rows))
+
+
+@app.command()
+@handles_errors
+def report(
+    scenario: ScenarioArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="report.html (one self-contained file: inline SVG, nothing fetched), report.md (Markdown plus PNGs in report_files/), or report.xlsx (the reviewer's workbook).")],
+    set_: SetOpt = None,
+    mode: ModeOpt = None,
+    budget_usd_per_hour: BudgetOpt = None,
+    target_req_per_s: TargetOpt = None,
+) -> None:
+    """A design-review report: the question, every input with its source (estimates flagged), the
+    length histogram, the plan beside the baselines, what binds and the headroom, plots ([PRFAAS]
+    Fig. 5 a/b, link bandwidth, budget, Phi_kv), the what-ifs and the assumptions."""
+    from .planning.overrides import parse_sets
+    from .planning.scenario import load_scenario
+    from .reports.review import build_review
+
+    suffix = output.suffix.lower()
+    if suffix not in (".html", ".htm", ".md", ".xlsx"):
+        raise PlanError(f"{output}: name the report .html, .md or .xlsx")
+    if not output.parent.exists():
+        raise PlanError(f"{output}: folder {output.parent} does not exist")
+    sc = load_scenario(scenario, parse_sets(set_))
+    rv = build_review(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s, command="report")
+    if suffix == ".xlsx":
+        from .reports.xlsx_review import review_workbook
+
+        write_atomic(output, review_workbook(rv))
+        written = [output]
+    else:
+        from .reports.html_report import write_report
+
+        written = write_report(rv, output)
+    typer.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
+    typer.echo(rv["plan"]["verdict"]["text"], err=True)

@@ -251,7 +251,7 @@ def test_validate_shows_the_engine_points(runner):
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)
     eng = [r for r in rows if r["table"] == "E"]
-    assert {r["table"] for r in rows} == {"3", "5", "6", "E"}
+    assert {r["table"] for r in rows} == {3, 5, 6, "E"}  # table numbers are numbers; "E" the engine points
     assert len(eng) == 19
     by_id = {r["id"]: r for r in engines.rows()}
     for r in eng:

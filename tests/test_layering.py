@@ -139,3 +139,26 @@ def test_nothing_imports_the_cli():
     entry = ("cli.py", "__main__.py")
     offenders = [_rel(p) for p in SOURCES if p.name not in entry and any(m.startswith("prfaas_plan.cli") for m in imported_modules(p))]
     assert offenders == []
+
+
+def test_only_plots_import_matplotlib():
+    """Plotting libraries load only when plotting (house style): one module draws."""
+    offenders = [_rel(p) for p in SOURCES if _imports_top(p, "matplotlib")]
+    assert offenders == ["prfaas_plan/reports/plots.py"]
+
+
+@pytest.mark.parametrize("args", [["optimize", "paper-case-study", "-f", "json"], ["whatif", "paper-case-study", "-f", "json"],
+                                  ["sweep", "paper-case-study", "--vary", "link.bandwidth_gbit_per_s=10,100", "-f", "json"],
+                                  ["kv", "-m", "minimax-m2.5", "-H", "h200"]])
+def test_plain_commands_do_not_load_matplotlib(args):
+    """The plain commands never import matplotlib (it costs ~0.3 s), only plots and reports do."""
+    code = (
+        "import sys\n"
+        "from prfaas_plan.cli import app\n"
+        f"sys.argv = ['prfaas-plan', *{args!r}]\n"
+        "try:\n    app()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('LOADED:' + ','.join(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib')))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=PACKAGE_DIR.parent)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().splitlines()[-1] == "LOADED:"

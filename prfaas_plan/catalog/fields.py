@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from ..errors import PlanError
-from .paths import resolve
+from .paths import in_catalog, resolve
 
 _MISSING = object()
 
@@ -177,11 +177,16 @@ def _kind(value: Any) -> str:
 
 
 def open_catalog_file(kind: str, name_or_path: str | Path) -> tuple[Path, Fields, str]:
-    """Resolve a catalog name or path, read its mapping, and check that ``name`` equals the file
-    name (so that a catalog name always finds the file it names)."""
+    """Resolve a catalog name or path and read its mapping. Inside the shipped catalog ``name``
+    must equal the file name (so that a catalog name always finds the file it names); a file
+    anywhere else is found by its path, so its ``name`` is free and defaults to the file name
+    (a copied file works before anyone edits it)."""
     path = resolve(kind, name_or_path)
     f = Fields(load_yaml_mapping(path), path)
-    name = f.str("name")
-    if name != path.stem:
-        raise f.error("name", f"must equal the file name {path.stem!r}, got {name!r}")
+    if in_catalog(kind, path):
+        name = f.str("name")
+        if name != path.stem:
+            raise f.error("name", f"must equal the file name {path.stem!r} inside the catalog, got {name!r}")
+    else:
+        name = f.str("name", path.stem)
     return path, f, name

@@ -29,11 +29,34 @@ def catalog_names(kind: str) -> list[str]:
     return sorted(p.stem for p in catalog_dir(kind).glob("*.yaml"))
 
 
+def in_catalog(kind: str, path: Path) -> bool:
+    """Whether ``path`` is a file of the shipped ``kind`` catalog."""
+    try:
+        return path.resolve().parent == catalog_dir(kind).resolve()
+    except PlanError:
+        return False
+
+
+def resolve_from(kind: str, name_or_path: str, base: Path) -> Path:
+    """Like :func:`resolve`, but a relative path is taken from ``base`` (the folder of the file
+    that names it), not from the current directory."""
+    path = Path(name_or_path)
+    if is_path(name_or_path) and not path.is_absolute():
+        return resolve(kind, base / path)
+    return resolve(kind, name_or_path)
+
+
+def is_path(name_or_path: str | Path) -> bool:
+    """A path (``./x.yaml``, ``dir/x``) rather than a catalog name (``h200``)."""
+    path = Path(str(name_or_path))
+    return path.suffix in (".yaml", ".yml") or path.parent != Path(".")
+
+
 def resolve(kind: str, name_or_path: str | Path) -> Path:
     """A catalog name (``h200``) or a path to a YAML file (``./my-gpu.yaml``) -> the file."""
     text = str(name_or_path)
     path = Path(text)
-    if path.suffix in (".yaml", ".yml") or path.parent != Path("."):
+    if is_path(text):
         if not path.is_file():
             raise PlanError(f"{path}: file not found")
         return path

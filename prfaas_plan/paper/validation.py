@@ -29,7 +29,7 @@ from .reference import (
 )
 
 
-def _row(table: str, item: str, tokens: int | None, quantity: str, paper: float, model: float, note: str = "") -> dict:
+def _row(table: int, item: str, tokens: int | None, quantity: str, paper: float, model: float, note: str = "") -> dict:
     return {
         "table": table,
         "item": item,
@@ -45,7 +45,7 @@ def _row(table: str, item: str, tokens: int | None, quantity: str, paper: float,
 def table3_rows() -> list[dict]:
     hw = load_hardware(TABLE3_HARDWARE)
     return [
-        _row("3", name, tokens, "phi_kv_gbit_per_s", paper, pred)
+        _row(3, name, tokens, "phi_kv_gbit_per_s", paper, pred)
         for name, tokens, pred, paper in table3_predictions(hw)
     ]
 
@@ -58,11 +58,11 @@ def table5_rows() -> list[dict]:
     rows = []
     for tokens, kv_mib, t_s, phi in zip(LENGTHS_TOKENS, TABLE5_KV_MIB, TABLE5_PREFILL_S, TABLE5_PHI_KV_GBPS):
         kv = kv_cache_bytes(model, tokens)
-        rows.append(_row("5", TABLE5_MODEL, tokens, "kv_cache_mib", kv_mib, units.bytes_to_mib(kv), "inferred architecture"))
+        rows.append(_row(5, TABLE5_MODEL, tokens, "kv_cache_mib", kv_mib, units.bytes_to_mib(kv), "inferred architecture"))
         for label, pm in (("profile fit", profile), ("roofline", roofline)):
             t = pm.time(tokens).total_s
-            rows.append(_row("5", TABLE5_MODEL, tokens, "prefill_time_s", t_s, t, label))
-            rows.append(_row("5", TABLE5_MODEL, tokens, "phi_kv_gbit_per_s", phi, units.bytes_per_s_to_gbit_per_s(kv / t), label))
+            rows.append(_row(5, TABLE5_MODEL, tokens, "prefill_time_s", t_s, t, label))
+            rows.append(_row(5, TABLE5_MODEL, tokens, "phi_kv_gbit_per_s", phi, units.bytes_per_s_to_gbit_per_s(kv / t), label))
     return rows
 
 
@@ -82,14 +82,14 @@ def table6_rows() -> list[dict]:
         plans = {"prfaas": r, **r["baselines"]}
         for plan, expected in TABLE6.items():
             for key, paper in expected.items():
-                rows.append(_row("6", f"{plan}{'' if scenario == 'paper-case-study' else ' (roofline)'}", None, key, paper, float(plans[plan][key]), note))
+                rows.append(_row(6, f"{plan}{'' if scenario == 'paper-case-study' else ' (roofline)'}", None, key, paper, float(plans[plan][key]), note))
     return rows
 
 
 TITLES = {
-    "3": f"Table 3: Phi_kv on 8xH200 ({TABLE3_SOURCE}) vs roofline with one shared H200 calibration",
-    "5": f"Table 5: internal 1T hybrid ({TABLE5_SOURCE}) vs profile fit and roofline",
-    "6": f"Table 6: case study ({TABLE6_SOURCE}) vs `optimize --mode paper`",
+    3: f"Table 3: Phi_kv on 8xH200 ({TABLE3_SOURCE}) vs roofline with one shared H200 calibration",
+    5: f"Table 5: internal 1T hybrid ({TABLE5_SOURCE}) vs profile fit and roofline",
+    6: f"Table 6: case study ({TABLE6_SOURCE}) vs `optimize --mode paper`",
     "E": "Engine measurements (engines-train.json: SGLang, TensorRT-LLM) vs `estimate`, throughput regime",
 }
 

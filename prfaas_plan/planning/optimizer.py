@@ -36,7 +36,8 @@ from .. import units
 from ..errors import PlanError
 from .throughput import Needs, ThroughputModel
 
-_CEIL_RTOL, _CEIL_ATOL = 1e-9, 1e-6  # 3.0000000001 instances of need is 3 instances (never 1e-6 below)
+_CEIL_RTOL, _CEIL_ATOL = 1e-9, 1e-6  # 3.0000000001 instances of need is 3 instances (never 1e-6 below);
+# a link need within the same relative 1e-9 of a bandwidth fits it
 _LAMBDA_RTOL = 1e-9  # bisection on Lambda stops at this relative width (the ceiling's tolerance)
 _LAMBDA_PROBE = 1e-12  # req/s: "can this problem serve any traffic at all"
 
@@ -82,19 +83,19 @@ class Link:
         if self.fixed_gbit_per_s is not None:
             have = units.gbit_per_s_to_bytes_per_s(self.fixed_gbit_per_s)
             cost = self.fixed_gbit_per_s * self.usd_per_gbit_per_s_hour
-            return np.full_like(need, have), np.where(need <= have * (1 + 1e-12), cost, np.inf)
+            return np.full_like(need, have), np.where(need <= have * (1 + _CEIL_RTOL), cost, np.inf)
         if self.sizes_gbit_per_s:
             sizes = np.array([0.0, *self.sizes_gbit_per_s])
             prices = np.array([0.0, *self.sizes_usd_per_hour])
-            idx = np.searchsorted(units.gbit_per_s_to_bytes_per_s(sizes) * (1 + 1e-12), need, side="left")
+            idx = np.searchsorted(units.gbit_per_s_to_bytes_per_s(sizes) * (1 + _CEIL_RTOL), need, side="left")
             ok = idx < len(sizes)
             idx = np.minimum(idx, len(sizes) - 1)
             return units.gbit_per_s_to_bytes_per_s(sizes[idx]), np.where(ok, prices[idx], np.inf)
         gbit = units.bytes_per_s_to_gbit_per_s(need)
-        over = self.max_gbit_per_s is not None and np.any(gbit > self.max_gbit_per_s * (1 + 1e-12))
+        over = self.max_gbit_per_s is not None and np.any(gbit > self.max_gbit_per_s * (1 + _CEIL_RTOL))
         cost = gbit * self.usd_per_gbit_per_s_hour
         if over:
-            cost = np.where(gbit > self.max_gbit_per_s * (1 + 1e-12), np.inf, cost)
+            cost = np.where(gbit > self.max_gbit_per_s * (1 + _CEIL_RTOL), np.inf, cost)
         return need, cost
 
 
@@ -363,12 +364,14 @@ def _bisect(problem: Problem, lo: float, hi: float, allowed: np.ndarray, level: 
     that deployment is usually the optimum."""
     jumped = False
     while hi > lo * (1 + rtol):
-        if jumped:
-            mid = min(lo * (1 + 4 * _LAMBDA_RTOL), (lo + hi) / 2)  # past the ceiling's tolerance
+        if jumped:  # just past the ceiling's tolerance, once per jump: repeated, a large fleet
+            mid = min(lo * (1 + 4 * _LAMBDA_RTOL), (lo + hi) / 2)  # would creep up an instance a probe
+            jumped = False
         else:
             mid = math.sqrt(lo * hi) if hi > 4 * lo else (lo + hi) / 2
+            jumped = None  # marks a bisection step
         got = _reach(problem, mid, allowed, level)
-        jumped = got > mid * (1 + 2 * _LAMBDA_RTOL)
+        jumped = jumped is None and got > mid * (1 + 2 * _LAMBDA_RTOL)
         if got > 0:
             lo = min(got, hi)
         else:
@@ -397,7 +400,9 @@ def maximise(problem: Problem) -> Plan:
     lo, _ = _bisect(problem, _LAMBDA_PROBE, hi, allowed, "grid")
     _, hi = _bisect(problem, lo, hi, allowed, "relaxed", rtol=1e-6)  # an upper bound needs no more
     lo, _ = _bisect(problem, lo, hi, allowed, "exact")
-    return _pick(problem, lo, allowed, prefer="throughput")
+    # lo may be a balance point, where every need binds: pick at a hair below it, within the
+    # ceiling's tolerance, so the candidate thresholds next to it are feasible too
+    return _pick(problem, lo * (1 - _LAMBDA_RTOL), allowed, prefer="throughput")
 
 
 def cheapest_for(problem: Problem, target_req_per_s: float) -> Plan:

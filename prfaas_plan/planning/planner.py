@@ -16,6 +16,7 @@ from ..roofline.prefill import PrefillModel
 from .optimizer import Link, Plan, Problem, Range, cheapest_for, maximise
 from .scenario import Scenario
 from .throughput import ThroughputModel
+from .verdict import verdict
 
 PLAN_KEYS = (
     "threshold_tokens", "n_prfaas", "n_pd_prefill", "n_pd_decode", "link_gbit_per_s", "throughput_req_per_s",
@@ -176,6 +177,7 @@ def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float |
     main, tm = solve(mode)
     base, base_errors = baselines(sc, main, tm)
     result = {
+        "verdict": None,  # filled below, listed first
         "scenario": sc.name,
         "model": sc.model.name,
         "mode": mode,
@@ -202,6 +204,7 @@ def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float |
     }
     if sc.workload.arrival_req_per_s is not None:
         result["load"] = load_report(main, sc.workload.arrival_req_per_s)
+    result["verdict"] = verdict(result)
     if compare_modes:
         other = "distribution" if mode == "paper" else "paper"
         alt, _ = solve(other)

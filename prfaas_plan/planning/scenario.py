@@ -3,18 +3,20 @@ and the question (fixed fleet, budget or target). Shipped examples live in ``sce
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..catalog.fields import Fields, open_catalog_file
 from ..catalog.hardware import Hardware, apply_profile, load_hardware
 from ..catalog.model import ModelSpec, load_model
-from ..catalog.paths import catalog_names
+from ..catalog.paths import catalog_names, resolve_from
 from ..errors import PlanError
 from ..roofline.instance import DTYPES, Instance, make_instance
 from .optimizer import Link, Range
+from .overrides import Override, apply_overrides
 from .throughput import MODES
-from .workload import LengthDistribution, Mixture, TruncatedLogNormal, Workload, load_trace_csv
+from .workload import LengthDistribution, Mixture, Scaled, TruncatedLogNormal, Workload, load_trace_csv
 
 OBJECTIVES = ("fixed-fleet", "budget", "target")
 
@@ -47,6 +49,8 @@ class Scenario:
     target_req_per_s: float | None
     sources: tuple[str, ...]
     path: str
+    overrides: tuple[Override, ...] = ()
+    raw: dict | None = field(default=None, compare=False)  # the resolved YAML mapping (overrides applied), for provenance
 
 
 #: Optional ``instance`` keys of a cluster -> make_instance options (defaults: the engine's).
@@ -74,7 +78,7 @@ def _shape(f: Fields | None) -> dict:
 
 
 def _cluster(f: Fields, role: str, base: Path, model: ModelSpec) -> Cluster:
-    hw = load_hardware(f.str("hardware"))
+    hw = _catalog("hardware", f.str("hardware"), base)
     profile = f.str("efficiency_profile", None)
     if profile is not None:  # fitted by `prfaas-plan calibrate`; relative to the scenario file
         path = Path(profile) if Path(profile).is_absolute() else base / profile
@@ -136,8 +140,15 @@ def _lengths(f: Fields, base: Path) -> LengthDistribution:
     return d
 
 
-def _output_tokens(f: Fields, key: str, base: Path) -> float:
-    """Output length: a number, or a distribution mapping (its mean is what Eq. 5 uses)."""
+def _output_tokens(f: Fields, key: str, base: Path, inputs: LengthDistribution) -> float:
+    """Output length: a number, or a distribution mapping (its mean is what Eq. 5 uses). A trace
+    with an output column supplies it; giving both is an error rather than a silent choice."""
+    from_trace = getattr(inputs, "output_tokens_mean", None)
+    if from_trace is not None:
+        if f.has(key):
+            raise f.error(key, f"the input_tokens trace has an output-token column (mean {from_trace:,.0f}); remove this key or the column")
+        f.raw(key, None)
+        return from_trace
     raw = f.raw(key)
     if isinstance(raw, dict):
         return _lengths(f.sub(key), base).mean()
@@ -163,13 +174,36 @@ def _link(f: Fields) -> Link:
     return link
 
 
-def load_scenario(name_or_path: str | Path) -> Scenario:
+def load_scenario(name_or_path: str | Path, overrides: tuple[Override, ...] | list[Override] = ()) -> Scenario:
+    """Read a scenario (catalog name or path). Paths inside it (model, hardware, traces) are taken
+    from the scenario file's folder. ``overrides`` change keys before anything is checked."""
     path, f, name = open_catalog_file("scenarios", name_or_path)
-    model = load_model(f.str("model"))
+    return scenario_from_mapping(f.data, path, name, overrides)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached(kind: str, path: Path, mtime_ns: int):
+    """Catalog files read once per content version (sweeps read the same model 1,000 times)."""
+    return load_model(path) if kind == "models" else load_hardware(path)
+
+
+def _catalog(kind: str, name_or_path: str, base: Path):
+    path = resolve_from(kind, name_or_path, base).resolve()
+    return _cached(kind, path, path.stat().st_mtime_ns)
+
+
+def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Override, ...] | list[Override] = ()) -> Scenario:
+    """A scenario from its YAML mapping ``data`` (read from ``path``), with ``overrides`` applied."""
+    f = Fields(apply_overrides(data, overrides, str(path)) if overrides else data, path)
+    f.str("name", None)
+    raw = f.data
+    model = _catalog("models", f.str("model"), path.parent)
     w = f.sub("workload")
+    lengths = _lengths(w.sub("input_tokens"), path.parent)
+    scale = w.num("input_tokens_scale", 1.0)  # what-if knob: every prompt this many times longer
     workload = Workload(
-        input=_lengths(w.sub("input_tokens"), path.parent),
-        output_tokens_mean=_output_tokens(w, "output_tokens", path.parent),
+        input=Scaled(lengths, scale) if scale != 1.0 else lengths,
+        output_tokens_mean=_output_tokens(w, "output_tokens", path.parent, lengths),
         prefix_cache_hit_frac=w.num("prefix_cache_hit_frac", 0.0, min_value=0.0),
         arrival_req_per_s=w.num("arrival_req_per_s", None),
     )
@@ -205,6 +239,8 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         target_req_per_s=target,
         sources=f.sources(),
         path=str(path),
+        overrides=tuple(overrides),
+        raw=raw,
     )
     f.done()
     if objective == "fixed-fleet":

@@ -1,69 +1,143 @@
-"""What-if reports: re-plan a scenario under changed conditions (link, prices, prompts, cache)."""
+"""What-ifs: each change of conditions read twice, side by side.
+
+- *re-plan*: answer the scenario's question again under the changed conditions (buy again);
+- *stress*: keep the fleet and link the scenario's plan buys (or has) and change only the
+  conditions: the best threshold and prefill/decode split on that hardware, its throughput, cost
+  and whether it still carries the demand (the arrival rate, or the target).
+
+A what-if is a list of scenario-key overrides (:mod:`overrides`), so ``--set KEY=VALUE`` and the
+standard questions of a design review go through the same checked path.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from ..errors import PlanError
+from .overrides import Override, with_price_sources
 from .planner import PLAN_KEYS, optimize
-from .scenario import Scenario
-from .workload import Scaled
+from .scenario import Scenario, load_scenario
+from .sweep import plan_only
+
+LINK_KEYS = ("link.bandwidth_gbit_per_s", "link.purchasable_gbit_per_s", "link.max_gbit_per_s")
 
 
-def vary(sc: Scenario, *, link_scale: float = 1.0, prompt_scale: float = 1.0, cache_hit_frac: float | None = None,
-         prfaas_price_scale: float = 1.0, local_price_scale: float = 1.0) -> Scenario:
-    """A copy of ``sc`` with the link bandwidth, prompt lengths, prefix-cache hit rate or GPU prices changed."""
-    for name, v in (("link_scale", link_scale), ("prompt_scale", prompt_scale), ("prfaas_price_scale", prfaas_price_scale), ("local_price_scale", local_price_scale)):
-        if not v > 0:
-            raise PlanError(f"{name} must be > 0, got {v}")
-    link = sc.link
-    if link.fixed_gbit_per_s is not None:
-        link = replace(link, fixed_gbit_per_s=link.fixed_gbit_per_s * link_scale)
-    if link.max_gbit_per_s is not None:
-        link = replace(link, max_gbit_per_s=link.max_gbit_per_s * link_scale)
-    if link_scale != 1.0 and link.sizes_gbit_per_s:
-        link = replace(link, sizes_gbit_per_s=tuple(s * link_scale for s in link.sizes_gbit_per_s))
-    wl = sc.workload
-    if prompt_scale != 1.0:
-        wl = replace(wl, input=Scaled(wl.input, prompt_scale))
-    if cache_hit_frac is not None:
-        wl = replace(wl, prefix_cache_hit_frac=cache_hit_frac)
-    return replace(
-        sc,
-        link=link,
-        workload=wl,
-        prfaas=replace(sc.prfaas, usd_per_gpu_hour=sc.prfaas.usd_per_gpu_hour * prfaas_price_scale),
-        local=replace(sc.local, usd_per_gpu_hour=sc.local.usd_per_gpu_hour * local_price_scale),
-    )
+@dataclass(frozen=True)
+class WhatIf:
+    label: str
+    overrides: tuple[Override, ...] = ()
 
 
-#: The standard questions of a design review: (label, keyword arguments of :func:`vary`).
-STANDARD_VARIANTS: tuple[tuple[str, dict], ...] = (
-    ("as planned", {}),
-    ("link halves", {"link_scale": 0.5}),
-    ("link at 10%", {"link_scale": 0.1}),
-    ("prompts 2x longer", {"prompt_scale": 2.0}),
-    ("prompts 2x shorter", {"prompt_scale": 0.5}),
-    ("prefix-cache hit 50%", {"cache_hit_frac": 0.5}),
-    ("PrfaaS GPUs +50% price", {"prfaas_price_scale": 1.5}),
-    ("local GPUs +50% price", {"local_price_scale": 1.5}),
-)
+def link_scaled(label: str, factor: float) -> WhatIf:
+    """The link (fixed, purchasable port sizes or cap) scaled by ``factor`` at the same price per
+    Gbit/s: a port of half the size costs half as much."""
+    return WhatIf(label, tuple(Override(k, factor, scale=True, optional=True) for k in LINK_KEYS))
+
+
+def standard_whatifs(sc: Scenario) -> tuple[WhatIf, ...]:
+    """The standard questions of a design review for ``sc``."""
+    price = lambda role, c: WhatIf(f"{role} GPUs +50% price", with_price_sources((Override(f"{role}.usd_per_gpu_hour", c.usd_per_gpu_hour * 1.5),)))  # noqa: E731
+    out = [
+        WhatIf("as planned"),
+        link_scaled("link halves", 0.5),
+        link_scaled("link at 10%", 0.1),
+        WhatIf("prompts 2x longer", (Override("workload.input_tokens_scale", 2.0),)),
+        WhatIf("prompts 2x shorter", (Override("workload.input_tokens_scale", 0.5),)),
+        WhatIf("prefix-cache hit 50%", (Override("workload.prefix_cache_hit_frac", 0.5),)),
+        price("prfaas", sc.prfaas),
+        price("local", sc.local),
+    ]
+    if sc.workload.arrival_req_per_s is not None or sc.objective == "target":
+        out.append(WhatIf("load +50%", (Override("workload.arrival_req_per_s", 1.5, scale=True, optional=True),
+                                        Override("objective.target_req_per_s", 1.5, scale=True, optional=True))))
+    return tuple(out)
+
+
+def stress_link_gbit_per_s(planned_gbit_per_s: float, overrides: tuple[Override, ...]) -> float:
+    """The planned link under the what-if: a set bandwidth replaces it; a scaled link key (the
+    fixed bandwidth, the port sizes or the cap, in that order of precedence) scales it once."""
+    by_key = {o.key: o for o in overrides if o.key in LINK_KEYS}
+    for key in LINK_KEYS:
+        o = by_key.get(key)
+        if o is not None and o.scale:
+            return planned_gbit_per_s * o.value
+        if o is not None and key == "link.bandwidth_gbit_per_s":
+            return float(o.value)
+    return planned_gbit_per_s
+
+
+def stressed(sv: Scenario, plan: dict, link_gbit_per_s: float) -> Scenario:
+    """``sv``'s conditions on the fleet and link of ``plan``: a fixed-fleet question."""
+    link = replace(sv.link, fixed_gbit_per_s=link_gbit_per_s, sizes_gbit_per_s=(), sizes_usd_per_hour=(), max_gbit_per_s=None)
+    return replace(sv, objective="fixed-fleet", budget_usd_per_hour=None, target_req_per_s=None, link=link,
+                   prfaas=replace(sv.prfaas, instances=plan["n_prfaas"]),
+                   local=replace(sv.local, instances=plan["n_pd_prefill"] + plan["n_pd_decode"]))
+
+
+def demand_req_per_s(sc: Scenario, target_req_per_s: float | None = None) -> float | None:
+    """The load a plan must carry: the target if the question is one, else the arrival rate."""
+    if target_req_per_s is not None:
+        return target_req_per_s
+    if sc.objective == "target":
+        return sc.target_req_per_s
+    return sc.workload.arrival_req_per_s
+
+
+def _reading(fn) -> dict:
+    try:
+        r = fn()
+        return {**{k: r[k] for k in PLAN_KEYS}, "error": None}
+    except PlanError as exc:  # an infeasible variant is an answer, not a crash
+        return {**{k: None for k in PLAN_KEYS}, "error": str(exc)}
+
+
+def _ratio(a, b):
+    return a / b if a is not None and b else None
 
 
 def whatif_rows(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float | None = None,
-                target_req_per_s: float | None = None, variants=STANDARD_VARIANTS) -> list[dict]:
-    """One re-optimised plan per variant, with its throughput and cost relative to the first."""
+                target_req_per_s: float | None = None, whatifs: tuple[WhatIf, ...] | None = None,
+                base: dict | None = None) -> list[dict]:
+    """One row per what-if: its re-plan and its stress reading, each against the plan itself
+    (``base``: that plan, if already computed). In a target question every re-plan carries the
+    target, so the re-plan is compared by cost; the stress reading by throughput."""
+    whatifs = standard_whatifs(sc) if whatifs is None else whatifs
+    if base is None:
+        base = optimize(sc, mode, budget_usd_per_hour, target_req_per_s, compare_modes=False)
+    target_q = (budget_usd_per_hour is None) and (target_req_per_s is not None or sc.objective == "target")
     rows = []
-    for label, kwargs in variants:
-        try:
-            r = optimize(vary(sc, **kwargs), mode, budget_usd_per_hour, target_req_per_s, compare_modes=False)
-            row = {"variant": label, **{k: r[k] for k in PLAN_KEYS}, "homogeneous_req_per_s": r["baselines"]["homogeneous"]["throughput_req_per_s"], "error": None}
-        except PlanError as exc:  # an infeasible variant is an answer, not a crash
-            row = {"variant": label, **{k: None for k in PLAN_KEYS}, "homogeneous_req_per_s": None, "error": str(exc)}
-        rows.append(row)
-    base = rows[0]
-    for row in rows:
-        for key in ("throughput_req_per_s", "cost_usd_per_hour"):
-            ok = row[key] is not None and base[key]
-            row[f"{key.split('_')[0]}_vs_planned"] = row[key] / base[key] if ok else None
+    for w in whatifs:
+        sv = load_scenario(sc.path, sc.overrides + w.overrides) if w.overrides else sc
+        demand = demand_req_per_s(sv, target_req_per_s * _load_factor(w) if target_req_per_s else None)
+        replan = _reading(lambda: plan_only(sv, mode, budget_usd_per_hour, _target(target_req_per_s, w)))
+        link = stress_link_gbit_per_s(base["link_gbit_per_s"], w.overrides)
+        stress = _reading(lambda: plan_only(stressed(sv, base, link), mode))
+        lam = stress["throughput_req_per_s"]
+        rows.append({
+            "variant": w.label,
+            "overrides": ", ".join(o.label for o in w.overrides if not o.key.endswith("price_source")),
+            "replan": replan,
+            "stress": stress,
+            "replan_throughput_vs_planned": _ratio(replan["throughput_req_per_s"], base["throughput_req_per_s"]),
+            "replan_cost_vs_planned": _ratio(replan["cost_usd_per_hour"], base["cost_usd_per_hour"]),
+            "replan_compared_by": "cost" if target_q else "throughput",
+            "stress_throughput_vs_planned": _ratio(lam, base["throughput_req_per_s"]),
+            "stress_cost_vs_planned": _ratio(stress["cost_usd_per_hour"], base["cost_usd_per_hour"]),
+            "demand_req_per_s": demand,
+            "stress_utilisation_frac": _ratio(demand, lam),
+            "stress_carries_demand": None if demand is None or lam is None else lam >= demand * (1 - 1e-9),
+        })
     return rows
+
+
+def _load_factor(w: WhatIf) -> float:
+    f = 1.0
+    for o in w.overrides:
+        if o.key == "objective.target_req_per_s" and o.scale:
+            f *= o.value
+    return f
+
+
+def _target(target_req_per_s: float | None, w: WhatIf) -> float | None:
+    """A --target-req-per-s given on the command line, moved by a what-if that scales the target."""
+    return None if target_req_per_s is None else target_req_per_s * _load_factor(w)

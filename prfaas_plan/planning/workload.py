@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -217,6 +217,7 @@ class Empirical(LengthDistribution):
 
     values: tuple[float, ...]
     weights: tuple[float, ...]
+    output_tokens_mean: float | None = None  # from a trace's output column, if it has one
     has_density = False
 
     @classmethod
@@ -303,25 +304,51 @@ class Scaled(LengthDistribution):
         return self.factor * self.base.partial_mean(np.asarray(a, float) / self.factor, np.asarray(b, float) / self.factor)
 
 
+#: Accepted trace columns: ours, and the Azure LLM inference traces' (TIMESTAMP, ContextTokens,
+#: GeneratedTokens). Other columns (timestamps, ids) are ignored.
+TRACE_INPUT_COLUMNS = ("input_tokens", "ContextTokens")
+TRACE_OUTPUT_COLUMNS = ("output_tokens", "GeneratedTokens")
+
+
+def _trace_column(fieldnames, names: tuple[str, ...]) -> str | None:
+    found = [c for c in names if c in fieldnames]
+    return found[0] if found else None
+
+
 def load_trace_csv(path: str | Path, where: str) -> Empirical:
-    """A CSV with a column ``input_tokens`` (one row per request) and optionally ``count`` (a
-    histogram: that many requests of that length)."""
+    """A CSV with one row per request: prompt length in ``input_tokens`` (or Azure's
+    ``ContextTokens``), optionally the output length in ``output_tokens`` (``GeneratedTokens``),
+    whose weighted mean becomes ``output_tokens_mean``, and optionally ``count`` (a histogram:
+    that many requests of that row)."""
     path = Path(path)
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
-            if reader.fieldnames is None or "input_tokens" not in reader.fieldnames:
-                raise PlanError(f"{where}: {path}: needs a column 'input_tokens' (and optionally 'count')")
-            values, weights = [], []
+            fields = [c.strip() for c in reader.fieldnames or []]
+            reader.fieldnames = fields
+            col_in = _trace_column(fields, TRACE_INPUT_COLUMNS)
+            col_out = _trace_column(fields, TRACE_OUTPUT_COLUMNS)
+            if col_in is None:
+                raise PlanError(f"{where}: {path}: needs a column 'input_tokens' or 'ContextTokens' (optionally 'output_tokens' or "
+                                f"'GeneratedTokens', and 'count'); found {', '.join(fields) or 'no header'}")
+            values, outputs, weights = [], [], []
             for i, row in enumerate(reader, start=2):
                 try:
-                    values.append(float(row["input_tokens"]))
+                    values.append(float(row[col_in]))
                     weights.append(float(row.get("count") or 1))
+                    if col_out is not None:
+                        outputs.append(float(row[col_out]))
                 except (TypeError, ValueError):
                     raise PlanError(f"{where}: {path}: line {i}: not a number") from None
     except FileNotFoundError:
         raise PlanError(f"{where}: {path}: file not found") from None
-    return Empirical.from_arrays(values, weights, f"{where}: {path}")
+    d = Empirical.from_arrays(values, weights, f"{where}: {path}")
+    if col_out is None:
+        return d
+    out, w = np.asarray(outputs), np.asarray(weights)
+    if not np.all(np.isfinite(out)) or np.any(out < 1):
+        raise PlanError(f"{where}: {path}: column '{col_out}': output lengths must be finite and >= 1 token")
+    return replace(d, output_tokens_mean=float(np.sum(out * w) / np.sum(w)))
 
 
 @dataclass(frozen=True)

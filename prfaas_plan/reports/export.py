@@ -34,12 +34,12 @@ def to_json(data: Any) -> str:
     return json.dumps(_clean(data), indent=2) + "\n"
 
 
-def _flat(row: dict) -> dict:
+def flat(row: dict) -> dict:
     """Nested mappings become dotted columns (baselines.homogeneous.throughput_req_per_s)."""
     out = {}
     for k, v in row.items():
         if isinstance(v, dict):
-            out.update({f"{k}.{kk}": vv for kk, vv in _flat(v).items()})
+            out.update({f"{k}.{kk}": vv for kk, vv in flat(v).items()})
         elif isinstance(v, (list, tuple)):
             out[k] = json.dumps(_clean(v))
         else:
@@ -48,37 +48,22 @@ def _flat(row: dict) -> dict:
 
 
 def to_csv(rows: list[dict]) -> str:
-    flat = [_flat(r) for r in rows]
+    flat_rows = [flat(r) for r in rows]
     columns: list[str] = []
-    for r in flat:
+    for r in flat_rows:
         columns += [c for c in r if c not in columns]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(flat)
+    writer.writerows(flat_rows)
     return buf.getvalue()
 
 
-def to_xlsx_bytes(sheets: dict[str, list[dict]]) -> bytes:
-    """A workbook with one sheet per entry, a header row and one row per dict."""
-    from openpyxl import Workbook  # imported here: only spreadsheet export needs it
+def to_xlsx_bytes(sheets: dict[str, list[dict]], about: list[tuple[str, object]] | None = None) -> bytes:
+    """A workbook with one styled sheet per entry (see :mod:`xlsx`); ``about``: provenance lines."""
+    from .xlsx import table_workbook  # imported here: only spreadsheet export needs openpyxl
 
-    wb = Workbook()
-    wb.remove(wb.active)
-    for name, rows in sheets.items():
-        ws = wb.create_sheet(title=name[:31])
-        flat = [_flat(r) for r in rows]
-        columns: list[str] = []
-        for r in flat:
-            columns += [c for c in r if c not in columns]
-        ws.append(columns)
-        for r in flat:
-            ws.append([r.get(c) for c in columns])
-        for i, c in enumerate(columns, start=1):
-            ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = max(10, min(40, len(c) + 2))
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return table_workbook(sheets, about)
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:

@@ -4,9 +4,11 @@ looks, including the design-review view of a plan (:func:`print_plan`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -28,12 +30,32 @@ def text(v: Any) -> str:
     return "-" if v is None else str(v)
 
 
-def rows_table(rows: Sequence[dict], columns: Sequence[Column], title: str | None = None, caption: str | None = None) -> Table:
+def _min_width(cells: list[list[str]], i: int, is_text: bool) -> int:
+    if is_text:  # wraps at spaces, but never below its longest word (up to 14 characters)
+        return min(max((len(w) for r in cells for w in r[i].split()), default=1), 14)
+    return max((len(r[i]) for r in cells), default=1)
+
+
+def rows_table(rows: Sequence[dict], columns: Sequence[Column], title: str | None = None, caption: str | None = None,
+               width: int | None = None, keep: int | None = None) -> Table:
+    """A table whose number columns never shrink below their widest value: on a narrow terminal
+    text columns and headers wrap instead, so no number is cut to "3.…". Given the console
+    ``width``, columns after the first ``keep`` are left out while the table cannot fit."""
+    cells = [[f(row.get(key)) for key, _, f in columns] for row in rows]
+    mins = [_min_width(cells, i, f is text) for i, (_, _, f) in enumerate(columns)]
+    heads = [min(max((len(w) for w in h.split()), default=1), 14) for _, h, _ in columns]  # rich keeps a header's longest word
+    n = len(columns)
+    if width is not None and keep is not None:
+        while n > keep and sum(max(m, h) + 4 for m, h in zip(mins[:n], heads[:n])) + 1 > width:
+            n -= 1
+        if n < len(columns):
+            note = f"{len(columns) - n} columns left out at this width ({', '.join(h for _, h, _ in columns[n:])}); widen the terminal or use -f json."
+            caption = f"{caption}\n{note}" if caption else note
     table = Table(title=title, caption=caption, caption_justify="left", title_justify="left")
-    for _, header, f in columns:
-        table.add_column(header, justify="left" if f is text else "right")
-    for row in rows:
-        table.add_row(*(f(row.get(key)) for key, _, f in columns))
+    for i, (_, header, f) in enumerate(columns[:n]):
+        table.add_column(header, justify="left" if f is text else "right", min_width=mins[i], overflow="fold")
+    for r in cells:
+        table.add_row(*r[:n])
     return table
 
 
@@ -88,6 +110,9 @@ def print_plan(con: Console, sc: Scenario, r: dict) -> None:
         ("cost", f"{r['cost_usd_per_hour']:,.2f} $/hour"
          + (f" = {r['cost_usd_per_hour'] / (r['throughput_req_per_s'] * 3.6):.4f} $ per 1k requests" if r["throughput_req_per_s"] > 0 else "")),
     ]
+    v = r.get("verdict")
+    if v:
+        con.print(f"[bold {'green' if v['ok'] else 'red'}]{escape(v['text'])}[/]")
     con.print(kv_value_table(head, title=f"PrfaaS plan: {sc.name}"))
 
     caps = Table(title="Capacities ([PRFAAS] Eq. 3-6), req/s", title_justify="left")
@@ -129,13 +154,60 @@ def print_plan(con: Console, sc: Scenario, r: dict) -> None:
               f"link {r['prices']['link_usd_per_gbit_per_s_hour']:.3f} $/(Gbit/s)-h.")
 
 
-def whatif_table(sc: Scenario, rows: list[dict]) -> Table:
-    cols = [("variant", "what if", text), ("threshold_tokens", "t tokens", lambda v: "none" if v is None else f"{v:,.0f}"),
-            ("n_prfaas", "PrfaaS", fmt("d")), ("n_pd_prefill", "PD-P", fmt("d")), ("n_pd_decode", "PD-D", fmt("d")),
-            ("link_gbit_per_s", "link Gbit/s", fmt(",.0f")), ("egress_gbit_per_s", "egress Gbit/s", fmt(",.1f")),
-            ("throughput_req_per_s", "req/s", fmt(".3f")), ("throughput_vs_planned", "vs planned", fmt(".2f")),
-            ("cost_usd_per_hour", "$/hour", fmt(",.0f")), ("bottleneck", "binding", text), ("error", "note", text)]
-    return rows_table(rows, cols, title=f"What if: {sc.name} (each row re-optimised)")
+def whatif_table(sc: Scenario, rows: list[dict]) -> list[Table]:
+    """Re-plan and stress readings side by side (see planning/whatif.py)."""
+    by_cost = bool(rows) and rows[0]["replan_compared_by"] == "cost"
+    flat = []
+    for w in rows:
+        rp, st = w["replan"], w["stress"]
+        carries = w["stress_carries_demand"]
+        flat.append({
+            "variant": w["variant"], "t": rp["threshold_tokens"], "fleet": None if rp["error"] else f"{rp['n_prfaas']}/{rp['n_pd_prefill']}/{rp['n_pd_decode']}",
+            "rp_req": rp["throughput_req_per_s"], "rp_cost": rp["cost_usd_per_hour"],
+            "rp_vs": w["replan_cost_vs_planned"] if by_cost else w["replan_throughput_vs_planned"],
+            "st_req": st["throughput_req_per_s"], "st_vs": w["stress_throughput_vs_planned"],
+            "carries": None if carries is None else ("yes" if carries else f"NO, {w['demand_req_per_s']:g}"),
+            "binding": st["bottleneck"], "note": rp["error"] or st["error"],
+        })
+    replan = [("variant", "what if", text), ("t", "t tokens", lambda v: "none" if v is None else f"{v:,.0f}"), ("fleet", "P/PD-P/PD-D", text),
+              ("rp_req", "req/s", fmt(".3f")), ("rp_cost", "$/hour", fmt(",.0f")), ("rp_vs", "$ vs plan" if by_cost else "vs plan", fmt(".2f")),
+              ("note", "note", text)]
+    stress = [("variant", "what if", text), ("st_req", "req/s", fmt(".3f")), ("st_vs", "vs plan", fmt(".2f")), ("carries", "carries load", text),
+              ("binding", "binding", text)]
+    return [rows_table(flat, replan, title=f"What if, re-planned (buy again): {sc.name}",
+                       caption="P/PD-P/PD-D: PrfaaS, local prefill and local decode instances of the new plan."),
+            rows_table(flat, stress, title="What if, stressed (the planned fleet and link; threshold and split re-chosen)")]
+
+
+def sweep_table(sc: Scenario, rows: list[dict], keys: list[str], width: int | None = None) -> Table:
+    """One row per point; on a narrow terminal the columns after req/s are left out first."""
+    cols: list[Column] = [(k, k.rsplit(".", 1)[-1], lambda v: f"{v:,.4g}" if isinstance(v, float) else text(v)) for k in keys]
+    cols += [("threshold_tokens", "t tokens", lambda v: "none" if v is None else f"{v:,.0f}"), ("n_prfaas", "PrfaaS", fmt("d")),
+             ("n_pd_prefill", "PD-P", fmt("d")), ("n_pd_decode", "PD-D", fmt("d")), ("link_gbit_per_s", "link Gbit/s", fmt(",.0f")),
+             ("throughput_req_per_s", "req/s", fmt(".3f")), ("cost_usd_per_hour", "$/hour", fmt(",.0f")),
+             ("usd_per_1k_requests", "$/1k req", fmt(".3f")), ("bottleneck", "binding", text), ("error", "note", text)]
+    return rows_table(rows, cols, title=f"Sweep: {sc.name} ({len(rows)} points, each re-planned; varied: {', '.join(keys)})",
+                      width=width, keep=len(keys) + 6)
+
+
+@contextmanager
+def progress(label: str):
+    """A progress bar on stderr (a terminal only: nothing in pipes and logs); yields
+    ``tick(done, total)``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    err = Console(stderr=True)
+    if not err.is_terminal:
+        yield lambda done, total: None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def tick(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield tick
 
 
 def estimate_tables(r: dict) -> list[Table]:

@@ -1,0 +1,136 @@
+"""Changing a scenario from the command line: ``--set KEY=VALUE`` / ``--set KEY*=FACTOR`` (dotted
+scenario keys, e.g. ``link.bandwidth_gbit_per_s=50``, ``workload.arrival_req_per_s*=1.5``) and
+sweep axes ``KEY=START:STOP:N`` or ``KEY=v1,v2,...``.
+
+Overrides act on the scenario file's YAML mapping before it is read, so every changed value is
+checked exactly like a value in the file (unknown keys, units, ranges).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import yaml
+
+from ..errors import PlanError
+
+
+@dataclass(frozen=True)
+class Override:
+    """``key`` (dotted) set to ``value``, or multiplied by ``value`` when ``scale`` is true
+    (``optional``: a scaled key that is absent is left absent instead of being an error)."""
+
+    key: str
+    value: Any
+    scale: bool = False
+    optional: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.key}{'*=' if self.scale else '='}{_show(self.value)}"
+
+
+def _show(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _yaml_value(text: str, where: str) -> Any:
+    try:
+        return yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        raise PlanError(f"{where}: cannot read value {text!r} (write it as in the scenario YAML)") from None
+
+
+def _key(text: str, where: str) -> str:
+    key = text.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise PlanError(f"{where}: expected KEY=VALUE with a dotted scenario key, e.g. link.bandwidth_gbit_per_s=50")
+    return key
+
+
+def parse_set(text: str) -> Override:
+    """``KEY=VALUE`` (VALUE read as YAML: 50, true, [10, 25], {kind: budget}) or ``KEY*=FACTOR``."""
+    where = f"--set {text}"
+    if "=" not in text:
+        raise PlanError(f"{where}: expected KEY=VALUE or KEY*=FACTOR")
+    key, _, raw = text.partition("=")
+    if key.endswith("*"):
+        factor = _yaml_value(raw, where)
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
+            raise PlanError(f"{where}: FACTOR must be a number > 0")
+        return Override(_key(key[:-1], where), float(factor), scale=True)
+    return Override(_key(key, where), _yaml_value(raw, where))
+
+
+def parse_axis(text: str) -> tuple[str, list[Any]]:
+    """A sweep axis: ``KEY=START:STOP:N`` (N evenly spaced values, ends included) or
+    ``KEY=v1,v2,...``."""
+    where = f"--vary {text}"
+    if "=" not in text:
+        raise PlanError(f"{where}: expected KEY=START:STOP:N or KEY=v1,v2,...")
+    key, _, raw = text.partition("=")
+    key = _key(key, where)
+    if raw.count(":") == 2:
+        start, stop, n = (_yaml_value(p, where) for p in raw.split(":"))
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (start, stop)):
+            raise PlanError(f"{where}: START and STOP must be numbers")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+            raise PlanError(f"{where}: N must be a whole number >= 2")
+        return key, [float(v) for v in np.linspace(start, stop, n)]
+    if ":" in raw:
+        raise PlanError(f"{where}: expected KEY=START:STOP:N or KEY=v1,v2,...")
+    values = [_yaml_value(p, where) for p in raw.split(",") if p.strip()]
+    if not values:
+        raise PlanError(f"{where}: give at least one value")
+    return key, values
+
+
+def apply_overrides(data: dict, overrides: tuple[Override, ...] | list[Override], source: str) -> dict:
+    """A copy of the scenario mapping ``data`` with ``overrides`` applied (missing intermediate
+    mappings are created; a scaled key must hold a number or a list of numbers)."""
+    out = dict(data)
+    for o in overrides:
+        *parents, leaf = o.key.split(".")
+        node = out
+        for i, part in enumerate(parents):  # copy the mappings on the path only (data is untouched)
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = {}
+            if not isinstance(nxt, dict):
+                raise PlanError(f"{source}: --set {o.label}: key '{'.'.join(parents[: i + 1])}' is not a mapping")
+            node[part] = nxt = dict(nxt)
+            node = nxt
+        if not o.scale:
+            node[leaf] = copy.deepcopy(o.value)
+            continue
+        old = node.get(leaf)
+        if isinstance(old, (int, float)) and not isinstance(old, bool):
+            node[leaf] = old * o.value
+        elif isinstance(old, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in old):
+            node[leaf] = [v * o.value for v in old]  # a new list: the original stays as it was
+        elif old is None:
+            if not o.optional:
+                raise PlanError(f"{source}: --set {o.label}: key '{o.key}' is not set, nothing to scale")
+        else:
+            raise PlanError(f"{source}: --set {o.label}: key '{o.key}' holds {old!r}, not a number to scale")
+    return out
+
+
+def with_price_sources(overrides: tuple[Override, ...]) -> tuple[Override, ...]:
+    """A price set on the command line names its source as such (scenario prices need one)."""
+    out = list(overrides)
+    keys = {o.key for o in overrides}
+    for o in overrides:
+        if o.key.endswith(".usd_per_gpu_hour"):
+            src = o.key.replace("usd_per_gpu_hour", "price_source")
+            if src not in keys:
+                out.append(Override(src, f"what-if: {o.label}"))
+    return tuple(out)
+
+
+def parse_sets(texts: list[str] | None) -> tuple[Override, ...]:
+    """``--set`` options as overrides, with a source named for any price they set."""
+    return with_price_sources(tuple(parse_set(t) for t in texts or []))

@@ -1,0 +1,108 @@
+"""Sweeps: the scenario's question answered at every point of one or two varied keys
+(``--vary link.bandwidth_gbit_per_s=10:400:40``), the plan's keys per point, each point exactly
+what ``optimize`` gives for it (baselines are not computed per point; ``optimize`` shows them).
+
+Speed. The scenario file is read once and each point's overrides are applied to its mapping (so
+every value is still checked as in a file); points that share a throughput model (model, parts,
+latency sources, workload, SLO, mode) share it, and points that pose the same optimisation
+problem (e.g. a key that only moves the arrival rate) share its answer. The optimizer itself
+runs once per distinct problem.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+
+from ..catalog.fields import open_catalog_file
+from ..errors import PlanError
+from . import optimizer as opt
+from .overrides import Override, with_price_sources
+from .planner import PLAN_KEYS, _problem, load_report, plan_dict, throughput_model
+from .scenario import Scenario, scenario_from_mapping
+from .verdict import verdict
+
+def _objective(sc: Scenario, budget: float | None, target: float | None) -> tuple[str, float | None, float | None]:
+    if budget is not None:
+        return "budget", budget, None
+    if target is not None:
+        return "target", None, target
+    return sc.objective, sc.budget_usd_per_hour, sc.target_req_per_s
+
+
+def _tm_key(sc: Scenario, mode: str) -> tuple:
+    c = lambda x: (x.hardware.path, x.hardware.name, x.gpus_per_instance, x.use_profile)  # noqa: E731
+    wl = sc.workload
+    return (sc.model.path, sc.model.name, c(sc.prfaas), c(sc.local), sc.tpot_s, repr(wl.input), wl.output_tokens_mean,
+            wl.prefix_cache_hit_frac, mode)
+
+
+def solve(sc: Scenario, tm, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None,
+          answers: dict | None = None) -> opt.Plan:
+    """The plan for ``sc``'s question (or the budget / target given here) on throughput model
+    ``tm``, as ``optimize`` finds it, without the baselines. ``answers`` remembers solved problems."""
+    objective, budget, target = _objective(sc, budget_usd_per_hour, target_req_per_s)
+    problem = _problem(sc, tm, objective, budget)
+    answers = {} if answers is None else answers
+    if (problem, objective, target) not in answers:
+        answers[problem, objective, target] = opt.cheapest_for(problem, target) if objective == "target" else opt.maximise(problem)
+    return answers[problem, objective, target]
+
+
+def plan_only(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None) -> dict:
+    """``optimize``'s plan keys for ``sc`` without baselines or the other mode (what-ifs need no more)."""
+    m = mode or sc.mode
+    return plan_dict(solve(sc, throughput_model(sc, m), budget_usd_per_hour, target_req_per_s), sc)
+
+
+def sweep(sc: Scenario, axes: list[tuple[str, list]], mode: str | None = None, budget_usd_per_hour: float | None = None,
+          target_req_per_s: float | None = None, progress: Callable[[int, int], None] | None = None) -> list[dict]:
+    """One row per point of the grid of ``axes`` (1 or 2 (key, values) pairs): the varied values,
+    the plan's keys, cost per 1k requests, and the load and verdict where the scenario has an
+    arrival rate. An infeasible point is a row with ``error``; a bad value stops the sweep."""
+    if not 1 <= len(axes) <= 2:
+        raise PlanError("--vary: give one or two keys")
+    if len(axes) == 2 and axes[0][0] == axes[1][0]:
+        raise PlanError(f"--vary: {axes[0][0]} given twice")
+    path, f, name = open_catalog_file("scenarios", sc.path)
+    points = list(itertools.product(*(vals for _, vals in axes)))
+    scenarios = []
+    for pt in points:
+        point = tuple(Override(k, v) for (k, _), v in zip(axes, pt))
+        try:
+            scenarios.append(scenario_from_mapping(f.data, Path(path), name, sc.overrides + with_price_sources(point)))
+        except PlanError as exc:
+            raise PlanError(f"--vary at {', '.join(o.label for o in point)}: {exc}") from None
+    tms: dict[tuple, object] = {}
+    answers: dict = {}  # identical problems (same model, ranges, link, prices, budget) answer once
+    rows = []
+    for n, (point, s) in enumerate(zip(points, scenarios)):
+        m = mode or s.mode
+        key = _tm_key(s, m)
+        if key not in tms:
+            tms[key] = throughput_model(s, m)
+        try:
+            plan = solve(s, tms[key], budget_usd_per_hour, target_req_per_s, answers)
+        except PlanError as exc:
+            plan = exc
+        rows.append(_row(axes, point, s, m, plan))
+        if progress:
+            progress(n + 1, len(points))
+    return rows
+
+
+def _row(axes, point, sc: Scenario, mode: str, plan) -> dict:
+    row = {k: v for (k, _), v in zip(axes, point)}
+    if isinstance(plan, PlanError):
+        return {**row, **{k: None for k in PLAN_KEYS}, "usd_per_1k_requests": None, "verdict": None, "error": str(plan)}
+    d = plan_dict(plan, sc)
+    lam = d["throughput_req_per_s"]
+    out = {**row, **{k: d[k] for k in PLAN_KEYS}, "usd_per_1k_requests": d["cost_usd_per_hour"] / (lam * 3.6) if lam > 0 else None}
+    result = {**d, "baselines": {}}
+    if sc.workload.arrival_req_per_s is not None:
+        result["load"] = load_report(d, sc.workload.arrival_req_per_s)
+        out["utilisation_frac"] = result["load"]["utilisation_frac"]
+    out["verdict"] = verdict(result)["text"]
+    out["error"] = None
+    return out

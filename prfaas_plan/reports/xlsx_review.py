@@ -1,0 +1,212 @@
+"""The design-review workbook of a plan: Summary, Inputs, Plan & baselines, Capacities (Lambda_max
+as a live MIN of the capacities), What-ifs, Sweeps (native charts). One printed landscape page
+per sheet. See :mod:`xlsx` for the styling."""
+
+from __future__ import annotations
+
+from .export import flat
+from .provenance import provenance_columns
+from .review_tables import BASELINE_NAMES
+from .xlsx import Sheet, line_chart, new_workbook, number_format, rows_sheet, save
+
+
+def _summary(wb, rv: dict) -> None:
+    r, p = rv["plan"], rv["provenance"]
+    s = Sheet(wb, "Summary")
+    s.title(f"PrfaaS plan review: {r['scenario']}")
+    s.line("question", rv["question"])
+    s.line("answer", rv["answer"])
+    row = s.line("verdict", r["verdict"]["text"])
+    if not r["verdict"]["ok"]:
+        s.ws.cell(row, 2).fill = s.flag_fill
+    s.row += 1
+    lam = r["throughput_req_per_s"]
+    items = [("Lambda_max", lam, "req/s", "throughput_req_per_s"), ("cost", r["cost_usd_per_hour"], "$/hour", "cost_usd_per_hour"),
+             ("cost per 1k requests", r["cost_usd_per_hour"] / (lam * 3.6) if lam > 0 else None, "$", "usd_per_1k_requests"),
+             ("routing threshold t", r["threshold_tokens"], "tokens", "threshold_tokens"), ("offloaded share", r["offload_frac"], "", "offload_frac"),
+             ("PrfaaS instances", r["n_prfaas"], "instances", "n_prfaas"), ("local prefill instances", r["n_pd_prefill"], "instances", "n_pd_prefill"),
+             ("local decode instances", r["n_pd_decode"], "instances", "n_pd_decode"), ("link", r["link_gbit_per_s"], "Gbit/s", "link_gbit_per_s"),
+             ("mean egress", r["egress_gbit_per_s"], "Gbit/s", "egress_gbit_per_s"), ("binding", r["bottleneck"], "", "")]
+    b = r["baselines"].get("homogeneous_equal_cost")
+    if b:
+        items.append(("gain vs homogeneous PD at the same cost", b["plan_vs_baseline"], "", "plan_vs_baseline"))
+    load = r.get("load")
+    if load:
+        items += [("arrival rate", load["arrival_req_per_s"], "req/s", "arrival_req_per_s"), ("utilisation", load["utilisation_frac"], "", "utilisation_frac"),
+                  ("headroom", load["headroom_frac"], "", "headroom_frac")]
+    first, _ = s.table(["key number", "value", "unit"], [[a, v, u] for a, v, u, _ in items], freeze=True)
+    for i, (_, v, _, key) in enumerate(items):
+        fmt = number_format(key)
+        if fmt and isinstance(v, (int, float)):
+            s.ws.cell(first + i, 2).number_format = fmt
+    for k in ("version", "generated_utc", "mode", "command", "scenario_path"):
+        s.line(k, str(p[k]))
+    if p["overrides"]:
+        s.line("overrides", ", ".join(p["overrides"]))
+    s.finish()
+
+
+def _inputs(wb, rv: dict) -> None:
+    s = Sheet(wb, "Inputs")
+    rows = rv["inputs"]
+    s.table(["input", "value", "unit", "source", "estimate"], [[r["key"], r["value"], r["unit"], r["source"], "ESTIMATE" if r["estimate"] else ""] for r in rows],
+            flags=[r["estimate"] for r in rows], freeze=True)
+    s.finish()
+
+
+_PLAN_COLS = [("plan", "plan"), ("threshold_tokens", "t (tokens)"), ("offload_frac", "offloaded"), ("n_prfaas", "PrfaaS inst."),
+              ("n_pd_prefill", "PD-P inst."), ("n_pd_decode", "PD-D inst."), ("link_gbit_per_s", "link Gbit/s"),
+              ("egress_gbit_per_s", "egress Gbit/s"), ("throughput_req_per_s", "Lambda req/s"), ("cost_usd_per_hour", "$/hour")]
+
+
+def _plan(wb, rv: dict) -> None:
+    from openpyxl.utils import get_column_letter as L
+
+    r = rv["plan"]
+    s = Sheet(wb, "Plan & baselines")
+    plans = [("PrfaaS-PD (this plan)", r)] + [(BASELINE_NAMES[k], b) for k, b in r["baselines"].items() if b]
+    header = [h for _, h in _PLAN_COLS] + ["$ per 1k req", "plan gain", "binding"]
+    keys = [k for k, _ in _PLAN_COLS] + ["usd_per_1k_requests", "gain", "bottleneck"]
+    lam_col, cost_col = L(keys.index("throughput_req_per_s") + 1), L(keys.index("cost_usd_per_hour") + 1)
+    top = s.row + 1
+    rows = []
+    for i, (name, d) in enumerate(plans):
+        n = top + i
+        rows.append([name] + [d[k] for k, _ in _PLAN_COLS[1:]]
+                    + [f"=IF({lam_col}{n}>0,{cost_col}{n}/({lam_col}{n}*3.6),\"-\")", f"=IF({lam_col}{n}>0,${lam_col}${top}/{lam_col}{n},\"-\")", d["bottleneck"]])
+    s.table(header, rows, keys=keys, freeze=True)
+    s.line("formulas", "$ per 1k requests = ($/hour) / (req/s x 3.6); plan gain = this plan's Lambda / the row's Lambda")
+    s.line("baselines", "homogeneous PD: the local part alone, with the same GPU count or the same cost")
+    s.line("", "naive heterogeneous: every prompt prefilled on the plan's PrfaaS instances")
+    s.line("TTFT", "not modelled in this version (steady-state capacities only)")
+    s.finish()
+
+
+def _capacities(wb, rv: dict) -> None:
+    r = rv["plan"]
+    p = r["offload_frac"]
+    s = Sheet(wb, "Capacities")
+    top = s.row + 1
+    rows = [["PrfaaS prefill (Eq. 3)", r["theta_prfaas_req_per_s"], p], ["local prefill (Eq. 4)", r["theta_pd_prefill_req_per_s"], 1 - p],
+            ["local decode (Eq. 5)", r["theta_pd_decode_req_per_s"], 1.0]]
+    rows = [row + [f"=IF(C{top + i}>0,B{top + i}/C{top + i},\"-\")"] for i, row in enumerate(rows)]
+    s.table(["path", "Theta (req/s)", "share of requests", "capacity Theta/share (req/s)"], rows,
+            keys=["", "theta_req_per_s", "share_frac", "capacity_req_per_s"], freeze=True)
+    end = top + 2
+    c = s.ws.cell(s.row, 1, "Lambda_max = MIN(capacities)")
+    c.font = s.bold
+    s.ws.cell(s.row, 4, f"=MIN(D{top}:D{end})").number_format = "0.000"
+    s.ws.cell(s.row + 1, 1, "Lambda_max from the planner (check)").font = s.bold
+    s.ws.cell(s.row + 1, 4, r["throughput_req_per_s"]).number_format = "0.000"
+    s.ws.cell(s.row + 2, 1, "binding").font = s.bold
+    s.ws.cell(s.row + 2, 4, r["bottleneck"])
+    s.row += 4
+    d = r["decode"]
+    s.line("decode", f"BS_max {d['bs_max']} at {d['step_time_s'] * 1e3:.1f} ms per step; {d['req_per_s_per_instance']:.3f} req/s per instance")
+    s.line("decode source", d["source"][:100] + ("..." if len(d["source"]) > 100 else ""))
+    s.finish()
+
+
+def _whatifs(wb, rv: dict) -> None:
+    s = Sheet(wb, "What-ifs")
+    s.title("Re-plan = buy again under the changed conditions; stress = the planned fleet and link under them")
+    header = ["what if", "overrides", "re-plan t", "re-plan PrfaaS", "re-plan PD-P", "re-plan PD-D", "re-plan link Gbit/s", "re-plan req/s",
+              "re-plan $/h", "re-plan vs plan", "stress req/s", "stress vs plan", "stress $/h", "demand req/s", "stress carries", "stress binding", "note"]
+    keys = ["", "", "threshold_tokens", "n_", "n_", "n_", "link_gbit_per_s", "throughput_req_per_s", "cost_usd_per_hour", "_vs_",
+            "throughput_req_per_s", "_vs_", "cost_usd_per_hour", "demand_req_per_s", "", "", ""]
+    rows = []
+    for w in rv["whatifs"]:
+        rp, st = w["replan"], w["stress"]
+        vs = w["replan_cost_vs_planned"] if w["replan_compared_by"] == "cost" else w["replan_throughput_vs_planned"]
+        carries = w["stress_carries_demand"]
+        rows.append([w["variant"], w["overrides"], rp["threshold_tokens"], rp["n_prfaas"], rp["n_pd_prefill"], rp["n_pd_decode"], rp["link_gbit_per_s"],
+                     rp["throughput_req_per_s"], rp["cost_usd_per_hour"], vs, st["throughput_req_per_s"], w["stress_throughput_vs_planned"],
+                     st["cost_usd_per_hour"], w["demand_req_per_s"], "-" if carries is None else ("yes" if carries else "NO"), st["bottleneck"],
+                     rp["error"] or st["error"] or ""])
+    s.table(header, rows, keys=keys, flags=[w["stress_carries_demand"] is False for w in rv["whatifs"]], freeze=True)
+    s.finish()
+
+
+def sweep_block(s: Sheet, title: str, rows: list[dict], x_key: str, x_title: str, y_keys: list[tuple[str, str]], anchor_col: str, log_x: bool = False) -> None:
+    """A sweep table with a native chart of each ``y_keys`` column against ``x_key`` beside it."""
+    from openpyxl.chart import Reference
+
+    s.title(title)
+    ok = [r for r in rows if r.get("error") is None]
+    keys = [x_key] + [k for k, _ in y_keys]
+    chart_row = s.row
+    first, last = s.table([x_title] + [h for _, h in y_keys], [[r.get(k) for k in keys] for r in ok], keys=keys, freeze=True)
+    if not ok:
+        return
+    x_ref = Reference(s.ws, min_col=1, min_row=first, max_row=last)
+    series = [(h, Reference(s.ws, min_col=2 + i, min_row=first, max_row=last)) for i, (_, h) in enumerate(y_keys[:1])]
+    line_chart(s.ws, title, x_title, y_keys[0][1], x_ref, series, f"{anchor_col}{chart_row}", log_x)
+    if len(y_keys) > 1:
+        series = [(h, Reference(s.ws, min_col=2 + i + 1, min_row=first, max_row=last)) for i, (_, h) in enumerate(y_keys[1:2])]
+        line_chart(s.ws, f"{y_keys[1][1]} vs {x_title}", x_title, y_keys[1][1], x_ref, series, f"{chr(ord(anchor_col) + 8)}{chart_row}", log_x)
+
+
+def grid_block(s: Sheet, title: str, rows: list[dict], keys: list[str], y_key: str, y_title: str, max_series: int = 8) -> None:
+    """A 2-D sweep: the table ordered by the second key, and a native chart with one line of
+    ``y_key`` against the first key per value of the second (up to ``max_series`` of them)."""
+    from openpyxl.chart import Reference
+
+    k1, k2 = keys
+    seconds = list(dict.fromkeys(r[k2] for r in rows))
+    ordered = sorted(rows, key=lambda r: seconds.index(r[k2]))
+    cols = [k1, k2, "threshold_tokens", "n_prfaas", "n_pd_prefill", "n_pd_decode", "link_gbit_per_s", "throughput_req_per_s",
+            "cost_usd_per_hour", "usd_per_1k_requests", "bottleneck", "error"]
+    s.title(title)
+    top = s.row
+    first, last = s.table(cols, [[r.get(c) for c in cols] for r in ordered], keys=cols, freeze=True)
+    y_col = cols.index(y_key) + 1
+    block = len(ordered) // len(seconds)
+    step = max(1, -(-len(seconds) // max_series))
+    series = []
+    for i in range(0, len(seconds), step):
+        a = first + i * block
+        series.append((f"{k2} = {seconds[i]}", Reference(s.ws, min_col=y_col, min_row=a, max_row=a + block - 1)))
+    x_ref = Reference(s.ws, min_col=1, min_row=first, max_row=first + block - 1)
+    line_chart(s.ws, f"{y_title} vs {k1}", k1, y_title, x_ref, series, f"N{top}")
+
+
+def _sweeps(wb, rv: dict) -> None:
+    s = Sheet(wb, "Sweeps")
+    sweep_block(s, "The planned fleet vs link bandwidth", rv["link_curve"], "link.bandwidth_gbit_per_s", "link Gbit/s",
+                [("throughput_req_per_s", "Lambda req/s"), ("cost_usd_per_hour", "$/hour"), ("usd_per_1k_requests", "$ per 1k req")], "F", log_x=True)
+    s.row = max(s.row, 30)
+    sweep_block(s, "Re-planned at each budget", rv["budget_curve"], "objective.budget_usd_per_hour", "budget $/hour",
+                [("usd_per_1k_requests", "$ per 1k req"), ("throughput_req_per_s", "Lambda req/s"), ("cost_usd_per_hour", "$/hour")], "F", log_x=True)
+    s.finish()
+
+
+def review_workbook(rv: dict) -> bytes:
+    wb = new_workbook()
+    for part in (_summary, _inputs, _plan, _capacities, _whatifs, _sweeps):
+        part(wb, rv)
+    return save(wb)
+
+
+def _about(wb, prov: dict) -> None:
+    rows_sheet(wb, "About", [{"key": k, "value": str(v)} for k, v in provenance_columns(prov).items()]).finish()
+
+
+def whatif_workbook(rows: list[dict], prov: dict) -> bytes:
+    wb = new_workbook()
+    rows_sheet(wb, "What-ifs", [flat(r) for r in rows], "Re-plan = buy again; stress = the planned fleet and link under the new conditions").finish()
+    _about(wb, prov)
+    return save(wb)
+
+
+def sweep_workbook(name: str, rows: list[dict], keys: list[str], prov: dict) -> bytes:
+    """A sweep: its table with a native chart (one line per value of the second key, if any)."""
+    wb = new_workbook()
+    s = Sheet(wb, "Sweep")
+    if len(keys) == 1:
+        sweep_block(s, f"{name}: {keys[0]}", rows, keys[0], keys[0],
+                    [("throughput_req_per_s", "Lambda req/s"), ("usd_per_1k_requests", "$ per 1k req"), ("cost_usd_per_hour", "$/hour")], "F")
+    else:
+        grid_block(s, f"{name}: {keys[0]} x {keys[1]}", rows, keys, "throughput_req_per_s", "Lambda req/s")
+    s.finish()
+    _about(wb, prov)
+    return save(wb)

@@ -1,0 +1,65 @@
+"""Benchmark of sweeps (issue 8 target: 1,000 points in <= 3 s). Quote its output in notes.
+
+    python scripts/bench_sweep.py [--repeat 3]
+
+Times, in-process (planning only, after imports) and as the whole CLI (interpreter start and
+output included): 1-D sweeps of 40 link bandwidths and 40 budgets, and a 2-D sweep of 1,000
+points whose second key (the arrival rate) leaves the optimisation problem unchanged, so 40
+distinct problems are solved. Each point is re-planned exactly as `optimize` would
+(tests/test_whatif_sweep.py checks equality). Medians of repeated runs; the machine is shared,
+so read it, do not assert on it. `--grids` adds 1,000-point grids of 1,000 distinct problems.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from prfaas_plan.planning.overrides import parse_axis  # noqa: E402
+from prfaas_plan.planning.scenario import load_scenario  # noqa: E402
+from prfaas_plan.planning.sweep import sweep  # noqa: E402
+
+CASES = {
+    "paper-case-study, link 10:400:40 (40 points)": ("paper-case-study", ["link.bandwidth_gbit_per_s=10:400:40"]),
+    "budget-case-study, budget 500:6000:40 (40 points)": ("budget-case-study", ["objective.budget_usd_per_hour=500:6000:40"]),
+    "paper-case-study, link 10:400:40 x arrival 1:10:25 (1,000 points, 40 problems)": ("paper-case-study", ["link.bandwidth_gbit_per_s=10:400:40", "workload.arrival_req_per_s=1:10:25"]),
+}
+GRIDS = {
+    "paper-case-study, link 10:400:40 x prfaas price 2:7:25 (1,000 problems)": ("paper-case-study", ["link.bandwidth_gbit_per_s=10:400:40", "prfaas.usd_per_gpu_hour=2:7:25"]),
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--grids", action="store_true", help="also the 1,000-problem grids (minutes)")
+    args = ap.parse_args()
+    print(f"median of {args.repeat} runs")
+    for label, (name, vary) in {**CASES, **(GRIDS if args.grids else {})}.items():
+        sc = load_scenario(name)
+        axes = [parse_axis(v) for v in vary]
+        times = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            rows = sweep(sc, axes)
+            times.append(time.perf_counter() - t0)
+        errors = sum(r["error"] is not None for r in rows)
+        cmd = [sys.executable, "-m", "prfaas_plan", "sweep", name] + [a for v in vary for a in ("--vary", v)] + ["-f", "csv"]
+        wall = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+            wall.append(time.perf_counter() - t0)
+        print(f"  {label:80s} planning {statistics.median(times):6.3f} s, CLI {statistics.median(wall):6.3f} s ({len(rows)} points, {errors} infeasible)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
