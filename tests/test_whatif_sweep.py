@@ -149,12 +149,19 @@ def test_sweep_bad_value_is_one_line():
 # --- verdicts -----------------------------------------------------------------------------------
 
 
-def test_verdict_loses_to_equal_cost_baseline():
-    res = cli("optimize", "rubin-cpx-prefill")
+def test_verdict_loses_to_equal_cost_baseline(tmp_path):
+    """The case study's fixed fleet with PrfaaS GPUs at 30 $/GPU-hour: the same money buys a far
+    larger homogeneous H20 cluster, and the first line says so (exit code 0)."""
+    data = yaml.safe_load((catalog_dir("scenarios") / "paper-case-study.yaml").read_text())
+    data["prfaas"].update(usd_per_gpu_hour=30.0, price_source="test: 6.7x the catalog rent")
+    path = tmp_path / "pricey.yaml"
+    path.write_text(yaml.safe_dump(data))
+    res = cli("optimize", str(path))
     assert res.exit_code == 0
     assert res.stdout.splitlines()[0].startswith("WARNING: loses to homogeneous PD at the same cost")
-    doc = json.loads(cli("optimize", "rubin-cpx-prefill", "-f", "json").stdout)
-    assert doc["verdict"]["ok"] is False and "0.78x" in doc["verdict"]["text"]
+    doc = json.loads(cli("optimize", str(path), "-f", "json").stdout)
+    gain = doc["baselines"]["homogeneous_equal_cost"]["plan_vs_baseline"]
+    assert doc["verdict"]["ok"] is False and gain < 1 and f"{gain:.2f}x" in doc["verdict"]["text"]
 
 
 def test_verdict_cannot_carry_the_arrival_rate(tmp_path):
