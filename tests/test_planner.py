@@ -96,7 +96,7 @@ def test_optimize_table_csv_and_xlsx(tmp_path):
     assert RUNNER.invoke(app, ["optimize", "paper-case-study", "-f", "xlsx", "-o", str(out)], env=ENV).exit_code == 0
     from openpyxl import load_workbook
 
-    assert load_workbook(out).sheetnames == ["Summary", "Inputs", "Plan & baselines", "Capacities", "What-ifs", "Sweeps"]
+    assert load_workbook(out).sheetnames == ["Summary", "Inputs", "Plan, baselines, capacities", "What-ifs, sweeps"]
 
 
 def test_whatif_link_halving_and_longer_prompts():

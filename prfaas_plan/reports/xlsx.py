@@ -192,3 +192,14 @@ def line_chart(ws, title: str, x_title: str, y_title: str, x_ref, series: list[t
     ch.height, ch.width = 7.5, 13
     ws.add_chart(ch, anchor)
     return ch
+
+
+def define_section(wb, name: str, sheet: str, first_row: int, last_row: int, last_col: str = "Q") -> str:
+    """A workbook-level name for the rows of a section (reachable from the Name Box / Navigator);
+    returns the name (runs of other characters become one '_')."""
+    from openpyxl.workbook.defined_name import DefinedName
+
+    key = "_".join("".join(ch if ch.isalnum() else " " for ch in name).split())
+    quoted = sheet.replace("'", "''")
+    wb.defined_names[key] = DefinedName(key, attr_text=f"'{quoted}'!$A${first_row}:${last_col}${last_row}")
+    return key

@@ -1,16 +1,21 @@
 """The design-review workbook of a plan: Summary, Inputs, Plan & baselines, Capacities (Lambda_max
-as a live MIN of the capacities), What-ifs, Sweeps (native charts). One printed landscape page
-per sheet. See :mod:`xlsx` for the styling."""
+as a live MIN of the capacities), What-ifs, Sweeps (native charts).
+
+The six sections print on four landscape pages, one per sheet: the two small tables share a sheet
+with the table they explain (Capacities below Plan & baselines, Sweeps below What-ifs), since a
+sheet of their own would print a near-empty page. Every section keeps its title, a workbook-level
+name (Name Box / Navigator: ``Capacities``, ``Sweeps``, ...) and a line on the Summary saying
+where it is. See :mod:`xlsx` for the styling."""
 
 from __future__ import annotations
 
 from .export import flat
 from .provenance import provenance_columns
 from .review_tables import BASELINE_NAMES
-from .xlsx import Sheet, line_chart, new_workbook, number_format, rows_sheet, save
+from .xlsx import Sheet, define_section, line_chart, new_workbook, number_format, rows_sheet, save
 
 
-def _summary(wb, rv: dict) -> None:
+def _summary(wb, rv: dict) -> Sheet:
     r, p = rv["plan"], rv["provenance"]
     s = Sheet(wb, "Summary")
     s.title(f"PrfaaS plan review: {r['scenario']}")
@@ -43,15 +48,16 @@ def _summary(wb, rv: dict) -> None:
         s.line(k, str(p[k]))
     if p["overrides"]:
         s.line("overrides", ", ".join(p["overrides"]))
-    s.finish()
+    return s
 
 
-def _inputs(wb, rv: dict) -> None:
+def _inputs(wb, rv: dict) -> list[tuple[str, str, int, int]]:
     s = Sheet(wb, "Inputs")
     rows = rv["inputs"]
-    s.table(["input", "value", "unit", "source", "estimate"], [[r["key"], r["value"], r["unit"], r["source"], "ESTIMATE" if r["estimate"] else ""] for r in rows],
-            flags=[r["estimate"] for r in rows], freeze=True)
+    _, last = s.table(["input", "value", "unit", "source", "estimate"], [[r["key"], r["value"], r["unit"], r["source"], "ESTIMATE" if r["estimate"] else ""] for r in rows],
+                      flags=[r["estimate"] for r in rows], freeze=True)
     s.finish()
+    return [("Inputs", s.ws.title, 1, last)]
 
 
 _PLAN_COLS = [("plan", "plan"), ("threshold_tokens", "t (tokens)"), ("offload_frac", "offloaded"), ("n_prfaas", "PrfaaS inst."),
@@ -59,11 +65,15 @@ _PLAN_COLS = [("plan", "plan"), ("threshold_tokens", "t (tokens)"), ("offload_fr
               ("egress_gbit_per_s", "egress Gbit/s"), ("throughput_req_per_s", "Lambda req/s"), ("cost_usd_per_hour", "$/hour")]
 
 
-def _plan(wb, rv: dict) -> None:
+PLAN_SHEET, WHATIF_SHEET = "Plan, baselines, capacities", "What-ifs, sweeps"
+
+
+def _plan(wb, rv: dict) -> list[tuple[str, str, int, int]]:
+    """Plan & baselines, then the Capacities section below them, on one sheet."""
     from openpyxl.utils import get_column_letter as L
 
     r = rv["plan"]
-    s = Sheet(wb, "Plan & baselines")
+    s = Sheet(wb, PLAN_SHEET)
     plans = [("PrfaaS-PD (this plan)", r)] + [(BASELINE_NAMES[k], b) for k, b in r["baselines"].items() if b]
     header = [h for _, h in _PLAN_COLS] + ["$ per 1k req", "plan gain", "binding"]
     keys = [k for k, _ in _PLAN_COLS] + ["usd_per_1k_requests", "gain", "bottleneck"]
@@ -79,13 +89,19 @@ def _plan(wb, rv: dict) -> None:
     s.line("baselines", "homogeneous PD: the local part alone, with the same GPU count or the same cost")
     s.line("", "naive heterogeneous: every prompt prefilled on the plan's PrfaaS instances")
     s.line("TTFT", "not modelled in this version (steady-state capacities only)")
+    plan_end = s.row - 1
+    s.row += 1
+    caps = _capacities(s, rv)
     s.finish()
+    return [("Plan & baselines", s.ws.title, 1, plan_end), ("Capacities", s.ws.title, caps, s.row - 1)]
 
 
-def _capacities(wb, rv: dict) -> None:
+def _capacities(s: Sheet, rv: dict) -> int:
+    """The Capacities section (Eq. 3-5, Lambda_max as a live MIN); returns its first row."""
     r = rv["plan"]
     p = r["offload_frac"]
-    s = Sheet(wb, "Capacities")
+    start = s.row
+    s.title("Capacities: Lambda_max is the smallest of the three")
     top = s.row + 1
     rows = [["PrfaaS prefill (Eq. 3)", r["theta_prfaas_req_per_s"], p], ["local prefill (Eq. 4)", r["theta_pd_prefill_req_per_s"], 1 - p],
             ["local decode (Eq. 5)", r["theta_pd_decode_req_per_s"], 1.0]]
@@ -104,12 +120,13 @@ def _capacities(wb, rv: dict) -> None:
     d = r["decode"]
     s.line("decode", f"BS_max {d['bs_max']} at {d['step_time_s'] * 1e3:.1f} ms per step; {d['req_per_s_per_instance']:.3f} req/s per instance")
     s.line("decode source", d["source"][:100] + ("..." if len(d["source"]) > 100 else ""))
-    s.finish()
+    return start
 
 
-def _whatifs(wb, rv: dict) -> None:
-    s = Sheet(wb, "What-ifs")
-    s.title("Re-plan = buy again under the changed conditions; stress = the planned fleet and link under them")
+def _whatifs(wb, rv: dict) -> list[tuple[str, str, int, int]]:
+    """What-ifs, then the Sweeps section (tables and native charts) below them, on one sheet."""
+    s = Sheet(wb, WHATIF_SHEET)
+    s.title("What-ifs: re-plan = buy again under the changed conditions; stress = the planned fleet and link under them")
     header = ["what if", "overrides", "re-plan t", "re-plan PrfaaS", "re-plan PD-P", "re-plan PD-D", "re-plan link Gbit/s", "re-plan req/s",
               "re-plan $/h", "re-plan vs plan", "stress req/s", "stress vs plan", "stress $/h", "demand req/s", "stress carries", "stress binding", "note"]
     keys = ["", "", "threshold_tokens", "n_", "n_", "n_", "link_gbit_per_s", "throughput_req_per_s", "cost_usd_per_hour", "_vs_",
@@ -124,7 +141,11 @@ def _whatifs(wb, rv: dict) -> None:
                      st["cost_usd_per_hour"], w["demand_req_per_s"], "-" if carries is None else ("yes" if carries else "NO"), st["bottleneck"],
                      rp["error"] or st["error"] or ""])
     s.table(header, rows, keys=keys, flags=[w["stress_carries_demand"] is False for w in rv["whatifs"]], freeze=True)
+    whatif_end = s.row - 1
+    s.row += 1
+    sweeps = _sweeps(s, rv)
     s.finish()
+    return [("What-ifs", s.ws.title, 1, whatif_end), ("Sweeps", s.ws.title, sweeps, s.row - 1)]
 
 
 def sweep_block(s: Sheet, title: str, rows: list[dict], x_key: str, x_title: str, y_keys: list[tuple[str, str]], anchor_col: str, log_x: bool = False) -> None:
@@ -170,20 +191,33 @@ def grid_block(s: Sheet, title: str, rows: list[dict], keys: list[str], y_key: s
     line_chart(s.ws, f"{y_title} vs {k1}", k1, y_title, x_ref, series, f"N{top}")
 
 
-def _sweeps(wb, rv: dict) -> None:
-    s = Sheet(wb, "Sweeps")
-    sweep_block(s, "The planned fleet vs link bandwidth", rv["link_curve"], "link.bandwidth_gbit_per_s", "link Gbit/s",
+CHART_ROWS = 17  # rows a chart (7.5 cm high) covers, with a gap
+
+
+def _sweeps(s: Sheet, rv: dict) -> int:
+    """The Sweeps section: the planned fleet vs link bandwidth, re-planned at each budget; returns
+    its first row."""
+    start = s.row
+    sweep_block(s, "Sweeps: the planned fleet vs link bandwidth", rv["link_curve"], "link.bandwidth_gbit_per_s", "link Gbit/s",
                 [("throughput_req_per_s", "Lambda req/s"), ("cost_usd_per_hour", "$/hour"), ("usd_per_1k_requests", "$ per 1k req")], "F", log_x=True)
-    s.row = max(s.row, 30)
-    sweep_block(s, "Re-planned at each budget", rv["budget_curve"], "objective.budget_usd_per_hour", "budget $/hour",
+    s.row = second = max(s.row, start + CHART_ROWS + 1)
+    sweep_block(s, "Sweeps: re-planned at each budget", rv["budget_curve"], "objective.budget_usd_per_hour", "budget $/hour",
                 [("usd_per_1k_requests", "$ per 1k req"), ("throughput_req_per_s", "Lambda req/s"), ("cost_usd_per_hour", "$/hour")], "F", log_x=True)
-    s.finish()
+    s.row = max(s.row, second + CHART_ROWS + 1)  # the section ends below its last chart
+    return start
 
 
 def review_workbook(rv: dict) -> bytes:
+    """Summary, Inputs, Plan & baselines with Capacities, What-ifs with Sweeps: four printed pages.
+    The Summary ends with where each section is; each section is a workbook-level name."""
     wb = new_workbook()
-    for part in (_summary, _inputs, _plan, _capacities, _whatifs, _sweeps):
-        part(wb, rv)
+    summary = _summary(wb, rv)
+    sections = _inputs(wb, rv) + _plan(wb, rv) + _whatifs(wb, rv)
+    summary.row += 1
+    summary.title("Where each section is (one printed page per sheet)")
+    summary.table(["section", "sheet", "rows", "name"], [[name, sheet, f"{a}-{b}", define_section(wb, name, sheet, a, b)]
+                                                         for name, sheet, a, b in sections])
+    summary.finish()
     return save(wb)
 
 
