@@ -12,7 +12,7 @@ from typing import Union
 
 from .. import units
 from ..errors import PlanError
-from .fields import Fields, open_catalog_file
+from .fields import Fields, check_name, open_catalog_file
 from .paths import catalog_names
 
 
@@ -241,6 +241,17 @@ def _load_profile(p: Fields) -> PrefillProfile | DecodeProfile:
 
 def load_model(name_or_path: str | Path) -> ModelSpec:
     path, f, name = open_catalog_file("models", name_or_path)
+    return _model(f, name, str(path))
+
+
+def model_from_mapping(data: dict, source: str) -> ModelSpec:
+    """A model from a mapping in memory (``models import`` checks its result before writing
+    anything), with the checks of :func:`load_model`; errors name ``source``."""
+    f = Fields(data, source)
+    return _model(f, check_name(f.str("name"), f"{f.source}: key 'name'"), source)
+
+
+def _model(f: Fields, name: str, path: str) -> ModelSpec:
     num_layers = _int(f, "num_layers")
 
     d = f.sub("dtypes")
@@ -320,4 +331,5 @@ __all__ = [
     "SlidingWindow",
     "list_models",
     "load_model",
+    "model_from_mapping",
 ]

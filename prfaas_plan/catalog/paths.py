@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import PlanError
+from .files import check_regular_file, is_regular_file
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 KINDS = ("hardware", "models", "scenarios")
@@ -29,16 +30,21 @@ def catalog_names(kind: str) -> list[str]:
     return sorted(p.stem for p in catalog_dir(kind).glob("*.yaml"))
 
 
-def resolve(kind: str, name_or_path: str | Path) -> Path:
-    """A catalog name (``h200``) or a path to a YAML file (``./my-gpu.yaml``) -> the file."""
+def resolve(kind: str, name_or_path: str | Path) -> tuple[Path, bool]:
+    """A catalog name (``h200``) or a path to a YAML file (``./my-gpu.yaml``) -> (the file,
+    whether it was found by its catalog name)."""
     text = str(name_or_path)
     path = Path(text)
     if path.suffix in (".yaml", ".yml") or path.parent != Path("."):
-        if not path.is_file():
-            raise PlanError(f"{path}: file not found")
-        return path
+        check_regular_file(path, "YAML file")
+        return path, False
     candidate = catalog_dir(kind) / f"{text}.yaml"
-    if candidate.is_file():
-        return candidate
+    if is_regular_file(candidate):
+        return candidate, True
     label = {"hardware": "hardware", "models": "model", "scenarios": "scenario"}[kind]
-    raise PlanError(f"unknown {label} name {text!r}; known: {', '.join(catalog_names(kind))} (or give a path to a .yaml file)")
+    raise PlanError(f"unknown {label} name {short_text(text)}; known: {', '.join(catalog_names(kind))} (or give a path to a .yaml file)")
+
+
+def short_text(text: str, limit: int = 60) -> str:
+    """``repr(text)``, cut to about ``limit`` characters."""
+    return repr(text if len(text) <= limit else text[: limit - 1] + "\u2026")

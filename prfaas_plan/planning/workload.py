@@ -15,12 +15,14 @@ boundaries split the cell exactly (:meth:`LengthDistribution.cells_split_at`).
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..catalog.files import MAX_TRACE_BYTES, read_text, show_path
 from ..errors import PlanError
 
 DEFAULT_CELLS = 2048
@@ -224,23 +226,27 @@ class Scaled(LengthDistribution):
 
 def load_trace_csv(path: str | Path, where: str) -> Empirical:
     """A CSV with a column ``input_tokens`` (one row per request) and optionally ``count`` (a
-    histogram: that many requests of that length)."""
-    path = Path(path)
+    histogram: that many requests of that length). Read through :func:`files.read_text` (regular
+    file, at most ``MAX_TRACE_BYTES``, UTF-8 with or without a byte-order mark)."""
+    label = f"{where}: {show_path(path)}"
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            if reader.fieldnames is None or "input_tokens" not in reader.fieldnames:
-                raise PlanError(f"{where}: {path}: needs a column 'input_tokens' (and optionally 'count')")
-            values, weights = [], []
-            for i, row in enumerate(reader, start=2):
-                try:
-                    values.append(float(row["input_tokens"]))
-                    weights.append(float(row.get("count") or 1))
-                except (TypeError, ValueError):
-                    raise PlanError(f"{where}: {path}: line {i}: not a number") from None
-    except FileNotFoundError:
-        raise PlanError(f"{where}: {path}: file not found") from None
-    return Empirical.from_arrays(values, weights, f"{where}: {path}")
+        text = read_text(path, "CSV file", MAX_TRACE_BYTES)
+    except PlanError as exc:
+        raise PlanError(f"{where}: {exc}") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    values, weights = [], []
+    try:
+        if reader.fieldnames is None or "input_tokens" not in reader.fieldnames:
+            raise PlanError(f"{label}: needs a column 'input_tokens' (and optionally 'count')")
+        for i, row in enumerate(reader, start=2):
+            try:
+                values.append(float(row["input_tokens"]))
+                weights.append(float(row.get("count") or 1))
+            except (TypeError, ValueError):
+                raise PlanError(f"{label}: line {i}: not a number") from None
+    except csv.Error as exc:  # e.g. a field longer than csv.field_size_limit()
+        raise PlanError(f"{label}: line {reader.line_num}: malformed CSV ({exc})") from None
+    return Empirical.from_arrays(values, weights, label)
 
 
 @dataclass(frozen=True)
