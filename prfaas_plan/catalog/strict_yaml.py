@@ -108,8 +108,9 @@ def load_yaml(path: str | Path) -> Any:
     """The one YAML document in ``path`` as Python data (None for an empty file)."""
     source = show_path(path)
     text = read_text(path, "YAML file", MAX_YAML_BYTES)
-    loader = _Loader(text, source)
+    loader = None
     try:
+        loader = _Loader(text, source)  # its reader already rejects control characters
         node = loader.get_single_node()
         if node is None:
             return None
@@ -123,4 +124,5 @@ def load_yaml(path: str | Path) -> Any:
     except (ValueError, OverflowError) as exc:  # e.g. a date 2026-13-45
         raise PlanError(f"{source}: malformed YAML: {exc}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
