@@ -7,23 +7,28 @@ One engine serves the three questions:
 
 Method. For a throughput Lambda and a threshold t, the cheapest integer deployment is exact:
 each resource at the ceiling of its need (N_prfaas = ceil(Lambda p T_r), N_p = ceil(Lambda (1-p)
-T_p), N_d = ceil(Lambda / theta_d), B_out = Lambda p S_r; see :mod:`throughput`), because
-Lambda_max is the minimum of independent per-resource capacities and every cost grows with each
-count. Whether Lambda is reachable is then a vectorised check over all candidate thresholds
-(2,048 cell boundaries of the length distribution), and it is monotone in Lambda, so bisection
-finds the best Lambda; the target question evaluates the cost directly. Finally, with the counts
-fixed, t is refined continuously (bounded Brent search between neighbouring boundaries) to the
-point where the two prefill paths balance (Eq. 7); Eq. 8's producer/consumer balance is what the
-ceilings produce. Integers are exact; t is continuous (bisection on the Eq. 7 crossing, to 1e-7
-in log t). Brute-force tests (tests/test_optimizer.py) check that no integer deployment and no
-candidate threshold beats it. The search is plain numpy: importing scipy.optimize alone would cost
-more than twice the whole planning run.
+T_p), N_d = ceil(Lambda / theta_d), B_out = Lambda p S_r; see :mod:`throughput`), and at least one
+of each where its need is positive, because Lambda_max is the minimum of independent per-resource
+capacities and every cost grows with each count. Whether Lambda is reachable is monotone in
+Lambda, so bisection finds the best Lambda; the target question evaluates the cost directly.
+
+Exact in t. As t moves, the counts are piecewise constant and change only where Lambda times a
+need crosses an integer; between two such points the link need p S_r only falls as t rises (the
+KV size is concave in length), so the cheapest deployment of a piece is at its right end. The
+candidates are therefore the grid thresholds (the cell boundaries of the length distribution) and,
+inside each grid interval, every t where Lambda (1-p) T_p or Lambda p T_r crosses an integer
+(found by bisection; each need is monotone within an interval). Intervals whose optimistic
+deployment (each need at its smaller end value) cannot be feasible, or cannot beat the best cost
+found, are skipped, which keeps the search to a few intervals near the optimum. Brute-force tests
+(tests/test_optimizer.py, scripts/brute_force.py) search t on a fine continuous grid with
+refinement and check that no deployment beats the optimizer. The search is plain numpy: importing
+scipy.optimize alone would cost more than twice the whole planning run.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -32,10 +37,15 @@ from ..errors import PlanError
 from .throughput import Needs, ThroughputModel
 
 _CEIL_RTOL = 1e-9  # 3.0000000001 instances of need is 3 instances
+_LAMBDA_RTOL = 1e-12  # bisection on Lambda stops at this relative width
+_LAMBDA_PROBE = 1e-12  # req/s: "can this problem serve any traffic at all"
 
 
 def _ceil(x: np.ndarray) -> np.ndarray:
-    return np.ceil(np.asarray(x) * (1 - _CEIL_RTOL) - 1e-12).clip(min=0)
+    """Instances for a need: the ceiling (a relative 1e-9 over an integer rounds down), and at
+    least one for any positive need, however small."""
+    x = np.asarray(x, float)
+    return np.where(x > 0, np.maximum(np.ceil(x * (1 - _CEIL_RTOL)), 1.0), 0.0)
 
 
 @dataclass(frozen=True)
@@ -154,6 +164,7 @@ def _deploy(problem: Problem, needs: Needs, lam: float) -> dict[str, np.ndarray]
     if problem.local.max is not None:
         ok &= n_p + n_d <= problem.local.max
     link_have, link_cost = problem.link.buy(lam * needs.link_bytes)
+    ok &= (needs.link_bytes <= 0) | (link_have > 0)
     cost = n_r * problem.remote_instance_usd_per_hour() + (n_p + n_d) * problem.local_instance_usd_per_hour() + link_cost
     ok &= np.isfinite(cost)
     if problem.budget_usd_per_hour is not None:
@@ -161,91 +172,158 @@ def _deploy(problem: Problem, needs: Needs, lam: float) -> dict[str, np.ndarray]
     return {"n_r": n_r, "n_p": n_p, "n_d": n_d, "link": link_have, "cost": cost, "ok": ok}
 
 
-def _feasible(problem: Problem, lam: float, allowed: np.ndarray) -> bool:
-    return bool(np.any(_deploy(problem, problem.model.needs, lam)["ok"] & allowed))
+def _interval_bounds(needs: Needs) -> Needs:
+    """Optimistic needs of each interval between neighbouring grid thresholds: each need at the
+    smaller of its two end values (exact lower bounds, each need being monotone in between)."""
+    lo = lambda a: np.minimum(a[:-1], a[1:])  # noqa: E731
+    return Needs(needs.threshold_tokens[:-1], needs.offload_frac[:-1], needs.long_tokens[:-1], needs.short_tokens[:-1],
+                 lo(needs.remote_s), lo(needs.link_bytes), lo(needs.local_s))
+
+
+def _crossings(problem: Problem, lam: float, intervals: np.ndarray) -> Needs | None:
+    """Needs at every t inside the given grid intervals where lam * (1-p) T_p or lam * p T_r
+    crosses an integer: both sides of each crossing, to a relative 1e-15 of the interval."""
+    tm, grid = problem.model, problem.model.needs
+    e = tm.grid_edges
+    lo_t = np.maximum(grid.threshold_tokens[intervals], e[0])
+    hi_t = grid.threshold_tokens[intervals + 1]
+    starts, ends, targets, rising, which = [], [], [], [], []
+    for name in ("local_s", "remote_s"):
+        a, b = lam * getattr(grid, name)[intervals], lam * getattr(grid, name)[intervals + 1]
+        lo_v, hi_v = np.minimum(a, b), np.maximum(a, b)
+        first, last = np.floor(lo_v) + 1, np.ceil(hi_v) - 1  # integers strictly between the ends
+        count = np.clip(last - first + 1, 0, None).astype(int)
+        if not count.sum():
+            continue
+        rep = np.repeat(np.arange(len(intervals)), count)
+        offset = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        starts.append(lo_t[rep]), ends.append(hi_t[rep]), targets.append(first[rep] + offset)
+        rising.append((b > a)[rep]), which.append(np.full(len(rep), name == "local_s"))
+    if not starts:
+        return None
+    lo, hi, n, up, is_local = (np.concatenate(x) for x in (starts, ends, targets, rising, which))
+    for _ in range(52):
+        mid = (lo + hi) / 2
+        nd = tm.needs_at(mid)
+        below = lam * np.where(is_local, nd.local_s, nd.remote_s) <= n
+        lo, hi = np.where(below == up, mid, lo), np.where(below == up, hi, mid)
+    return tm.needs_at(np.concatenate([lo, hi]))
+
+
+def _candidates(problem: Problem, lam: float, allowed: np.ndarray, cost_cap: float = math.inf) -> tuple[Needs, np.ndarray]:
+    """Thresholds at which the cheapest deployment for ``lam`` is found (see the module
+    docstring): the grid, plus the integer crossings inside every grid interval whose optimistic
+    deployment is feasible and costs at most ``cost_cap``. Returns (needs, allowed)."""
+    grid = problem.model.needs
+    if problem.thresholds != "any" or problem.model.remote is None:
+        return grid, allowed
+    opt = _deploy(problem, _interval_bounds(grid), lam)
+    open_ = opt["ok"] & (opt["cost"] <= cost_cap * (1 + 1e-12))
+    extra = _crossings(problem, lam, np.flatnonzero(open_)) if np.any(open_) else None
+    if extra is None:
+        return grid, allowed
+    return Needs.concat([grid, extra]), np.concatenate([allowed, np.ones(len(extra.offload_frac), bool)])
+
+
+def _feasible(problem: Problem, lam: float, allowed: np.ndarray, exact: bool = True) -> bool:
+    if np.any(_deploy(problem, problem.model.needs, lam)["ok"] & allowed):
+        return True
+    if not exact:
+        return False
+    needs, ok_t = _candidates(problem, lam, allowed)
+    return bool(np.any(_deploy(problem, needs, lam)["ok"] & ok_t))
+
+
+def _upper_bound(problem: Problem, allowed: np.ndarray) -> float:
+    """A Lambda no deployment can reach: decode alone on every allowed local instance, and the
+    budget spent on instances at the optimistic needs of the best interval (link cost ignored)."""
+    tm = problem.model
+    bound = math.inf
+    if problem.local.max is not None:
+        bound = problem.local.max * tm.decode_req_per_s_per_instance
+    if problem.budget_usd_per_hour is not None:
+        lb = _interval_bounds(tm.needs) if problem.thresholds == "any" and tm.remote is not None else tm.needs
+        usd_per_req_per_s = (problem.remote_instance_usd_per_hour() * lb.remote_s + problem.local_instance_usd_per_hour() * lb.local_s)
+        if lb is tm.needs:
+            usd_per_req_per_s = np.where(allowed, usd_per_req_per_s, np.inf)
+        floor = float(np.min(usd_per_req_per_s)) + problem.local_instance_usd_per_hour() / tm.decode_req_per_s_per_instance
+        if floor > 0:
+            bound = min(bound, problem.budget_usd_per_hour / floor)
+    if not math.isfinite(bound):
+        raise PlanError("throughput is unbounded: give a budget (with non-zero prices), a fixed fleet or instance maxima")
+    return bound * (1 + 1e-9)
+
+
+def _bisect(problem: Problem, lo: float, hi: float, allowed: np.ndarray, exact: bool) -> float:
+    """Largest feasible Lambda in [lo, hi] (lo feasible), to a relative _LAMBDA_RTOL (geometric)."""
+    while hi > lo * (1 + _LAMBDA_RTOL):
+        mid = math.sqrt(lo * hi) if hi > 4 * lo else (lo + hi) / 2
+        if _feasible(problem, mid, allowed, exact):
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def maximise(problem: Problem) -> Plan:
     """Largest Lambda_max reachable within the ranges, link and budget (fixed fleet or budget)."""
     tm = problem.model
     allowed = _allowed(problem, len(tm.needs.offload_frac))
-    if not _feasible(problem, 1e-12, allowed):
-        cheapest = float(np.min(np.where(allowed, _deploy(problem, tm.needs, 1e-12)["cost"], np.inf)))
+    if not _feasible(problem, _LAMBDA_PROBE, allowed):
+        dep = _deploy(problem, tm.needs, _LAMBDA_PROBE)
+        cheapest = float(np.min(np.where(allowed, dep["cost"], np.inf)))
         if problem.budget_usd_per_hour is not None and math.isfinite(cheapest) and cheapest > problem.budget_usd_per_hour:
             raise PlanError(f"budget {problem.budget_usd_per_hour:,.2f} $/hour is below the cheapest deployment that serves any traffic ({cheapest:,.2f} $/hour)")
         raise PlanError("no deployment within the instance ranges and link can serve any traffic")
-    lo, hi = 0.0, 1.0
-    while _feasible(problem, hi, allowed):
-        lo, hi = hi, hi * 2
-        if hi > 1e12:
-            raise PlanError("throughput is unbounded: give a budget, a fixed fleet or instance maxima")
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if _feasible(problem, mid, allowed):
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-12 * hi:
-            break
-    return _finish(problem, lo, allowed)
+    hi = _upper_bound(problem, allowed)
+    if _feasible(problem, hi, allowed):
+        raise PlanError("internal: the throughput upper bound is reachable")  # the bound is wrong
+    lam = _bisect(problem, _LAMBDA_PROBE, hi, allowed, exact=False)  # grid thresholds only: fast
+    lam = _bisect(problem, lam, hi, allowed, exact=True)
+    return _pick(problem, lam, allowed, prefer="throughput")
 
 
 def cheapest_for(problem: Problem, target_req_per_s: float) -> Plan:
-    """The cheapest deployment sustaining ``target_req_per_s``."""
-    if not target_req_per_s > 0:
-        raise PlanError(f"target must be > 0 req/s, got {target_req_per_s}")
+    """The cheapest deployment sustaining ``target_req_per_s``; among equally cheap ones the one
+    with the most throughput, and its t and P/D split re-chosen for the most throughput."""
+    if not (target_req_per_s > 0 and math.isfinite(target_req_per_s)):
+        raise PlanError(f"target must be a positive, finite req/s, got {target_req_per_s}")
     allowed = _allowed(problem, len(problem.model.needs.offload_frac))
-    dep = _deploy(problem, problem.model.needs, target_req_per_s)
-    if not np.any(dep["ok"] & allowed):
-        raise PlanError(f"target {target_req_per_s:g} req/s cannot be reached within the instance ranges, link and budget")
-    return _finish(problem, target_req_per_s, allowed)
+    try:
+        plan = _pick(problem, target_req_per_s, allowed, prefer="cost")
+    except PlanError:
+        raise PlanError(f"target {target_req_per_s:g} req/s cannot be reached within the instance ranges, link and budget") from None
+    fleet = replace(problem, prfaas=Range.exactly(plan.n_prfaas), local=Range.exactly(plan.n_pd_prefill + plan.n_pd_decode),
+                    link=replace(problem.link, fixed_gbit_per_s=units.bytes_per_s_to_gbit_per_s(plan.link_bytes_per_s),
+                                 sizes_gbit_per_s=(), sizes_usd_per_hour=(), max_gbit_per_s=None),
+                    budget_usd_per_hour=None)
+    best = maximise(fleet)
+    if best.throughput_req_per_s >= plan.throughput_req_per_s:
+        best.cost_usd_per_hour = plan.cost_usd_per_hour
+        return best
+    return plan
 
 
-def _finish(problem: Problem, lam: float, allowed: np.ndarray) -> Plan:
-    """Counts at the cheapest feasible threshold for ``lam``, then t refined for those counts."""
+def _pick(problem: Problem, lam: float, allowed: np.ndarray, prefer: str) -> Plan:
+    """The deployment for ``lam`` among all candidate thresholds: the most throughput, then the
+    least cost (``prefer="throughput"``), or the least cost, then the most throughput."""
     tm = problem.model
-    dep = _deploy(problem, tm.needs, lam)
-    cost = np.where(dep["ok"] & allowed, dep["cost"], np.inf)
-    j = int(np.argmin(cost))
-    n_r, n_p, n_d = int(dep["n_r"][j]), int(dep["n_p"][j]), int(dep["n_d"][j])
-    link = float(dep["link"][j])
-    t, needs = refine_threshold(problem, n_r, n_p, n_d, link, j, allowed)
-    return Plan(t, n_r, n_p, n_d, link, needs, tm.evaluate(needs, n_r, n_p, n_d, link), float(dep["cost"][j]))
-
-
-def refine_threshold(problem: Problem, n_r: int, n_p: int, n_d: int, link: float, j_hint: int, allowed: np.ndarray) -> tuple[float, Needs]:
-    """For fixed counts, the threshold that maximises the prefill capacity
-    min(Theta_prfaas / p, Theta_pd_p / (1 - p)) (Eq. 7), searched over all candidate boundaries
-    and then continuously between the neighbours of the best one."""
-    tm = problem.model
-    n = tm.needs
-
-    def prefill_cap(needs: Needs) -> np.ndarray:
-        m = tm.evaluate(needs, n_r, n_p, n_d, link)
-        return np.minimum(m["cap_prfaas_req_per_s"], m["cap_pd_prefill_req_per_s"])
-
-    caps = np.where(allowed, prefill_cap(n), -np.inf)
-    j = int(np.argmax(caps)) if np.any(np.isfinite(caps)) else j_hint
-    thresholds = n.threshold_tokens
-    last = len(thresholds) - 1
-    if j == last:
-        return math.inf, n.select(j, math.inf)
-    if j == 0 or not tm.lengths.continuous or problem.thresholds != "any":
-        return float(thresholds[j]), n.select(j, thresholds[j])
-    # Between the neighbouring boundaries the PrfaaS capacity rises with t and the local one falls:
-    # bisect (in log t) for the crossing of Eq. 7, and keep it if it beats the boundary.
-    def gap(t: float) -> float:
-        m = tm.evaluate(tm.needs_at(t), n_r, n_p, n_d, link)
-        return math.log(m["cap_prfaas_req_per_s"][0]) - math.log(m["cap_pd_prefill_req_per_s"][0])
-
-    lo, hi = math.log(thresholds[max(j - 1, 1)]), math.log(thresholds[min(j + 1, last)])
-    if not gap(math.exp(lo)) < 0 < gap(math.exp(hi)):
-        return float(thresholds[j]), n.select(j, thresholds[j])
-    while hi - lo > 1e-7:  # t to a relative 1e-7 (a fraction of a token)
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if gap(math.exp(mid)) < 0 else (lo, mid)
-    t_best = math.exp(hi)
-    needs = tm.needs_at(t_best)
-    if prefill_cap(needs)[0] >= caps[j]:
-        return t_best, needs
-    return float(thresholds[j]), n.select(j, thresholds[j])
+    grid_dep = _deploy(problem, tm.needs, lam)
+    grid_cost = np.where(grid_dep["ok"] & allowed, grid_dep["cost"], np.inf)
+    needs, ok_t = _candidates(problem, lam, allowed, cost_cap=float(np.min(grid_cost)) if prefer == "cost" else math.inf)
+    dep = _deploy(problem, needs, lam)
+    ok = dep["ok"] & ok_t
+    if not np.any(ok):
+        raise PlanError(f"{lam:g} req/s cannot be reached within the instance ranges, link and budget")
+    idx = np.flatnonzero(ok)
+    got = tm.evaluate(needs.select(idx), dep["n_r"][idx], dep["n_p"][idx], dep["n_d"][idx], dep["link"][idx])["throughput_req_per_s"]
+    got = np.round(got / np.max(got), 12)  # equal up to rounding: let the cost decide
+    cost = dep["cost"][idx]
+    order = np.lexsort((cost, -got)) if prefer == "throughput" else np.lexsort((-got, cost))
+    j = int(idx[order[0]])
+    chosen = needs.select(j)
+    t = float(chosen.threshold_tokens[0])
+    if chosen.offload_frac[0] <= 0:
+        t = math.inf
+    n_r, n_p, n_d, link = int(dep["n_r"][j]), int(dep["n_p"][j]), int(dep["n_d"][j]), float(dep["link"][j])
+    return Plan(t, n_r, n_p, n_d, link, chosen, tm.evaluate(chosen, n_r, n_p, n_d, link), float(dep["cost"][j]))

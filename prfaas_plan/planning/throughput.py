@@ -20,8 +20,7 @@ works with these needs (:class:`Needs`), evaluated for every candidate threshold
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -30,52 +29,66 @@ from ..errors import PlanError
 from ..roofline.decode import DecodeCapacity
 from ..roofline.kv import kv_cache_bytes
 from ..roofline.prefill import PrefillModel
-from .workload import LengthDistribution
+from .workload import LengthDistribution, cell_means, weighted
 
 MODES = ("paper", "distribution")
 
 
 @dataclass(frozen=True)
 class Needs:
-    """Per unit of throughput (1 req/s), at each threshold (arrays, or scalars at one t).
+    """Per unit of throughput (1 req/s), at each threshold (arrays).
 
-    threshold_tokens[j]: requests with L > threshold go remote (j = 0: all remote; last: all local)
-    offload_frac = p; long_tokens = E[L | L > t]; short_tokens = E[L | L <= t]
-    remote_s = p * T_r (PrfaaS instance-seconds per request); link_bytes = p * S_r (bytes per
-    request over the link); local_s = (1 - p) * T_p (local prefill instance-seconds per request).
-    t_remote_s, s_remote_bytes, t_local_s: T_r, S_r, T_p themselves (nan on an empty side).
+    threshold_tokens: requests with uncached length L > threshold go remote (0: all remote;
+    the longest length or more: all local); offload_frac = p; long_tokens = E[L | L > t];
+    short_tokens = E[L | L <= t] (nan on an empty side).
+    remote_s = p * T_r: PrfaaS instance-seconds per request; link_bytes = p * S_r: bytes per
+    request over the link; local_s = (1 - p) * T_p: local prefill instance-seconds per request.
     """
 
     threshold_tokens: np.ndarray
     offload_frac: np.ndarray
     long_tokens: np.ndarray
     short_tokens: np.ndarray
-    t_remote_s: np.ndarray
-    s_remote_bytes: np.ndarray
-    t_local_s: np.ndarray
+    remote_s: np.ndarray
+    link_bytes: np.ndarray
+    local_s: np.ndarray
 
-    def select(self, j: int, threshold_tokens: float) -> Needs:
-        """The needs of threshold option ``j`` alone, labelled with ``threshold_tokens``."""
-        pick = lambda a: np.asarray(a)[j : j + 1]  # noqa: E731
-        return Needs(np.array([float(threshold_tokens)]), pick(self.offload_frac), pick(self.long_tokens), pick(self.short_tokens),
-                     pick(self.t_remote_s), pick(self.s_remote_bytes), pick(self.t_local_s))
+    def select(self, j) -> Needs:
+        """The needs of threshold option(s) ``j`` (an index, or an index array) alone."""
+        idx = np.atleast_1d(j)
+        return Needs(*(np.asarray(getattr(self, f.name))[idx] for f in fields(self)))
 
-    @cached_property
-    def remote_s(self):
-        return np.where(self.offload_frac > 0, self.offload_frac * np.nan_to_num(self.t_remote_s), 0.0)
+    @staticmethod
+    def concat(parts: list[Needs]) -> Needs:
+        return Needs(*(np.concatenate([np.asarray(getattr(p, f.name)) for p in parts]) for f in fields(Needs)))
 
-    @cached_property
-    def link_bytes(self):
-        return np.where(self.offload_frac > 0, self.offload_frac * np.nan_to_num(self.s_remote_bytes), 0.0)
+    def _per_request(self, total, frac):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(frac > 0, total / np.where(frac > 0, frac, 1.0), np.nan)
 
-    @cached_property
-    def local_s(self):
-        return np.where(self.offload_frac < 1, (1 - self.offload_frac) * np.nan_to_num(self.t_local_s), 0.0)
+    @property
+    def t_remote_s(self):
+        """T_r: mean PrfaaS prefill instance-seconds of an offloaded request (nan if none)."""
+        return self._per_request(self.remote_s, self.offload_frac)
+
+    @property
+    def s_remote_bytes(self):
+        """S_r: mean KV bytes shipped per offloaded request (nan if none)."""
+        return self._per_request(self.link_bytes, self.offload_frac)
+
+    @property
+    def t_local_s(self):
+        """T_p: mean local prefill instance-seconds of a request kept local (nan if none)."""
+        return self._per_request(self.local_s, 1.0 - self.offload_frac)
 
 
 class ThroughputModel:
     """Evaluates Eq. 3-6 for one model, workload and pair of clusters, in ``paper`` or
-    ``distribution`` mode. ``remote`` may be None (a local-only deployment)."""
+    ``distribution`` mode. ``remote`` may be None (a local-only deployment).
+
+    ``needs`` holds the needs at the grid thresholds [0, e_1, ..., e_m] (the cell boundaries of
+    the length distribution); :meth:`needs_at` gives them at any threshold, splitting the cell that
+    holds it exactly (mass and mean of each part from the CDF and partial mean)."""
 
     def __init__(
         self,
@@ -93,87 +106,102 @@ class ThroughputModel:
         self.model, self.lengths, self.remote, self.local = model, lengths, remote, local
         self.decode, self.output_tokens, self.mode = decode, output_tokens, mode
         self.decode_req_per_s_per_instance = decode.req_per_s(output_tokens)
-        edges, mass, means = lengths.cells(n_cells)
-        self._edges, self._mass, self._means = edges, mass, means
-        self.needs = self._needs_from_cells(mass, means, np.concatenate([[0.0], edges]))
+        upper, self._mass, self._means = lengths.cells(n_cells)
+        self._edges = np.concatenate([[lengths.support()[0] * (1 - 1e-9)], upper])  # e_0 .. e_m
+        lo_edge, hi_edge = self._edges[0], self._edges[-1]
+        self._cdf_total = float(lengths.cdf(hi_edge) - lengths.cdf(lo_edge))
+        self._cell = {"tr": self._prefill_s(remote, self._means), "tp": self._prefill_s(local, self._means),
+                      "s": kv_cache_bytes(model, self._means)}
+        per_cell = {"m": np.ones_like(self._mass), "x": self._means, **self._cell}
+        self._cum = {k: np.concatenate([[0.0], np.cumsum(weighted(self._mass, v))]) for k, v in per_cell.items()}
+        self.needs = self.needs_at(np.concatenate([[0.0], upper]))
+
+    @property
+    def grid_edges(self) -> np.ndarray:
+        """Cell boundaries e_0 < ... < e_m: grid threshold j >= 1 is e_j; threshold 0 lies below e_0."""
+        return self._edges
 
     # -- core -------------------------------------------------------------------------------
     def _prefill_s(self, pm: PrefillModel | None, lengths: np.ndarray) -> np.ndarray:
+        lengths = np.asarray(lengths, float)
         if pm is None:
-            return np.full_like(lengths, np.nan, dtype=float)
-        t = pm.time_s(np.nan_to_num(lengths, nan=1.0))
-        if np.any(t <= 0):
+            return np.full_like(lengths, np.nan)
+        t = pm.time_s(np.where(np.isfinite(lengths), lengths, 1.0))
+        if np.any(np.isfinite(lengths) & ~(t > 0)):
             raise PlanError(f"prefill model {pm.source} gives a non-positive time inside the length range")
-        return np.where(np.isnan(lengths), np.nan, t)
+        return np.where(np.isfinite(lengths), t, np.nan)
 
-    def _needs_from_cells(self, mass: np.ndarray, means: np.ndarray, thresholds: np.ndarray) -> Needs:
-        """Needs for thresholds "first j cells local", j = 0..n (``thresholds`` has n + 1 entries)."""
-        zero = np.zeros(1)
-        cm = np.concatenate([zero, np.cumsum(mass)])  # mass of cells < j
-        total = cm[-1]
-        q = np.clip(cm / total, 0.0, 1.0)
-        p = np.clip(1.0 - q, 0.0, 1.0)
-        p[-1], q[0] = 0.0, 0.0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cx = np.concatenate([zero, np.cumsum(mass * means)])
-            long_l = np.where(p > 0, (cx[-1] - cx) / (p * total), np.nan)
-            short_l = np.where(q > 0, cx / (q * total), np.nan)
-            if self.mode == "paper":
-                t_r = self._prefill_s(self.remote, long_l)
-                s_r = np.where(p > 0, kv_cache_bytes(self.model, np.nan_to_num(long_l)), np.nan)
-                t_p = self._prefill_s(self.local, short_l)
-            else:
-                tr_cells = self._prefill_s(self.remote, means) if self.remote else np.zeros_like(means)
-                tp_cells = self._prefill_s(self.local, means)
-                s_cells = kv_cache_bytes(self.model, means)
-                ctr = np.concatenate([zero, np.cumsum(mass * tr_cells)])
-                cs = np.concatenate([zero, np.cumsum(mass * s_cells)])
-                ctp = np.concatenate([zero, np.cumsum(mass * tp_cells)])
-                t_r = np.where(p > 0, (ctr[-1] - ctr) / (p * total), np.nan) if self.remote else np.full_like(p, np.nan)
-                s_r = np.where(p > 0, (cs[-1] - cs) / (p * total), np.nan)
-                t_p = np.where(q > 0, ctp / (q * total), np.nan)
-        return Needs(thresholds, p, long_l, short_l, t_r, s_r, t_p)
-
-    def needs_at(self, threshold_tokens: float) -> Needs:
-        """Needs at one continuous threshold t (arrays of length 1). For a continuous length
-        distribution the cell holding t is split exactly (mass and mean of each part from the
-        CDF and partial mean); for a trace, t falls between recorded lengths."""
-        t = float(threshold_tokens)
-        lo, hi = self.lengths.support()
-        if not self.lengths.continuous:
-            return self.needs.select(int(np.searchsorted(self._means, t, side="right")), t)
-        if t < lo:
-            return self.needs.select(0, t)
-        if t >= hi:
-            return self.needs.select(len(self._mass), t)
-        edges, mass, means = self._edges, self._mass, self._means
-        k = int(np.searchsorted(edges, t, side="left"))  # edges[k - 1] < t <= edges[k]
-        lo_edge = edges[k - 1] if k > 0 else lo * (1 - 1e-9)
-        m_lo = float(self.lengths.cdf(t) - self.lengths.cdf(lo_edge))
-        m_hi = max(float(mass[k]) - m_lo, 0.0)
-        x_lo = float(self.lengths.partial_mean(lo_edge, t)) / m_lo if m_lo > 0 else t
-        x_hi = (means[k] * mass[k] - x_lo * m_lo) / m_hi if m_hi > 0 else t
-        split_mass = np.concatenate([mass[:k], [m_lo, m_hi], mass[k + 1 :]])
-        split_means = np.concatenate([means[:k], [x_lo, x_hi], means[k + 1 :]])
-        return self._needs_from_cells(split_mass, split_means, np.zeros(len(split_mass) + 1)).select(k + 1, t)
+    def needs_at(self, thresholds) -> Needs:
+        """Needs at thresholds t (any real numbers): the cell (e_{k-1}, e_k] holding t is split
+        into the mass at or below t (local) and above it (remote), each with its exact mass and
+        mean; cells below stay local and cells above go remote. In ``distribution`` mode
+        T_r = E[T_prfaas(L) | L > t] with each (part-)cell at its mean; in ``paper`` mode
+        T_r = T_prfaas(E[L | L > t]) (and likewise T_p, S_r)."""
+        t = np.atleast_1d(np.asarray(thresholds, float))
+        e, mass, means, m = self._edges, self._mass, self._means, len(self._mass)
+        k = np.searchsorted(e, t, side="left")  # e[k-1] < t <= e[k]
+        cell = np.clip(k, 1, m) - 1
+        m_cell, x_cell = mass[cell], means[cell]
+        # default: the whole cell local (t at or above its top) or remote (t below e_0)
+        below = k == 0
+        m_lo = np.where(below, 0.0, m_cell)
+        x_lo = np.where(below, e[0], x_cell)
+        vals = {key: v[cell] for key, v in self._cell.items()}
+        tp_lo, tr_hi, s_hi = vals["tp"], vals["tr"], vals["s"]
+        inner = ~below & (k <= m) & (t < e[np.minimum(k, m)])
+        if np.any(inner):
+            ti, lo_e, hi_e, mc, xc = t[inner], e[cell[inner]], e[cell[inner] + 1], m_cell[inner], x_cell[inner]
+            ml = np.clip((self.lengths.cdf(ti) - self.lengths.cdf(lo_e)) / self._cdf_total, 0.0, mc)
+            xl = cell_means(ml, (self.lengths.partial_mean(lo_e, ti)) / self._cdf_total, lo_e, ti)
+            xh = cell_means(mc - ml, mc * xc - ml * xl, ti, hi_e)
+            m_lo, x_lo = m_lo.copy(), x_lo.copy()
+            m_lo[inner], x_lo[inner] = ml, xl
+            x_hi = x_cell.copy()
+            x_hi[inner] = xh
+            tp_lo, tr_hi, s_hi = tp_lo.copy(), tr_hi.copy(), s_hi.copy()
+            tp_lo[inner] = self._prefill_s(self.local, xl)
+            tr_hi[inner] = self._prefill_s(self.remote, xh)
+            s_hi[inner] = kv_cache_bytes(self.model, xh)
+        else:
+            x_hi = x_cell
+        m_hi = np.clip(m_cell - m_lo, 0.0, None)
+        c = self._cum
+        head = lambda key: c[key][cell]  # noqa: E731  (cells before the split one)
+        tail = lambda key: c[key][-1] - c[key][cell + 1]  # noqa: E731  (cells after it)
+        p = np.clip(tail("m") + m_hi, 0.0, 1.0)
+        q = np.clip(head("m") + m_lo, 0.0, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            long_l = np.where(p > 0, (tail("x") + weighted(m_hi, x_hi)) / p, np.nan)
+            short_l = np.where(q > 0, (head("x") + weighted(m_lo, x_lo)) / q, np.nan)
+        if self.mode == "paper":
+            remote_s = weighted(p, self._prefill_s(self.remote, long_l)) if self.remote else np.zeros_like(p)
+            link = weighted(p, kv_cache_bytes(self.model, np.nan_to_num(long_l)))
+            local_s = weighted(q, self._prefill_s(self.local, short_l))
+        else:
+            remote_s = tail("tr") + weighted(m_hi, tr_hi) if self.remote else np.zeros_like(p)
+            link = tail("s") + weighted(m_hi, s_hi)
+            local_s = head("tp") + weighted(m_lo, tp_lo)
+        return Needs(t, p, long_l, short_l, np.where(p > 0, remote_s, 0.0), np.where(p > 0, link, 0.0), np.where(q > 0, local_s, 0.0))
 
     # -- Eq. 3-6 at a deployment ---------------------------------------------------------------
     def evaluate(self, needs: Needs, n_prfaas: int, n_pd_prefill: int, n_pd_decode: int, link_bytes_per_s: float) -> dict:
-        """Every Theta, Lambda_max and what binds, for integer counts at given needs (arrays ok)."""
+        """Every Theta, Lambda_max and what binds, for integer counts at given needs (arrays ok):
+        Eq. 3-6 written with the needs, cap_prfaas = Theta_prfaas / p = min(N_prfaas / (p T_r),
+        B_out / (p S_r)) and cap_pd_prefill = Theta_pd_p / (1 - p) = N_p / ((1 - p) T_p)."""
         p = needs.offload_frac
         with np.errstate(divide="ignore", invalid="ignore"):
-            theta_compute = np.where(p > 0, n_prfaas / needs.t_remote_s, np.inf)
-            theta_link = np.where(p > 0, link_bytes_per_s / needs.s_remote_bytes, np.inf)
-            theta_prfaas = np.minimum(theta_compute, theta_link)
-            theta_pd_p = np.where(p < 1, n_pd_prefill / needs.t_local_s, np.inf)
+            cap_compute = np.where(p > 0, n_prfaas / needs.remote_s, np.inf)
+            cap_link = np.where(p > 0, link_bytes_per_s / needs.link_bytes, np.inf)
+            cap_prfaas = np.minimum(cap_compute, cap_link)
+            cap_pd_p = np.where(p < 1, n_pd_prefill / needs.local_s, np.inf)
             theta_pd_d = n_pd_decode * self.decode_req_per_s_per_instance
-            cap_prfaas = np.where(p > 0, theta_prfaas / p, np.inf)
-            cap_pd_p = np.where(p < 1, theta_pd_p / (1 - p), np.inf)
+            theta = {"theta_prfaas_req_per_s": cap_prfaas, "theta_prfaas_compute_req_per_s": cap_compute,
+                     "theta_prfaas_link_req_per_s": cap_link}
+            theta = {k: np.where(p > 0, cap * p, np.inf) for k, cap in theta.items()}
+            theta_pd_p = np.where(p < 1, cap_pd_p * (1 - p), np.inf)
         lam = np.minimum(np.minimum(cap_prfaas, cap_pd_p), theta_pd_d)
         return {
-            "theta_prfaas_req_per_s": theta_prfaas,
-            "theta_prfaas_compute_req_per_s": theta_compute,
-            "theta_prfaas_link_req_per_s": theta_link,
+            **theta,
             "theta_pd_prefill_req_per_s": theta_pd_p,
             "theta_pd_decode_req_per_s": theta_pd_d,
             "cap_prfaas_req_per_s": cap_prfaas,

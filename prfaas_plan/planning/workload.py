@@ -4,12 +4,13 @@ Every distribution offers the quantities [PRFAAS] section 2 routes on, for a thr
 *uncached* length L:  p = P(L > t),  l_long = E[L | L > t],  l_short = E[L | L <= t], and the
 expectation of any function of L (over all requests or one side of t).
 
-Internally a distribution is a list of cells (probability mass, conditional mean length). For
-continuous distributions the cells are log-spaced slices of the support whose mass and mean are
-exact (closed-form CDF and partial mean), so p, l_long and l_short are exact at cell boundaries;
-expectations of other functions use each cell's mean as its representative (error O(cell width^2),
-with 2,048 cells below 1e-5 relative for the latency curves used here). Thresholds between cell
-boundaries split the cell exactly (:meth:`LengthDistribution.cells_split_at`).
+Internally a distribution is a list of cells (probability mass, conditional mean length): for a
+density, log-spaced slices of the support; for a trace, one cell per recorded length; a mixture of
+both has the union of their boundaries. Mass and mean of every cell are exact (CDF and partial
+mean), so p, l_long and l_short are exact at cell boundaries; expectations of other functions use
+each cell's mean as its representative (error O(cell width^2), with 2,048 cells below 1e-5
+relative for the latency curves used here). A threshold inside a cell splits it exactly
+(:meth:`prfaas_plan.planning.throughput.ThroughputModel.needs_at`).
 """
 
 from __future__ import annotations
@@ -36,10 +37,18 @@ def ndtr(x) -> np.ndarray:
     return 0.5 * _erfc(-np.asarray(x, float) / math.sqrt(2.0))
 
 
-class LengthDistribution:
-    """Base class. Subclasses implement :meth:`cdf`, :meth:`partial_mean` and :meth:`support`."""
+#: Probability left out of each tail when placing the cell grid of a distribution with a density:
+#: cells are log-spaced between these quantiles (plus one cell per tail out to the support's ends),
+#: so that a truncation far beyond the mass (``max_tokens: 1e300``) does not coarsen the grid.
+GRID_TAIL_PROB = 1e-12
 
-    continuous: bool = True
+
+class LengthDistribution:
+    """Base class. Subclasses implement :meth:`cdf`, :meth:`partial_mean` and :meth:`support`;
+    distributions with point masses (traces) list them in :meth:`atoms` and set ``has_density``
+    False when they have no continuous part."""
+
+    has_density: bool = True
 
     def cdf(self, x: np.ndarray | float) -> np.ndarray:
         raise NotImplementedError
@@ -50,6 +59,10 @@ class LengthDistribution:
 
     def support(self) -> tuple[float, float]:
         raise NotImplementedError
+
+    def atoms(self) -> np.ndarray:
+        """Lengths that carry a point mass (sorted); empty for a density."""
+        return np.empty(0)
 
     # -- derived ----------------------------------------------------------------------------
     def mean(self) -> float:
@@ -72,21 +85,81 @@ class LengthDistribution:
         q = 1.0 - self.tail_prob(t)
         return float(self.partial_mean(lo - 1, t) / q) if q > 0 else math.nan
 
-    def cells(self, n: int = DEFAULT_CELLS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(upper boundaries, masses, conditional means), sorted by length, masses summing to 1."""
+    def quantile(self, prob: float) -> float:
+        """Smallest x in the support with cdf(x) >= prob (bisection in log length)."""
         lo, hi = self.support()
-        edges = np.geomspace(lo, hi, n + 1)
-        edges[0] = lo - 1e-9 * lo  # include the lower end itself
+        a, b = math.log(lo), math.log(hi)
+        for _ in range(200):
+            mid = (a + b) / 2
+            if float(self.cdf(math.exp(mid))) >= prob:
+                b = mid
+            else:
+                a = mid
+            if b - a < 1e-12:
+                break
+        return math.exp(b)
+
+    def cell_edges(self, n: int = DEFAULT_CELLS) -> np.ndarray:
+        """Cell boundaries e_0 < e_1 < ... < e_m = max length; cell k is (e_{k-1}, e_k].
+
+        e_0 lies just below the shortest length. A density gets ``n`` log-spaced cells between its
+        GRID_TAIL_PROB quantiles (and one cell per tail out to the support's ends); every atom is a
+        boundary, so that a threshold between two atoms is interior to a cell holding no atom."""
+        lo, hi = self.support()
+        parts = [np.array([hi]), self.atoms()]
+        if self.has_density:
+            width = math.log(hi / lo) / n  # one cell of the plain grid, in log length
+            a = self.quantile(GRID_TAIL_PROB)
+            b = self.quantile(1.0 - GRID_TAIL_PROB)
+            a = a if math.log(a / lo) > width else lo  # clip a tail only where it spans a cell
+            b = b if math.log(hi / b) > width else hi
+            grid = np.geomspace(a, b, n + 1) if b > a else np.array([a])
+            parts.append(grid[1:] if a == lo else grid)  # the support's start is e_0's job
+        inner = np.unique(np.clip(np.concatenate(parts), lo, hi))
+        return np.concatenate([[lo * (1 - 1e-9)], inner])
+
+    def cells(self, n: int = DEFAULT_CELLS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(upper boundaries, masses, conditional means), sorted by length, masses summing to 1.
+
+        Mass and mean of each cell are exact (CDF and partial mean), for densities, traces and
+        mixtures of both alike; a mean is kept inside its cell (a cell in an underflowing tail has
+        mass 0 and the mean of its ends)."""
+        edges = self.cell_edges(n)
         mass = np.clip(np.diff(self.cdf(edges)), 0.0, None)
-        pm = self.partial_mean(edges[:-1], edges[1:])
-        has = mass > 1e-300  # cells in an underflowing tail keep their place (mass 0, midpoint)
-        means = np.where(has, pm / np.where(has, mass, 1.0), (edges[:-1] + edges[1:]) / 2)
-        return edges[1:], mass / mass.sum(), means
+        pm = np.diff(self.partial_mean(edges[0], edges))
+        means = cell_means(mass, pm, edges[:-1], edges[1:])
+        total = mass.sum()
+        if not (np.all(np.isfinite(mass)) and np.all(np.isfinite(means)) and total > 0):
+            raise PlanError(f"length distribution {self!r} has no finite mass or mean in its cells: its parameters are out of range")
+        return edges[1:], mass / total, means
 
     def expect(self, f, n: int = DEFAULT_CELLS) -> float:
         """E[f(L)] for a vectorised f."""
         _, mass, means = self.cells(n)
-        return float(np.sum(mass * f(means)))
+        return float(np.sum(weighted(mass, f(means))))
+
+
+def cell_means(mass, partial_mean, lo, hi) -> np.ndarray:
+    """Conditional mean of each cell (lo, hi]: partial_mean / mass, clipped into the cell (where
+    the mass underflows, the division is noise); the mid-point where there is no mass."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.where(mass > 0, partial_mean / np.where(mass > 0, mass, 1.0), (lo + hi) / 2)
+    return np.clip(x, lo, hi)  # nan stays nan: the caller rejects it
+
+
+def weighted(mass, values) -> np.ndarray:
+    """mass * values with 0 where the mass is 0 (an empty cell adds nothing, even if the value
+    there is infinite)."""
+    return np.where(mass > 0, mass * np.where(mass > 0, values, 0.0), 0.0)
+
+
+def normalised(weights, where: str) -> np.ndarray:
+    """Weights scaled to sum to 1 without overflow (divide by the largest first)."""
+    w = np.asarray(weights, float)
+    if w.size == 0 or not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
+        raise PlanError(f"{where}: weights must be finite, >= 0 and not all zero")
+    w = w / w.max()
+    return w / w.sum()
 
 
 @dataclass(frozen=True)
@@ -105,6 +178,9 @@ class TruncatedLogNormal(LengthDistribution):
             raise PlanError(f"log-normal truncation needs 0 < min_tokens < max_tokens, got {self.min_tokens}, {self.max_tokens}")
         if self._z() <= 1e-12:
             raise PlanError(f"log-normal(mu={self.mu}, sigma={self.sigma}) has no mass in [{self.min_tokens}, {self.max_tokens}]")
+        mean = self.mean()
+        if not (self.min_tokens <= mean <= self.max_tokens):
+            raise PlanError(f"log-normal(mu={self.mu}, sigma={self.sigma}) is too wide to evaluate in floating point (its mean comes out as {mean:g}); use a smaller sigma")
 
     def _std(self, x):
         return (np.log(np.clip(x, 1e-300, None)) - self.mu) / self.sigma
@@ -122,28 +198,30 @@ class TruncatedLogNormal(LengthDistribution):
     def partial_mean(self, a, b):
         a = np.clip(np.asarray(a, float), self.min_tokens, self.max_tokens)
         b = np.clip(np.asarray(b, float), self.min_tokens, self.max_tokens)
-        scale = math.exp(self.mu + self.sigma**2 / 2)
         s = self.sigma
-        return scale * (ndtr(self._std(b) - s) - ndtr(self._std(a) - s)) / self._z()
+        # exp(mu + s^2 / 2) * (Phi(z_b - s) - Phi(z_a - s)), multiplied in logs: the scale overflows
+        # for wide distributions while the Phi difference is tiny
+        with np.errstate(divide="ignore"):
+            log_dphi = np.log(np.clip(ndtr(self._std(b) - s) - ndtr(self._std(a) - s), 0.0, None))
+        return np.exp(self.mu + s**2 / 2 + log_dphi) / self._z()
 
 
 @dataclass(frozen=True)
 class Empirical(LengthDistribution):
-    """A trace or histogram: lengths with weights (counts). Discrete: thresholds fall between values."""
+    """A trace or histogram: lengths with weights (counts). Atoms only: thresholds fall between values."""
 
     values: tuple[float, ...]
     weights: tuple[float, ...]
-    continuous = False
+    has_density = False
 
     @classmethod
     def from_arrays(cls, values, weights, where: str = "trace") -> Empirical:
-        v, w = np.asarray(values, float), np.asarray(weights, float)
+        v = np.asarray(values, float)
         if v.size == 0:
             raise PlanError(f"{where}: no lengths")
         if not np.all(np.isfinite(v)) or np.any(v < 1):
             raise PlanError(f"{where}: lengths must be finite and >= 1 token")
-        if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-            raise PlanError(f"{where}: weights must be finite, >= 0 and not all zero")
+        w = normalised(weights, where)
         order = np.argsort(v)
         v, w = v[order], w[order]
         uniq, idx = np.unique(v, return_inverse=True)
@@ -152,6 +230,9 @@ class Empirical(LengthDistribution):
 
     def support(self):
         return (self.values[0], self.values[-1])
+
+    def atoms(self) -> np.ndarray:
+        return np.asarray(self.values)
 
     def cdf(self, x):
         v, w = np.asarray(self.values), np.asarray(self.weights)
@@ -163,39 +244,33 @@ class Empirical(LengthDistribution):
         c = np.concatenate([[0.0], np.cumsum(w * v)])
         return c[np.searchsorted(v, np.asarray(b, float), side="right")] - c[np.searchsorted(v, np.asarray(a, float), side="right")]
 
-    def cells(self, n: int = DEFAULT_CELLS):
-        v, w = np.asarray(self.values), np.asarray(self.weights)
-        return v.copy(), w.copy(), v.copy()
-
 
 @dataclass(frozen=True)
 class Mixture(LengthDistribution):
-    """Weighted mixture of distributions (weights normalised)."""
+    """Weighted mixture of distributions (weights normalised), densities and traces alike."""
 
     components: tuple[LengthDistribution, ...]
     weights: tuple[float, ...]
 
+    @classmethod
+    def of(cls, components, weights, where: str = "mixture") -> Mixture:
+        return cls(tuple(components), tuple(normalised(weights, where)))
+
     @property
-    def continuous(self) -> bool:  # type: ignore[override]
-        return all(c.continuous for c in self.components)
+    def has_density(self) -> bool:  # type: ignore[override]
+        return any(c.has_density for c, w in zip(self.components, self.weights) if w > 0)
 
     def support(self):
         return (min(c.support()[0] for c in self.components), max(c.support()[1] for c in self.components))
+
+    def atoms(self) -> np.ndarray:
+        return np.unique(np.concatenate([np.empty(0), *(c.atoms() for c, w in zip(self.components, self.weights) if w > 0)]))
 
     def cdf(self, x):
         return sum(w * c.cdf(x) for c, w in zip(self.components, self.weights))
 
     def partial_mean(self, a, b):
         return sum(w * c.partial_mean(a, b) for c, w in zip(self.components, self.weights))
-
-    def cells(self, n: int = DEFAULT_CELLS):
-        if self.continuous:
-            return super().cells(n)
-        parts = [c.cells(n) for c in self.components]
-        v = np.concatenate([p[2] for p in parts])
-        w = np.concatenate([p[1] * wt for p, wt in zip(parts, self.weights)])
-        e = Empirical.from_arrays(v, w, "mixture")
-        return e.cells(n)
 
 
 @dataclass(frozen=True)
@@ -206,22 +281,21 @@ class Scaled(LengthDistribution):
     factor: float
 
     @property
-    def continuous(self) -> bool:  # type: ignore[override]
-        return self.base.continuous
+    def has_density(self) -> bool:  # type: ignore[override]
+        return self.base.has_density
 
     def support(self):
         lo, hi = self.base.support()
         return (lo * self.factor, hi * self.factor)
+
+    def atoms(self) -> np.ndarray:
+        return self.base.atoms() * self.factor
 
     def cdf(self, x):
         return self.base.cdf(np.asarray(x, float) / self.factor)
 
     def partial_mean(self, a, b):
         return self.factor * self.base.partial_mean(np.asarray(a, float) / self.factor, np.asarray(b, float) / self.factor)
-
-    def cells(self, n: int = DEFAULT_CELLS):
-        b, m, x = self.base.cells(n)
-        return b * self.factor, m, x * self.factor
 
 
 def load_trace_csv(path: str | Path, where: str) -> Empirical:
