@@ -15,10 +15,6 @@ from typing import Annotated, Optional
 import typer
 import typer.core
 
-#: click's base of usage errors, found through typer's public BadParameter (recent typer vendors
-#: click, older typer uses the click package).
-ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
-
 from . import units
 from .catalog.fields import MAX_COUNT
 from .catalog.hardware import list_hardware, load_hardware
@@ -26,6 +22,11 @@ from .catalog.hf_import import import_hf_config
 from .catalog.model import list_models, load_model, model_from_mapping
 from .errors import PlanError
 from .reports.export import to_csv, to_json, to_xlsx_bytes, write_atomic
+
+#: click's base of usage errors, found through typer's public BadParameter (recent typer vendors
+#: click, older typer uses the click package).
+ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
 
 class OneLineErrors(typer.core.TyperGroup):
     """The root command group: a usage error (unknown option, missing argument, bad value) is
@@ -39,7 +40,7 @@ class OneLineErrors(typer.core.TyperGroup):
         except ClickException as exc:
             command = f"{exc.ctx.command_path}: " if getattr(exc, "ctx", None) is not None else ""
             typer.echo(str(PlanError(f"error: {command}{exc.format_message()} (see --help)")), err=True)
-            sys.exit(2 if exc.exit_code in (None, 0, 1) else exc.exit_code)
+            sys.exit(2)
         except typer.Abort:
             typer.echo("error: aborted", err=True)
             sys.exit(1)

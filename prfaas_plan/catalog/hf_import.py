@@ -129,7 +129,7 @@ def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
     ffn = _ffn(cfg, n_layers, notes)
     weights = _weights_dtype(cfg, path, notes)
     out: dict[str, Any] = {
-        "name": check_name(name, "--name") if name is not None else default_name(path),
+        "name": check_name(name, "model name (--name, or the --output file name)") if name is not None else default_name(path),
         "description": f"imported from {path.name} ({cfg.get('model_type', 'unknown model_type')})",
         "hidden_size": hidden,
         "vocab_size": int(need("vocab_size")),
