@@ -36,7 +36,7 @@ from .. import units
 from ..errors import PlanError
 from .throughput import Needs, ThroughputModel
 
-_CEIL_RTOL = 1e-9  # 3.0000000001 instances of need is 3 instances
+_CEIL_RTOL, _CEIL_ATOL = 1e-9, 1e-6  # 3.0000000001 instances of need is 3 instances (never 1e-6 below)
 _LAMBDA_RTOL = 1e-12  # bisection on Lambda stops at this relative width
 _LAMBDA_PROBE = 1e-12  # req/s: "can this problem serve any traffic at all"
 
@@ -45,7 +45,7 @@ def _ceil(x: np.ndarray) -> np.ndarray:
     """Instances for a need: the ceiling (a relative 1e-9 over an integer rounds down), and at
     least one for any positive need, however small."""
     x = np.asarray(x, float)
-    return np.where(x > 0, np.maximum(np.ceil(x * (1 - _CEIL_RTOL)), 1.0), 0.0)
+    return np.where(x > 0, np.maximum(np.ceil(x - np.minimum(x * _CEIL_RTOL, _CEIL_ATOL)), 1.0), 0.0)
 
 
 @dataclass(frozen=True)
@@ -168,70 +168,126 @@ def _deploy(problem: Problem, needs: Needs, lam: float) -> dict[str, np.ndarray]
     cost = n_r * problem.remote_instance_usd_per_hour() + (n_p + n_d) * problem.local_instance_usd_per_hour() + link_cost
     ok &= np.isfinite(cost)
     if problem.budget_usd_per_hour is not None:
-        ok &= cost <= problem.budget_usd_per_hour * (1 + 1e-12)
+        ok &= cost <= problem.budget_usd_per_hour
     return {"n_r": n_r, "n_p": n_p, "n_d": n_d, "link": link_have, "cost": cost, "ok": ok}
 
 
-def _interval_bounds(needs: Needs) -> Needs:
-    """Optimistic needs of each interval between neighbouring grid thresholds: each need at the
+def _optimistic(lo: Needs, hi: Needs) -> Needs:
+    """Optimistic needs of the intervals between thresholds ``lo`` and ``hi``: each need at the
     smaller of its two end values (exact lower bounds, each need being monotone in between)."""
-    lo = lambda a: np.minimum(a[:-1], a[1:])  # noqa: E731
-    return Needs(needs.threshold_tokens[:-1], needs.offload_frac[:-1], needs.long_tokens[:-1], needs.short_tokens[:-1],
-                 lo(needs.remote_s), lo(needs.link_bytes), lo(needs.local_s))
+    m = lambda name: np.minimum(getattr(lo, name), getattr(hi, name))  # noqa: E731
+    return Needs(lo.threshold_tokens, lo.offload_frac, lo.long_tokens, lo.short_tokens, m("remote_s"), m("link_bytes"), m("local_s"))
 
 
-def _crossings(problem: Problem, lam: float, intervals: np.ndarray) -> Needs | None:
-    """Needs at every t inside the given grid intervals where lam * (1-p) T_p or lam * p T_r
-    crosses an integer: both sides of each crossing, to a relative 1e-15 of the interval."""
-    tm, grid = problem.model, problem.model.needs
-    e = tm.grid_edges
-    lo_t = np.maximum(grid.threshold_tokens[intervals], e[0])
-    hi_t = grid.threshold_tokens[intervals + 1]
-    starts, ends, targets, rising, which = [], [], [], [], []
-    for name in ("local_s", "remote_s"):
-        a, b = lam * getattr(grid, name)[intervals], lam * getattr(grid, name)[intervals + 1]
-        lo_v, hi_v = np.minimum(a, b), np.maximum(a, b)
-        first, last = np.floor(lo_v) + 1, np.ceil(hi_v) - 1  # integers strictly between the ends
-        count = np.clip(last - first + 1, 0, None).astype(int)
-        if not count.sum():
-            continue
-        rep = np.repeat(np.arange(len(intervals)), count)
-        offset = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-        starts.append(lo_t[rep]), ends.append(hi_t[rep]), targets.append(first[rep] + offset)
-        rising.append((b > a)[rep]), which.append(np.full(len(rep), name == "local_s"))
-    if not starts:
+_NEEDS_CROSSING = ("local_s", "remote_s")  # the needs whose ceilings change the counts along t
+_ROOT_STEPS = 40  # Illinois steps to a crossing (a handful are used; the bracket ends the search)
+_MAX_CROSSINGS = 64  # an interval with more integer crossings than this is subdivided first
+
+
+def _crossings(problem: Problem, lam: float, lo: Needs, hi: Needs, cost_cap: float) -> Needs | None:
+    """Needs at every t inside the intervals (lo, hi) (aligned Needs of their ends) where
+    lam * (1-p) T_p or lam * p T_r crosses an integer: both sides of each crossing, to a relative 1e-15 of t. Intervals whose optimistic deployment is infeasible or costs more than
+    ``cost_cap`` are dropped first; one with more than _MAX_CROSSINGS crossings is cut into
+    _MAX_CROSSINGS pieces and screened again (branch and bound), so that a plan with millions of
+    instances still searches only the pieces that can hold its optimum."""
+    tm = problem.model
+    found = []
+    for _ in range(64):
+        opt = _deploy(problem, _optimistic(lo, hi), lam)
+        keep = np.flatnonzero(opt["ok"] & (opt["cost"] <= cost_cap * (1 + 1e-12)))
+        if not len(keep):
+            break
+        lo, hi = lo.select(keep), hi.select(keep)
+        ends = {name: (lam * getattr(lo, name), lam * getattr(hi, name)) for name in _NEEDS_CROSSING}
+        count = {name: np.clip(np.ceil(np.maximum(a, b)) - np.floor(np.minimum(a, b)) - 1, 0, None) for name, (a, b) in ends.items()}
+        big = sum(count.values()) > _MAX_CROSSINGS
+        small = np.flatnonzero(~big)
+        for name, (a, b) in ends.items():
+            c = count[name][small].astype(int)
+            if c.sum():
+                rep = np.repeat(small, c)
+                step = np.arange(c.sum()) - np.repeat(np.cumsum(c) - c, c)
+                found.append((lo.threshold_tokens[rep], hi.threshold_tokens[rep], np.floor(np.minimum(a, b))[rep] + 1 + step,
+                              (b > a)[rep], np.full(len(rep), name)))
+        if not np.any(big):
+            break
+        t_lo, t_hi = lo.threshold_tokens[big], hi.threshold_tokens[big]
+        cuts = t_lo[:, None] + (t_hi - t_lo)[:, None] * np.linspace(0.0, 1.0, _MAX_CROSSINGS + 1)[None, :]
+        pts = tm.needs_at(cuts.ravel())
+        n = _MAX_CROSSINGS + 1
+        first = (np.arange(len(t_lo))[:, None] * n + np.arange(n - 1)[None, :]).ravel()
+        lo, hi = pts.select(first), pts.select(first + 1)
+    if not found:
         return None
-    lo, hi, n, up, is_local = (np.concatenate(x) for x in (starts, ends, targets, rising, which))
-    for _ in range(52):
-        mid = (lo + hi) / 2
-        nd = tm.needs_at(mid)
-        below = lam * np.where(is_local, nd.local_s, nd.remote_s) <= n
-        lo, hi = np.where(below == up, mid, lo), np.where(below == up, hi, mid)
-    return tm.needs_at(np.concatenate([lo, hi]))
+    t_lo, t_hi, target, up, name = (np.concatenate(x) for x in zip(*found))
+    is_local, sign = name == "local_s", np.where(up, 1.0, -1.0)
+
+    def g(t):  # rises through 0 at the crossing: lam * need - target, oriented
+        nd = tm.needs_at(t)
+        return sign * (lam * np.where(is_local, nd.local_s, nd.remote_s) - target)
+
+    # Illinois regula falsi on the bracket (g(t_lo) < 0 < g(t_hi)): superlinear, both ends converge
+    g_lo, g_hi, last = g(t_lo), g(t_hi), np.zeros(len(t_lo))
+    for _ in range(_ROOT_STEPS):
+        if np.all(t_hi - t_lo <= 1e-15 * t_hi):
+            break
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = t_hi - g_hi * (t_hi - t_lo) / (g_hi - g_lo)
+        c = np.where(np.isfinite(c) & (c > t_lo) & (c < t_hi), c, (t_lo + t_hi) / 2)
+        g_c = g(c)
+        left = g_c <= 0
+        g_hi = np.where(left, np.where(last > 0, g_hi / 2, g_hi), g_c)
+        g_lo = np.where(left, g_c, np.where(last < 0, g_lo / 2, g_lo))
+        t_lo, t_hi = np.where(left, c, t_lo), np.where(left, t_hi, c)
+        last = np.where(left, 1.0, -1.0)
+    return tm.needs_at(np.concatenate([t_lo, t_hi]))
 
 
 def _candidates(problem: Problem, lam: float, allowed: np.ndarray, cost_cap: float = math.inf) -> tuple[Needs, np.ndarray]:
     """Thresholds at which the cheapest deployment for ``lam`` is found (see the module
     docstring): the grid, plus the integer crossings inside every grid interval whose optimistic
     deployment is feasible and costs at most ``cost_cap``. Returns (needs, allowed)."""
-    grid = problem.model.needs
-    if problem.thresholds != "any" or problem.model.remote is None:
-        return grid, allowed
-    opt = _deploy(problem, _interval_bounds(grid), lam)
-    open_ = opt["ok"] & (opt["cost"] <= cost_cap * (1 + 1e-12))
-    extra = _crossings(problem, lam, np.flatnonzero(open_)) if np.any(open_) else None
+    grid, ends = problem.model.needs, _intervals(problem)
+    extra = _crossings(problem, lam, *ends, cost_cap) if ends is not None else None
     if extra is None:
         return grid, allowed
     return Needs.concat([grid, extra]), np.concatenate([allowed, np.ones(len(extra.offload_frac), bool)])
 
 
-def _feasible(problem: Problem, lam: float, allowed: np.ndarray, exact: bool = True) -> bool:
-    if np.any(_deploy(problem, problem.model.needs, lam)["ok"] & allowed):
-        return True
-    if not exact:
-        return False
-    needs, ok_t = _candidates(problem, lam, allowed)
-    return bool(np.any(_deploy(problem, needs, lam)["ok"] & ok_t))
+def _intervals(problem: Problem) -> tuple[Needs, Needs] | None:
+    """The grid intervals' end needs (lo, hi), or None where only grid thresholds are allowed."""
+    grid = problem.model.needs
+    if problem.thresholds != "any" or problem.model.remote is None:
+        return None
+    n = len(grid.offload_frac)
+    return grid.select(np.arange(n - 1)), grid.select(np.arange(1, n))
+
+
+def _reach(problem: Problem, lam: float, allowed: np.ndarray, level: str) -> float:
+    """Whether ``lam`` can be sustained, as the largest throughput of a deployment found for it
+    (>= lam), or 0.0 if none. ``level``: "grid" (grid thresholds only: a lower bound), "relaxed"
+    (also any interval's optimistic deployment, returning lam: an upper bound) or "exact"."""
+    tm = problem.model
+    dep = _deploy(problem, tm.needs, lam)
+    ok = dep["ok"] & allowed
+    needs = tm.needs
+    if level != "grid" and not np.any(ok):
+        ends = _intervals(problem)
+        if ends is None:
+            return 0.0
+        if level == "relaxed":
+            return lam if np.any(_deploy(problem, _optimistic(*ends), lam)["ok"]) else 0.0
+        extra = _crossings(problem, lam, *ends, math.inf)
+        if extra is None:
+            return 0.0
+        needs = extra
+        dep = _deploy(problem, needs, lam)
+        ok = dep["ok"]
+    if not np.any(ok):
+        return 0.0
+    idx = np.flatnonzero(ok)
+    got = tm.evaluate(needs.select(idx), dep["n_r"][idx], dep["n_p"][idx], dep["n_d"][idx], dep["link"][idx])["throughput_req_per_s"]
+    return max(lam, float(np.max(got)))
 
 
 def _upper_bound(problem: Problem, allowed: np.ndarray) -> float:
@@ -242,7 +298,8 @@ def _upper_bound(problem: Problem, allowed: np.ndarray) -> float:
     if problem.local.max is not None:
         bound = problem.local.max * tm.decode_req_per_s_per_instance
     if problem.budget_usd_per_hour is not None:
-        lb = _interval_bounds(tm.needs) if problem.thresholds == "any" and tm.remote is not None else tm.needs
+        n = len(tm.needs.offload_frac)
+        lb = _optimistic(tm.needs.select(np.arange(n - 1)), tm.needs.select(np.arange(1, n))) if problem.thresholds == "any" and tm.remote is not None else tm.needs
         usd_per_req_per_s = (problem.remote_instance_usd_per_hour() * lb.remote_s + problem.local_instance_usd_per_hour() * lb.local_s)
         if lb is tm.needs:
             usd_per_req_per_s = np.where(allowed, usd_per_req_per_s, np.inf)
@@ -251,36 +308,45 @@ def _upper_bound(problem: Problem, allowed: np.ndarray) -> float:
             bound = min(bound, problem.budget_usd_per_hour / floor)
     if not math.isfinite(bound):
         raise PlanError("throughput is unbounded: give a budget (with non-zero prices), a fixed fleet or instance maxima")
-    return bound * (1 + 1e-9)
+    return bound * (1 + 1e-6)
 
 
-def _bisect(problem: Problem, lo: float, hi: float, allowed: np.ndarray, exact: bool) -> float:
-    """Largest feasible Lambda in [lo, hi] (lo feasible), to a relative _LAMBDA_RTOL (geometric)."""
+def _bisect(problem: Problem, lo: float, hi: float, allowed: np.ndarray, level: str) -> tuple[float, float]:
+    """Narrow [lo, hi] (lo reachable, hi not) around the largest reachable Lambda at ``level``
+    (see :func:`_reach`), to a relative _LAMBDA_RTOL; a reachable probe moves lo up to what the
+    deployment found really sustains."""
     while hi > lo * (1 + _LAMBDA_RTOL):
         mid = math.sqrt(lo * hi) if hi > 4 * lo else (lo + hi) / 2
-        if _feasible(problem, mid, allowed, exact):
-            lo = mid
+        got = _reach(problem, mid, allowed, level)
+        if got > 0:
+            lo = min(got, hi)
         else:
             hi = mid
-    return lo
+    return lo, hi
 
 
 def maximise(problem: Problem) -> Plan:
-    """Largest Lambda_max reachable within the ranges, link and budget (fixed fleet or budget)."""
+    """Largest Lambda_max reachable within the ranges, link and budget (fixed fleet or budget).
+
+    Three bisections on Lambda: over the grid thresholds (fast, a lower bound), with optimistic
+    intervals (fast, an upper bound), then exact between the two."""
     tm = problem.model
     allowed = _allowed(problem, len(tm.needs.offload_frac))
-    if not _feasible(problem, _LAMBDA_PROBE, allowed):
+    if not _reach(problem, _LAMBDA_PROBE, allowed, "exact"):
         dep = _deploy(problem, tm.needs, _LAMBDA_PROBE)
         cheapest = float(np.min(np.where(allowed, dep["cost"], np.inf)))
         if problem.budget_usd_per_hour is not None and math.isfinite(cheapest) and cheapest > problem.budget_usd_per_hour:
             raise PlanError(f"budget {problem.budget_usd_per_hour:,.2f} $/hour is below the cheapest deployment that serves any traffic ({cheapest:,.2f} $/hour)")
         raise PlanError("no deployment within the instance ranges and link can serve any traffic")
     hi = _upper_bound(problem, allowed)
-    if _feasible(problem, hi, allowed):
-        raise PlanError("internal: the throughput upper bound is reachable")  # the bound is wrong
-    lam = _bisect(problem, _LAMBDA_PROBE, hi, allowed, exact=False)  # grid thresholds only: fast
-    lam = _bisect(problem, lam, hi, allowed, exact=True)
-    return _pick(problem, lam, allowed, prefer="throughput")
+    for _ in range(64):  # the bound holds up to the ceiling's relative tolerance: widen if reached
+        if not _reach(problem, hi, allowed, "relaxed"):
+            break
+        hi *= 2
+    lo, _ = _bisect(problem, _LAMBDA_PROBE, hi, allowed, "grid")
+    _, hi = _bisect(problem, lo, hi, allowed, "relaxed")
+    lo, _ = _bisect(problem, lo, hi, allowed, "exact")
+    return _pick(problem, lo, allowed, prefer="throughput")
 
 
 def cheapest_for(problem: Problem, target_req_per_s: float) -> Plan:

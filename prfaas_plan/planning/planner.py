@@ -114,25 +114,36 @@ def load_report(plan: dict, arrival_req_per_s: float) -> dict:
     }
 
 
-def baselines(sc: Scenario, main: dict, tm: ThroughputModel) -> dict:
+def baselines(sc: Scenario, main: dict, tm: ThroughputModel) -> tuple[dict, dict]:
     """Homogeneous PD on the local part (same GPU count; same cost) and naive heterogeneous (all
-    prefill remote on the plan's PrfaaS instances, every local instance decoding)."""
+    prefill remote on the plan's PrfaaS instances, every local instance decoding). Returns
+    (baselines, errors): a baseline that cannot be built is None, with its reason in errors;
+    it never takes the main plan down with it."""
     gpus = main["gpus_prfaas"] + main["gpus_local"]
     same_gpus = max(gpus // sc.local.gpus_per_instance, 1)
     no_link = Link(fixed_gbit_per_s=0.0)
-    out = {
-        "homogeneous": plan_dict(maximise(_make(sc, tm, Range.exactly(0), Range.exactly(same_gpus), no_link, None, "local-only")), sc),
-        "homogeneous_equal_cost": plan_dict(maximise(_make(sc, tm, Range.exactly(0), Range(0, None), Link(), main["cost_usd_per_hour"], "local-only")), sc),
+    problems = {
+        "homogeneous": _make(sc, tm, Range.exactly(0), Range.exactly(same_gpus), no_link, None, "local-only"),
+        "homogeneous_equal_cost": _make(sc, tm, Range.exactly(0), Range(0, None), Link(), main["cost_usd_per_hour"], "local-only"),
         "naive": None,
     }
     if main["n_prfaas"] > 0:
         link = Link(fixed_gbit_per_s=main["link_gbit_per_s"], usd_per_gbit_per_s_hour=sc.link.usd_per_gbit_per_s_hour)
         local = Range.exactly(main["n_pd_prefill"] + main["n_pd_decode"])
-        out["naive"] = plan_dict(maximise(_make(sc, tm, Range.exactly(main["n_prfaas"]), local, link, None, "remote-only")), sc)
-    for b in out.values():
-        if b is not None:
-            b["plan_vs_baseline"] = main["throughput_req_per_s"] / b["throughput_req_per_s"] if b["throughput_req_per_s"] > 0 else None
-    return out
+        problems["naive"] = _make(sc, tm, Range.exactly(main["n_prfaas"]), local, link, None, "remote-only")
+    out, errors = {}, {}
+    for name, problem in problems.items():
+        out[name] = None
+        if problem is None:
+            continue
+        try:
+            b = plan_dict(maximise(problem), sc)
+        except PlanError as exc:
+            errors[name] = str(exc)
+            continue
+        b["plan_vs_baseline"] = main["throughput_req_per_s"] / b["throughput_req_per_s"]
+        out[name] = b
+    return out, errors
 
 
 def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float | None = None,
@@ -158,6 +169,7 @@ def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float |
         return plan_dict(plan, sc), tm
 
     main, tm = solve(mode)
+    base, base_errors = baselines(sc, main, tm)
     result = {
         "scenario": sc.name,
         "model": sc.model.name,
@@ -166,7 +178,8 @@ def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float |
         "budget_usd_per_hour": budget,
         "target_req_per_s": target,
         **main,
-        "baselines": baselines(sc, main, tm),
+        "baselines": base,
+        "baseline_errors": base_errors,
         "decode": {
             "bs_max": tm.decode.bs_max,
             "step_time_s": tm.decode.step_s,

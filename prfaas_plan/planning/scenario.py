@@ -107,8 +107,7 @@ def _lengths(f: Fields, base: Path, budget: list[int] | None = None) -> LengthDi
             c.done()
         if not comps:
             raise f.error("components", "a mixture needs at least one component")
-        total = sum(weights)
-        d = Mixture(tuple(comps), tuple(w / total for w in weights))
+        d = Mixture.of(comps, weights, f"{f.source}: key '{f.key_path('components')}'")
     f.done()
     return d
 

@@ -116,11 +116,6 @@ class ThroughputModel:
         self._cum = {k: np.concatenate([[0.0], np.cumsum(weighted(self._mass, v))]) for k, v in per_cell.items()}
         self.needs = self.needs_at(np.concatenate([[0.0], upper]))
 
-    @property
-    def grid_edges(self) -> np.ndarray:
-        """Cell boundaries e_0 < ... < e_m: grid threshold j >= 1 is e_j; threshold 0 lies below e_0."""
-        return self._edges
-
     # -- core -------------------------------------------------------------------------------
     def _prefill_s(self, pm: PrefillModel | None, lengths: np.ndarray) -> np.ndarray:
         lengths = np.asarray(lengths, float)
@@ -189,7 +184,7 @@ class ThroughputModel:
         Eq. 3-6 written with the needs, cap_prfaas = Theta_prfaas / p = min(N_prfaas / (p T_r),
         B_out / (p S_r)) and cap_pd_prefill = Theta_pd_p / (1 - p) = N_p / ((1 - p) T_p)."""
         p = needs.offload_frac
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             cap_compute = np.where(p > 0, n_prfaas / needs.remote_s, np.inf)
             cap_link = np.where(p > 0, link_bytes_per_s / needs.link_bytes, np.inf)
             cap_prfaas = np.minimum(cap_compute, cap_link)

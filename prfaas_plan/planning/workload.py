@@ -19,6 +19,7 @@ import csv
 import io
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -130,7 +131,7 @@ class LengthDistribution:
         means = cell_means(mass, pm, edges[:-1], edges[1:])
         total = mass.sum()
         if not (np.all(np.isfinite(mass)) and np.all(np.isfinite(means)) and total > 0):
-            raise PlanError(f"length distribution {self!r} has no finite mass or mean in its cells: its parameters are out of range")
+            raise PlanError(f"{type(self).__name__} length distribution: no finite mass or mean in its cells (its parameters are out of range)")
         return edges[1:], mass / total, means
 
     def expect(self, f, n: int = DEFAULT_CELLS) -> float:
@@ -176,7 +177,7 @@ class TruncatedLogNormal(LengthDistribution):
             raise PlanError(f"log-normal needs a finite mu and sigma > 0, got mu={self.mu}, sigma={self.sigma}")
         if not (0 < self.min_tokens < self.max_tokens):
             raise PlanError(f"log-normal truncation needs 0 < min_tokens < max_tokens, got {self.min_tokens}, {self.max_tokens}")
-        if self._z() <= 1e-12:
+        if self._z <= 1e-12:
             raise PlanError(f"log-normal(mu={self.mu}, sigma={self.sigma}) has no mass in [{self.min_tokens}, {self.max_tokens}]")
         mean = self.mean()
         if not (self.min_tokens <= mean <= self.max_tokens):
@@ -185,15 +186,21 @@ class TruncatedLogNormal(LengthDistribution):
     def _std(self, x):
         return (np.log(np.clip(x, 1e-300, None)) - self.mu) / self.sigma
 
+    @cached_property
     def _z(self) -> float:
+        """Mass of the untruncated log-normal inside [min_tokens, max_tokens]."""
         return float(ndtr(self._std(self.max_tokens)) - ndtr(self._std(self.min_tokens)))
+
+    @cached_property
+    def _cdf_min(self) -> float:
+        return float(ndtr(self._std(self.min_tokens)))
 
     def support(self):
         return (float(self.min_tokens), float(self.max_tokens))
 
     def cdf(self, x):
         x = np.clip(np.asarray(x, float), self.min_tokens, self.max_tokens)
-        return (ndtr(self._std(x)) - ndtr(self._std(self.min_tokens))) / self._z()
+        return (ndtr(self._std(x)) - self._cdf_min) / self._z
 
     def partial_mean(self, a, b):
         a = np.clip(np.asarray(a, float), self.min_tokens, self.max_tokens)
@@ -203,7 +210,7 @@ class TruncatedLogNormal(LengthDistribution):
         # for wide distributions while the Phi difference is tiny
         with np.errstate(divide="ignore"):
             log_dphi = np.log(np.clip(ndtr(self._std(b) - s) - ndtr(self._std(a) - s), 0.0, None))
-        return np.exp(self.mu + s**2 / 2 + log_dphi) / self._z()
+        return np.exp(self.mu + s**2 / 2 + log_dphi) / self._z
 
 
 @dataclass(frozen=True)
