@@ -84,7 +84,7 @@ def _raw(kind: str, name: str) -> dict:
     return yaml.safe_load((catalog_dir(kind) / f"{name}.yaml").read_text())
 
 
-@settings(max_examples=fuzz_examples(300))
+@settings(max_examples=fuzz_examples(100))
 @given(st.data())
 def test_mutated_scenarios(data):
     """A valid scenario with random edits: PlanError, or a sound plan."""
@@ -129,7 +129,7 @@ def test_mutated_model_and_hardware_files(data):
             assert r["prefill_time_s"] > 0 and r["kv_cache_bytes"] > 0
 
 
-@settings(max_examples=fuzz_examples(300))
+@settings(max_examples=fuzz_examples(600))
 @given(st.sampled_from(["scenario", "model", "hardware", "trace", "config"]),
        st.one_of(st.binary(max_size=300), st.text(max_size=300), st.sampled_from([
            "\ufeffname: x\n", "a: &a [*a]\n", "{", "- - - -", "name: [", "? [a]\n: 1\n", "!!python/object:os.system x\n",
@@ -156,7 +156,7 @@ CONFIGS = ["qwen3_235b_a22b.json", "kimi_linear_48b_a3b.json", "mimo_v2_flash.js
            "deepseek_v3_inference_config_671B.json", "ring_mini_linear_2_0.json", "minimax_m2.json"]
 
 
-@settings(max_examples=fuzz_examples(300))
+@settings(max_examples=fuzz_examples(500))
 @given(st.data())
 def test_mutated_hf_configs(data):
     """A config.json with random edits maps to a model that loads, or a PlanError."""
@@ -183,7 +183,7 @@ _COMMANDS = [["kv", "-m", "kimi-linear-48b", "-H", "h200"], ["kv"], ["optimize",
              ["hardware", "show"], ["models", "show"], ["models", "import", str(DATA / "minimax_m2.json")], ["validate"]]
 
 
-@settings(max_examples=fuzz_examples(250))
+@settings(max_examples=fuzz_examples(400))
 @given(st.sampled_from(_COMMANDS), st.lists(_TOKENS, max_size=6))
 def test_arbitrary_cli_arguments(command, extra):
     """Any argument list: exit 0, or exit 2 with one 'error:' line and nothing on stdout; no

@@ -4,19 +4,18 @@ library and the CLI. Only PlanError may escape; every plan serves traffic, has L
 minimum of its capacities and cost = the sum of its parts, meets its budget or target; more link,
 instances or budget never lower Lambda; the same input gives byte-identical JSON.
 
-CI runs a fixed, derandomized set (see tests/conftest.py); `HYPOTHESIS_PROFILE=long` runs ~7x
+CI runs a fixed, derandomized set (see tests/conftest.py); `HYPOTHESIS_PROFILE=long` runs 10x
 as many fresh examples."""
 
 from __future__ import annotations
 
-import math
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 from conftest import fuzz_examples
 from fuzz_strategies import check_error, check_plan, scenarios, write
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -49,7 +48,7 @@ def plan_or_error(sc, **kwargs) -> dict | None:
         return None
 
 
-@settings(max_examples=fuzz_examples(150))
+@settings(max_examples=fuzz_examples(40))
 @given(scenarios())
 def test_every_plan_is_sound(drawn):
     """Random valid scenarios (all objectives): a plan that serves > 0 req/s and satisfies the
@@ -62,7 +61,7 @@ def test_every_plan_is_sound(drawn):
             check_plan(r, sc)
 
 
-@settings(max_examples=fuzz_examples(40))
+@settings(max_examples=fuzz_examples(12))
 @given(scenarios("fixed-fleet"), st.floats(1.01, 100))
 def test_more_link_never_lowers_throughput(drawn, factor):
     data, rows = drawn
@@ -77,7 +76,7 @@ def test_more_link_never_lowers_throughput(drawn, factor):
         assert big["throughput_req_per_s"] >= small["throughput_req_per_s"] * (1 - MONOTONE_RTOL)
 
 
-@settings(max_examples=fuzz_examples(40))
+@settings(max_examples=fuzz_examples(12))
 @given(scenarios("fixed-fleet"), st.sampled_from(["prfaas", "local"]), st.integers(1, 4))
 def test_more_instances_never_lower_throughput(drawn, side, extra):
     data, rows = drawn
@@ -93,7 +92,7 @@ def test_more_instances_never_lower_throughput(drawn, side, extra):
         assert big["throughput_req_per_s"] >= small["throughput_req_per_s"] * (1 - MONOTONE_RTOL)
 
 
-@settings(max_examples=fuzz_examples(40))
+@settings(max_examples=fuzz_examples(8))
 @given(scenarios("budget"), st.floats(1.01, 10))
 def test_more_budget_never_lowers_throughput(drawn, factor):
     data, rows = drawn
@@ -110,7 +109,7 @@ def test_more_budget_never_lowers_throughput(drawn, factor):
         check_plan(big, sc)
 
 
-@settings(max_examples=fuzz_examples(40))
+@settings(max_examples=fuzz_examples(12))
 @given(scenarios("target"), st.floats(0.1, 0.99))
 def test_lower_target_never_costs_more(drawn, factor):
     """The cheapest plan for a smaller target costs no more (it could reuse the larger plan)."""
@@ -128,46 +127,43 @@ def test_lower_target_never_costs_more(drawn, factor):
         check_plan(small, sc)
 
 
-@settings(max_examples=fuzz_examples(25))
+@settings(max_examples=fuzz_examples(4))
 @given(scenarios(), st.sampled_from(["json", "csv"]))
 def test_cli_is_deterministic_and_agrees_with_the_library(drawn, fmt):
-    """`optimize -f json|csv` twice gives byte-identical output (and -o the same bytes); it exits
-    0 with the library's plan, or 2 with one line when the library raises a PlanError."""
+    """`optimize -f json|csv` to stdout and again to -o gives byte-identical output; it exits 0
+    with the library's plan, or 2 with one line (and no file) when the library raises a PlanError."""
     data, rows = drawn
     with tempfile.TemporaryDirectory() as tmp:
         path = write(Path(tmp), data, rows)
+        out = Path(tmp) / f"plan.{fmt}"
         first = RUNNER.invoke(app, ["optimize", str(path), "-f", fmt])
-        second = RUNNER.invoke(app, ["optimize", str(path), "-f", fmt])
+        second = RUNNER.invoke(app, ["optimize", str(path), "-f", fmt, "-o", str(out)])
         assert isinstance(first.exception, (SystemExit, type(None))), repr(first.exception)
-        assert first.exit_code == second.exit_code and first.stdout == second.stdout and first.stderr == second.stderr
+        assert first.exit_code == second.exit_code and first.stderr == second.stderr
         try:
             expected = optimize(load_scenario(path))
         except PlanError as exc:
-            assert first.exit_code == 2
+            assert first.exit_code == 2 and first.stdout == "" and not out.exists()
             assert first.stderr == f"error: {exc}\n"
             return
         assert first.exit_code == 0, first.stderr
+        assert out.read_text() == first.stdout  # byte-identical: stdout of one run, -o of another
         if fmt == "json":
             assert first.stdout == to_json(expected)
-        out = Path(tmp) / f"plan.{fmt}"
-        res = RUNNER.invoke(app, ["optimize", str(path), "-f", fmt, "-o", str(out)])
-        assert res.exit_code == 0 and out.read_text() == first.stdout
 
 
 def test_strategy_yields_plannable_scenarios():
-    """Guard against a vacuous suite: most drawn scenarios must give plans, not errors."""
-    from hypothesis import find
-
+    """Guard against a vacuous suite: a good share of drawn scenarios must give plans."""
     plans = []
 
-    def plannable(drawn) -> bool:
+    @settings(max_examples=20, derandomize=True, database=None, phases=[Phase.generate])
+    @given(scenarios())
+    def draw(drawn):
         data, rows = drawn
         with tempfile.TemporaryDirectory() as tmp:
             sc = load_or_error(Path(tmp), data, rows)
-            r = plan_or_error(sc) if sc is not None else None
-        plans.append(r is not None)
-        return len(plans) >= 30
+            plans.append(sc is not None and plan_or_error(sc) is not None)
 
-    find(scenarios(), plannable, settings=settings(max_examples=40, database=None, derandomize=True))
-    assert sum(plans) >= len(plans) * 0.5, f"only {sum(plans)} of {len(plans)} drawn scenarios were plannable"
-    assert math.isfinite(sum(plans))
+    draw()
+    assert len(plans) == 20
+    assert sum(plans) >= 0.4 * len(plans), f"only {sum(plans)} of {len(plans)} drawn scenarios were plannable"
