@@ -2,8 +2,8 @@
 
     python scripts/bench.py [--repeat 7]
 
-Targets (issues #2, #3): each `kv` call well under a second; `optimize paper-case-study` at most
-~3x the bare import of numpy+scipy+yaml+rich+typer; the ~10,000-GPU budget search
+Targets (issues #2, #3, #6): each `kv` call well under a second; `estimate` at most 2x and
+`optimize paper-case-study` at most ~3x the bare import of numpy+scipy+yaml+rich+typer; the ~10,000-GPU budget search
 (`--budget-usd-per-hour 30000`) at most ~6x. Medians of repeated runs; machines are shared and
 noisy, so this is a script to read, not a timed unit test.
 """
@@ -25,6 +25,8 @@ RUNS = {
     "kv kimi-linear-48b on h200": CLI + ["kv", "-m", "kimi-linear-48b", "-H", "h200", "-f", "json"],
     "kv minimax-m2.5 on h200": CLI + ["kv", "-m", "minimax-m2.5", "-H", "h200", "-f", "json"],
     "kv prfaas-1t-hybrid on h20 (8 lengths)": CLI + ["kv", "-m", "prfaas-1t-hybrid", "-H", "h20", "--lengths", "1K,2K,4K,8K,16K,32K,64K,128K", "-f", "json"],
+    "estimate deepseek-v3 on 32 x h100 (DP-attention + EP32)": CLI + ["estimate", "-m", "deepseek-v3", "-H", "h100", "--gpus", "32", "--dp-attention", "--tp", "1", "--ep", "32", "-f", "json"],
+    "estimate qwen3-235b on 8 x h200 (table)": CLI + ["estimate", "-m", "qwen3-235b", "-H", "h200", "--gpus", "8", "--isl", "8K"],
     "optimize paper-case-study": CLI + ["optimize", "paper-case-study", "-f", "json"],
     "optimize paper-case-study --budget-usd-per-hour 30000": CLI + ["optimize", "paper-case-study", "--budget-usd-per-hour", "30000", "-f", "json"],
 }

@@ -50,20 +50,23 @@ def tiny_model(**overrides) -> ModelSpec:
 
 def simple_hardware(**overrides):
     """H200 with round numbers: bf16 1e15 FLOP/s, fp8 2e15, HBM 100 GB at 1e12 B/s, scale-up
-    1e11 B/s per direction; efficiencies 0.5 (attention 0.25), 0.1 s prefill overhead,
-    1 ms decode step overhead, 90% of memory usable."""
+    1e11 B/s per direction, NIC 5e10 B/s, 8 GPUs per scale-up domain; efficiencies 0.5
+    (attention 0.25), 0.1 s per request + 0.01 s per forward (prefill), 1 ms per decode step,
+    expert imbalance 0.2, no collective latency, 90% of memory usable."""
     base = load_hardware("h200")
     eff = Efficiency(
         basis="estimate",
-        prefill_gemm_frac=0.5,
-        prefill_attention_frac=0.25,
-        prefill_linear_attention_frac=0.5,
-        prefill_memory_frac=0.5,
-        scaleup_frac=0.5,
-        prefill_overhead_s=0.1,
-        decode_memory_frac=0.5,
-        decode_compute_frac=0.5,
+        gemm_frac=0.5,
+        attention_frac=0.25,
+        linear_attention_frac=0.5,
+        memory_frac=0.5,
+        link_frac=0.5,
+        request_overhead_s=0.1,
+        forward_overhead_s=0.01,
         decode_step_overhead_s=0.001,
+        decode_request_overhead_s=0.0,
+        expert_imbalance_frac=0.2,
+        collective_latency_s=0.0,
         memory_usable_frac=0.9,
     )
     hw = replace(
@@ -74,6 +77,7 @@ def simple_hardware(**overrides):
         memory_bandwidth_bytes_per_s=1e12,
         scaleup_bytes_per_s=1e11,
         scaleout_bytes_per_s=5e10,
+        gpus_per_node=8,
         efficiency=eff,
     )
     return replace(hw, **overrides)

@@ -159,25 +159,6 @@ def test_expected_distinct_experts_monotone_and_bounded(make_tiny_model):
     assert all(0 <= v <= 256 for v in values)
 
 
-def test_weight_bytes_touched(make_tiny_model):
-    """A 1-token pass reads non-expert weights, the LM head and k experts per MoE layer; a long
-    pass reads every expert."""
-    m = _moe(make_tiny_model)
-    expert, dense, lm_head = 3 * 64 * 32, counts.dense_params(m), 100 * 64
-    assert counts.weight_bytes_touched(m, 1) == pytest.approx((dense + lm_head + 2 * 2 * expert) * 2, rel=1e-12)
-    assert counts.weight_bytes_touched(m, 10**6) == pytest.approx((dense + lm_head + 2 * 8 * expert) * 2, rel=1e-9)
-
-
-def test_tensor_parallel_bytes(make_tiny_model):
-    """One GPU sends nothing; on P GPUs two ring all-reduces per layer of tokens x hidden bf16
-    move 2 (P-1)/P of the buffer: 2 layers x 2 x 2 x (1/2) x 10 x 64 x 2 B = 5,120 B at P = 2."""
-    m = make_tiny_model()
-    assert counts.tensor_parallel_bytes_per_gpu(m, 10, 1) == 0
-    assert counts.tensor_parallel_bytes_per_gpu(m, 10_000, 1) == 0
-    assert counts.tensor_parallel_bytes_per_gpu(m, 10, 2) == 5_120
-    assert counts.tensor_parallel_bytes_per_gpu(m, 10, 8) == pytest.approx(2 * 2 * 2 * 7 / 8 * 1280, rel=1e-12)
-
-
 # --- published parameter totals -----------------------------------------------------------------
 
 #: (model, published total parameters, source). Totals from model cards via specs.md / [PRFAAS]

@@ -13,10 +13,12 @@ from prfaas_plan.catalog.hardware import load_hardware
 from prfaas_plan.catalog.model import DecodeProfile, PrefillProfile
 from prfaas_plan.catalog.paths import catalog_names
 from prfaas_plan.errors import PlanError
-from prfaas_plan.roofline import counts
-from prfaas_plan.roofline.decode import decode_capacity, memory_max_batch, roofline_decode_step
+from prfaas_plan.roofline.decode import decode_capacity, memory_max_batch, roofline_decode_step, step_terms
+from prfaas_plan.roofline.instance import make_instance
 from prfaas_plan.roofline.prefill import (
     PrefillModel,
+    latency_terms,
+    throughput_terms,
     cluster_egress_bytes_per_s,
     kv_throughput_bytes_per_s,
     profile_coefficients,
@@ -27,11 +29,14 @@ from prfaas_plan.roofline.prefill import (
 MODEL_NAMES = catalog_names("models")
 LENGTHS = [1, 100, 1024, 4096, 8192, 32_768, 65_536, 131_072, 262_144]
 
-# Tiny model (conftest.tiny_model) at l = 1000 on P = 2 GPUs of the simple part:
-GEMM_FLOP = 2 * 1000 * (24_576 + 49_152) + 2 * 64 * 100  # weights for every token + LM head once
-ATTN_FLOP = 256 * 1000 * 1001  # 2 layers x 2 x 4 heads x 32 x l(l+1)/2
-TRAFFIC_BYTES = (24_576 + 49_152 + 6_400) * 2 + 256 * 1000  # weights touched + S_kv
-TP_BYTES = 2 * 2 * 2 * (1 / 2) * 1000 * 64 * 2  # layers x 2 all-reduces x 2(P-1)/P x buffer
+# Tiny model (conftest.tiny_model) at l = 4000 on P = 2 GPUs (TP2) of the simple part, latency
+# regime (one chunk, one forward):
+GEMM_FLOP = 2 * 4000 * 73_728 + 2 * 64 * 100  # dense weights for every token + LM head once
+WEIGHT_BYTES = (73_728 + 6_400) * 2  # dense weights + LM head, bf16
+ATTN_FLOP = 512 * 4000 * 4001 / 2  # 2 layers x 2 x 4 heads x 32 x l(l+1)/2
+KV_BYTES = 256 * 4000  # written once
+ACT_BYTES = 4000 * 2 * (10 * 2 * 64 + 3 * 2 * 128 / 2)  # 20 hidden vectors + SwiGLU (TP-sharded)
+ALLREDUCE_S = 4 * (2 * 1 / 2) * 4000 * 64 * 2 / (1e11 * 0.5)  # 2 layers x 2 all-reduces, ring over 2
 
 
 # --- prefill by hand ----------------------------------------------------------------------------
@@ -39,46 +44,78 @@ TP_BYTES = 2 * 2 * 2 * (1 / 2) * 1000 * 64 * 2  # layers x 2 all-reduces x 2(P-1
 
 def test_prefill_terms_by_hand(make_tiny_model, make_simple_hardware):
     """Each term is flop / (P x peak x efficiency) or bytes / (P x bandwidth x efficiency)."""
-    t = roofline_prefill_time(make_tiny_model(), make_simple_hardware(), 2, 1000)
-    assert t.gemm_s == pytest.approx(GEMM_FLOP / (2 * 1e15 * 0.5), rel=1e-12)
-    assert t.attention_s == pytest.approx(ATTN_FLOP / (2 * 1e15 * 0.25), rel=1e-12)
-    assert t.linear_attention_s == 0
-    assert t.memory_s == pytest.approx(TRAFFIC_BYTES / (2 * 1e12 * 0.5), rel=1e-12)
-    assert t.comm_s == pytest.approx(TP_BYTES / (1e11 * 0.5), rel=1e-12)
-    assert t.overhead_s == 0.1
-    assert t.source == "roofline"
-
-
-def test_prefill_total_is_overhead_plus_max_plus_comm(make_tiny_model, make_simple_hardware):
-    """T = overhead + max(compute, memory) + comm; here compute binds."""
-    t = roofline_prefill_time(make_tiny_model(), make_simple_hardware(), 2, 1000)
-    compute = GEMM_FLOP / 1e15 + ATTN_FLOP / 5e14
-    memory = TRAFFIC_BYTES / 1e12
-    assert compute > memory
-    assert t.compute_s == pytest.approx(compute, rel=1e-12)
-    assert t.total_s == pytest.approx(0.1 + compute + TP_BYTES / 5e10, rel=1e-12)
+    t = roofline_prefill_time(make_tiny_model(), make_simple_hardware(), 2, 4000)
+    s = t.terms
+    assert s["gemm"] == pytest.approx(GEMM_FLOP / (2 * 1e15 * 0.5), rel=1e-12)  # compute > weight reads here
+    assert WEIGHT_BYTES / 2 / (1e12 * 0.5) < s["gemm"] and s["weights-hbm"] == 0
+    assert s["attention"] == pytest.approx(ATTN_FLOP / (2 * 1e15 * 0.25), rel=1e-12)
+    assert KV_BYTES / 2 / (1e12 * 0.5) < s["attention"] and s["kv-hbm"] == 0
+    assert s["linear-attention"] == 0
+    assert s["activations-hbm"] == pytest.approx(ACT_BYTES / (1e12 * 0.5), rel=1e-12)
+    assert s["tp-allreduce"] == pytest.approx(ALLREDUCE_S, rel=1e-12)
+    assert s["ep-dispatch-combine"] == s["pipeline"] == 0
+    assert s["overhead"] == pytest.approx(0.1 + 0.01, rel=1e-12)  # per request + one forward
+    assert t.total_s == pytest.approx(sum(s.values()), rel=1e-12)
+    assert t.source == "roofline (latency)" and t.bound == "overhead"
 
 
 def test_prefill_memory_bound(make_tiny_model, make_simple_hardware):
-    """With 1 MB/s of HBM the memory term binds and the total uses it."""
+    """With 1 MB/s of HBM the weight reads bind the GEMMs and the KV writes bind attention."""
     hw = make_simple_hardware(memory_bandwidth_bytes_per_s=1e6)
-    t = roofline_prefill_time(make_tiny_model(), hw, 2, 1000)
-    assert t.memory_s == pytest.approx(TRAFFIC_BYTES / 1e6, rel=1e-12)
-    assert t.total_s == pytest.approx(0.1 + TRAFFIC_BYTES / 1e6 + TP_BYTES / 5e10, rel=1e-12)
-    assert t.bound == "memory"
+    s = roofline_prefill_time(make_tiny_model(), hw, 2, 4000).terms
+    assert s["gemm"] == 0 and s["weights-hbm"] == pytest.approx(WEIGHT_BYTES / 2 / 5e5, rel=1e-12)
+    assert s["attention"] == 0 and s["kv-hbm"] == pytest.approx(KV_BYTES / 2 / 5e5, rel=1e-12)
 
 
-def test_prefill_without_scaleup_uses_nic(make_tiny_model, make_simple_hardware):
-    """A part with no scale-up link (Rubin CPX) sends its collectives over the NIC."""
-    hw = make_simple_hardware(scaleup_bytes_per_s=0.0)
-    t = roofline_prefill_time(make_tiny_model(), hw, 2, 1000)
-    assert t.comm_s == pytest.approx(TP_BYTES / (5e10 * 0.5), rel=1e-12)
+def test_prefill_throughput_regime_by_hand(make_tiny_model, make_simple_hardware):
+    """Under load one pass packs 16,384 tokens (4.096 prompts of 4,000); a prompt costs
+    l / 16,384 of that pass and pays no per-request latency."""
+    m, hw = make_tiny_model(), make_simple_hardware()
+    t = roofline_prefill_time(m, hw, 2, 4000, regime="throughput").terms
+    n = 16_384
+    assert t["gemm"] == pytest.approx((2 * n * 73_728 + n / 4000 * 12_800) / 2 / 5e14 * 4000 / n, rel=1e-12)
+    assert t["attention"] == pytest.approx(ATTN_FLOP / 2 / 2.5e14, rel=1e-12)  # the prompt's own attention
+    assert t["overhead"] == pytest.approx(0.01 * 4000 / n, rel=1e-12)
+    assert t["tp-allreduce"] == pytest.approx(ALLREDUCE_S, rel=1e-12)  # linear in tokens
+
+
+def test_prefill_long_prompt_runs_in_chunks(make_tiny_model, make_simple_hardware):
+    """A 32,768-token prompt alone runs as two 16,384-token forwards: two forward overheads, and
+    the second chunk reads the first chunk's KV."""
+    t = roofline_prefill_time(make_tiny_model(), make_simple_hardware(memory_bandwidth_bytes_per_s=1e3), 1, 32_768).terms
+    assert t["overhead"] == pytest.approx(0.1 + 2 * 0.01, rel=1e-12)
+    assert t["kv-hbm"] == pytest.approx(2 * 256 * 16_384 * 1.5 / 500, rel=1e-12)
+
+
+def test_linear_attention_term_by_hand(make_tiny_model, make_simple_hardware):
+    """2 KDA layers of 4 heads x 16 x 16: 8 FLOPs per state element per token at the bf16 peak,
+    l = 4000 on 1 GPU: 8 x 2 x 1,024 x 4,000 / (1e15 x 0.5) (above reading and writing the fp32
+    state, 2 x 8,192 B)."""
+    from prfaas_plan.catalog.model import LinearAttention
+
+    m = make_tiny_model(layers=(LinearAttention(2, "kda", 4, 4, 16, 16),))
+    s = roofline_prefill_time(m, make_simple_hardware(), 1, 4000).terms
+    assert s["linear-attention"] == pytest.approx(8 * 2 * 1024 * 4000 / 5e14, rel=1e-12)
+    assert s["attention"] == s["kv-hbm"] == 0
+
+
+def test_pipeline_bubble_and_handoffs_by_hand(make_tiny_model, make_simple_hardware):
+    """PP2 on 2 GPUs, one 4000-token request: half a pass waits for the pipeline to fill, and one
+    hand-off of 4000 x 64 x 2 B crosses the scale-up link; under load there is no bubble."""
+    m, hw = make_tiny_model(), make_simple_hardware()
+    inst = make_instance(m, hw, 2, pp=2)
+    lat = latency_terms(inst, 4000)
+    handoff = 4000 * 64 * 2 / 5e10
+    one_pass = lat.total_s - 0.1  # n / PP = 1/2 pass of work + 1/2 pass of bubble + request overhead
+    assert lat.seconds["pipeline"] == pytest.approx(handoff / 2 + one_pass / 2, rel=1e-9)
+    tput = throughput_terms(inst, 4000)  # a prompt costs 4000 / (16,384 x PP) of a pass
+    assert tput.seconds["pipeline"] == pytest.approx(handoff / 2, rel=1e-9)
 
 
 def test_prefill_one_gpu_has_no_comm(make_tiny_model, make_simple_hardware):
     """Tensor parallelism over one GPU moves nothing."""
     t = roofline_prefill_time(make_tiny_model(), make_simple_hardware(), 1, 1000)
-    assert t.comm_s == 0
+    assert t.terms["tp-allreduce"] == 0
 
 
 @pytest.mark.parametrize(("weights", "peak"), [("bf16", 1e15), ("fp8", 2e15), ("int4", 1e15)])
@@ -86,9 +123,9 @@ def test_gemm_peak_follows_weight_dtype(make_tiny_model, make_simple_hardware, w
     """fp8 weights run fp8 GEMMs; int4 weights are dequantised to bf16 (W4A16)."""
     m = make_tiny_model()
     m = replace(m, dtypes=replace(m.dtypes, weights=weights))
-    t = roofline_prefill_time(m, make_simple_hardware(), 2, 1000)
-    assert t.gemm_s == pytest.approx(GEMM_FLOP / (2 * peak * 0.5), rel=1e-12)
-    assert t.attention_s == pytest.approx(ATTN_FLOP / (2 * 1e15 * 0.25), rel=1e-12)  # attention stays bf16
+    t = roofline_prefill_time(m, make_simple_hardware(), 2, 4000).terms
+    assert t["gemm"] == pytest.approx(GEMM_FLOP / (2 * peak * 0.5), rel=1e-12)
+    assert t["attention"] == pytest.approx(ATTN_FLOP / (2 * 1e15 * 0.25), rel=1e-12)  # attention stays bf16
 
 
 def test_peak_for_falls_back_on_narrow_parts():
@@ -150,13 +187,13 @@ def test_prefill_model_uses_profile_only_for_its_instance(models, h200):
     the Table 5 profile on 8 x H200, the roofline on 16 x H200."""
     m = models["prfaas-1t-hybrid"]
     assert PrefillModel(m, h200, 8).source.startswith("profile: [PRFAAS] Table 5")
-    assert PrefillModel(m, h200, 8, use_profile=False).source == "roofline"
+    assert PrefillModel(m, h200, 8, use_profile=False).source == "roofline (latency)"
     for p in m.prefill_profiles:
         pm = PrefillModel(m, load_hardware(p.hardware), p.gpus)
         assert pm.profile is p
         assert pm.source.endswith(p.source)
     assert m.prefill_profile("h200", 16) is None
-    assert PrefillModel(m, h200, 16).source == "roofline"
+    assert PrefillModel(m, h200, 16).source == "roofline (latency)"
 
 
 def test_prefill_model_time_s_vectorised(models, h200):
@@ -172,45 +209,60 @@ def test_prefill_model_time_s_vectorised(models, h200):
 
 @pytest.mark.parametrize("hw_name", ["h200", "h20", "rubin-cpx"])
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_prefill_total_at_least_each_bound(models, hw_name, name):
-    """T >= overhead + compute, T >= overhead + memory, T >= comm; it equals overhead +
-    max(compute, memory) + comm; and it grows with l."""
+def test_prefill_terms_add_up_and_grow(models, hw_name, name):
+    """T is the sum of its non-negative terms, grows with l, and under load a prompt never takes
+    more instance-time than alone (throughput <= latency)."""
     hw = load_hardware(hw_name)
     m = models[name]
-    totals = []
-    for length in LENGTHS:
-        t = roofline_prefill_time(m, hw, 8, length)
-        assert t.total_s >= t.overhead_s + t.compute_s
-        assert t.total_s >= t.overhead_s + t.memory_s
-        assert t.total_s >= t.comm_s
-        assert t.total_s == pytest.approx(t.overhead_s + max(t.compute_s, t.memory_s) + t.comm_s, rel=1e-12)
-        assert min(t.gemm_s, t.attention_s, t.linear_attention_s, t.memory_s, t.comm_s) >= 0
-        totals.append(t.total_s)
-    assert all(b > a for a, b in zip(totals, totals[1:]))
+    lat = roofline_prefill_time(m, hw, 8, np.array(LENGTHS, float))
+    tput = roofline_prefill_time(m, hw, 8, np.array(LENGTHS, float), regime="throughput")
+    for t in (lat, tput):
+        assert np.asarray(t.total_s) == pytest.approx(sum(np.asarray(v) for v in t.terms.values()), rel=1e-12)
+        assert all(np.all(np.asarray(v) >= 0) for v in t.terms.values())
+        assert np.all(np.diff(np.asarray(t.total_s)) > 0)
+    assert np.all(np.asarray(tput.total_s) <= np.asarray(lat.total_s))
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_compute_and_memory_terms_scale_with_gpus(models, h200, name):
-    """Compute and HBM terms divide evenly over the P GPUs of an instance."""
+@pytest.mark.parametrize("name", ["minimax-m2.5", "qwen3-235b", "kimi-linear-48b", "deepseek-v3"])
+def test_fp8_attention_never_slower(models, h200, name):
+    """Attention in fp8 (same cache) never makes prefill or decode slower than in bf16."""
     m = models[name]
-    one, eight = roofline_prefill_time(m, h200, 1, 32_768), roofline_prefill_time(m, h200, 8, 32_768)
-    assert eight.compute_s * 8 == pytest.approx(one.compute_s, rel=1e-12)
-    assert eight.memory_s * 8 == pytest.approx(one.memory_s, rel=1e-12)
+    for gpus in (8, 16):
+        bf16, fp8 = (make_instance(m, h200, gpus, attention_dtype=d) for d in ("bf16", "fp8"))
+        for length in (1024, 32_768, 131_072):
+            for fn in (latency_terms, throughput_terms):
+                assert fn(fp8, length).total_s <= fn(bf16, length).total_s
+        for b in (1, 64, 512):
+            assert step_terms(fp8, b, 8192).total_s <= step_terms(bf16, b, 8192).total_s
 
 
 # --- decode -------------------------------------------------------------------------------------
 
 
 def test_decode_step_by_hand(make_tiny_model, make_simple_hardware):
-    """1 GPU, batch 4, 100 cached tokens: HBM reads weights (160,256 B) + 4 caches x 25,600 B;
-    FLOPs 2 x 4 x 73,728 + 4 x LM head 12,800 + 4 x attention 2 x 2 x 4 x 32 x 100."""
+    """1 GPU, batch 4, 100 cached tokens: the weights (160,256 B) and 4 caches of 25,600 B are
+    read once (both bind over their tiny FLOPs), 4 x 2,048 activation elements, 1 ms overhead."""
     step = roofline_decode_step(make_tiny_model(), make_simple_hardware(), 1, 4, 100)
-    memory = (160_256 + 4 * 25_600) / (1e12 * 0.5)
-    compute = (2 * 4 * 73_728 + 4 * 12_800 + 4 * 51_200) / (1e15 * 0.5)
-    assert step.memory_s == pytest.approx(memory, rel=1e-12)
-    assert step.compute_s == pytest.approx(compute, rel=1e-12)
-    assert step.comm_s == 0
-    assert step.total_s == pytest.approx(0.001 + max(memory, compute), rel=1e-12)
+    s = step.terms
+    assert s["weights-hbm"] == pytest.approx(160_256 / 5e11, rel=1e-12) and s["gemm"] == 0
+    assert s["kv-hbm"] == pytest.approx(4 * 25_600 / 5e11, rel=1e-12) and s["attention"] == 0
+    assert s["activations-hbm"] == pytest.approx(4 * 2 * (20 * 64 + 3 * 256) / 5e11, rel=1e-12)
+    assert s["tp-allreduce"] == 0 and s["overhead"] == 0.001
+    assert step.total_s == pytest.approx(sum(s.values()), rel=1e-12)
+    assert step.bound == "overhead"
+
+
+def test_decode_mtp_emits_accepted_tokens(make_tiny_model, make_simple_hardware):
+    """MTP with 2 draft tokens verifies 3 tokens per request per step and emits 2.5 on average:
+    TPOT = step / 2.5, and the draft module adds 2 / layers of the step's work."""
+    m, hw = make_tiny_model(), make_simple_hardware()
+    plain = step_terms(make_instance(m, hw, 1), 4, 100)
+    mtp_inst = make_instance(m, hw, 1, mtp_draft_tokens=2, mtp_accepted_tokens=2.5)
+    step = roofline_decode_step(m, hw, 1, 4, 100, mtp_inst)
+    work = step.total_s - step.terms["mtp-draft"] - 0.001
+    assert step.terms["mtp-draft"] == pytest.approx(2 * work / 2, rel=1e-12)
+    assert step.tpot_s == pytest.approx(step.total_s / 2.5, rel=1e-12)
+    assert step.terms["activations-hbm"] == pytest.approx(3 * plain.seconds["activations-hbm"], rel=1e-12)
 
 
 def test_memory_max_batch_by_hand(make_tiny_model, make_simple_hardware):
@@ -219,7 +271,7 @@ def test_memory_max_batch_by_hand(make_tiny_model, make_simple_hardware):
 
 
 def _fits(model, hw, gpus):
-    return gpus * hw.memory_capacity_bytes * hw.efficiency.memory_usable_frac > counts.weight_bytes(model)
+    return make_instance(model, hw, gpus).weights_fit()
 
 
 @pytest.mark.parametrize("hw_name", ["h200", "h20"])

@@ -7,7 +7,7 @@ converts them once into SI floats on :class:`Hardware`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import units
@@ -21,20 +21,22 @@ class Efficiency:
     """Achieved fractions of the datasheet peaks and fixed overheads of a serving engine on a part.
 
     These are not datasheet facts: for H200 they are fitted once to [PRFAAS] Table 3 (see
-    ``prfaas_plan/calibration.py``); other parts document how theirs were chosen (``basis``).
+    ``scripts/calibrate.py``); other parts document how theirs were chosen (``basis``).
     """
 
     basis: str
-    prefill_gemm_frac: float
-    prefill_attention_frac: float
-    prefill_linear_attention_frac: float
-    prefill_memory_frac: float
-    scaleup_frac: float
-    prefill_overhead_s: float
-    decode_memory_frac: float
-    decode_compute_frac: float
-    decode_step_overhead_s: float
-    memory_usable_frac: float
+    gemm_frac: float  # achieved share of the tensor peak of the GEMM's dtype
+    attention_frac: float  # softmax attention kernels, share of the attention dtype's peak
+    linear_attention_frac: float  # linear-attention (KDA/GDN/Lightning) kernels, share of bf16 peak
+    memory_frac: float  # achieved share of HBM bandwidth (weights, KV, activations)
+    link_frac: float  # achieved share of the scale-up link / NIC in collectives (bus bandwidth)
+    request_overhead_s: float  # fixed latency of one request alone (latency regime only)
+    forward_overhead_s: float  # per prefill forward pass (scheduling, launch, sampling)
+    decode_step_overhead_s: float  # fixed per decode step (CUDA-graph launch, synchronisation)
+    decode_request_overhead_s: float  # per request per decode step (scheduler, sampling, detokenising)
+    expert_imbalance_frac: float  # busiest EP rank's extra routed load over the mean
+    collective_latency_s: float  # fixed latency per collective call (per layer)
+    memory_usable_frac: float  # share of memory for weights + caches
     note: str = ""
 
 
@@ -49,6 +51,7 @@ class Hardware:
     memory_capacity_bytes: float
     memory_bandwidth_bytes_per_s: float
     scaleup_bytes_per_s: float  # one direction, per GPU; 0 where the part has no scale-up link
+    gpus_per_node: int  # scale-up domain: GPUs joined by the scale-up link (8 HGX, 72 NVL72, 1 = none)
     scaleout_bytes_per_s: float
     power_w: float | None
     rent_usd_per_gpu_hour: float
@@ -109,6 +112,9 @@ def load_hardware(name_or_path: str | Path) -> Hardware:
     ic = f.sub("interconnect")
     scaleup_bidir = ic.num("scaleup_bidirectional_gb_per_s", 0.0, min_value=0.0)
     scaleout = units.gbit_per_s_to_bytes_per_s(ic.num("scaleout_gbit_per_s"))
+    gpus_per_node = ic.int("gpus_per_node")
+    if scaleup_bidir == 0 and gpus_per_node != 1:
+        raise ic.error("gpus_per_node", f"must be 1 for a part without a scale-up link, got {gpus_per_node}")
     ic.done()
 
     power_w = f.num("power_w", None)
@@ -131,6 +137,7 @@ def load_hardware(name_or_path: str | Path) -> Hardware:
         memory_bandwidth_bytes_per_s=bandwidth,
         scaleup_bytes_per_s=units.gb_per_s_to_bytes_per_s(scaleup_bidir) / 2,
         scaleout_bytes_per_s=scaleout,
+        gpus_per_node=gpus_per_node,
         power_w=power_w,
         rent_usd_per_gpu_hour=rent,
         price_date=price_date,
@@ -146,22 +153,43 @@ def load_hardware(name_or_path: str | Path) -> Hardware:
 def _load_efficiency(e: Fields) -> Efficiency:
     eff = Efficiency(
         basis=e.str("basis", choices=("calibrated", "derived", "estimate")),
-        prefill_gemm_frac=e.frac("prefill_gemm_frac"),
-        prefill_attention_frac=e.frac("prefill_attention_frac"),
-        prefill_linear_attention_frac=e.frac("prefill_linear_attention_frac"),
-        prefill_memory_frac=e.frac("prefill_memory_frac"),
-        scaleup_frac=e.frac("scaleup_frac"),
-        prefill_overhead_s=e.num("prefill_overhead_s", min_value=0.0),
-        decode_memory_frac=e.frac("decode_memory_frac"),
-        decode_compute_frac=e.frac("decode_compute_frac"),
+        gemm_frac=e.frac("gemm_frac"),
+        attention_frac=e.frac("attention_frac"),
+        linear_attention_frac=e.frac("linear_attention_frac"),
+        memory_frac=e.frac("memory_frac"),
+        link_frac=e.frac("link_frac"),
+        request_overhead_s=e.num("request_overhead_s", min_value=0.0),
+        forward_overhead_s=e.num("forward_overhead_s", min_value=0.0),
         decode_step_overhead_s=e.num("decode_step_overhead_s", min_value=0.0),
+        decode_request_overhead_s=e.num("decode_request_overhead_s", min_value=0.0),
+        expert_imbalance_frac=e.num("expert_imbalance_frac", min_value=0.0),
+        collective_latency_s=e.num("collective_latency_s", min_value=0.0),
         memory_usable_frac=e.frac("memory_usable_frac"),
         note=e.str("note", ""),
     )
-    e.raw("calibration", None)  # free-form record of the fit (see calibration.py)
+    e.raw("calibration", None)  # free-form record of the fit (scripts/calibrate.py)
     e.done()
     return eff
 
 
 def list_hardware() -> list[Hardware]:
     return [load_hardware(n) for n in catalog_names("hardware")]
+
+
+def load_profile_efficiency(path: str | Path) -> Efficiency:
+    """The efficiency block of a profile file written by `prfaas-plan calibrate` (same keys as a
+    hardware file's ``efficiency``; other top-level keys record how it was fitted)."""
+    from .fields import load_yaml_mapping
+
+    p = Path(path)
+    f = Fields(load_yaml_mapping(p), p)
+    eff = _load_efficiency(f.sub("efficiency"))
+    for key in ("kind", "hardware", "date", "fitted_on", "errors", "fitted_keys", "note"):
+        f.raw(key, None)
+    f.done()
+    return eff
+
+
+def apply_profile(hw: Hardware, path: str | Path) -> Hardware:
+    """``hw`` with the efficiencies of a calibrated profile (fractions of this part's peaks)."""
+    return replace(hw, efficiency=load_profile_efficiency(path))

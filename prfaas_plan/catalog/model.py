@@ -240,18 +240,24 @@ def _load_profile(p: Fields) -> PrefillProfile | DecodeProfile:
 
 
 def load_model(name_or_path: str | Path) -> ModelSpec:
+    """A catalog name or model YAML; a Hugging Face ``config.json`` is imported on the fly."""
+    if str(name_or_path).endswith(".json"):
+        from .hf_import import import_hf_config
+
+        mapping, _ = import_hf_config(name_or_path)
+        return model_from_mapping(mapping, str(name_or_path))
     path, f, name = open_catalog_file("models", name_or_path)
-    return _model(f, name, str(path))
+    return model_from_fields(path, f, name)
 
 
 def model_from_mapping(data: dict, source: str) -> ModelSpec:
     """A model from a mapping in memory (``models import`` checks its result before writing
     anything), with the checks of :func:`load_model`; errors name ``source``."""
     f = Fields(data, source)
-    return _model(f, check_name(f.str("name"), f"{f.source}: key 'name'"), source)
+    return model_from_fields(Path(source), f, check_name(f.str("name"), f"{f.source}: key 'name'"))
 
 
-def _model(f: Fields, name: str, path: str) -> ModelSpec:
+def model_from_fields(path: Path, f: Fields, name: str) -> ModelSpec:
     num_layers = _int(f, "num_layers")
 
     d = f.sub("dtypes")

@@ -1,19 +1,14 @@
-"""Fit the H200 engine efficiencies once, to the 24 cells of [PRFAAS] Table 3.
+"""Fit the engine efficiencies once, jointly to [PRFAAS] Table 3 and the engine measurements.
 
-One parameter set is shared by all six models (never one per model): the achieved fractions of
-peak for GEMMs, softmax attention and linear attention, the effective fraction of the scale-up
-link, and the fixed per-request overhead. Fractions are bounded by the kernel-level ceiling
-(~80% of datasheet, specs.md). The HBM fraction stays at its estimate (it does not bind in
-prefill).
-
-What the fit says (see hardware/h200.yaml for the numbers): the per-token cost of these engines
-scales with layers x hidden (the shape of the tensor-parallel collectives and of MoE dispatch,
-routing and elementwise work) far more than with active-parameter FLOPs. The fit therefore puts
-GEMMs at the kernel ceiling and the scale-up link at an *effective* ~0.19 of its bandwidth; read
-that fraction as "everything per token per layer that is not a GEMM", not as NCCL's bus bandwidth.
-The fit minimises the squared log error of Phi_kv (so a 2x miss weighs the same at 1 Gbps and at
-60 Gbps) with scipy's bounded least squares. Run ``python scripts/calibrate_h200.py`` to refit and
-record the result in ``hardware/h200.yaml``.
+One parameter set (:data:`FITTED`, nine numbers) serves every part, model and point: Table 3's
+24 cells in the latency regime (one request alone on 8xH200, SGLang) and the 19 throughput
+points of ``data/engines-train.json`` (SGLang and TensorRT-LLM on H100, H200, B200, GB200) in
+the throughput regime. Other parts use the same fractions of their own peaks. Fractions are
+bounded physically (roofline/fit.py, BOUNDS: GEMM <= 0.8 of peak, HBM 0.7-0.9, ...). The fit
+minimises the squared log error (a 2x miss weighs the same everywhere) with scipy's bounded least
+squares; every point weighs the same. ``collective_latency_s``, ``decode_step_overhead_s`` and
+``memory_usable_frac`` stay at their estimates (too little data moves them). Run
+``python scripts/calibrate.py --write`` to refit and record the result.
 """
 
 from __future__ import annotations
@@ -26,36 +21,40 @@ from scipy.optimize import least_squares
 from .. import units
 from ..catalog.hardware import Hardware, load_hardware
 from ..catalog.model import ModelSpec, load_model
+from ..errors import PlanError
+from ..roofline.fit import BOUNDS as FIT_BOUNDS
 from ..roofline.kv import kv_cache_bytes
 from ..roofline.prefill import roofline_prefill_time
+from . import engines
 from .reference import LENGTHS_TOKENS, TABLE3_GPUS, TABLE3_HARDWARE, TABLE3_PHI_KV_GBPS
 
-FITTED = ("prefill_gemm_frac", "prefill_attention_frac", "prefill_linear_attention_frac", "scaleup_frac", "prefill_overhead_s")
-#: Upper bound of any achieved fraction: measured single-kernel ceilings are ~75-85% of datasheet
-#: (specs.md, "Measured single-GPU ceilings").
-KERNEL_CEILING_FRAC = 0.8
-_LOWER = (0.02, 0.02, 0.02, 0.02, 0.0)
-_UPPER = (KERNEL_CEILING_FRAC,) * 4 + (2.0,)
-_START = (0.3, 0.5, 0.3, 0.5, 0.3)
+#: Starting values of the fit; the bounds are the physical ones of roofline/fit.py (BOUNDS).
+START = {"gemm_frac": 0.6, "attention_frac": 0.5, "linear_attention_frac": 0.4, "memory_frac": 0.8, "link_frac": 0.6,
+         "request_overhead_s": 0.3, "forward_overhead_s": 0.02, "decode_request_overhead_s": 5e-6, "expert_imbalance_frac": 0.2}
+BOUNDS = tuple((k, lo, hi, START[k]) for k, lo, hi in FIT_BOUNDS)
+FITTED = tuple(b[0] for b in BOUNDS)
+ENGINE_PARTS = ("h100", "h200", "b200", "gb200")
 
 
 @dataclass(frozen=True)
 class CalibrationResult:
     params: dict[str, float]
-    cells: list[tuple[str, int, float, float]]  # (model, tokens, predicted Gbps, measured Gbps)
+    cells: list[tuple[str, int, float, float]]  # Table 3: (model, tokens, predicted Gbps, measured Gbps)
+    engine_rows: list[dict]
+
+    @staticmethod
+    def _stats(ratios) -> tuple[float, float]:
+        err = np.exp(np.abs(np.log(np.asarray(ratios)))) - 1
+        return float(np.median(err)), float(1 + err.max())
 
     @property
-    def ratios(self) -> np.ndarray:
-        return np.array([p / m for _, _, p, m in self.cells])
+    def table3(self) -> tuple[float, float]:
+        """(median error, worst factor) over Table 3; error = exp|ln(pred / meas)| - 1."""
+        return self._stats([p / m for _, _, p, m in self.cells])
 
     @property
-    def median_abs_error_frac(self) -> float:
-        return float(np.median(np.abs(self.ratios - 1)))
-
-    @property
-    def worst_factor(self) -> float:
-        r = self.ratios
-        return float(np.max(np.maximum(r, 1 / r)))
+    def engines(self) -> tuple[float, float]:
+        return self._stats([r["ratio"] for r in self.engine_rows])
 
 
 def with_efficiency(hw: Hardware, **params: float) -> Hardware:
@@ -63,26 +62,39 @@ def with_efficiency(hw: Hardware, **params: float) -> Hardware:
 
 
 def table3_predictions(hw: Hardware, models: dict[str, ModelSpec] | None = None) -> list[tuple[str, int, float, float]]:
-    """(model, tokens, predicted Phi_kv Gbps, Table 3 Gbps) for the 24 cells, roofline only."""
+    """(model, tokens, predicted Phi_kv Gbps, Table 3 Gbps) for the 24 cells, latency regime."""
     models = models or {name: load_model(name) for name in TABLE3_PHI_KV_GBPS}
     cells = []
     for name, measured in TABLE3_PHI_KV_GBPS.items():
         model = models[name]
-        for tokens, phi_meas in zip(LENGTHS_TOKENS, measured):
-            t = roofline_prefill_time(model, hw, TABLE3_GPUS, tokens).total_s
-            phi = units.bytes_per_s_to_gbit_per_s(kv_cache_bytes(model, tokens) / t)
-            cells.append((name, tokens, phi, phi_meas))
+        t = np.asarray(roofline_prefill_time(model, hw, TABLE3_GPUS, np.asarray(LENGTHS_TOKENS, float)).total_s)
+        for tokens, t_s, phi_meas in zip(LENGTHS_TOKENS, t, measured):
+            phi = units.bytes_per_s_to_gbit_per_s(kv_cache_bytes(model, tokens) / t_s)
+            cells.append((name, tokens, float(phi), phi_meas))
     return cells
 
 
-def fit_h200(hw: Hardware | None = None) -> CalibrationResult:
-    base = hw or load_hardware(TABLE3_HARDWARE)
+def evaluate(params: dict[str, float], parts: dict[str, Hardware] | None = None) -> CalibrationResult:
+    parts = parts or {n: load_hardware(n) for n in ENGINE_PARTS}
+    tuned = {n: with_efficiency(hw, **params) for n, hw in parts.items()}
+    return CalibrationResult(dict(params), table3_predictions(tuned[TABLE3_HARDWARE]), engines.rows(tuned))
+
+
+def fit() -> CalibrationResult:
+    """The joint fit (module docstring). Raises PlanError if the optimiser does not converge."""
+    parts = {n: load_hardware(n) for n in ENGINE_PARTS}
     models = {name: load_model(name) for name in TABLE3_PHI_KV_GBPS}
 
     def residuals(x: np.ndarray) -> np.ndarray:
-        cells = table3_predictions(with_efficiency(base, **dict(zip(FITTED, x))), models)
-        return np.log([p / m for _, _, p, m in cells])
+        params = dict(zip(FITTED, x))
+        tuned = {n: with_efficiency(hw, **params) for n, hw in parts.items()}
+        t3 = [p / m for _, _, p, m in table3_predictions(tuned[TABLE3_HARDWARE], models)]
+        eng = [r["ratio"] for r in engines.rows(tuned)]
+        return np.log(np.concatenate([t3, eng]))
 
-    sol = least_squares(residuals, _START, bounds=(_LOWER, _UPPER), x_scale="jac")
-    params = {k: float(round(v, 4)) for k, v in zip(FITTED, sol.x)}
-    return CalibrationResult(params, table3_predictions(with_efficiency(base, **params), models))
+    lo, hi, start = (np.array([b[i] for b in BOUNDS]) for i in (1, 2, 3))
+    sol = least_squares(residuals, start, bounds=(lo, hi), x_scale="jac", diff_step=1e-3)
+    if not sol.success:
+        raise PlanError(f"calibration did not converge: {sol.message}")
+    params = {k: float(f"{v:.4g}") for k, v in zip(FITTED, sol.x)}
+    return evaluate(params, parts)

@@ -90,11 +90,19 @@ TITLES = {
     "3": f"Table 3: Phi_kv on 8xH200 ({TABLE3_SOURCE}) vs roofline with one shared H200 calibration",
     "5": f"Table 5: internal 1T hybrid ({TABLE5_SOURCE}) vs profile fit and roofline",
     "6": f"Table 6: case study ({TABLE6_SOURCE}) vs `optimize --mode paper`",
+    "E": "Engine measurements (engines-train.json: SGLang, TensorRT-LLM) vs `estimate`, throughput regime",
 }
 
 
+def engine_rows() -> list[dict]:
+    """The measured engine points (engines-train.json) beside `estimate` (throughput regime)."""
+    from . import engines
+
+    return [_row("E", r["id"], None, r["metric"], r["measured"], r["predicted"], r["kind"]) for r in engines.rows()]
+
+
 def all_rows() -> list[dict]:
-    return table3_rows() + table5_rows() + table6_rows()
+    return table3_rows() + table5_rows() + table6_rows() + engine_rows()
 
 
 def summary(rows: list[dict]) -> str:

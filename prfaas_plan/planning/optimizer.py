@@ -37,7 +37,7 @@ from ..errors import PlanError
 from .throughput import Needs, ThroughputModel
 
 _CEIL_RTOL, _CEIL_ATOL = 1e-9, 1e-6  # 3.0000000001 instances of need is 3 instances (never 1e-6 below)
-_LAMBDA_RTOL = 1e-12  # bisection on Lambda stops at this relative width
+_LAMBDA_RTOL = 1e-9  # bisection on Lambda stops at this relative width (the ceiling's tolerance)
 _LAMBDA_PROBE = 1e-12  # req/s: "can this problem serve any traffic at all"
 
 
@@ -186,10 +186,12 @@ _MAX_CROSSINGS = 64  # an interval with more integer crossings than this is subd
 
 def _crossings(problem: Problem, lam: float, lo: Needs, hi: Needs, cost_cap: float) -> Needs | None:
     """Needs at every t inside the intervals (lo, hi) (aligned Needs of their ends) where
-    lam * (1-p) T_p or lam * p T_r crosses an integer: both sides of each crossing, to a relative 1e-15 of t. Intervals whose optimistic deployment is infeasible or costs more than
-    ``cost_cap`` are dropped first; one with more than _MAX_CROSSINGS crossings is cut into
-    _MAX_CROSSINGS pieces and screened again (branch and bound), so that a plan with millions of
-    instances still searches only the pieces that can hold its optimum."""
+    lam * (1-p) T_p or lam * p T_r crosses an integer k, on the side where the count is still k:
+    the right end of a piece of thresholds with constant counts (there the count is within 1e-10
+    of k, inside the ceiling's tolerance). Intervals whose optimistic deployment is infeasible or
+    costs more than ``cost_cap`` are dropped first; one with more than _MAX_CROSSINGS crossings is
+    cut into _MAX_CROSSINGS pieces and screened again (branch and bound), so that a plan with
+    millions of instances still searches only the pieces that can hold its optimum."""
     tm = problem.model
     found = []
     for _ in range(64):
@@ -226,21 +228,24 @@ def _crossings(problem: Problem, lam: float, lo: Needs, hi: Needs, cost_cap: flo
         nd = tm.needs_at(t)
         return sign * (lam * np.where(is_local, nd.local_s, nd.remote_s) - target)
 
-    # Illinois regula falsi on the bracket (g(t_lo) < 0 < g(t_hi)): superlinear, both ends converge
-    g_lo, g_hi, last = g(t_lo), g(t_hi), np.zeros(len(t_lo))
+    # Illinois regula falsi on the bracket (g(t_lo) <= 0 < g(t_hi)) until t_lo sits on the
+    # crossing; w_lo, w_hi are the end values the secant uses (one halved when it goes stale)
+    g_lo = w_lo = g(t_lo)
+    w_hi, last = g(t_hi), np.zeros(len(t_lo))
     for _ in range(_ROOT_STEPS):
-        if np.all(t_hi - t_lo <= 1e-15 * t_hi):
+        if np.all((-g_lo <= 1e-10 * np.maximum(target, 1.0)) | (t_hi - t_lo <= 1e-15 * t_hi)):
             break
         with np.errstate(divide="ignore", invalid="ignore"):
-            c = t_hi - g_hi * (t_hi - t_lo) / (g_hi - g_lo)
+            c = t_hi - w_hi * (t_hi - t_lo) / (w_hi - w_lo)
         c = np.where(np.isfinite(c) & (c > t_lo) & (c < t_hi), c, (t_lo + t_hi) / 2)
         g_c = g(c)
         left = g_c <= 0
-        g_hi = np.where(left, np.where(last > 0, g_hi / 2, g_hi), g_c)
-        g_lo = np.where(left, g_c, np.where(last < 0, g_lo / 2, g_lo))
+        w_hi = np.where(left, np.where(last > 0, w_hi / 2, w_hi), g_c)
+        w_lo = np.where(left, g_c, np.where(last < 0, w_lo / 2, w_lo))
+        g_lo = np.where(left, g_c, g_lo)
         t_lo, t_hi = np.where(left, c, t_lo), np.where(left, t_hi, c)
         last = np.where(left, 1.0, -1.0)
-    return tm.needs_at(np.concatenate([t_lo, t_hi]))
+    return tm.needs_at(t_lo)
 
 
 def _candidates(problem: Problem, lam: float, allowed: np.ndarray, cost_cap: float = math.inf) -> tuple[Needs, np.ndarray]:
@@ -313,11 +318,17 @@ def _upper_bound(problem: Problem, allowed: np.ndarray) -> float:
 
 def _bisect(problem: Problem, lo: float, hi: float, allowed: np.ndarray, level: str) -> tuple[float, float]:
     """Narrow [lo, hi] (lo reachable, hi not) around the largest reachable Lambda at ``level``
-    (see :func:`_reach`), to a relative _LAMBDA_RTOL; a reachable probe moves lo up to what the
-    deployment found really sustains."""
+    (see :func:`_reach`), to a relative _LAMBDA_RTOL. A reachable probe moves lo up to what the
+    deployment found really sustains; after such a jump the next probe sits just above it, since
+    that deployment is usually the optimum."""
+    jumped = False
     while hi > lo * (1 + _LAMBDA_RTOL):
-        mid = math.sqrt(lo * hi) if hi > 4 * lo else (lo + hi) / 2
+        if jumped:
+            mid = min(lo * (1 + 4 * _LAMBDA_RTOL), (lo + hi) / 2)  # past the ceiling's tolerance
+        else:
+            mid = math.sqrt(lo * hi) if hi > 4 * lo else (lo + hi) / 2
         got = _reach(problem, mid, allowed, level)
+        jumped = got > mid * (1 + 2 * _LAMBDA_RTOL)
         if got > 0:
             lo = min(got, hi)
         else:

@@ -25,12 +25,17 @@ PLAN_KEYS = (
 
 
 def throughput_model(sc: Scenario, mode: str | None = None) -> ThroughputModel:
-    wl = sc.workload
+    """Capacities of the scenario's instances. ``distribution`` mode prices prefill in the
+    throughput regime (an instance under load batches many prompts per forward pass);
+    ``paper`` mode keeps the paper's semantics, Theta = N / T_prefill(l) with T_prefill the
+    latency of one request (its profiles are single-request measurements)."""
+    wl, mode = sc.workload, mode or sc.mode
+    regime = "latency" if mode == "paper" else "throughput"
     decode = decode_capacity(sc.model, sc.local.hardware, sc.local.gpus_per_instance, sc.tpot_s,
-                             wl.decode_context_tokens(), use_profile=sc.local.use_profile)
-    remote = PrefillModel(sc.model, sc.prfaas.hardware, sc.prfaas.gpus_per_instance, sc.prfaas.use_profile)
-    local = PrefillModel(sc.model, sc.local.hardware, sc.local.gpus_per_instance, sc.local.use_profile)
-    return ThroughputModel(sc.model, wl.uncached, remote, local, decode, wl.output_tokens_mean, mode or sc.mode)
+                             wl.decode_context_tokens(), use_profile=sc.local.use_profile, instance=sc.local.instance)
+    remote = PrefillModel(sc.model, sc.prfaas.hardware, sc.prfaas.gpus_per_instance, sc.prfaas.use_profile, regime, sc.prfaas.instance)
+    local = PrefillModel(sc.model, sc.local.hardware, sc.local.gpus_per_instance, sc.local.use_profile, regime, sc.local.instance)
+    return ThroughputModel(sc.model, wl.uncached, remote, local, decode, wl.output_tokens_mean, mode)
 
 
 def _problem(sc: Scenario, tm: ThroughputModel, objective: str, budget: float | None) -> Problem:

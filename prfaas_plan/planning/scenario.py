@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..catalog.fields import Fields, open_catalog_file
-from ..catalog.hardware import Hardware, load_hardware
+from ..catalog.hardware import Hardware, apply_profile, load_hardware
 from ..catalog.model import ModelSpec, load_model
 from ..catalog.paths import catalog_names
 from ..errors import PlanError
+from ..roofline.instance import DTYPES, Instance, make_instance
 from .optimizer import Link, Range
 from .throughput import MODES
 from .workload import LengthDistribution, Mixture, TruncatedLogNormal, Workload, load_trace_csv
@@ -27,6 +28,7 @@ class Cluster:
     use_profile: bool
     usd_per_gpu_hour: float
     price_source: str
+    instance: Instance  # the instance shape (parallelism, dtypes) the roofline prices
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,36 @@ class Scenario:
     path: str
 
 
-def _cluster(f: Fields, role: str) -> Cluster:
+#: Optional ``instance`` keys of a cluster -> make_instance options (defaults: the engine's).
+_SHAPE_KEYS = {"tp": "tp", "ep": "ep", "pp": "pp", "dp_attention": "dp_attention", "weights": "weights", "moe_weights": "moe_weights",
+               "attention_dtype": "attention_dtype", "kv_dtype": "kv_dtype", "mtp_draft": "mtp_draft_tokens", "mtp_accept": "mtp_accepted_tokens"}
+
+
+def _shape(f: Fields | None) -> dict:
+    if f is None:
+        return {}
+    out = {}
+    for key, option in _SHAPE_KEYS.items():
+        if key == "dp_attention":
+            v = f.bool(key, False) or None
+        elif key == "mtp_accept":
+            v = f.num(key, None)
+        elif key in ("tp", "ep", "pp", "mtp_draft"):
+            v = f.int(key, None, min_value=0 if key == "mtp_draft" else 1)
+        else:
+            v = f.str(key, None, choices=DTYPES)
+        if v is not None:
+            out[option] = v
+    f.done()
+    return out
+
+
+def _cluster(f: Fields, role: str, base: Path, model: ModelSpec) -> Cluster:
     hw = load_hardware(f.str("hardware"))
+    profile = f.str("efficiency_profile", None)
+    if profile is not None:  # fitted by `prfaas-plan calibrate`; relative to the scenario file
+        path = Path(profile) if Path(profile).is_absolute() else base / profile
+        hw = apply_profile(hw, path)
     gpus = f.int("gpus_per_instance")
     instances = f.int("instances", None, min_value=0 if role == "prfaas" else 1)
     rng = f.sub("instances_range", None)
@@ -59,6 +89,11 @@ def _cluster(f: Fields, role: str) -> Cluster:
         instances_range = Range(lo, hi)
     else:
         instances_range = Range(0, None)
+    shape_fields = f.sub("instance", None)
+    try:
+        instance = make_instance(model, hw, gpus, **_shape(shape_fields))
+    except PlanError as exc:
+        raise f.error("instance", str(exc).replace("--", "")) from None
     price = f.num("usd_per_gpu_hour", None)
     price_source = f.str("price_source", None)
     if price is not None and price_source is None:
@@ -71,6 +106,7 @@ def _cluster(f: Fields, role: str) -> Cluster:
         use_profile=f.bool("use_profile", True),
         usd_per_gpu_hour=price if price is not None else hw.rent_usd_per_gpu_hour,
         price_source=price_source or f"catalog: {hw.price_source} ({hw.price_date})",
+        instance=instance,
     )
     f.done()
     return cluster
@@ -169,8 +205,8 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         description=f.str("description"),
         model=model,
         mode=f.str("mode", "distribution", choices=MODES),
-        prfaas=_cluster(f.sub("prfaas"), "prfaas"),
-        local=_cluster(f.sub("local"), "local"),
+        prfaas=_cluster(f.sub("prfaas"), "prfaas", path.parent, model),
+        local=_cluster(f.sub("local"), "local", path.parent, model),
         link=_link(f.sub("link")),
         workload=workload,
         tpot_s=tpot_s,

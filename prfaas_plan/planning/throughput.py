@@ -163,8 +163,8 @@ class ThroughputModel:
         c = self._cum
         head = lambda key: c[key][cell]  # noqa: E731  (cells before the split one)
         tail = lambda key: c[key][-1] - c[key][cell + 1]  # noqa: E731  (cells after it)
-        p = np.clip(tail("m") + m_hi, 0.0, 1.0)
-        q = np.clip(head("m") + m_lo, 0.0, 1.0)
+        p, q = np.clip(tail("m") + m_hi, 0.0, None), np.clip(head("m") + m_lo, 0.0, None)
+        p, q = p / (p + q), q / (p + q)  # complementary: p is exactly 1 where nothing stays local
         with np.errstate(divide="ignore", invalid="ignore"):
             long_l = np.where(p > 0, (tail("x") + weighted(m_hi, x_hi)) / p, np.nan)
             short_l = np.where(q > 0, (head("x") + weighted(m_lo, x_lo)) / q, np.nan)
@@ -185,10 +185,10 @@ class ThroughputModel:
         B_out / (p S_r)) and cap_pd_prefill = Theta_pd_p / (1 - p) = N_p / ((1 - p) T_p)."""
         p = needs.offload_frac
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            cap_compute = np.where(p > 0, n_prfaas / needs.remote_s, np.inf)
-            cap_link = np.where(p > 0, link_bytes_per_s / needs.link_bytes, np.inf)
+            cap_compute = np.where(needs.remote_s > 0, n_prfaas / needs.remote_s, np.inf)
+            cap_link = np.where(needs.link_bytes > 0, link_bytes_per_s / needs.link_bytes, np.inf)
             cap_prfaas = np.minimum(cap_compute, cap_link)
-            cap_pd_p = np.where(p < 1, n_pd_prefill / needs.local_s, np.inf)
+            cap_pd_p = np.where(needs.local_s > 0, n_pd_prefill / needs.local_s, np.inf)
             theta_pd_d = n_pd_decode * self.decode_req_per_s_per_instance
             theta = {"theta_prfaas_req_per_s": cap_prfaas, "theta_prfaas_compute_req_per_s": cap_compute,
                      "theta_prfaas_link_req_per_s": cap_link}

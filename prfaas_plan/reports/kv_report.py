@@ -45,12 +45,7 @@ def kv_rows(
             "prefill_time_s": t.total_s,
             "bound": t.bound,
             "kv_throughput_gbit_per_s": units.bytes_per_s_to_gbit_per_s(phi),
-            "gemm_s": t.gemm_s,
-            "attention_s": t.attention_s,
-            "linear_attention_s": t.linear_attention_s,
-            "memory_s": t.memory_s,
-            "comm_s": t.comm_s,
-            "overhead_s": t.overhead_s,
+            **{f"{k.replace('-', '_')}_s": v for k, v in t.terms.items()},
             "source": t.source,
         }
         if cluster_gpus is not None:

@@ -136,3 +136,35 @@ def whatif_table(sc: Scenario, rows: list[dict]) -> Table:
             ("throughput_req_per_s", "req/s", fmt(".3f")), ("throughput_vs_planned", "vs planned", fmt(".2f")),
             ("cost_usd_per_hour", "$/hour", fmt(",.0f")), ("bottleneck", "binding", text), ("error", "note", text)]
     return rows_table(rows, cols, title=f"What if: {sc.name} (each row re-optimised)")
+
+
+def estimate_tables(r: dict) -> list[Table]:
+    """`prfaas-plan estimate`: the headline numbers, then the terms of each time."""
+    shape = f"TP{r['tp']}" + (f" DP-attention {r['dp']}" if r["dp_attention"] else "") + (f" EP{r['ep']}" if r["ep"] > 1 else "") + (f" PP{r['pp']}" if r["pp"] > 1 else "")
+    pairs = [
+        ("instance", f"{r['gpus']} x {r['hardware']} ({shape}; scale-up domain {r['scaleup_domain_gpus']} GPUs)"),
+        ("dtypes", f"weights {r['weights']}, experts {r['moe_weights']}, attention {r['attention_dtype']}, KV {r['kv_dtype']}"),
+        ("weights per GPU", f"{r['weight_gb_per_gpu']:,.1f} GB of {r['usable_memory_gb_per_gpu']:,.1f} GB usable"
+                            + ("" if r["weights_fit"] else "  (DO NOT FIT: the engine must offload)")),
+        ("TTFT, one request alone", f"{r['ttft_single_request_s']:.3f} s at ISL {r['isl']:,}"),
+        ("prefill, saturated", f"{r['prefill_input_tokens_per_s_per_gpu']:,.0f} input tokens/s per GPU (bound: {r['bound_prefill']})"),
+        ("decode batch", f"{r['decode_batch']:,} per instance (memory allows {r['memory_max_batch']:,}) at context {r['context_tokens']:,.0f}"),
+    ]
+    if r["decode_step_s"] is not None:
+        pairs += [
+            ("decode step / TPOT", f"{r['decode_step_s'] * 1e3:.2f} ms / {r['tpot_s'] * 1e3:.2f} ms (bound: {r['bound_decode']})"),
+            ("decode throughput", f"{r['decode_output_tokens_per_s_per_gpu']:,.0f} output tokens/s per GPU"),
+            ("co-located (offline max)", f"{r['colocated_output_tokens_per_s_per_gpu']:,.0f} output tokens/s per GPU at OSL {r['osl']:,}"),
+        ]
+    tables = [kv_value_table(pairs, title=f"{r['model']}: estimate")]
+    terms = [("prefill, one request alone (s)", r["prefill_latency_terms_s"]),
+             ("prefill under load (instance-s per request)", r["prefill_throughput_terms_s_per_request"]),
+             ("decode step (s)", r["decode_terms_s"])]
+    t = Table(title="terms", title_justify="left")
+    t.add_column("term")
+    for title, _ in terms:
+        t.add_column(title, justify="right")
+    for key in terms[0][1]:
+        t.add_row(key, *(f"{d.get(key, 0.0):.4g}" for _, d in terms))
+    tables.append(t)
+    return tables

@@ -20,10 +20,6 @@ from ..units import dtype_bytes
 #: kernel-dependent]: state update (k v^T, decay/delta correction) plus the q S read-out.
 LINEAR_ATTENTION_FLOP_PER_STATE_ELEMENT = 8.0
 
-#: Activations on the scale-up link are bf16.
-ACTIVATION_BYTES = 2.0
-
-
 def attention_params(g: LayerGroup, hidden: int) -> float:
     """Projection weights of all ``g.count`` layers of one attention group."""
     if isinstance(g, (FullAttention, SlidingWindow)):
@@ -92,15 +88,6 @@ def weight_bytes(model: ModelSpec) -> float:
     return total_params(model) * dtype_bytes(model.dtypes.weights)
 
 
-def weight_bytes_touched(model: ModelSpec, tokens: float) -> float:
-    """Weight bytes a forward pass over ``tokens`` tokens must read at least once: all
-    non-expert weights, the LM head, and the expected distinct experts of each MoE layer."""
-    f = model.ffn
-    lm_head = model.vocab_size * model.hidden_size
-    experts = f.moe_layers * expected_distinct_experts(model, tokens) * expert_params(model)
-    return (dense_params(model) + lm_head + experts) * dtype_bytes(model.dtypes.weights)
-
-
 def linear_layer_flop(model: ModelSpec, tokens: float) -> float:
     """GEMM FLOPs of ``tokens`` tokens through the weights: 2 * tokens * (dense + active expert
     params), plus the LM head for one token per request (prefill logits only the last position)."""
@@ -161,13 +148,3 @@ def decode_attention_flop(model: ModelSpec, context_tokens: float) -> float:
         elif isinstance(g, MLA):
             total += g.count * 2.0 * g.heads * (2 * g.kv_lora_rank + g.rope_dim) * context_tokens
     return total + linear_attention_flop(model, 1.0)
-
-
-def tensor_parallel_bytes_per_gpu(model: ModelSpec, tokens: float, gpus: int) -> float:
-    """Bytes each GPU sends for tensor-parallel collectives over ``tokens`` tokens: two ring
-    all-reduces per layer (after attention, after the FFN) of tokens * hidden bf16 activations,
-    each moving 2 (P - 1) / P of the buffer per GPU. 0 on one GPU."""
-    if gpus <= 1:
-        return 0.0
-    buffer = tokens * model.hidden_size * ACTIVATION_BYTES
-    return model.num_layers * 2 * 2.0 * (gpus - 1) / gpus * buffer

@@ -1,15 +1,19 @@
-"""Decode step time T_decode(batch, context) and the largest batch BS_max under a TPOT SLO.
+"""Decode step time at batch B and the largest batch BS_max under a TPOT SLO.
 
-    T_decode(B, c) = overhead + max(F / (P * peak_w * e_compute),
-                                    (W(B) + B * S_kv(c)) / (P * HBM bandwidth * e_mem)) + T_comm
-W(B) is the weight bytes one step reads: all non-expert weights plus, per MoE layer, the expected
-distinct experts a batch of B tokens touches (uniform routing). Every request reads its whole
-cache S_kv(c) (KV, sliding-window KV and recurrent state) once per step. F counts the GEMMs of B
-tokens and their attention over c cached tokens (MLA absorbed).
+One decode step is one forward pass (:func:`~prfaas_plan.roofline.terms.pass_terms`) of the
+batch: B requests spread over the DP attention ranks and PP micro-batches, each request adding
+1 + K tokens (K MTP draft tokens verified per step) that attend to its cached context c. Every
+request's cache is read once per step (linear-attention state read and written), the weights
+touched by the batch once (all dense weights, the expected distinct experts), plus the per-step
+overhead (a fixed part and a part per request in the rank's batch: scheduling, sampling and
+detokenising scale with the batch). With MTP the step also runs the one-layer draft module K times and emits A tokens per
+request on average (A = accepted length), so
 
-BS_max is the largest B with T_decode(B, c) <= TPOT SLO whose weights plus B caches fit the
-usable share of the instance's memory. c is the mean context a request holds while decoding
-(mean input + half the output). Theta_pd_d follows as [PRFAAS] Eq. 5.
+    TPOT = T_step / A,   output tokens/s per GPU = B * A / (T_step * P).
+
+BS_max is the largest B with TPOT <= SLO whose caches fit beside the weights (TP replication of
+the cache included). c is the mean context a request holds while decoding (mean input + half the
+output). Theta_pd_d follows as [PRFAAS] Eq. 5.
 """
 
 from __future__ import annotations
@@ -21,22 +25,25 @@ from ..catalog.hardware import Hardware
 from ..catalog.model import DecodeProfile, ModelSpec
 from ..errors import PlanError
 from . import counts
-from .kv import kv_cache_bytes
-from .prefill import check_weights_fit, collective_time_s, weights_gemm_peak_flop_per_s
+from .instance import Instance, make_instance
+from .prefill import check_weights_fit
+from .terms import Terms, pass_terms
 
 
 @dataclass(frozen=True)
 class DecodeStep:
     total_s: float
-    compute_s: float
-    memory_s: float
-    comm_s: float
-    overhead_s: float
+    terms: dict
+    accepted_tokens: float = 1.0
+    binding: str | None = None
 
     @property
     def bound(self) -> str:
-        terms = {"compute": self.compute_s, "memory": self.memory_s, "comm": self.comm_s, "overhead": self.overhead_s}
-        return max(terms, key=terms.get)
+        return self.binding or max(self.terms, key=self.terms.get)
+
+    @property
+    def tpot_s(self) -> float:
+        return self.total_s / self.accepted_tokens
 
 
 @dataclass(frozen=True)
@@ -48,34 +55,49 @@ class DecodeCapacity:
     limited_by: str  # "tpot-slo", "memory" or "profile range"
     memory_max_batch: int
     source: str
+    accepted_tokens: float = 1.0
 
     def req_per_s(self, output_tokens: float) -> float:
-        """One instance's decode throughput BS_max / (T_decode * L_out) ([PRFAAS] Eq. 5, N_d = 1)."""
-        return self.bs_max / (self.step_s * output_tokens)
+        """One instance's decode throughput BS_max * A / (T_decode * L_out) ([PRFAAS] Eq. 5, N_d = 1)."""
+        return self.bs_max * self.accepted_tokens / (self.step_s * output_tokens)
 
 
-def roofline_decode_step(model: ModelSpec, hw: Hardware, gpus: int, batch: int, context_tokens: float) -> DecodeStep:
-    e = hw.efficiency
-    weights = counts.weight_bytes_touched(model, batch)
-    cache = batch * kv_cache_bytes(model, context_tokens)
-    memory_s = (weights + cache) / (gpus * hw.memory_bandwidth_bytes_per_s * e.decode_memory_frac)
-    flop = (
-        counts.linear_layer_flop(model, batch)
-        + batch * counts.lm_head_flop(model)
-        + batch * counts.decode_attention_flop(model, context_tokens)
+def step_terms(inst: Instance, batch: float, context_tokens: float) -> Terms:
+    """Terms of one decode step of ``batch`` requests at mean context ``context_tokens``."""
+    m, e = inst.model, inst.hw.efficiency
+    per_rank = batch / (inst.dp * inst.pp)
+    q = 1 + inst.mtp_draft_tokens
+    linear_flop = counts.linear_attention_flop(m, 1.0)
+    t = pass_terms(
+        inst,
+        tokens_per_rank=per_rank * q,
+        ranks=inst.dp,
+        attention_flop_per_rank=per_rank * q * (counts.decode_attention_flop(m, context_tokens) - linear_flop),
+        kv_read_bytes_per_rank=per_rank * inst.attention_cache_bytes(context_tokens),
+        linear_flop_per_rank=per_rank * q * linear_flop,
+        state_bytes_per_rank=2.0 * per_rank * inst.state_bytes_per_request(),
+        logits_per_rank=per_rank * q,
+        overhead_s=e.decode_step_overhead_s + per_rank * e.decode_request_overhead_s,
+        dedup_per_domain=False,
     )
-    compute_s = flop / (gpus * weights_gemm_peak_flop_per_s(model, hw) * e.decode_compute_frac)
-    comm_s = collective_time_s(model, hw, gpus, batch)
-    total = e.decode_step_overhead_s + max(compute_s, memory_s) + comm_s
-    return DecodeStep(total, compute_s, memory_s, comm_s, e.decode_step_overhead_s)
+    if inst.mtp_draft_tokens:
+        work = float(t.total_s) - float(t.seconds["overhead"])
+        t = t.scaled(1.0, **{"mtp-draft": inst.mtp_draft_tokens * work / m.num_layers})
+    return t
 
 
-def memory_max_batch(model: ModelSpec, hw: Hardware, gpus: int, context_tokens: float) -> int:
+def roofline_decode_step(model: ModelSpec, hw: Hardware, gpus: int, batch: int, context_tokens: float,
+                         instance: Instance | None = None) -> DecodeStep:
+    inst = instance or make_instance(model, hw, gpus)
+    t = step_terms(inst, batch, context_tokens)
+    return DecodeStep(float(t.total_s), t.floats(), inst.mtp_accepted_tokens, t.binding)
+
+
+def memory_max_batch(model: ModelSpec, hw: Hardware, gpus: int, context_tokens: float, instance: Instance | None = None) -> int:
     """Largest batch whose caches fit beside the weights in the usable memory of the instance."""
-    check_weights_fit(model, hw, gpus)
-    free = gpus * hw.memory_capacity_bytes * hw.efficiency.memory_usable_frac - counts.weight_bytes(model)
-    per_request = kv_cache_bytes(model, context_tokens)
-    return int(free // per_request) if per_request > 0 else 10**9
+    inst = instance or make_instance(model, hw, gpus)
+    check_weights_fit(inst)
+    return inst.memory_max_batch(context_tokens)
 
 
 def _profile_capacity(profile: DecodeProfile, tpot_slo_s: float, mem_batch: int) -> DecodeCapacity:
@@ -111,31 +133,35 @@ def decode_capacity(
     tpot_slo_s: float,
     context_tokens: float,
     use_profile: bool = True,
+    instance: Instance | None = None,
 ) -> DecodeCapacity:
     """BS_max and T_decode at it, from the model's decode profile on (part, GPUs) if present,
-    else the roofline. Raises :class:`PlanError` when the weights do not fit or no batch meets
-    the SLO."""
+    else the roofline on ``instance`` (default shape). Raises :class:`PlanError` when the
+    weights do not fit or no batch meets the SLO."""
     if tpot_slo_s <= 0:
         raise PlanError(f"TPOT SLO must be > 0 s, got {tpot_slo_s}")
-    mem_batch = memory_max_batch(model, hw, gpus, context_tokens)
+    inst = instance or make_instance(model, hw, gpus)
+    mem_batch = memory_max_batch(model, hw, gpus, context_tokens, inst)
     if mem_batch < 1:
         raise PlanError(f"model {model.name} on {gpus} x {hw.name}: not even one request of {context_tokens:.0f} tokens fits beside the weights")
     profile = model.decode_profile(hw.name, gpus) if use_profile else None
     if profile is not None:
         return _profile_capacity(profile, tpot_slo_s, mem_batch)
+    accepted = inst.mtp_accepted_tokens
 
-    def step(b: int) -> float:
-        return roofline_decode_step(model, hw, gpus, b, context_tokens).total_s
+    def tpot(b: int) -> float:
+        return float(step_terms(inst, b, context_tokens).total_s) / accepted
 
-    if step(1) > tpot_slo_s:
+    if tpot(1) > tpot_slo_s:
         raise PlanError(
-            f"TPOT SLO {tpot_slo_s * 1e3:.1f} ms cannot be met by {model.name} on {gpus} x {hw.name}: "
-            f"even batch 1 takes {step(1) * 1e3:.1f} ms per step"
+            f"TPOT SLO {tpot_slo_s * 1e3:.1f} ms cannot be met by {model.name} on {inst.describe()}: "
+            f"even batch 1 takes {tpot(1) * 1e3:.1f} ms per token"
         )
-    if step(mem_batch) <= tpot_slo_s:
-        return DecodeCapacity(mem_batch, step(mem_batch), "memory", mem_batch, "roofline")
-    lo, hi = 1, mem_batch  # step(lo) <= slo < step(hi); step is non-decreasing in b
+    step = lambda b: tpot(b) * accepted  # noqa: E731
+    if tpot(mem_batch) <= tpot_slo_s:
+        return DecodeCapacity(mem_batch, step(mem_batch), "memory", mem_batch, "roofline", accepted)
+    lo, hi = 1, mem_batch  # tpot(lo) <= slo < tpot(hi); the step is non-decreasing in b
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if step(mid) <= tpot_slo_s else (lo, mid)
-    return DecodeCapacity(lo, step(lo), "tpot-slo", mem_batch, "roofline")
+        lo, hi = (mid, hi) if tpot(mid) <= tpot_slo_s else (lo, mid)
+    return DecodeCapacity(lo, step(lo), "tpot-slo", mem_batch, "roofline", accepted)

@@ -1,17 +1,21 @@
-"""Prefill time T_prefill(l) of one request on one instance of P GPUs, and KV throughput.
+"""Prefill time of an instance in its two regimes, and KV throughput ([PRFAAS] Eq. 1-2).
 
-Roofline with engine efficiencies (see :class:`~prfaas_plan.catalog.hardware.Efficiency`):
+*Latency* (:func:`latency_terms`): one request of l tokens alone on an idle instance, what
+[PRFAAS] Tables 3 and 5 measured and the TTFT at zero load. The prompt runs in chunks of
+``PREFILL_TOKENS_PER_FORWARD`` tokens, one pass each (pipelined across PP stages), after a fixed
+per-request latency:
 
-    T_prefill(l) = overhead + max(T_compute, T_memory) + T_comm
-    T_compute    = F_gemm / (P * peak_w * e_gemm) + F_attn / (P * peak_bf16 * e_attn)
-                   + F_linear / (P * peak_bf16 * e_linear)
-    T_memory     = (weights touched + S_kv(l)) / (P * HBM bandwidth * e_mem)
-    T_comm       = tensor-parallel all-reduce bytes per GPU / (scale-up bandwidth * e_link)
+    T_latency(l) = request_overhead + (n + PP - 1) / PP * T_pass(l / n),  n = l / min(l, chunk)
 
-peak_w is the tensor peak of the weights' dtype (fp8 weights run fp8 GEMMs; int4 runs W4A16).
-Attention runs in bf16. Communication is not overlapped with compute (as in TP-sharded engines
-without micro-batch overlap); parts without a scale-up link (Rubin CPX) use their NIC.
-A measured profile on the same (part, GPU count) takes precedence where the model carries one.
+*Throughput* (:func:`throughput_terms`): the instance under load, every attention rank packing
+``PREFILL_TOKENS_PER_FORWARD`` tokens of many requests per pass, per-forward overhead shared by
+them, PP micro-batches in flight (no bubble in steady state). Instance-seconds per request:
+
+    T_throughput(l) = T_pass(chunk) * l / (chunk * DP * PP)
+
+T_pass is :func:`~prfaas_plan.roofline.terms.pass_terms`; a request's attention work is spread
+evenly over its tokens. A measured profile on the same (part, GPU count) takes precedence where
+the model carries one (it is a latency measurement).
 """
 
 from __future__ import annotations
@@ -20,72 +24,90 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import units
 from ..catalog.hardware import Hardware
 from ..catalog.model import ModelSpec, PrefillProfile
 from ..errors import PlanError
 from . import counts
+from .instance import PREFILL_TOKENS_PER_FORWARD, Instance, make_instance
 from .kv import kv_cache_bytes
+from .terms import Terms, pass_terms
+
+REGIMES = ("latency", "throughput")
 
 
 @dataclass(frozen=True)
 class PrefillTime:
-    """T_prefill and its parts, seconds. ``bound`` names the largest term."""
+    """T_prefill and its terms, seconds. ``bound`` names the largest term."""
 
     total_s: float
-    gemm_s: float
-    attention_s: float
-    linear_attention_s: float
-    memory_s: float
-    comm_s: float
-    overhead_s: float
-    source: str  # "roofline" or "profile: <source>"
-
-    @property
-    def compute_s(self) -> float:
-        return self.gemm_s + self.attention_s + self.linear_attention_s
+    terms: dict
+    source: str  # "roofline (<regime>)" or "profile: <source>"
+    binding: str | None = None
 
     @property
     def bound(self) -> str:
-        if self.source != "roofline":
+        if not self.terms:
             return "profile"
-        terms = {"comm": self.comm_s, "overhead": self.overhead_s}
-        if self.compute_s >= self.memory_s:
-            terms.update({"gemm": self.gemm_s, "attention": self.attention_s, "linear-attention": self.linear_attention_s})
-        else:
-            terms["memory"] = self.memory_s
-        return max(terms, key=terms.get)
+        if self.binding is not None:
+            return self.binding
+        return max(self.terms, key=lambda k: float(self.terms[k]))
 
 
-def weights_gemm_peak_flop_per_s(model: ModelSpec, hw: Hardware) -> float:
-    """Tensor peak for GEMMs over the model's weights (fp8 weights run fp8 GEMMs; int4 runs W4A16)."""
-    return hw.peak_for(units.COMPUTE_DTYPE_OF_WEIGHTS[model.dtypes.weights])
+def _pass(inst: Instance, chunk, input_tokens, ranks: int, overhead_s: float) -> Terms:
+    """One prefill pass of ``chunk`` tokens per rank from requests of ``input_tokens`` tokens."""
+    m = inst.model
+    l = np.asarray(input_tokens, dtype=float)
+    share = chunk / l  # requests (or parts of one) in the pass
+    n_chunks = np.maximum(l / chunk, 1.0)
+    kv_tok = inst.kv_write_bytes_per_token()
+    kv_bytes = kv_tok * chunk * (1.0 + (n_chunks - 1.0) / 2.0)  # write own, read earlier chunks
+    return pass_terms(
+        inst,
+        tokens_per_rank=chunk,
+        ranks=ranks,
+        attention_flop_per_rank=counts.prefill_attention_flop(m, l) * share,
+        kv_read_bytes_per_rank=kv_bytes,
+        linear_flop_per_rank=counts.linear_attention_flop(m, chunk),
+        state_bytes_per_rank=2.0 * inst.state_bytes_per_request() * np.maximum(share, 1.0),
+        logits_per_rank=share,
+        overhead_s=inst.hw.efficiency.forward_overhead_s,
+        dedup_per_domain=True,
+    )
 
 
-def collective_time_s(model: ModelSpec, hw: Hardware, gpus: int, tokens) -> float:
-    """Tensor-parallel all-reduce time for ``tokens`` tokens on the scale-up link at its effective
-    fraction; parts without a scale-up link (Rubin CPX) use their NIC. Shared by prefill and decode."""
-    link = hw.scaleup_bytes_per_s or hw.scaleout_bytes_per_s
-    return counts.tensor_parallel_bytes_per_gpu(model, tokens, gpus) / (link * hw.efficiency.scaleup_frac)
+def latency_terms(inst: Instance, input_tokens) -> Terms:
+    """T_latency(l) (module docstring) by term; ``pipeline`` holds the PP bubble (filling the
+    stages, (PP - 1) / PP of a pass) besides the hand-offs."""
+    l = np.asarray(input_tokens, dtype=float)
+    chunk = np.minimum(l, PREFILL_TOKENS_PER_FORWARD)
+    n = l / chunk
+    one = _pass(inst, chunk, l, 1, inst.hw.efficiency.forward_overhead_s)
+    bubble = (inst.pp - 1) / inst.pp * one.total_s  # filling the pipeline
+    return one.scaled(n / inst.pp, pipeline=bubble, overhead=inst.hw.efficiency.request_overhead_s)
 
 
-def roofline_prefill_time(model: ModelSpec, hw: Hardware, gpus: int, input_tokens: float) -> PrefillTime:
-    """Roofline T_prefill(l) (module docstring) for one request of ``input_tokens`` tokens (a
-    number, or a numpy array of lengths giving arrays in every field)."""
-    if gpus < 1:
-        raise PlanError(f"GPUs per instance must be >= 1, got {gpus}")
-    e = hw.efficiency
-    peak_w = weights_gemm_peak_flop_per_s(model, hw)
-    bf16 = hw.bf16_flop_per_s
-    gemm_flop = counts.linear_layer_flop(model, input_tokens) + counts.lm_head_flop(model)
-    gemm_s = gemm_flop / (gpus * peak_w * e.prefill_gemm_frac)
-    attention_s = counts.prefill_attention_flop(model, input_tokens) / (gpus * bf16 * e.prefill_attention_frac)
-    linear_s = counts.linear_attention_flop(model, input_tokens) / (gpus * bf16 * e.prefill_linear_attention_frac)
-    traffic = counts.weight_bytes_touched(model, input_tokens) + kv_cache_bytes(model, input_tokens)
-    memory_s = traffic / (gpus * hw.memory_bandwidth_bytes_per_s * e.prefill_memory_frac)
-    comm_s = collective_time_s(model, hw, gpus, input_tokens)
-    total = e.prefill_overhead_s + np.maximum(gemm_s + attention_s + linear_s, memory_s) + comm_s
-    return PrefillTime(total, gemm_s, attention_s, linear_s, memory_s, comm_s, e.prefill_overhead_s, "roofline")
+def throughput_terms(inst: Instance, input_tokens) -> Terms:
+    """T_throughput(l) (module docstring): instance-seconds per request under load."""
+    l = np.asarray(input_tokens, dtype=float)
+    chunk = PREFILL_TOKENS_PER_FORWARD
+    one = _pass(inst, chunk, l, inst.dp, inst.hw.efficiency.forward_overhead_s)
+    return one.scaled(l / (chunk * inst.dp * inst.pp))
+
+
+def prefill_tokens_per_s_per_gpu(inst: Instance, input_tokens: float) -> float:
+    """Saturated, batched prefill throughput: input tokens per second per GPU."""
+    return float(input_tokens / throughput_terms(inst, input_tokens).total_s / inst.gpus)
+
+
+def roofline_prefill_time(model: ModelSpec, hw: Hardware, gpus: int, input_tokens, regime: str = "latency",
+                          instance: Instance | None = None) -> PrefillTime:
+    """Roofline T_prefill(l) on ``instance`` (default: the engine default shape of ``gpus`` x
+    ``hw``) in ``regime``; ``input_tokens`` may be an array."""
+    if regime not in REGIMES:
+        raise PlanError(f"regime must be one of {', '.join(REGIMES)}, got {regime!r}")
+    inst = instance or make_instance(model, hw, gpus)
+    t = (latency_terms if regime == "latency" else throughput_terms)(inst, input_tokens)
+    return PrefillTime(t.total_s, t.seconds, f"roofline ({regime})", t.binding)
 
 
 def profile_coefficients(profile: PrefillProfile) -> np.ndarray:
@@ -102,31 +124,33 @@ def profile_prefill_time(profile: PrefillProfile, input_tokens: float, coefficie
     if t <= 0:
         raise PlanError(f"prefill profile ({profile.source}) gives a non-positive time at {input_tokens:.0f} tokens")
     kind = "derived profile" if profile.derived else "profile"
-    return PrefillTime(t, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, f"{kind}: {profile.source}")
+    return PrefillTime(t, {}, f"{kind}: {profile.source}")
 
 
-def check_weights_fit(model: ModelSpec, hw: Hardware, gpus: int) -> None:
-    """Raise PlanError unless the weights fit the usable memory of ``gpus`` x ``hw``."""
-    usable = gpus * hw.memory_capacity_bytes * hw.efficiency.memory_usable_frac
-    need = counts.weight_bytes(model)
-    if need > usable:
+def check_weights_fit(inst: Instance) -> None:
+    """Raise PlanError unless the instance's weights fit its usable memory (the planner refuses
+    what `estimate` only reports)."""
+    if not inst.weights_fit():
+        usable = inst.hw.memory_capacity_bytes * inst.hw.efficiency.memory_usable_frac
         raise PlanError(
-            f"model {model.name} does not fit {gpus} x {hw.name}: weights need {need / units.GB:,.0f} GB, "
-            f"usable memory is {usable / units.GB:,.0f} GB (use more GPUs per instance)"
+            f"model {inst.model.name} does not fit {inst.describe()}: weights need {inst.weight_bytes_per_gpu() / 1e9:,.1f} GB "
+            f"per GPU, usable memory is {usable / 1e9:,.1f} GB (use more GPUs per instance)"
         )
 
 
 class PrefillModel:
-    """T_prefill(l) for a model on an instance: the model's profile for (part, GPUs) when it has
-    one and ``use_profile`` is set, the roofline otherwise. Vectorised over lengths."""
+    """T_prefill(l) for a model on an instance in a regime: the model's profile for (part, GPUs)
+    when it has one and ``use_profile`` is set, the roofline otherwise. Vectorised over lengths."""
 
-    def __init__(self, model: ModelSpec, hw: Hardware, gpus: int, use_profile: bool = True):
-        if gpus < 1:
-            raise PlanError(f"GPUs per instance must be >= 1, got {gpus}")
-        self.model, self.hw, self.gpus = model, hw, gpus
+    def __init__(self, model: ModelSpec, hw: Hardware, gpus: int, use_profile: bool = True,
+                 regime: str = "latency", instance: Instance | None = None):
+        if regime not in REGIMES:
+            raise PlanError(f"regime must be one of {', '.join(REGIMES)}, got {regime!r}")
+        self.instance = instance or make_instance(model, hw, gpus)
+        self.model, self.hw, self.gpus, self.regime = model, hw, self.instance.gpus, regime
         self.profile = model.prefill_profile(hw.name, gpus) if use_profile else None
         if self.profile is None:
-            check_weights_fit(model, hw, gpus)
+            check_weights_fit(self.instance)
         self._coeffs = profile_coefficients(self.profile) if self.profile else None
 
     @property
@@ -136,14 +160,15 @@ class PrefillModel:
     def time(self, input_tokens: float) -> PrefillTime:
         if self.profile is not None:
             return profile_prefill_time(self.profile, input_tokens, self._coeffs)
-        return roofline_prefill_time(self.model, self.hw, self.gpus, input_tokens)
+        t = roofline_prefill_time(self.model, self.hw, self.gpus, input_tokens, self.regime, self.instance)
+        return PrefillTime(float(t.total_s), {k: float(v) for k, v in t.terms.items()}, t.source, t.binding)
 
     def time_s(self, input_tokens) -> np.ndarray:
         """T_prefill in seconds for an array of lengths."""
         lengths = np.atleast_1d(np.asarray(input_tokens, float))
         if self._coeffs is not None:
             return np.polyval(self._coeffs, lengths)
-        return np.asarray(roofline_prefill_time(self.model, self.hw, self.gpus, lengths).total_s, float)
+        return np.asarray(roofline_prefill_time(self.model, self.hw, self.gpus, lengths, self.regime, self.instance).total_s, float)
 
 
 def kv_throughput_bytes_per_s(model: ModelSpec, prefill: PrefillTime, input_tokens: float) -> float:

@@ -1,0 +1,116 @@
+"""Published engine measurements (throughput regime) beside `estimate`.
+
+``data/engines-train.json`` is a copy of ../shared/reference/engines-train.json: 19 measured
+points (SGLang, TensorRT-LLM; H100, H200, B200, GB200). :data:`SETUPS` states each point's
+deployment as `estimate` options, read from the point's ``parallelism`` and ``precision`` fields
+(never tuned). The metric each point measured maps to one `estimate` key (:data:`METRIC_KEY`);
+co-located (``mixed_tput``) points use the offline-maximum formula in
+:func:`~prfaas_plan.roofline.estimate.colocated_tokens_per_s_per_gpu` at the memory-limited batch.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from ..catalog.hardware import Hardware, load_hardware
+from ..catalog.model import load_model
+from ..roofline.estimate import estimate
+
+DATA = Path(__file__).resolve().parent / "data"
+POINTS_FILE = DATA / "engines-train.json"
+LLAMA_70B = str(DATA / "llama_3_3_70b_instruct.json")
+LLAMA_405B = str(DATA / "llama_3_1_405b_instruct.json")
+
+METRIC_KEY = {
+    "prefill_tput": "prefill_input_tokens_per_s_per_gpu",
+    "decode_tput": "decode_output_tokens_per_s_per_gpu",
+    "decode_tput_membatch": "decode_output_tokens_per_s_per_gpu",
+    "mixed_tput": "colocated_output_tokens_per_s_per_gpu",
+}
+
+_SGL_H100_PREFILL = {"model": "deepseek-v3", "hardware": "h100", "gpus": 32, "tp": 1, "ep": 32, "dp_attention": True}
+_GB200_DECODE = {"model": "deepseek-v3", "hardware": "gb200", "gpus": 48, "tp": 1, "ep": 48, "dp_attention": True,
+                 "isl": 2000, "osl": 100, "context_tokens": 2050}
+_TRT = {"kv_dtype": "fp8"}
+_QWEN_ADP = {"model": "qwen3-235b", "gpus": 8, "tp": 1, "ep": 8, "dp_attention": True, **_TRT}
+
+#: Each point's deployment as `estimate` options (point id -> options).
+SETUPS: dict[str, dict] = {
+    "sgl-h100-dsv3-prefill-1k": {**_SGL_H100_PREFILL, "isl": 1024},
+    "sgl-h100-dsv3-prefill-2k": {**_SGL_H100_PREFILL, "isl": 2048},
+    "sgl-h100-dsv3-prefill-4k": {**_SGL_H100_PREFILL, "isl": 4096},
+    "sgl-gb200-dsv3-prefill-bf16attn": {"model": "deepseek-v3", "hardware": "gb200", "gpus": 4, "tp": 1, "ep": 4,
+                                        "dp_attention": True, "isl": 2000, "attention_dtype": "bf16", "kv_dtype": "bf16"},
+    "sgl-gb200-dsv3-prefill-fp4": {"model": "deepseek-v3", "hardware": "gb200", "gpus": 2, "tp": 1, "ep": 2, "dp_attention": True,
+                                   "isl": 2000, "weights": "fp8", "moe_weights": "fp4", "attention_dtype": "fp8", "kv_dtype": "fp8"},
+    "sgl-h100-dsv3-decode-b256": {"model": "deepseek-v3", "hardware": "h100", "gpus": 72, "tp": 1, "ep": 72, "dp_attention": True,
+                                  "isl": 2000, "osl": 100, "context_tokens": 2000, "batch": 18432},
+    "sgl-gb200-dsv3-decode-bf16attn": {**_GB200_DECODE, "attention_dtype": "bf16", "kv_dtype": "bf16"},
+    "sgl-gb200-dsv3-decode-fp4": {**_GB200_DECODE, "weights": "fp8", "moe_weights": "fp4", "attention_dtype": "fp8", "kv_dtype": "fp8"},
+    "trtllm-h200-llama70b-fp8-128-2048": {"model": LLAMA_70B, "hardware": "h200", "gpus": 1, "weights": "fp8", "isl": 128, "osl": 2048, **_TRT},
+    "trtllm-h100-llama70b-fp8-128-2048": {"model": LLAMA_70B, "hardware": "h100", "gpus": 2, "weights": "fp8", "isl": 128, "osl": 2048, **_TRT},
+    "trtllm-h200-llama70b-fp8-2048-128": {"model": LLAMA_70B, "hardware": "h200", "gpus": 1, "weights": "fp8", "isl": 2048, "osl": 128, **_TRT},
+    "trtllm-h100-llama70b-fp8-2048-128": {"model": LLAMA_70B, "hardware": "h100", "gpus": 2, "weights": "fp8", "isl": 2048, "osl": 128, **_TRT},
+    "trtllm-b200-llama70b-fp4-128-2048": {"model": LLAMA_70B, "hardware": "b200", "gpus": 1, "weights": "fp4", "isl": 128, "osl": 2048, **_TRT},
+    "trtllm-h200-llama405b-fp8-128-2048": {"model": LLAMA_405B, "hardware": "h200", "gpus": 8, "weights": "fp8", "isl": 128, "osl": 2048, **_TRT},
+    "trtllm-h100-llama405b-fp8-128-2048": {"model": LLAMA_405B, "hardware": "h100", "gpus": 8, "weights": "fp8", "isl": 128, "osl": 2048, **_TRT},
+    "trtllm-h200-qwen3-235b-fp8-128-2048": {**_QWEN_ADP, "hardware": "h200", "weights": "fp8", "isl": 128, "osl": 2048},
+    "trtllm-h200-qwen3-235b-fp8-2048-128": {**_QWEN_ADP, "hardware": "h200", "weights": "fp8", "isl": 2048, "osl": 128},
+    "trtllm-h100-qwen3-235b-fp8-128-2048": {**_QWEN_ADP, "hardware": "h100", "weights": "fp8", "isl": 128, "osl": 2048},
+    "trtllm-b200-qwen3-235b-fp4-128-2048": {**_QWEN_ADP, "hardware": "b200", "weights": "fp4", "isl": 128, "osl": 2048},
+}
+
+_CLI_FLAGS = {"model": "-m", "hardware": "-H", "gpus": "--gpus", "tp": "--tp", "ep": "--ep", "pp": "--pp", "weights": "--weights",
+              "moe_weights": "--moe-weights", "attention_dtype": "--attention-dtype", "kv_dtype": "--kv-dtype", "isl": "--isl",
+              "osl": "--osl", "context_tokens": "--context", "batch": "--batch"}
+
+
+@cache
+def points() -> tuple[dict, ...]:
+    return tuple(json.loads(POINTS_FILE.read_text())["points"])
+
+
+def cli_args(setup: dict) -> list[str]:
+    """`prfaas-plan estimate` arguments for a setup (JSON output)."""
+    args = []
+    for key, value in setup.items():
+        if key == "dp_attention":
+            args += ["--dp-attention"] if value else []
+        else:
+            args += [_CLI_FLAGS[key], str(value)]
+    return args + ["-f", "json"]
+
+
+def predict(point: dict, hardware: dict[str, Hardware] | None = None) -> float:
+    """The model's value of ``point``'s measured metric, through :func:`estimate`."""
+    setup = dict(SETUPS[point["id"]])
+    name = setup.pop("hardware")
+    hw = (hardware or {}).get(name) or load_hardware(name)
+    model = _model(setup.pop("model"))
+    gpus = setup.pop("gpus")
+    return float(estimate(model, hw, gpus, **setup)[METRIC_KEY[point["kind"]]])
+
+
+@cache
+def _model(name: str):
+    return load_model(name)
+
+
+def rows(hardware: dict[str, Hardware] | None = None) -> list[dict]:
+    """One row per point: measured, predicted, error (exp|ln(pred / meas)| - 1)."""
+    out = []
+    for p in points():
+        pred = predict(p, hardware)
+        meas = float(p["measured_metric"])
+        out.append({"id": p["id"], "kind": p["kind"], "metric": p["metric"], "measured": meas, "predicted": pred,
+                    "ratio": pred / meas, "error_frac": float(np.exp(abs(np.log(pred / meas))) - 1)})
+    return out
+
+
+def summary(rows_: list[dict]) -> dict:
+    err = np.array([r["error_frac"] for r in rows_])
+    return {"points": len(rows_), "median_error_frac": float(np.median(err)), "worst_factor": float(1 + err.max())}

@@ -1,0 +1,104 @@
+"""`prfaas-plan estimate`: one deployment's performance, for checking the model against an engine.
+
+For an instance (:func:`~.instance.make_instance`) and a workload (ISL, OSL, decode context):
+
+- ``ttft_single_request_s``: latency-regime prefill of one ISL-token prompt on an idle instance;
+- ``prefill_input_tokens_per_s_per_gpu``: throughput-regime (saturated, batched) prefill;
+- ``decode_batch``: the given batch per instance, else the largest whose caches fit memory;
+- ``decode_step_s``, ``tpot_s`` (step / accepted MTP length), ``decode_output_tokens_per_s_per_gpu``;
+- ``weights_fit``: whether the weights fit usable memory. Weights that do not fit are reported,
+  not refused (engines offload to host memory); refusing is the planner's job.
+- co-located (aggregated) output tokens/s per GPU at batch C = ``decode_batch``:
+  C * OSL / (C * ISL / (prefill tokens/s per GPU * P) + OSL * T_step(C)) / P.
+Every time comes with its terms (seconds) and the term that binds.
+"""
+
+from __future__ import annotations
+
+from .. import units
+from ..catalog.hardware import Hardware
+from ..catalog.model import ModelSpec
+from ..errors import PlanError
+from .decode import step_terms
+from .instance import Instance, make_instance
+from .prefill import latency_terms, throughput_terms
+
+
+def default_context_tokens(isl: float, osl: float) -> float:
+    """Mean context a request holds while decoding: ISL + OSL / 2."""
+    return isl + osl / 2.0
+
+
+def estimate_instance(inst: Instance, isl: int, osl: int, context_tokens: float | None = None, batch: int | None = None) -> dict:
+    """The `estimate` JSON object (module docstring) for ``inst``."""
+    if isl < 1 or osl < 1:
+        raise PlanError(f"--isl and --osl must be >= 1 token, got {isl} and {osl}")
+    context = default_context_tokens(isl, osl) if context_tokens is None else float(context_tokens)
+    if context <= 0:
+        raise PlanError(f"--context: must be > 0 tokens, got {context}")
+    if batch is not None and batch < 1:
+        raise PlanError(f"--batch: must be >= 1, got {batch}")
+    mem_batch = inst.memory_max_batch(context)
+    decode_batch = batch if batch is not None else mem_batch
+    lat = latency_terms(inst, isl)
+    tput = throughput_terms(inst, isl)
+    prefill_tps_gpu = isl / float(tput.total_s) / inst.gpus
+    out = {
+        "model": inst.model.name,
+        "hardware": inst.hw.name,
+        "gpus": inst.gpus,
+        "tp": inst.tp,
+        "ep": inst.ep,
+        "dp_attention": inst.dp_attention,
+        "dp": inst.dp,
+        "pp": inst.pp,
+        "scaleup_domain_gpus": inst.domain_gpus,
+        "weights": inst.weights_dtype,
+        "moe_weights": inst.moe_weights_dtype,
+        "attention_dtype": inst.attention_dtype,
+        "kv_dtype": inst.kv_dtype,
+        "mtp_draft_tokens": inst.mtp_draft_tokens,
+        "mtp_accepted_tokens": inst.mtp_accepted_tokens,
+        "isl": isl,
+        "osl": osl,
+        "context_tokens": context,
+        "weights_fit": inst.weights_fit(),
+        "weight_gb_per_gpu": inst.weight_bytes_per_gpu() / units.GB,
+        "usable_memory_gb_per_gpu": inst.hw.memory_capacity_bytes * inst.hw.efficiency.memory_usable_frac / units.GB,
+        "memory_max_batch": mem_batch,
+        "ttft_single_request_s": float(lat.total_s),
+        "prefill_input_tokens_per_s_per_gpu": prefill_tps_gpu,
+        "bound_prefill": tput.bound,
+        "prefill_latency_terms_s": lat.floats(),
+        "prefill_throughput_terms_s_per_request": tput.floats(),
+        "decode_batch": decode_batch,
+    }
+    if decode_batch >= 1:
+        step = step_terms(inst, decode_batch, context)
+        step_s = float(step.total_s)
+        out.update({
+            "decode_step_s": step_s,
+            "tpot_s": step_s / inst.mtp_accepted_tokens,
+            "decode_output_tokens_per_s_per_gpu": decode_batch * inst.mtp_accepted_tokens / step_s / inst.gpus,
+            "bound_decode": step.bound,
+            "decode_terms_s": step.floats(),
+            "colocated_output_tokens_per_s_per_gpu": colocated_tokens_per_s_per_gpu(
+                decode_batch, isl, osl, prefill_tps_gpu, step_s / inst.mtp_accepted_tokens, inst.gpus),
+        })
+    else:  # not one request fits beside the weights
+        out.update({"decode_step_s": None, "tpot_s": None, "decode_output_tokens_per_s_per_gpu": 0.0,
+                    "bound_decode": "memory", "decode_terms_s": {}, "colocated_output_tokens_per_s_per_gpu": 0.0})
+    return out
+
+
+def colocated_tokens_per_s_per_gpu(batch: float, isl: float, osl: float, prefill_tps_per_gpu: float, tpot_s: float, gpus: int) -> float:
+    """Output tokens/s per GPU when C requests share P GPUs for prefill and decode (offline
+    maximum): C OSL / (C ISL / (prefill tokens/s per GPU x P) + OSL x T_token(C)) / P."""
+    cycle_s = batch * isl / (prefill_tps_per_gpu * gpus) + osl * tpot_s
+    return batch * osl / cycle_s / gpus
+
+
+def estimate(model: ModelSpec, hw: Hardware, gpus: int, *, isl: int = 1024, osl: int = 1024, context_tokens: float | None = None,
+             batch: int | None = None, **shape) -> dict:
+    """`prfaas-plan estimate` as a function; ``shape`` takes :func:`make_instance`'s options."""
+    return estimate_instance(make_instance(model, hw, gpus, **shape), isl, osl, context_tokens, batch)

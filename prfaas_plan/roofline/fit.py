@@ -1,0 +1,231 @@
+"""`prfaas-plan calibrate`: fit the engine efficiencies to a user's own measurements.
+
+A measurement file (YAML with a ``measurements`` list, or CSV with one row each) gives setups
+as `estimate` options plus one measured number:
+
+    metric: ttft_s | prefill_tokens_per_s_per_gpu | decode_step_s | tpot_s | decode_tokens_per_s_per_gpu
+    value:  the measurement (s, or tokens/s per GPU)
+    model, hardware, gpus; optional tp, ep, dp_attention, pp, weights, moe_weights,
+    attention_dtype, kv_dtype, isl, osl, context, batch, mtp_draft, mtp_accept
+
+:func:`fit_measurements` fits the global efficiency parameters (:data:`BOUNDS`) that the
+measurements are sensitive to, by bounded least squares on log(predicted / measured), starting
+from the part's catalog values, and reports the errors before and after. The result is a
+profile (same keys as a hardware file's ``efficiency``) that `estimate --profile` and scenario
+clusters (``efficiency_profile``) use in place of the catalog's.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..catalog.fields import Fields, load_yaml_mapping
+from ..catalog.hardware import Efficiency, Hardware, load_hardware
+from ..catalog.model import load_model
+from ..errors import PlanError
+from .estimate import estimate
+
+#: Fitted efficiency keys: (key, lower bound, upper bound). Physical bounds: kernel ceilings ~0.8
+#: of the datasheet tensor peak and ~0.9 of HBM (a device copy reaches 4.3 of 4.8 TB/s on H200),
+#: decode kernels no worse than 0.7 of HBM; EPLB-balanced deployments report the busiest EP rank
+#: at 1.1-1.5x the mean load; a decode step's CPU work per request is microseconds.
+BOUNDS = (
+    ("gemm_frac", 0.2, 0.8),
+    ("attention_frac", 0.1, 0.8),
+    ("linear_attention_frac", 0.05, 0.8),
+    ("memory_frac", 0.7, 0.9),
+    ("link_frac", 0.2, 0.9),
+    ("request_overhead_s", 0.0, 2.0),
+    ("forward_overhead_s", 0.0, 0.5),
+    ("decode_request_overhead_s", 0.0, 1e-4),
+    ("expert_imbalance_frac", 0.0, 0.5),
+)
+
+METRICS = {
+    "ttft_s": "ttft_single_request_s",
+    "prefill_tokens_per_s_per_gpu": "prefill_input_tokens_per_s_per_gpu",
+    "decode_step_s": "decode_step_s",
+    "tpot_s": "tpot_s",
+    "decode_tokens_per_s_per_gpu": "decode_output_tokens_per_s_per_gpu",
+}
+_INT_KEYS = ("gpus", "tp", "ep", "pp", "isl", "osl", "context", "batch", "mtp_draft")
+_STR_KEYS = ("model", "hardware", "weights", "moe_weights", "attention_dtype", "kv_dtype")
+_SHAPE = {"tp": "tp", "ep": "ep", "pp": "pp", "weights": "weights", "moe_weights": "moe_weights", "attention_dtype": "attention_dtype",
+          "kv_dtype": "kv_dtype", "dp_attention": "dp_attention", "mtp_draft": "mtp_draft_tokens", "mtp_accept": "mtp_accepted_tokens",
+          "isl": "isl", "osl": "osl", "context": "context_tokens", "batch": "batch"}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    where: str  # "file: measurements[3]" or "file: row 4"
+    model: str
+    hardware: str
+    gpus: int
+    options: dict  # `estimate` keyword options
+    metric: str
+    value: float
+
+
+@dataclass(frozen=True)
+class FitResult:
+    hardware: str
+    base: Efficiency
+    efficiency: Efficiency
+    fitted_keys: tuple[str, ...]
+    rows: list[dict]  # per measurement: where, metric, measured, before, after
+
+    def errors(self) -> dict:
+        def stats(key: str) -> tuple[float, float]:
+            err = np.array([np.exp(abs(np.log(r[key] / r["measured"]))) - 1 for r in self.rows])
+            return float(np.median(err) * 100), float(1 + err.max())
+
+        (bm, bw), (am, aw) = stats("before"), stats("after")
+        return {"before_median_error_pct": bm, "before_worst_factor": bw, "after_median_error_pct": am, "after_worst_factor": aw}
+
+
+def _measurement(f: Fields, where: str) -> Measurement:
+    metric = f.str("metric", choices=tuple(METRICS))
+    value = f.num("value")
+    if not value > 0:
+        raise f.error("value", f"must be > 0, got {value}")
+    options = {}
+    for key, target in _SHAPE.items():
+        if key == "dp_attention":
+            v = f.bool(key, False) or None
+        elif key == "mtp_accept":
+            v = f.num(key, None)
+        elif key in _INT_KEYS:
+            v = f.int(key, None)
+        else:
+            v = f.str(key, None)
+        if v is not None:
+            options[target] = v
+    m = Measurement(where, f.str("model"), f.str("hardware"), f.int("gpus"), options, metric, float(value))
+    f.done()
+    return m
+
+
+def load_measurements(path: str | Path) -> list[Measurement]:
+    """Read a measurement file (module docstring); every problem is one PlanError naming the key."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PlanError(f"{path}: cannot read file ({exc.__class__.__name__})") from None
+        rows = list(csv.DictReader(text.splitlines()))
+        if not rows:
+            raise PlanError(f"{path}: no measurement rows (need a header and one row per measurement)")
+        out = []
+        for i, row in enumerate(rows, start=2):
+            if None in row:
+                raise PlanError(f"{path}: row {i}: more fields than the header has columns")
+            clean = {k.strip(): _csv_value(v.strip()) for k, v in row.items() if k and v is not None and v.strip() != ""}
+            out.append(_measurement(Fields(clean, f"{path}: row {i}"), f"{path}: row {i}"))
+        return out
+    f = Fields(load_yaml_mapping(path), path)
+    items = f.list("measurements")
+    if not items:
+        raise f.error("measurements", "must list at least one measurement")
+    out = [_measurement(f.item("measurements", i), f"{path}: measurements[{i}]") for i in range(len(items))]
+    f.done()
+    return out
+
+
+def _csv_value(text: str):
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+
+def _with(hw: Hardware, eff: Efficiency) -> Hardware:
+    return replace(hw, efficiency=eff)
+
+
+def predict(m: Measurement, hw: Hardware, model_cache: dict) -> float:
+    model = model_cache.get(m.model) or model_cache.setdefault(m.model, load_model(m.model))
+    try:
+        value = estimate(model, hw, m.gpus, **m.options)[METRICS[m.metric]]
+    except PlanError as exc:
+        raise PlanError(f"{m.where}: {exc}") from None
+    if value is None or not np.isfinite(value) or value <= 0:
+        raise PlanError(f"{m.where}: the model gives no {m.metric} for this setup (weights leave no room for a batch?)")
+    return float(value)
+
+
+def fit_measurements(measurements: list[Measurement], keys: tuple[str, ...] | None = None) -> FitResult:
+    """Fit (module docstring). Raises PlanError when nothing is sensitive or the fit fails."""
+    from scipy.optimize import least_squares
+
+    parts = {name: load_hardware(name) for name in dict.fromkeys(m.hardware for m in measurements)}
+    base_hw = parts[measurements[0].hardware]
+    base = base_hw.efficiency
+    cache: dict = {}
+    bounds = {k: (lo, hi) for k, lo, hi in BOUNDS}
+    candidates = keys or tuple(bounds)
+    for k in candidates:
+        if k not in bounds:
+            raise PlanError(f"--fit: unknown parameter {k!r}; known: {', '.join(bounds)}")
+
+    def preds(params: dict) -> np.ndarray:
+        eff = replace(base, **params)
+        return np.array([predict(m, _with(parts[m.hardware], eff), cache) for m in measurements])
+
+    measured = np.array([m.value for m in measurements])
+    start = {k: min(max(getattr(base, k), bounds[k][0]), bounds[k][1]) for k in candidates}
+    before = preds({})
+    # Keep only parameters the measurements respond to (5% of its range moves some prediction > 0.1%).
+    sensitive = []
+    for k in candidates:
+        lo, hi = bounds[k]
+        step = 0.05 * (hi - lo)
+        probe = start[k] + step if start[k] + step <= hi else start[k] - step
+        if np.max(np.abs(np.log(preds({**start, k: probe}) / preds(start)))) > 1e-3:
+            sensitive.append(k)
+    if not sensitive:
+        raise PlanError("calibrate: the measurements do not depend on any fitted parameter; add TTFT, prefill or decode measurements")
+    lo = np.array([bounds[k][0] for k in sensitive])
+    hi = np.array([bounds[k][1] for k in sensitive])
+    scale = np.maximum(hi - lo, 1e-12)
+    x0 = (np.array([start[k] for k in sensitive]) - lo) / scale
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        params = {**start, **{k: float(v) for k, v in zip(sensitive, lo + x * scale)}}
+        r = np.log(preds(params) / measured)
+        if not np.all(np.isfinite(r)):
+            raise PlanError("calibrate: the model gives a non-finite prediction during the fit")
+        return r
+
+    sol = least_squares(residuals, np.clip(x0, 0, 1), bounds=(0.0, 1.0), diff_step=1e-4, max_nfev=200 * (len(sensitive) + 1))
+    if not sol.success or not np.all(np.isfinite(sol.x)):
+        raise PlanError(f"calibrate: the fit did not converge ({sol.message})")
+    fitted = {**start, **{k: float(f"{v:.4g}") for k, v in zip(sensitive, lo + sol.x * scale)}}
+    eff = replace(base, basis="calibrated", **fitted)
+    after = np.array([predict(m, _with(parts[m.hardware], eff), cache) for m in measurements])
+    rows = [{"where": m.where, "metric": m.metric, "measured": m.value, "before": float(b), "after": float(a)}
+            for m, b, a in zip(measurements, before, after)]
+    return FitResult(base_hw.name, base, eff, tuple(sensitive), rows)
+
+
+def profile_document(result: FitResult, source: str, date: str) -> dict:
+    """The profile file's content (loaded back by catalog.hardware.load_profile_efficiency)."""
+    eff = {k: v for k, v in vars(result.efficiency).items() if k != "note"}
+    return {
+        "kind": "efficiency-profile",
+        "hardware": result.hardware,
+        "date": date,
+        "fitted_on": f"{source} ({len(result.rows)} measurements)",
+        "fitted_keys": list(result.fitted_keys),
+        "errors": {k: round(v, 4) for k, v in result.errors().items()},
+        "efficiency": eff,
+    }

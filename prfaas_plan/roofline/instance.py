@@ -1,0 +1,268 @@
+"""One serving instance: part, GPUs, parallelism, dtypes; and where its bytes live.
+
+An :class:`Instance` is what prefill, decode, `estimate` and the planner all price. It holds
+
+- the part and the number of GPUs P, split as P = TP x DP x PP: tensor parallel (TP) inside each
+  attention group, data-parallel attention ranks (DP; 1 unless ``dp_attention``), pipeline stages
+  (PP). Routed experts are spread over the P / PP GPUs of a stage, either sharded by tensor
+  parallelism (EP = 1) or placed whole on EP ranks (expert parallelism, dispatch/combine);
+- the part's scale-up domain (``gpus_per_node``): a collective whose group fits inside it runs
+  on the scale-up link (NVLink), one that spans domains crosses the NIC;
+- dtypes per component: dense/attention weights, routed-expert weights, attention compute, KV
+  cache; optional multi-token prediction (MTP: draft tokens per step and mean accepted length).
+
+Defaults (:func:`make_instance`) are what engines do on the part: inside one scale-up domain,
+TP over all GPUs (SGLang/vLLM default); across domains, MoE models run DP attention with expert
+parallelism over all GPUs (the large-EP deployments; at most one rank per expert), dense models
+TP inside a domain and PP across; parts without a scale-up link (Rubin CPX) pipeline over the
+NIC. A shape is never priced as one NVLink domain when it spans several.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from .. import units
+from ..catalog.hardware import Hardware
+from ..catalog.model import MLA, FullAttention, LinearAttention, ModelSpec, SlidingWindow
+from ..errors import PlanError
+from . import counts
+
+DTYPES = ("bf16", "fp8", "fp4", "int4")
+
+#: Tokens each attention rank (DP rank) packs into one prefill forward pass (chunked prefill
+#: budget). The one figure stated in ../shared/reference/engines-train.json is 16,384 per GPU
+#: for SGLang's DP-attention prefill; TensorRT-LLM's max_num_tokens defaults to 8,192. [E]
+PREFILL_TOKENS_PER_FORWARD = 16_384
+
+
+@dataclass(frozen=True)
+class Instance:
+    model: ModelSpec
+    hw: Hardware
+    gpus: int
+    tp: int
+    ep: int
+    dp: int  # data-parallel attention ranks (1 without DP attention)
+    pp: int
+    weights_dtype: str  # dense layers, attention projections, shared experts, LM head
+    moe_weights_dtype: str  # routed experts
+    attention_dtype: str  # compute dtype of softmax attention
+    kv_dtype: str
+    mtp_draft_tokens: int = 0
+    mtp_accepted_tokens: float = 1.0  # mean tokens emitted per request per decode step (>= 1)
+    overlap_comm: bool = False  # two-batch overlap hides EP dispatch/combine behind compute
+
+    # -- shape ----------------------------------------------------------------------------------
+    @property
+    def dp_attention(self) -> bool:
+        return self.dp > 1
+
+    @property
+    def stage_gpus(self) -> int:
+        """GPUs of one pipeline stage (= TP x DP): the routed experts are spread over these."""
+        return self.gpus // self.pp
+
+    @property
+    def expert_group(self) -> int:
+        """GPUs one copy of the routed experts is spread over: the EP ranks, or with EP = 1 the
+        whole stage (experts sharded by tensor parallelism). Stages larger than this hold
+        several copies, each serving its share of the tokens."""
+        return self.ep if self.ep > 1 else self.stage_gpus
+
+    @property
+    def domain_gpus(self) -> int:
+        return self.hw.gpus_per_node
+
+    def describe(self) -> str:
+        parts = [f"TP{self.tp}"]
+        if self.dp > 1:
+            parts.append(f"DP-attention {self.dp}")
+        if self.ep > 1:
+            parts.append(f"EP{self.ep}")
+        if self.pp > 1:
+            parts.append(f"PP{self.pp}")
+        dt = f"weights {self.weights_dtype}/{self.moe_weights_dtype}, attention {self.attention_dtype}, KV {self.kv_dtype}"
+        return f"{self.gpus} x {self.hw.name} ({' '.join(parts)}; {dt})"
+
+    # -- peaks ----------------------------------------------------------------------------------
+    def gemm_peak_flop_per_s(self, weights_dtype: str) -> float:
+        """Tensor peak a GEMM over weights of ``weights_dtype`` runs at (int4 runs W4A16 in bf16)."""
+        return self.hw.peak_for(units.COMPUTE_DTYPE_OF_WEIGHTS[weights_dtype])
+
+    @property
+    def attention_peak_flop_per_s(self) -> float:
+        return self.hw.peak_for(self.attention_dtype)
+
+    # -- bytes (cached: an instance is immutable) -------------------------------------------------
+    @cached_property
+    def dense_params(self) -> float:
+        return counts.dense_params(self.model)
+
+    def dense_weight_bytes(self) -> float:
+        """Non-routed weights (attention, dense FFN, shared experts, routers, LM head) of one copy."""
+        m = self.model
+        return (self.dense_params + m.vocab_size * m.hidden_size) * units.dtype_bytes(self.weights_dtype)
+
+    def expert_bytes(self) -> float:
+        """One routed expert of one layer."""
+        return counts.expert_params(self.model) * units.dtype_bytes(self.moe_weights_dtype)
+
+    def weight_bytes_per_gpu(self) -> float:
+        """Resident weights on each GPU: the dense copy sharded by TP and PP (replicated over DP
+        ranks), all routed experts spread over the stage's GPUs, the embedding table replicated."""
+        m, f = self.model, self.model.ffn
+        experts = f.moe_layers * f.experts * self.expert_bytes()
+        embed = m.vocab_size * m.hidden_size * units.dtype_bytes(self.weights_dtype) * (0 if m.tie_word_embeddings else 1)
+        return (self.dense_weight_bytes() + embed) / (self.tp * self.pp) + experts / (self.expert_group * self.pp)
+
+    def weights_fit(self) -> bool:
+        return self.weight_bytes_per_gpu() <= self.hw.memory_capacity_bytes * self.hw.efficiency.memory_usable_frac
+
+    def kv_replication(self, group) -> float:
+        """How many copies of a layer's cache TP keeps: heads shard over min(TP, heads) ranks, so
+        GQA with fewer KV heads than TP ranks duplicates, and MLA's shared latent sits whole on
+        every TP rank (why engines run MLA with DP attention)."""
+        if isinstance(group, MLA):
+            return float(self.tp)
+        heads = group.value_heads if isinstance(group, LinearAttention) else group.kv_heads
+        return self.tp / min(self.tp, heads)
+
+    @cached_property
+    def _cache_parts(self) -> tuple[float, list[tuple[float, int]], float]:
+        """(bytes per token of full/MLA layers, [(bytes per token, window)] of SWA layers, fixed
+        state bytes of linear layers), each with its TP replication, in the instance's KV dtype."""
+        from .kv import layer_kv_bytes_per_token, linear_state_bytes
+
+        m, kv = self.model, self.kv_dtype
+        grow, swa, state = 0.0, [], 0.0
+        for g in m.layers:
+            rep = self.kv_replication(g)
+            if isinstance(g, (FullAttention, MLA)):
+                grow += g.count * layer_kv_bytes_per_token(g, kv) * rep
+            elif isinstance(g, SlidingWindow):
+                swa.append((g.count * layer_kv_bytes_per_token(g, kv) * rep, g.window_tokens))
+            else:
+                state += g.count * linear_state_bytes(g, m.dtypes.linear_state, m.dtypes.conv_state) * rep
+        return grow, swa, state
+
+    def kv_write_bytes_per_token(self) -> float:
+        """Cache bytes a prefilled token writes (full, MLA and SWA layers), TP replication included."""
+        grow, swa, _ = self._cache_parts
+        return grow + sum(b for b, _ in swa)
+
+    def state_bytes_per_request(self) -> float:
+        return self._cache_parts[2]
+
+    def attention_cache_bytes(self, context_tokens):
+        """Softmax-attention cache of one request at ``context_tokens`` (SWA capped at its window)."""
+        grow, swa, _ = self._cache_parts
+        return grow * context_tokens + sum(b * np.minimum(context_tokens, w) for b, w in swa)
+
+    def cache_bytes_per_request(self, context_tokens) -> float:
+        """Memory one request's cache takes on the instance, TP replication included."""
+        return self.attention_cache_bytes(context_tokens) + self.state_bytes_per_request()
+
+    def memory_max_batch(self, context_tokens: float) -> int:
+        """Largest number of requests whose caches fit beside the weights (0 if none)."""
+        free = self.gpus * (self.hw.memory_capacity_bytes * self.hw.efficiency.memory_usable_frac - self.weight_bytes_per_gpu())
+        per = self.cache_bytes_per_request(context_tokens)
+        return max(int(free // per), 0) if per > 0 else 10**9
+
+
+def _check_dtype(hw: Hardware, option: str, dtype: str) -> None:
+    if dtype not in DTYPES and dtype not in units.DTYPE_BYTES:
+        raise PlanError(f"{option}: unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
+    if dtype == "fp4" and "fp4" not in hw.peak_flop_per_s:
+        raise PlanError(f"{option}: {hw.name} has no FP4 tensor cores (fp4 needs Blackwell or later); use fp8 or int4")
+    if dtype == "fp8" and "fp8" not in hw.peak_flop_per_s and "fp4" not in hw.peak_flop_per_s:
+        raise PlanError(f"{option}: {hw.name} has no FP8 tensor cores")
+
+
+def make_instance(
+    model: ModelSpec,
+    hw: Hardware,
+    gpus: int,
+    *,
+    tp: int | None = None,
+    ep: int | None = None,
+    dp_attention: bool | None = None,
+    pp: int | None = None,
+    weights: str | None = None,
+    moe_weights: str | None = None,
+    attention_dtype: str | None = None,
+    kv_dtype: str | None = None,
+    mtp_draft_tokens: int = 0,
+    mtp_accepted_tokens: float | None = None,
+) -> Instance:
+    """Build and check an instance; options left at None take the engine default (module
+    docstring). Raises :class:`PlanError` naming the option for an inconsistent shape."""
+    if gpus < 1:
+        raise PlanError(f"--gpus: must be >= 1, got {gpus}")
+    moe = model.ffn.moe_layers > 0
+    domain = hw.gpus_per_node
+    if tp is not None and tp >= 1 and pp is None and not dp_attention and gpus % tp:
+        raise PlanError(f"--tp: {tp} does not divide --gpus {gpus}")
+    if pp is None:
+        if tp is not None and not dp_attention:
+            pp = max(gpus // tp, 1)
+        elif dp_attention or ep is not None or (gpus <= domain and domain > 1) or (moe and domain > 1):
+            pp = 1
+        elif domain == 1:
+            pp = gpus  # no scale-up link: pipeline stages over the NIC
+        elif gpus % domain:
+            raise PlanError(f"--gpus: {gpus} GPUs span scale-up domains of {domain} unevenly; give --tp and --pp")
+        else:
+            pp = gpus // domain  # dense model across domains: TP inside each, PP across
+    if dp_attention is None:
+        dp_attention = moe and gpus // pp > domain and tp is None
+    if tp is None:
+        tp = 1 if dp_attention else gpus // pp
+    if ep is None:
+        ep = 1
+        if moe and (dp_attention or gpus // pp > domain):  # the largest EP over the stage that has an expert per rank
+            stage = gpus // pp
+            ep = max(d for d in range(1, min(stage, model.ffn.experts) + 1) if stage % d == 0)
+    for name, v in (("--tp", tp), ("--ep", ep), ("--pp", pp)):
+        if v < 1:
+            raise PlanError(f"{name}: must be >= 1, got {v}")
+    if gpus % pp:
+        raise PlanError(f"--pp: {pp} does not divide --gpus {gpus}")
+    stage = gpus // pp
+    if stage % tp:
+        raise PlanError(f"--tp: TP {tp} x PP {pp} must divide --gpus {gpus}")
+    dp = stage // tp
+    if dp > 1 and not dp_attention:
+        raise PlanError(f"--tp: TP {tp} x PP {pp} != --gpus {gpus}; use --dp-attention to run the remaining {dp} ranks as data-parallel attention")
+    if pp > model.num_layers:
+        raise PlanError(f"--pp: {pp} pipeline stages > {model.num_layers} layers of {model.name}")
+    if ep > 1 and not moe:
+        raise PlanError(f"--ep: {model.name} has no routed experts")
+    if moe and ep > model.ffn.experts:
+        raise PlanError(f"--ep: EP {ep} > {model.ffn.experts} experts of {model.name}")
+    if ep > stage or stage % ep:
+        raise PlanError(f"--ep: EP {ep} must divide the {stage} GPUs of a pipeline stage")
+    weights = weights or model.dtypes.weights
+    moe_weights = moe_weights or weights
+    kv_dtype = kv_dtype or model.dtypes.kv_cache
+    if attention_dtype is None:
+        attention_dtype = "fp8" if kv_dtype == "fp8" and "fp8" in hw.peak_flop_per_s else "bf16"
+    for option, dt in (("--weights", weights), ("--moe-weights", moe_weights), ("--attention-dtype", attention_dtype), ("--kv-dtype", kv_dtype)):
+        _check_dtype(hw, option, dt)
+    if attention_dtype not in ("bf16", "fp8", "fp4"):
+        raise PlanError(f"--attention-dtype: attention computes in bf16, fp8 or fp4, not {attention_dtype}")
+    if mtp_draft_tokens < 0:
+        raise PlanError(f"--mtp-draft: must be >= 0, got {mtp_draft_tokens}")
+    accepted = 1.0 if mtp_accepted_tokens is None else float(mtp_accepted_tokens)
+    if mtp_draft_tokens == 0 and accepted != 1.0:
+        raise PlanError("--mtp-accept: give --mtp-draft too")
+    if not 1.0 <= accepted <= mtp_draft_tokens + 1:
+        raise PlanError(f"--mtp-accept: mean accepted tokens per step must lie in [1, {mtp_draft_tokens + 1}], got {accepted}")
+    # Engines that spread experts across scale-up domains run two-batch overlap (SGLang TBO,
+    # DeepEP): dispatch/combine of one micro-batch hides behind the other's compute.
+    overlap = ep > domain
+    return Instance(model, hw, gpus, tp, ep, dp, pp, weights, moe_weights, attention_dtype, kv_dtype,
+                    mtp_draft_tokens, accepted, overlap)

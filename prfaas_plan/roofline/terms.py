@@ -1,0 +1,199 @@
+"""One forward pass of an :class:`~.instance.Instance`, priced term by physical term.
+
+A pass takes one micro-batch through every layer (through every pipeline stage in turn). Per
+GPU, on the busiest rank, with e_* the engine efficiencies of the part (``Efficiency``):
+
+    T_pass = overhead
+           + sum over GEMM groups (dense, routed experts) of max(F / (peak_dtype e_gemm), W / (BW e_mem))
+           + max(F_attn / (peak_attn_dtype e_attn), KV read / (BW e_mem))          softmax attention
+           + max(F_lin / (peak_bf16 e_lin), state read + write / (BW e_mem))        linear attention
+           + activation traffic / (BW e_mem)                                        norms, residuals, SwiGLU, MoE permute
+           + TP all-reduce + EP dispatch/combine + pipeline hand-offs               communication
+
+Each kernel overlaps its own loads with its own math (the max inside a term); kernels run one
+after another, so terms add. Communication is not hidden, except EP dispatch/combine under
+two-batch overlap (``Instance.overlap_comm``), where it hides behind the other micro-batch's
+compute. Routed-expert GEMMs carry the busiest rank's extra load (``expert_imbalance_frac``) when
+experts are placed whole on EP ranks. A collective whose group fits the scale-up domain runs on
+the scale-up link; one that spans domains is hierarchical: the intra-domain part on the scale-up
+link, 1/domain of the buffer across the NIC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import counts
+from .instance import Instance
+
+#: hidden-sized activation vectors each token reads or writes per layer outside the GEMMs and
+#: attention kernels: two RMSNorms (read + write), two residual adds (2 reads + 1 write), rotary
+#: and q/k/v copies. Engine kernels fuse some of these; 10 is an estimate. [E]
+ACTIVATION_VECTORS_PER_LAYER = 10
+#: MoE permute / unpermute: each routed copy is written and read once on the way to the experts
+#: and back. [E]
+MOE_PERMUTE_VECTORS_PER_COPY = 4
+ACTIVATION_BYTES = 2.0  # bf16 activations
+#: DeepEP-style dispatch sends fp8 activations (1 B/element), combine returns bf16 (2 B).
+DISPATCH_BYTES, COMBINE_BYTES = 1.0, 2.0
+
+TERM_NAMES = ("gemm", "weights-hbm", "attention", "kv-hbm", "linear-attention", "activations-hbm",
+              "tp-allreduce", "ep-dispatch-combine", "pipeline", "mtp-draft", "overhead")
+
+
+@dataclass(frozen=True)
+class Terms:
+    """Seconds per pass by term (keys of :data:`TERM_NAMES`); ``total_s`` is their sum.
+    ``binding`` names the bound where the largest visible term is not it (compute hidden under
+    overlapped communication)."""
+
+    seconds: dict
+    binding: str | None = None
+
+    @property
+    def total_s(self):
+        return sum(self.seconds.values())
+
+    @property
+    def bound(self) -> str:
+        """The term that takes the most time (what binds); scalar passes only."""
+        if self.binding is not None:
+            return self.binding
+        return max(self.seconds, key=lambda k: float(self.seconds[k]))
+
+    def floats(self) -> dict:
+        return {k: float(v) for k, v in self.seconds.items()}
+
+    def scaled(self, factor: float, **extra: float) -> Terms:
+        out = {k: v * factor for k, v in self.seconds.items()}
+        for k, v in extra.items():
+            out[k] = out.get(k, 0.0) + v
+        return Terms(out, self.binding)
+
+
+def allreduce_s(inst: Instance, group: int, buffer_bytes: float) -> float:
+    """Ring all-reduce of ``buffer_bytes`` over ``group`` GPUs: each GPU moves 2 (g - 1) / g of the
+    buffer. Inside the scale-up domain on its link; across domains hierarchical (reduce-scatter
+    and all-gather inside each domain, all-reduce of a 1/domain shard across the NIC)."""
+    if group <= 1:
+        return 0.0
+    hw, e = inst.hw, inst.hw.efficiency
+    d = min(group, inst.domain_gpus)
+    t = e.collective_latency_s
+    if d > 1:
+        t += 2 * (d - 1) / d * buffer_bytes / (hw.scaleup_bytes_per_s * e.link_frac)
+    n = group / d
+    if n > 1:
+        t += e.collective_latency_s + 2 * (n - 1) / n * buffer_bytes / d / (hw.scaleout_bytes_per_s * e.link_frac)
+    return t
+
+
+def dispatch_combine_s(inst: Instance, tokens_per_gpu: float, dedup_per_domain: bool) -> float:
+    """EP dispatch + combine of one MoE layer: each GPU sends its own tokens x top-k copies of
+    hidden (fp8 out, bf16 back) to the ranks holding their experts, uniformly over EP ranks.
+    Copies to ranks in the own domain use the scale-up link, the rest the NIC; with
+    ``dedup_per_domain`` (DeepEP normal kernels, prefill) a token crosses the NIC once per remote
+    domain and fans out over the scale-up link there; low-latency kernels (decode) send per expert."""
+    ep = inst.ep
+    if ep <= 1:
+        return 0.0
+    hw, e, k = inst.hw, inst.hw.efficiency, inst.model.ffn.active_experts
+    d = min(ep, inst.domain_gpus)
+    per_copy = inst.model.hidden_size * (DISPATCH_BYTES + COMBINE_BYTES)
+    intra = k * (d - 1) / ep
+    if dedup_per_domain:
+        inter = (ep / d - 1) * (1 - (1 - d / ep) ** k)
+    else:
+        inter = k * (ep - d) / ep
+    t_intra = tokens_per_gpu * intra * per_copy / (hw.scaleup_bytes_per_s * e.link_frac) if d > 1 else 0.0
+    t_inter = tokens_per_gpu * inter * per_copy / (hw.scaleout_bytes_per_s * e.link_frac) if inter > 0 else 0.0
+    return np.maximum(t_intra, t_inter) + 2 * e.collective_latency_s
+
+
+def pass_terms(
+    inst: Instance,
+    tokens_per_rank: float,
+    ranks: int,
+    attention_flop_per_rank: float,
+    kv_read_bytes_per_rank: float,
+    linear_flop_per_rank: float,
+    state_bytes_per_rank: float,
+    logits_per_rank: float,
+    overhead_s: float,
+    dedup_per_domain: bool,
+) -> Terms:
+    """One pass (module docstring) with ``tokens_per_rank`` new tokens on each of ``ranks`` busy
+    attention ranks. Attention and state quantities are per rank before TP sharding (caches with
+    their TP replication, see :meth:`Instance.cache_bytes_per_request`)."""
+    m, f, hw, e = inst.model, inst.model.ffn, inst.hw, inst.hw.efficiency
+    bw = hw.memory_bandwidth_bytes_per_s * e.memory_frac
+    tp = inst.tp
+    all_tokens = tokens_per_rank * ranks
+    gemm = weights = 0.0
+
+    def add_gemm(flop, peak: float, weight_bytes) -> None:
+        nonlocal gemm, weights
+        c, w = flop / (peak * e.gemm_frac), weight_bytes / bw
+        gemm = gemm + np.where(c >= w, c, 0.0)
+        weights = weights + np.where(c >= w, 0.0, w)
+
+    dense_flop = 2.0 * tokens_per_rank * inst.dense_params + logits_per_rank * counts.lm_head_flop(m)
+    add_gemm(dense_flop / tp, inst.gemm_peak_flop_per_s(inst.weights_dtype), inst.dense_weight_bytes() / tp)
+    if f.moe_layers:
+        imbalance = 1.0 + (e.expert_imbalance_frac if inst.ep > 1 else 0.0)
+        expert_flop = 2.0 * all_tokens * f.moe_layers * f.active_experts * counts.expert_params(m)
+        group, stage = inst.expert_group, inst.stage_gpus
+        touched = f.moe_layers * counts.expected_distinct_experts(m, all_tokens * group / stage) * inst.expert_bytes()
+        add_gemm(expert_flop * imbalance / stage, inst.gemm_peak_flop_per_s(inst.moe_weights_dtype), touched / group)
+
+    attn_c = attention_flop_per_rank / tp / (inst.attention_peak_flop_per_s * e.attention_frac)
+    attn_m = kv_read_bytes_per_rank / tp / bw
+    lin_c = linear_flop_per_rank / tp / (hw.bf16_flop_per_s * e.linear_attention_frac)
+    lin_m = state_bytes_per_rank / tp / bw
+
+    vectors = ACTIVATION_VECTORS_PER_LAYER * m.num_layers + MOE_PERMUTE_VECTORS_PER_COPY * f.active_experts * f.moe_layers
+    act_bytes = tokens_per_rank * ACTIVATION_BYTES * (
+        vectors * m.hidden_size
+        + 3.0 * (f.dense_layers * f.dense_intermediate + f.moe_layers * f.shared_experts * f.shared_intermediate) / tp
+        + 3.0 * f.moe_layers * f.active_experts * f.expert_intermediate * ranks / inst.stage_gpus
+    )
+    activations = act_bytes / bw
+
+    buffer = tokens_per_rank * m.hidden_size * ACTIVATION_BYTES
+    tp_comm = m.num_layers * allreduce_s(inst, tp, buffer)  # after attention
+    if inst.ep > 1:
+        tp_comm += f.dense_layers * allreduce_s(inst, tp, buffer)  # dense FFN layers
+        ep_comm = f.moe_layers * dispatch_combine_s(inst, tokens_per_rank / tp, dedup_per_domain)
+    elif inst.dp > 1:  # DP attention with TP-sharded FFN: gather all ranks' tokens, reduce-scatter back
+        tp_comm += m.num_layers * allreduce_s(inst, inst.stage_gpus, buffer * ranks)
+        ep_comm = 0.0
+    else:
+        tp_comm += m.num_layers * allreduce_s(inst, tp, buffer)  # after the FFN
+        ep_comm = 0.0
+    pipeline = 0.0
+    if inst.pp > 1:
+        # a stage as large as the domain hands over to the next domain: over the NIC
+        link = hw.scaleup_bytes_per_s if inst.stage_gpus < inst.domain_gpus else hw.scaleout_bytes_per_s
+        pipeline = (inst.pp - 1) * (buffer / (link * e.link_frac) + e.collective_latency_s)
+
+    compute = gemm + weights + np.maximum(attn_c, attn_m) + np.maximum(lin_c, lin_m) + activations
+    binding = None
+    if inst.overlap_comm:
+        if np.ndim(ep_comm) == 0 and np.ndim(compute) == 0 and ep_comm > compute:
+            binding = "ep-dispatch-combine"  # compute hides under the other micro-batch's comm
+        ep_comm = np.maximum(ep_comm - compute, 0.0)
+    return Terms({
+        "gemm": gemm,
+        "weights-hbm": weights,
+        "attention": np.where(attn_c >= attn_m, attn_c, 0.0),
+        "kv-hbm": np.where(attn_m > attn_c, attn_m, 0.0),
+        "linear-attention": np.maximum(lin_c, lin_m),
+        "activations-hbm": activations,
+        "tp-allreduce": tp_comm,
+        "ep-dispatch-combine": ep_comm,
+        "pipeline": pipeline,
+        "mtp-draft": 0.0,
+        "overhead": overhead_s,
+    }, binding)
