@@ -13,15 +13,42 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+import typer.core
 
 from . import units
+from .catalog.fields import MAX_COUNT
 from .catalog.hardware import list_hardware, load_hardware
 from .catalog.hf_import import import_hf_config
-from .catalog.model import list_models, load_model
+from .catalog.model import list_models, load_model, model_from_mapping
 from .errors import PlanError
 from .reports.export import to_csv, to_json, to_xlsx_bytes, write_atomic
 
+#: click's base of usage errors, found through typer's public BadParameter (recent typer vendors
+#: click, older typer uses the click package).
+ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+class OneLineErrors(typer.core.TyperGroup):
+    """The root command group: a usage error (unknown option, missing argument, bad value) is
+    one line on stderr and exit code 2, like a PlanError, instead of click's framed block."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except ClickException as exc:
+            command = f"{exc.ctx.command_path}: " if getattr(exc, "ctx", None) is not None else ""
+            typer.echo(str(PlanError(f"error: {command}{exc.format_message()} (see --help)")), err=True)
+            sys.exit(2)
+        except typer.Abort:
+            typer.echo("error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
@@ -78,7 +105,7 @@ def output_format(fmt: Format | None, output: Path | None) -> Format:
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {PlanError(message)}", err=True)  # PlanError: one bounded line
     raise typer.Exit(2)
 
 
@@ -271,19 +298,14 @@ def models_import(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the YAML here (default: stdout).")] = None,
 ) -> None:
     """Turn a Hugging Face config.json into a model YAML; say what could not be mapped."""
-    import tempfile
-
     import yaml
 
     data, notes = import_hf_config(config, name=name or (output.stem if output else None))
     text = "# Imported by `prfaas-plan models import`; check dtypes and the estimates below.\n" + yaml.safe_dump(data, sort_keys=False, width=110)
-    with tempfile.TemporaryDirectory() as tmp:  # the result must load before anything is written
-        check = Path(tmp) / f"{data['name']}.yaml"
-        check.write_text(text, encoding="utf-8")
-        try:
-            load_model(check)
-        except PlanError as exc:
-            raise PlanError(f"{config}: imported model does not load: {str(exc).split(': ', 1)[-1]}") from None
+    try:  # the result must load before anything is written (it is checked in memory)
+        model_from_mapping(yaml.safe_load(text), str(config))
+    except PlanError as exc:
+        raise PlanError(f"imported model does not load: {exc}") from None
     if output is None:
         sys.stdout.write(text)
     else:
@@ -311,10 +333,10 @@ def _parse_lengths(text: str) -> list[int]:
 def kv(
     model: Annotated[str, typer.Option("--model", "-m", help="Model catalog name or path to a model YAML.")],
     hardware: Annotated[str, typer.Option("--hardware", "-H", help="Part catalog name or path to a hardware YAML.")],
-    gpus: Annotated[int, typer.Option(help="GPUs per prefill instance (P).")] = 8,
+    gpus: Annotated[int, typer.Option(min=1, max=MAX_COUNT, help="GPUs per prefill instance (P).")] = 8,
     lengths: Annotated[str, typer.Option(help="Comma-separated prompt lengths in tokens; K = 1024 (128K = 131,072).")] = "1K,8K,32K,128K",
     roofline: Annotated[bool, typer.Option("--roofline", help="Ignore measured profiles; use the roofline only.")] = False,
-    cluster_gpus: Annotated[Optional[int], typer.Option(help="Also show the egress (Gbit/s) an N-GPU prefill cluster needs at each length ([PRFAAS] Eq. 2).")] = None,
+    cluster_gpus: Annotated[Optional[int], typer.Option(min=1, max=MAX_COUNT, help="Also show the egress (Gbit/s) an N-GPU prefill cluster needs at each length ([PRFAAS] Eq. 2).")] = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
@@ -323,8 +345,6 @@ def kv(
     from .reports.kv_report import kv_rows, kv_summary
 
     lens = _parse_lengths(lengths)
-    if gpus < 1:
-        raise PlanError(f"--gpus must be >= 1, got {gpus}")
     m, hw = load_model(model), load_hardware(hardware)
     rows = kv_rows(m, hw, gpus, lens, use_profile=not roofline, cluster_gpus=cluster_gpus)
 
@@ -479,6 +499,8 @@ def whatif(
         whatifs = (WhatIf("as planned"), WhatIf(", ".join(x for x in set_), overrides))
     m = mode.value if mode else None
     rows = whatif_rows(sc, m, budget_usd_per_hour, target_req_per_s, whatifs)
+    if all(r["replan"]["error"] and r["stress"]["error"] for r in rows):
+        raise PlanError(f"every what-if failed; as planned: {rows[0]['replan']['error']}")
     prov = provenance(sc, m or sc.mode, "whatif", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s, set=set_)
 
     def table():

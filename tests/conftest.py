@@ -109,3 +109,25 @@ def make_simple_hardware():
     """Factory for :func:`simple_hardware` (keyword overrides replace Hardware fields)."""
     return simple_hardware
 
+
+
+# --- hypothesis: a deterministic CI profile and a long local one --------------------------------
+# CI (default): derandomized, so every run tries the same examples (a few thousand in all).
+# `HYPOTHESIS_PROFILE=long python -m pytest tests/test_properties.py tests/test_bad_input_fuzz.py`
+# runs 10x as many examples (about 21,000), with fresh random draws each time.
+
+import os  # noqa: E402
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+_SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+settings.register_profile("ci", derandomize=True, deadline=None, database=None, suppress_health_check=_SLOW_OK, print_blob=True)
+settings.register_profile("long", deadline=None, suppress_health_check=_SLOW_OK, print_blob=True)
+settings.load_profile(HYPOTHESIS_PROFILE)
+_EXAMPLE_SCALE = {"ci": 1.0, "long": 10.0}
+
+
+def fuzz_examples(ci_examples: int) -> int:
+    """Examples for one property: ``ci_examples`` in CI, scaled up in the long profile."""
+    return max(1, round(ci_examples * _EXAMPLE_SCALE.get(HYPOTHESIS_PROFILE, 1.0)))

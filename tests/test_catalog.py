@@ -154,6 +154,8 @@ HARDWARE_CASES = [
     ("gb-and-gib", _set("memory.capacity_gib", 131), "memory.capacity_gb"),
     ("no-peaks", _set("peak", {"bf16_dense_tflops": None}), "peak"),
     ("no-sources", _set("sources", []), "sources"),
+    ("name-with-folder", _set("name", "../h201"), "name"),
+    ("name-huge-integer", _set("peak.bf16_dense_tflops", 10**400), "peak.bf16_dense_tflops"),
     ("section-not-mapping", _set("memory", [141, 4.8]), "memory"),
 ]
 
@@ -257,6 +259,8 @@ MODEL_CASES = [
     ("q-heads-not-multiple-of-kv", "mimo-v2-flash", _set("layers.0.kv_heads", 5), "layers[0].q_heads"),
     ("empty-layers", "minimax-m2.5", _set("layers", []), "layers"),
     ("no-sources", "minimax-m2.5", _set("sources", []), "sources"),
+    ("name-with-slash", "minimax-m2.5", _set("name", "a/b"), "name"),
+    ("count-with-hundreds-of-digits", "minimax-m2.5", _set("hidden_size", 10**300), "hidden_size"),
     ("profile-not-increasing", "prfaas-1t-hybrid", _set("profiles.0.points.1.input_tokens", 512), "profiles[0].points"),
     ("profile-negative-time", "prfaas-1t-hybrid", _set("profiles.0.points.0.prefill_time_s", -0.4), "profiles[0].points[0].prefill_time_s"),
 ]

@@ -8,36 +8,53 @@ error instead of a silently ignored value.
 from __future__ import annotations
 
 import math
+import re
+import reprlib
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import PlanError
+from .files import show_path
 from .paths import in_catalog, resolve
+from .strict_yaml import load_yaml
 
 _MISSING = object()
 
+#: Whole-number fields (layers, heads, dimensions, instances, GPUs, batch sizes, tokens) above
+#: this are not plausible counts; refusing them keeps 300-digit integers out of float math.
+MAX_COUNT = 10**9
+
+#: A catalog name: what ``name:`` may hold and ``models import --name`` may write. It is a plain
+#: file name (no folder separators, no leading dot), so ``NAME.yaml`` is always a file beside
+#: the others.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
+
+_short_repr = reprlib.Repr()
+_short_repr.maxstring = _short_repr.maxother = 60
+_short_repr.maxlist = _short_repr.maxdict = 4
+_short_repr.maxlevel = 2
+
+
+def short(value: Any) -> str:
+    """``repr(value)`` cut to a few dozen characters (values can be megabytes of YAML)."""
+    return _short_repr.repr(value)
+
+
+def check_name(name: str, where: str) -> str:
+    """``name`` if it is a valid catalog name (see ``NAME_PATTERN``), else a PlanError."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise PlanError(f"{where}: must be a name of letters, digits and . _ + - (starting with a letter or digit, "
+                        f"at most 100 characters), got {short(name)}")
+    return name
+
 
 def load_yaml_mapping(path: Path) -> dict:
-    """Read a YAML file that must hold one mapping."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlanError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError(f"{path}: cannot read file ({exc.__class__.__name__}: {exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise PlanError(f"{path}: malformed YAML{where}: {problem}") from None
+    """Read a YAML file that must hold one mapping (through the bounded, strict loader)."""
+    data = load_yaml(path)
     if data is None:
-        raise PlanError(f"{path}: file is empty")
+        raise PlanError(f"{show_path(path)}: file is empty")
     if not isinstance(data, dict):
-        raise PlanError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+        raise PlanError(f"{show_path(path)}: expected a mapping at the top level, got {_kind(data)}")
     return data
 
 
@@ -45,7 +62,7 @@ class Fields:
     """Typed, checked access to one YAML mapping (see module docstring)."""
 
     def __init__(self, data: Any, source: str | Path, prefix: str = ""):
-        self.source = str(source)
+        self.source = show_path(source)
         self.prefix = prefix
         if not isinstance(data, dict):
             raise PlanError(f"{self.source}: key '{prefix or '<top>'}': expected a mapping, got {_kind(data)}")
@@ -84,12 +101,21 @@ class Fields:
         value = self.raw(key, default)
         if value is default and default is not _MISSING:
             return value
+        return self._check_num(key, value, min_value=min_value, positive=positive, integer=integer)
+
+    def _check_num(self, key: str, value: Any, *, min_value=None, positive=True, integer=False) -> Any:
+        """``value`` as a checked number (see :meth:`num`)."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.error(key, f"must be a number, got {_kind(value)} {value!r}")
+            raise self.error(key, f"must be a number, got {_kind(value)} {short(value)}")
+        if isinstance(value, int) and abs(value) > 1e300:  # float() of it would overflow
+            raise self.error(key, f"must be a finite number, got an integer of {len(str(abs(value)))} digits")
         if not math.isfinite(value):
             raise self.error(key, f"must be finite, got {value!r}")
-        if integer and float(value) != int(value):
-            raise self.error(key, f"must be a whole number, got {value!r}")
+        if integer:
+            if isinstance(value, float) and not value.is_integer():
+                raise self.error(key, f"must be a whole number, got {value!r}")
+            if abs(value) > MAX_COUNT:
+                raise self.error(key, f"must be at most {MAX_COUNT:,} (a count), got {value:.6g}")
         if min_value is not None:
             if value < min_value:
                 raise self.error(key, f"must be >= {min_value:g}, got {value!r}")
@@ -99,6 +125,13 @@ class Fields:
 
     def int(self, key: str, default: Any = _MISSING, *, min_value: int | None = 1) -> Any:
         return self.num(key, default, min_value=min_value, integer=True)
+
+    def num_list(self, key: str, default: Any = _MISSING) -> Any:
+        """A list of finite numbers > 0 (each checked as :meth:`num` checks one)."""
+        values = self.list(key, default)
+        if values is default and default is not _MISSING:
+            return values
+        return [self._check_num(f"{key}[{i}]", v) for i, v in enumerate(values)]
 
     def frac(self, key: str, default: Any = _MISSING) -> Any:
         """A fraction in (0, 1]."""
@@ -112,15 +145,15 @@ class Fields:
         if value is default and default is not _MISSING:
             return value
         if not isinstance(value, str) or not value.strip():
-            raise self.error(key, f"must be a non-empty string, got {_kind(value)} {value!r}")
+            raise self.error(key, f"must be a non-empty string, got {_kind(value)} {short(value)}")
         if choices is not None and value not in choices:
-            raise self.error(key, f"must be one of {', '.join(choices)}; got {value!r}")
+            raise self.error(key, f"must be one of {', '.join(choices)}; got {short(value)}")
         return value
 
     def bool(self, key: str, default: Any = _MISSING) -> Any:
         value = self.raw(key, default)
         if not isinstance(value, bool):
-            raise self.error(key, f"must be true or false, got {value!r}")
+            raise self.error(key, f"must be true or false, got {short(value)}")
         return value
 
     def list(self, key: str, default: Any = _MISSING) -> Any:
@@ -169,7 +202,7 @@ class Fields:
         """Reject keys that no accessor read."""
         unknown = [k for k in self.data if k not in self._used]
         if unknown:
-            raise self.error(str(unknown[0]), "unknown key" + (f" (also: {', '.join(map(str, unknown[1:]))})" if len(unknown) > 1 else ""))
+            raise self.error(short(unknown[0]).strip("'"), "unknown key" + (f" (also: {', '.join(short(k).strip(chr(39)) for k in unknown[1:6])})" if len(unknown) > 1 else ""))
 
 
 def _kind(value: Any) -> str:
@@ -179,14 +212,12 @@ def _kind(value: Any) -> str:
 def open_catalog_file(kind: str, name_or_path: str | Path) -> tuple[Path, Fields, str]:
     """Resolve a catalog name or path and read its mapping. Inside the shipped catalog ``name``
     must equal the file name (so that a catalog name always finds the file it names); a file
-    anywhere else is found by its path, so its ``name`` is free and defaults to the file name
-    (a copied file works before anyone edits it)."""
+    anywhere else is found by its path, so its ``name`` is free (any valid name) and defaults to
+    the file name (a copied scenario, or an imported model saved under another file name, loads
+    as it is)."""
     path = resolve(kind, name_or_path)
     f = Fields(load_yaml_mapping(path), path)
-    if in_catalog(kind, path):
-        name = f.str("name")
-        if name != path.stem:
-            raise f.error("name", f"must equal the file name {path.stem!r} inside the catalog, got {name!r}")
-    else:
-        name = f.str("name", path.stem)
+    name = check_name(f.str("name", path.stem), f"{f.source}: key 'name'")
+    if in_catalog(kind, path) and name != path.stem:
+        raise f.error("name", f"must equal the file name {path.stem!r} inside the catalog, got {name!r}")
     return path, f, name

@@ -10,10 +10,18 @@ silently.
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 from typing import Any
 
 from ..errors import PlanError
+from .fields import check_name
+from .files import MAX_JSON_BYTES, read_text, show_path
+
+#: More hidden layers than any published model has by two orders of magnitude; above this a
+#: config is refused before a per-layer list is built for it.
+MAX_LAYERS = 10_000
 
 # DeepSeek reference-repo names -> HF names.
 _ALIASES = {
@@ -32,25 +40,55 @@ _ALIASES = {
 }
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:30]} is not finite")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number this tool accepts")
+
+
+def _mapping(cfg: dict, key: str, path: Path) -> dict:
+    """``cfg[key]`` as a mapping ({} when absent), else a PlanError naming the key."""
+    value = cfg.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PlanError(f"{show_path(path)}: key '{key}': expected a JSON object, got {type(value).__name__}")
+    return value
+
+
 def _read(path: Path) -> dict:
+    text = read_text(path, "JSON file", MAX_JSON_BYTES)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PlanError(f"{path}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PlanError(f"{path}: not valid JSON ({exc})") from None
+        data = json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+    except RecursionError:
+        raise PlanError(f"{show_path(path)}: not valid JSON (nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError, a non-finite number, a 5,000-digit integer
+        raise PlanError(f"{show_path(path)}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
-        raise PlanError(f"{path}: expected a JSON object at the top level")
-    cfg = dict(data.get("text_config") or {}) or dict(data)
+        raise PlanError(f"{show_path(path)}: expected a JSON object at the top level")
+    cfg = dict(_mapping(data, "text_config", path)) or dict(data)
     for k, v in data.items():  # keep top-level architecture/model_type beside a text_config
         cfg.setdefault(k, v)
-    for k, v in (cfg.pop("_assumed", None) or {}).items():
+    assumed = _mapping(cfg, "_assumed", path)
+    for k, v in assumed.items():
         cfg.setdefault(k, v)
-        cfg.setdefault("_assumed_keys", []).append(k)
+    cfg["_assumed_keys"] = list(assumed)
+    cfg.pop("_assumed", None)
     for old, new in _ALIASES.items():
         if old in cfg and new not in cfg:
             cfg[new] = cfg[old]
     return cfg
+
+
+def default_name(path: Path) -> str:
+    """A catalog name from a config's file name (``qwen3_235b_a22b.json`` -> ``qwen3-235b-a22b``)."""
+    name = re.sub(r"[^A-Za-z0-9._+-]+", "-", path.stem.replace("_", "-")).strip("-.")[:100]
+    return name or "imported-model"
 
 
 def import_hf_config(path: str | Path, name: str | None = None) -> tuple[dict, list[str]]:
@@ -59,9 +97,9 @@ def import_hf_config(path: str | Path, name: str | None = None) -> tuple[dict, l
     try:
         return _import(path, name)
     except KeyError as exc:
-        raise PlanError(f"{path}: key {exc}: missing, cannot map this config") from None
-    except (TypeError, ValueError, ZeroDivisionError) as exc:
-        raise PlanError(f"{path}: unexpected value ({exc}), cannot map this config") from None
+        raise PlanError(f"{show_path(path)}: key {exc}: missing, cannot map this config") from None
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
+        raise PlanError(f"{show_path(path)}: unexpected value ({exc}), cannot map this config") from None
 
 
 def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
@@ -70,10 +108,12 @@ def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
 
     def need(key: str) -> Any:
         if key not in cfg or cfg[key] is None:
-            raise PlanError(f"{path}: key '{key}': missing, cannot map this config")
+            raise PlanError(f"{show_path(path)}: key '{key}': missing, cannot map this config")
         return cfg[key]
 
     n_layers = int(need("num_hidden_layers"))
+    if not 1 <= n_layers <= MAX_LAYERS:
+        raise PlanError(f"{show_path(path)}: key 'num_hidden_layers': must be between 1 and {MAX_LAYERS:,}, got {n_layers:.6g}")
     hidden = int(need("hidden_size"))
     kinds = _layer_kinds(cfg, n_layers, notes)
     full = _full_attention_group(cfg, notes)
@@ -87,9 +127,9 @@ def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
         groups.append(_linear_group(cfg, kinds.count("linear"), notes))
 
     ffn = _ffn(cfg, n_layers, notes)
-    weights = _weights_dtype(cfg, notes)
+    weights = _weights_dtype(cfg, path, notes)
     out: dict[str, Any] = {
-        "name": name or path.stem.replace("_", "-").replace(".json", ""),
+        "name": check_name(name, "model name (--name, or the --output file name)") if name is not None else default_name(path),
         "description": f"imported from {path.name} ({cfg.get('model_type', 'unknown model_type')})",
         "hidden_size": hidden,
         "vocab_size": int(need("vocab_size")),
@@ -216,10 +256,38 @@ def _ffn(cfg: dict, n: int, notes: list[str]) -> dict:
     return ffn
 
 
-def _weights_dtype(cfg: dict, notes: list[str]) -> str:
-    quant = cfg.get("quantization_config") or {}
-    if cfg.get("dtype") == "fp8" or quant.get("quant_method") == "fp8":
+#: ``quantization_config.quant_method`` values that say the weights are stored in 8-bit floats.
+_FP8_METHODS = ("fp8", "fbgemm_fp8", "finegrained_fp8")
+
+
+def _weights_dtype(cfg: dict, path: Path, notes: list[str]) -> str:
+    """Storage dtype of the weights: ``quantization_config`` first (what the checkpoint ships:
+    fp8 block quantisation for DeepSeek-V3, Kimi K2, MiMo-V2-Flash; compressed-tensors,
+    AWQ/GPTQ, MXFP4, ModelOpt), then ``dtype`` / ``torch_dtype``; bf16 with a note otherwise."""
+    quant = _mapping(cfg, "quantization_config", path)
+    method = str(quant.get("quant_method", "")).lower()
+    if cfg.get("dtype") == "fp8" or method in _FP8_METHODS:
         return "fp8"
+    if method == "mxfp4":
+        return "fp4"
+    if method == "modelopt":
+        algo = str(quant.get("quant_algo", "")).upper()
+        if "FP8" in algo:
+            return "fp8"
+        if "FP4" in algo:
+            return "fp4"
+    if method in ("awq", "gptq") and quant.get("bits") in (4, 8):
+        return "int4" if quant["bits"] == 4 else "int8"
+    if method == "compressed-tensors":
+        weights = [g.get("weights") for g in _mapping(quant, "config_groups", path).values() if isinstance(g, dict)]
+        weights = [w for w in weights if isinstance(w, dict)]
+        if weights:
+            bits, kind = weights[0].get("num_bits"), str(weights[0].get("type", "int"))
+            dtype = {(4, "int"): "int4", (8, "int"): "int8", (4, "float"): "fp4", (8, "float"): "fp8"}.get((bits, kind))
+            if dtype:
+                return dtype
+    if quant:
+        notes.append(f"quantization_config (quant_method {method[:40] or 'not given'}) not understood: weights from the dtype below")
     torch_dtype = str(cfg.get("torch_dtype") or cfg.get("dtype") or "")
     if torch_dtype in ("bfloat16", "float16"):
         return "bf16"

@@ -12,7 +12,7 @@ from typing import Union
 
 from .. import units
 from ..errors import PlanError
-from .fields import Fields, open_catalog_file
+from .fields import Fields, check_name, open_catalog_file
 from .paths import catalog_names
 
 
@@ -245,11 +245,16 @@ def load_model(name_or_path: str | Path) -> ModelSpec:
         from .hf_import import import_hf_config
 
         mapping, _ = import_hf_config(name_or_path)
-        path = Path(name_or_path)
-        f = Fields(mapping, path)
-        return model_from_fields(path, f, f.str("name"))
+        return model_from_mapping(mapping, str(name_or_path))
     path, f, name = open_catalog_file("models", name_or_path)
     return model_from_fields(path, f, name)
+
+
+def model_from_mapping(data: dict, source: str) -> ModelSpec:
+    """A model from a mapping in memory (``models import`` checks its result before writing
+    anything), with the checks of :func:`load_model`; errors name ``source``."""
+    f = Fields(data, source)
+    return model_from_fields(Path(source), f, check_name(f.str("name"), f"{f.source}: key 'name'"))
 
 
 def model_from_fields(path: Path, f: Fields, name: str) -> ModelSpec:
@@ -332,4 +337,5 @@ __all__ = [
     "SlidingWindow",
     "list_models",
     "load_model",
+    "model_from_mapping",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import PlanError
+from .files import check_regular_file, is_regular_file
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 KINDS = ("hardware", "models", "scenarios")
@@ -57,11 +58,15 @@ def resolve(kind: str, name_or_path: str | Path) -> Path:
     text = str(name_or_path)
     path = Path(text)
     if is_path(text):
-        if not path.is_file():
-            raise PlanError(f"{path}: file not found")
+        check_regular_file(path, "YAML file")
         return path
     candidate = catalog_dir(kind) / f"{text}.yaml"
-    if candidate.is_file():
+    if is_regular_file(candidate):
         return candidate
     label = {"hardware": "hardware", "models": "model", "scenarios": "scenario"}[kind]
-    raise PlanError(f"unknown {label} name {text!r}; known: {', '.join(catalog_names(kind))} (or give a path to a .yaml file)")
+    raise PlanError(f"unknown {label} name {short_text(text)}; known: {', '.join(catalog_names(kind))} (or give a path to a .yaml file)")
+
+
+def short_text(text: str, limit: int = 60) -> str:
+    """``repr(text)``, cut to about ``limit`` characters."""
+    return repr(text if len(text) <= limit else text[: limit - 1] + "\u2026")

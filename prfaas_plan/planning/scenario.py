@@ -116,8 +116,20 @@ def _cluster(f: Fields, role: str, base: Path, model: ModelSpec) -> Cluster:
     return cluster
 
 
-def _lengths(f: Fields, base: Path) -> LengthDistribution:
+#: The most length distributions (log-normals and traces, counting those inside nested mixtures)
+#: one scenario may combine. Every component costs a pass over the 2,048 cells at every
+#: threshold the optimizer tries; a larger mix belongs in a trace (a histogram CSV).
+MAX_MIXTURE_COMPONENTS = 100
+
+
+def _lengths(f: Fields, base: Path, budget: list[int] | None = None) -> LengthDistribution:
+    """A length distribution; ``budget`` counts down the components left (see above)."""
+    budget = [MAX_MIXTURE_COMPONENTS] if budget is None else budget
     kind = f.str("kind", choices=("lognormal", "trace", "mixture"))
+    if kind != "mixture":
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise PlanError(f"{f.source}: key '{f.prefix}': more than {MAX_MIXTURE_COMPONENTS} length distributions in one workload (use a trace histogram)")
     if kind == "lognormal":
         try:
             d = TruncatedLogNormal(f.num("mu", min_value=-1e9), f.num("sigma"), f.num("min_tokens"), f.num("max_tokens"))
@@ -131,7 +143,7 @@ def _lengths(f: Fields, base: Path) -> LengthDistribution:
         for i, _ in enumerate(f.list("components")):
             c = f.item("components", i)
             weights.append(c.num("weight"))
-            comps.append(_lengths(c.sub("distribution"), base))
+            comps.append(_lengths(c.sub("distribution"), base, budget))
             c.done()
         if not comps:
             raise f.error("components", "a mixture needs at least one component")
@@ -156,10 +168,7 @@ def _output_tokens(f: Fields, key: str, base: Path, inputs: LengthDistribution) 
 
 
 def _link(f: Fields) -> Link:
-    sizes = f.list("purchasable_gbit_per_s", [])
-    for i, s in enumerate(sizes):
-        if isinstance(s, bool) or not isinstance(s, (int, float)) or s <= 0:
-            raise f.error(f"purchasable_gbit_per_s[{i}]", f"must be a number > 0, got {s!r}")
+    sizes = f.num_list("purchasable_gbit_per_s", [])
     price = f.num("usd_per_gbit_per_s_hour", 0.0, min_value=0.0)
     link = Link(
         fixed_gbit_per_s=f.num("bandwidth_gbit_per_s", None),
@@ -201,14 +210,15 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
     w = f.sub("workload")
     lengths = _lengths(w.sub("input_tokens"), path.parent)
     scale = w.num("input_tokens_scale", 1.0)  # what-if knob: every prompt this many times longer
+    hit_frac = w.num("prefix_cache_hit_frac", 0.0, min_value=0.0)
+    if hit_frac >= 1:  # checked here, before Workload (whose own check cannot name the file)
+        raise w.error("prefix_cache_hit_frac", f"must be < 1 (a share of each prompt), got {hit_frac}")
     workload = Workload(
         input=Scaled(lengths, scale) if scale != 1.0 else lengths,
         output_tokens_mean=_output_tokens(w, "output_tokens", path.parent, lengths),
-        prefix_cache_hit_frac=w.num("prefix_cache_hit_frac", 0.0, min_value=0.0),
+        prefix_cache_hit_frac=hit_frac,
         arrival_req_per_s=w.num("arrival_req_per_s", None),
     )
-    if workload.prefix_cache_hit_frac >= 1:
-        raise w.error("prefix_cache_hit_frac", f"must be < 1, got {workload.prefix_cache_hit_frac}")
     w.done()
     slo = f.sub("slo")
     if slo.has("decode_tokens_per_s") == slo.has("tpot_ms"):

@@ -16,6 +16,7 @@ relative for the latency curves used here). A threshold inside a cell splits it 
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..catalog.files import MAX_TRACE_BYTES, read_text, show_path
 from ..errors import PlanError
 
 DEFAULT_CELLS = 2048
@@ -319,35 +321,39 @@ def load_trace_csv(path: str | Path, where: str) -> Empirical:
     """A CSV with one row per request: prompt length in ``input_tokens`` (or Azure's
     ``ContextTokens``), optionally the output length in ``output_tokens`` (``GeneratedTokens``),
     whose weighted mean becomes ``output_tokens_mean``, and optionally ``count`` (a histogram:
-    that many requests of that row)."""
-    path = Path(path)
+    that many requests of that row). Read through :func:`files.read_text` (regular file, at most
+    ``MAX_TRACE_BYTES``, UTF-8 with or without a byte-order mark)."""
+    label = f"{where}: {show_path(path)}"
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            fields = [c.strip() for c in reader.fieldnames or []]
-            reader.fieldnames = fields
-            col_in = _trace_column(fields, TRACE_INPUT_COLUMNS)
-            col_out = _trace_column(fields, TRACE_OUTPUT_COLUMNS)
-            if col_in is None:
-                raise PlanError(f"{where}: {path}: needs a column 'input_tokens' or 'ContextTokens' (optionally 'output_tokens' or "
-                                f"'GeneratedTokens', and 'count'); found {', '.join(fields) or 'no header'}")
-            values, outputs, weights = [], [], []
-            for i, row in enumerate(reader, start=2):
-                try:
-                    values.append(float(row[col_in]))
-                    weights.append(float(row.get("count") or 1))
-                    if col_out is not None:
-                        outputs.append(float(row[col_out]))
-                except (TypeError, ValueError):
-                    raise PlanError(f"{where}: {path}: line {i}: not a number") from None
-    except FileNotFoundError:
-        raise PlanError(f"{where}: {path}: file not found") from None
-    d = Empirical.from_arrays(values, weights, f"{where}: {path}")
+        text = read_text(path, "CSV file", MAX_TRACE_BYTES)
+    except PlanError as exc:
+        raise PlanError(f"{where}: {exc}") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    values, outputs, weights = [], [], []
+    try:
+        fields = [c.strip() for c in reader.fieldnames or []]
+        reader.fieldnames = fields
+        col_in = _trace_column(fields, TRACE_INPUT_COLUMNS)
+        col_out = _trace_column(fields, TRACE_OUTPUT_COLUMNS)
+        if col_in is None:
+            raise PlanError(f"{label}: needs a column 'input_tokens' or 'ContextTokens' (optionally 'output_tokens' or "
+                            f"'GeneratedTokens', and 'count'); found {', '.join(fields) or 'no header'}")
+        for i, row in enumerate(reader, start=2):
+            try:
+                values.append(float(row[col_in]))
+                weights.append(float(row.get("count") or 1))
+                if col_out is not None:
+                    outputs.append(float(row[col_out]))
+            except (TypeError, ValueError):
+                raise PlanError(f"{label}: line {i}: not a number") from None
+    except csv.Error as exc:  # e.g. a field longer than csv.field_size_limit()
+        raise PlanError(f"{label}: line {reader.line_num}: malformed CSV ({exc})") from None
+    d = Empirical.from_arrays(values, weights, label)
     if col_out is None:
         return d
     out, w = np.asarray(outputs), np.asarray(weights)
     if not np.all(np.isfinite(out)) or np.any(out < 1):
-        raise PlanError(f"{where}: {path}: column '{col_out}': output lengths must be finite and >= 1 token")
+        raise PlanError(f"{label}: column '{col_out}': output lengths must be finite and >= 1 token")
     return replace(d, output_tokens_mean=float(np.sum(out * w) / np.sum(w)))
 
 

@@ -1,20 +1,25 @@
 """Machine-readable output: JSON, CSV and Excel workbooks, written atomically.
 
 A failed run never leaves a half-written file: everything is rendered in memory first, written
-to a temporary file beside the target and renamed over it.
+to a temporary file beside the target and renamed over it (:func:`write_atomic`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
 import os
-import tempfile
+import secrets
+import signal
+import stat
+import threading
 from pathlib import Path
 from typing import Any
 
+from ..catalog.files import show_path
 from ..errors import PlanError
 
 
@@ -66,16 +71,111 @@ def to_xlsx_bytes(sheets: dict[str, list[dict]], about: list[tuple[str, object]]
     return table_workbook(sheets, about)
 
 
-def write_atomic(path: str | Path, data: str | bytes) -> None:
-    path = Path(path)
-    if not path.parent.exists():
-        raise PlanError(f"{path}: folder {path.parent} does not exist")
-    payload = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+#: Temporary files are named ``.NAME.prfaas-tmp-PID-RANDOM`` beside the target: hidden, and
+#: recognisable as ours with the process that wrote them, so a later write to the same target
+#: removes those whose process is gone (a run killed with SIGKILL cannot clean up after itself).
+_TMP_MARK = ".prfaas-tmp-"
+_TMP_NAME_CHARS = 150  # of the target's name, so that the temporary name stays under 255 bytes
+
+
+def _pid_alive(pid: int) -> bool:
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's process, or not a pid we can ask about: leave its file
+    return True
+
+
+def _remove_stale_temporaries(folder: Path, stem: str) -> None:
+    """Delete temporary files for this target left by writers that no longer run."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    prefix = f".{stem}{_TMP_MARK}"
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        pid_text = entry.name[len(prefix):].split("-", 1)[0]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)) and entry.is_file(follow_symlinks=False):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+
+
+@contextlib.contextmanager
+def _signals_raise():
+    """While writing, SIGTERM and SIGHUP raise SystemExit instead of killing the process at once,
+    so the ``finally`` below removes the temporary file (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    saved = {}
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            saved[sig] = signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never
+    a part: a temporary file beside it, flushed, then renamed over it. A new file gets the
+    permissions a plain ``open()`` would give it (0666 less the umask); a replaced file keeps
+    its mode. A read-only file, a folder or a path under a file is refused with one line, and
+    nothing is left behind on any failure."""
+    path = Path(path)
+    where = show_path(path)
+    try:
+        if path.is_symlink():  # write the file the link points to, as open() would
+            path = Path(os.path.realpath(path))
+        st = os.stat(path) if path.exists() else None
+        parent_ok = path.parent.is_dir()
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise PlanError(f"{path}: cannot write ({exc.strerror})") from None
+        raise PlanError(f"{where}: cannot write ({exc.strerror or exc})") from None
+    if not parent_ok:
+        what = "does not exist" if not path.parent.exists() else "is not a folder"
+        raise PlanError(f"{where}: cannot write: {show_path(path.parent)} {what}")
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise PlanError(f"{where}: is a folder; give a file name")
+    if st is not None and not stat.S_ISREG(st.st_mode):  # /dev/null, a FIFO: write through
+        try:
+            with open(path, "wb") as fh:
+                fh.write(data.encode() if isinstance(data, str) else data)
+        except OSError as exc:
+            raise PlanError(f"{where}: cannot write ({exc.strerror or exc})") from None
+        return
+    if st is not None and not st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        raise PlanError(f"{where}: the file is read-only; not replaced (make it writable or choose another name)")
+    payload = data.encode() if isinstance(data, str) else data
+    stem = path.name[:_TMP_NAME_CHARS]
+    _remove_stale_temporaries(path.parent, stem)
+    tmp = path.parent / f".{stem}{_TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+    created = False
+    try:
+        with _signals_raise():
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+                created = True
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(payload)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                if st is not None:
+                    os.chmod(tmp, stat.S_IMODE(st.st_mode))
+                os.replace(tmp, path)
+                created = False
+            finally:
+                if created:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+    except OSError as exc:
+        raise PlanError(f"{where}: cannot write ({exc.strerror or exc})") from None

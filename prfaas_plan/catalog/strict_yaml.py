@@ -1,0 +1,128 @@
+"""One YAML loader for every input file: safe types only, and bounded.
+
+On top of ``yaml.SafeLoader`` it rejects, each with one line naming the file and the place:
+- a key given twice in one mapping (YAML would silently keep the last);
+- nesting deeper than ``MAX_DEPTH`` (the composer would otherwise recurse until Python's stack
+  runs out);
+- an alias that refers to its own anchor (a self-containing structure);
+- anchors and aliases that expand to more than ``MAX_EXPANDED_NODES`` nodes: a 2 KB file of
+  nested aliases ("billion laughs") would otherwise become gigabytes once walked or printed.
+The file itself is read by :func:`files.read_text` (size cap, regular files only, UTF-8).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import PlanError
+from .files import MAX_YAML_BYTES, read_text, show_path
+
+MAX_DEPTH = 32  # catalog files nest 4 levels; mixtures of mixtures a few more
+MAX_EXPANDED_NODES = 100_000  # the largest shipped file has ~600 nodes
+
+
+def _where(node: yaml.Node) -> str:
+    mark = node.start_mark
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose composer counts its nesting depth."""
+
+    def __init__(self, text: str, source: str):
+        super().__init__(text)
+        self._source = source
+        self._depth = 0
+
+    def compose_node(self, parent, index):  # noqa: D102 - yaml.composer.Composer hook
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise PlanError(f"{self._source}: nested deeper than {MAX_DEPTH} levels at line {mark.line + 1}")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _key_text(node: yaml.Node) -> str:
+    text = str(node.value) if isinstance(node, yaml.ScalarNode) else f"<{node.id}>"
+    return text if len(text) <= 60 else text[:59] + "\u2026"
+
+
+class _Checker:
+    """Walks the composed node graph once: duplicate keys, self-reference, expanded size and
+    depth (aliases counted at every use). Results per node are memoised, so the walk costs the
+    size of the file, not of its expansion."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.memo: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded nodes, height)
+        self.open: set[int] = set()
+
+    def error(self, problem: str) -> PlanError:
+        return PlanError(f"{self.source}: {problem}")
+
+    def walk(self, node: yaml.Node, path: str, depth: int) -> tuple[int, int]:
+        if depth > MAX_DEPTH:
+            raise self.error(f"key '{path or '<top>'}': nested deeper than {MAX_DEPTH} levels (counting aliases)")
+        key = id(node)
+        if key in self.open:
+            raise self.error(f"key '{path or '<top>'}' ({_where(node)}): an alias refers to its own anchor")
+        if key in self.memo:
+            size, height = self.memo[key]
+        else:
+            self.open.add(key)
+            size, height = 1, 0
+            if isinstance(node, yaml.MappingNode):
+                seen: dict[str, yaml.Node] = {}
+                for k, v in node.value:
+                    name = _key_text(k)
+                    if name == "<<":  # a merge key may repeat by design
+                        name = f"<<{len(seen)}"
+                    elif name in seen:
+                        first = seen[name].start_mark.line + 1
+                        raise self.error(f"key '{f'{path}.{name}' if path else name}': given twice (lines {first} and {k.start_mark.line + 1})")
+                    seen[name] = k
+                    child = f"{path}.{name}" if path else name
+                    for sub in (k, v):
+                        s, h = self.walk(sub, child, depth + 1)
+                        size, height = size + s, max(height, h + 1)
+            elif isinstance(node, yaml.SequenceNode):
+                for i, item in enumerate(node.value):
+                    s, h = self.walk(item, f"{path}[{i}]", depth + 1)
+                    size, height = size + s, max(height, h + 1)
+            self.open.discard(key)
+            self.memo[key] = (size, height)
+        if depth + height > MAX_DEPTH:
+            raise self.error(f"key '{path or '<top>'}': nested deeper than {MAX_DEPTH} levels (counting aliases)")
+        if size > MAX_EXPANDED_NODES:
+            raise self.error(f"key '{path or '<top>'}': anchors and aliases expand to more than {MAX_EXPANDED_NODES:,} values")
+        return size, height
+
+
+def load_yaml(path: str | Path) -> Any:
+    """The one YAML document in ``path`` as Python data (None for an empty file)."""
+    source = show_path(path)
+    text = read_text(path, "YAML file", MAX_YAML_BYTES)
+    loader = None
+    try:
+        loader = _Loader(text, source)  # its reader already rejects control characters
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _Checker(source).walk(node, "", 0)
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise PlanError(f"{source}: malformed YAML{where}: {problem}") from None
+    except (ValueError, OverflowError) as exc:  # e.g. a date 2026-13-45
+        raise PlanError(f"{source}: malformed YAML: {exc}") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
