@@ -471,8 +471,9 @@ def test_sigterm_while_writing_cleans_up(tmp_path):
 
 
 def test_whatif_fails_when_every_row_fails(runner):
-    """A budget below every deployment makes every what-if infeasible: exit 2, not a table of errors."""
-    assert_clean_error(cli(runner, "whatif", "paper-case-study", "--budget-usd-per-hour", "1"), "every what-if failed")
+    """A budget below every deployment makes every what-if infeasible: exit 2 with one line
+    (the planned case fails first and names the budget), not a table of errors with exit 0."""
+    assert_clean_error(cli(runner, "whatif", "paper-case-study", "--budget-usd-per-hour", "1"), "budget", "below the cheapest deployment")
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ as many fresh examples."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +26,7 @@ from prfaas_plan.planning.planner import optimize
 from prfaas_plan.planning.scenario import load_scenario
 from prfaas_plan.reports.export import to_json
 
-RUNNER = CliRunner(env={"COLUMNS": "200"})
+RUNNER = CliRunner(env={"COLUMNS": "200", "SOURCE_DATE_EPOCH": "1790000000"})  # a fixed provenance date
 MONOTONE_RTOL = 1e-6  # the optimizer is exact (issue 9: no gap above 1e-6 relative)
 
 
@@ -130,8 +131,9 @@ def test_lower_target_never_costs_more(drawn, factor):
 @settings(max_examples=fuzz_examples(4))
 @given(scenarios(), st.sampled_from(["json", "csv"]))
 def test_cli_is_deterministic_and_agrees_with_the_library(drawn, fmt):
-    """`optimize -f json|csv` to stdout and again to -o gives byte-identical output; it exits 0
-    with the library's plan, or 2 with one line (and no file) when the library raises a PlanError."""
+    """`optimize -f json|csv` to stdout and again to -o gives byte-identical output (with the
+    provenance date fixed by SOURCE_DATE_EPOCH); it exits 0 with the library's plan beside its
+    provenance, or 2 with one line (and no file) when the library raises a PlanError."""
     data, rows = drawn
     with tempfile.TemporaryDirectory() as tmp:
         path = write(Path(tmp), data, rows)
@@ -149,7 +151,9 @@ def test_cli_is_deterministic_and_agrees_with_the_library(drawn, fmt):
         assert first.exit_code == 0, first.stderr
         assert out.read_text() == first.stdout  # byte-identical: stdout of one run, -o of another
         if fmt == "json":
-            assert first.stdout == to_json(expected)
+            doc = json.loads(first.stdout)
+            assert doc.pop("provenance")["generated_utc"] == "2026-09-21T14:13:20+00:00"
+            assert doc == json.loads(to_json(expected))
 
 
 def test_strategy_yields_plannable_scenarios():

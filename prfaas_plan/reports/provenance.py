@@ -3,6 +3,7 @@ JSON, CSV, xlsx and HTML output of a scenario command carries it."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 
 from .. import __version__
@@ -10,12 +11,20 @@ from ..planning.inputs import inputs_mapping
 from ..planning.scenario import Scenario
 
 
+def generated_utc() -> str:
+    """Now, in UTC to the second; or the time in ``SOURCE_DATE_EPOCH`` (seconds since 1970, the
+    reproducible-builds convention), so that the same input can give byte-identical files."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    when = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch.isdigit() else datetime.now(timezone.utc)
+    return when.isoformat(timespec="seconds")
+
+
 def provenance(sc: Scenario, mode: str, command: str, **options) -> dict:
     """``options``: the command-line choices that shaped the answer (budget, target, ...)."""
     return {
         "tool": "prfaas-plan",
         "version": __version__,
-        "generated_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "generated_utc": generated_utc(),
         "command": command,
         "options": {k: v for k, v in options.items() if v is not None},
         "scenario": sc.name,
