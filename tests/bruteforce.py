@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from prfaas_plan import units
-from prfaas_plan.planning.optimizer import Problem
+from prfaas_plan.planning.problem import Problem
 
 FINE_POINTS = 4000
 GOLDEN_STEPS = 80
@@ -197,7 +197,7 @@ def random_problem(rng: np.random.Generator, objective: str):
     grid so that the best thresholds often lie inside cells."""
     from prfaas_plan.catalog.hardware import load_hardware
     from prfaas_plan.catalog.model import load_model
-    from prfaas_plan.planning.optimizer import Link, Range
+    from prfaas_plan.planning.problem import Link, Range
     from prfaas_plan.planning.throughput import ThroughputModel
     from prfaas_plan.roofline.decode import decode_capacity
     from prfaas_plan.roofline.prefill import PrefillModel

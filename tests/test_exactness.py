@@ -12,7 +12,8 @@ import yaml
 from bruteforce import LOCAL_MAX, PRFAAS_MAX, best_throughput, cheapest_cost, random_problem
 from prfaas_plan.catalog.paths import catalog_dir
 from prfaas_plan.errors import PlanError
-from prfaas_plan.planning.optimizer import Link, Range, cheapest_for, maximise
+from prfaas_plan.planning.optimizer import cheapest_for, maximise
+from prfaas_plan.planning.problem import Link, Range
 from prfaas_plan.planning.planner import optimize
 from prfaas_plan.planning.scenario import load_scenario
 from prfaas_plan.planning.workload import Empirical, Mixture, TruncatedLogNormal

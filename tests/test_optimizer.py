@@ -10,7 +10,8 @@ from prfaas_plan import units
 from prfaas_plan.catalog.hardware import load_hardware
 from prfaas_plan.catalog.model import load_model
 from prfaas_plan.errors import PlanError
-from prfaas_plan.planning.optimizer import Link, Problem, Range, cheapest_for, maximise
+from prfaas_plan.planning.optimizer import cheapest_for, maximise
+from prfaas_plan.planning.problem import Link, Problem, Range
 from prfaas_plan.planning.throughput import ThroughputModel
 from prfaas_plan.planning.workload import TruncatedLogNormal
 from prfaas_plan.roofline.decode import decode_capacity

@@ -28,16 +28,16 @@ scipy.optimize alone would cost more than twice the whole planning run.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
 from .. import units
 from ..errors import PlanError
-from .throughput import Needs, ThroughputModel
+from .problem import CAPACITY_RTOL, Plan, Problem, Range
+from .throughput import Needs
 
-_CEIL_RTOL, _CEIL_ATOL = 1e-9, 1e-6  # 3.0000000001 instances of need is 3 instances (never 1e-6 below);
-# a link need within the same relative 1e-9 of a bandwidth fits it
+_CEIL_RTOL, _CEIL_ATOL = CAPACITY_RTOL, 1e-6  # 3.0000000001 instances of need is 3 instances (never 1e-6 below)
 _LAMBDA_RTOL = 1e-9  # bisection on Lambda stops at this relative width (the ceiling's tolerance)
 _LAMBDA_PROBE = 1e-12  # req/s: "can this problem serve any traffic at all"
 
@@ -47,95 +47,6 @@ def _ceil(x: np.ndarray) -> np.ndarray:
     least one for any positive need, however small."""
     x = np.asarray(x, float)
     return np.where(x > 0, np.maximum(np.ceil(x - np.minimum(x * _CEIL_RTOL, _CEIL_ATOL)), 1.0), 0.0)
-
-
-@dataclass(frozen=True)
-class Range:
-    """Allowed instance counts, inclusive; ``max`` None means unbounded."""
-
-    min: int = 0
-    max: int | None = None
-
-    @classmethod
-    def exactly(cls, n: int) -> Range:
-        return cls(n, n)
-
-    def __post_init__(self):
-        if self.min < 0 or (self.max is not None and self.max < self.min):
-            raise PlanError(f"instance range needs 0 <= min <= max, got min={self.min}, max={self.max}")
-
-
-@dataclass(frozen=True)
-class Link:
-    """The cross-datacenter link: fixed, bought continuously at a price per Gbit/s-hour, or bought
-    in purchasable sizes (each with its $/hour); ``max_gbit_per_s`` caps continuous purchases."""
-
-    fixed_gbit_per_s: float | None = None
-    usd_per_gbit_per_s_hour: float = 0.0
-    sizes_gbit_per_s: tuple[float, ...] = ()
-    sizes_usd_per_hour: tuple[float, ...] = ()
-    max_gbit_per_s: float | None = None
-    rtt_s: float = 0.0
-
-    def buy(self, need_bytes_per_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(bandwidth bought in bytes/s, $/hour) for each need; inf cost where not purchasable."""
-        need = np.asarray(need_bytes_per_s, float)
-        if self.fixed_gbit_per_s is not None:
-            have = units.gbit_per_s_to_bytes_per_s(self.fixed_gbit_per_s)
-            cost = self.fixed_gbit_per_s * self.usd_per_gbit_per_s_hour
-            return np.full_like(need, have), np.where(need <= have * (1 + _CEIL_RTOL), cost, np.inf)
-        if self.sizes_gbit_per_s:
-            sizes = np.array([0.0, *self.sizes_gbit_per_s])
-            prices = np.array([0.0, *self.sizes_usd_per_hour])
-            idx = np.searchsorted(units.gbit_per_s_to_bytes_per_s(sizes) * (1 + _CEIL_RTOL), need, side="left")
-            ok = idx < len(sizes)
-            idx = np.minimum(idx, len(sizes) - 1)
-            return units.gbit_per_s_to_bytes_per_s(sizes[idx]), np.where(ok, prices[idx], np.inf)
-        gbit = units.bytes_per_s_to_gbit_per_s(need)
-        over = self.max_gbit_per_s is not None and np.any(gbit > self.max_gbit_per_s * (1 + _CEIL_RTOL))
-        cost = gbit * self.usd_per_gbit_per_s_hour
-        if over:
-            cost = np.where(gbit > self.max_gbit_per_s * (1 + _CEIL_RTOL), np.inf, cost)
-        return need, cost
-
-
-@dataclass(frozen=True)
-class Problem:
-    """What may be chosen and what it costs. ``thresholds``: "any", "local-only" (no offload,
-    t = infinity) or "remote-only" (every request prefilled remotely, the naive baseline)."""
-
-    model: ThroughputModel
-    remote_gpus_per_instance: int
-    local_gpus_per_instance: int
-    remote_usd_per_gpu_hour: float
-    local_usd_per_gpu_hour: float
-    prfaas: Range
-    local: Range  # N_p + N_d (local nodes switch roles freely)
-    link: Link
-    budget_usd_per_hour: float | None = None
-    thresholds: str = "any"
-
-    def remote_instance_usd_per_hour(self) -> float:
-        return self.remote_gpus_per_instance * self.remote_usd_per_gpu_hour
-
-    def local_instance_usd_per_hour(self) -> float:
-        return self.local_gpus_per_instance * self.local_usd_per_gpu_hour
-
-
-@dataclass
-class Plan:
-    threshold_tokens: float  # inf: no offload; 0: everything offloaded
-    n_prfaas: int
-    n_pd_prefill: int
-    n_pd_decode: int
-    link_bytes_per_s: float
-    needs: Needs
-    metrics: dict
-    cost_usd_per_hour: float
-
-    @property
-    def throughput_req_per_s(self) -> float:
-        return float(self.metrics["throughput_req_per_s"][0])
 
 
 def _allowed(problem: Problem, n_options: int) -> np.ndarray:

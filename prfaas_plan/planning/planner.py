@@ -13,7 +13,8 @@ from .. import units
 from ..errors import PlanError
 from ..roofline.decode import decode_capacity
 from ..roofline.prefill import PrefillModel
-from .optimizer import Link, Plan, Problem, Range, cheapest_for, maximise
+from .optimizer import cheapest_for, maximise
+from .problem import Link, Plan, Problem, Range
 from .scenario import Scenario
 from .throughput import ThroughputModel
 from .verdict import verdict

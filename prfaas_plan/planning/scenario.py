@@ -13,7 +13,7 @@ from ..catalog.model import ModelSpec, load_model
 from ..catalog.paths import catalog_names, resolve_from
 from ..errors import PlanError
 from ..roofline.instance import DTYPES, Instance, make_instance
-from .optimizer import Link, Range
+from .problem import Link, Range
 from .overrides import Override, apply_overrides
 from .throughput import MODES
 from .workload import LengthDistribution, Mixture, Scaled, TruncatedLogNormal, Workload, load_trace_csv

@@ -1,0 +1,105 @@
+"""What the optimizer is asked: allowed instance counts, the cross-datacenter link and its price,
+the budget and the thresholds allowed (:class:`Problem`); and what it answers (:class:`Plan`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import units
+from ..errors import PlanError
+from .throughput import Needs, ThroughputModel
+
+#: Relative tolerance of every capacity comparison: a need within 1e-9 of an instance count or a
+#: link bandwidth fits it (3.0000000001 instances of need is 3 instances).
+CAPACITY_RTOL = 1e-9
+
+
+@dataclass(frozen=True)
+class Range:
+    """Allowed instance counts, inclusive; ``max`` None means unbounded."""
+
+    min: int = 0
+    max: int | None = None
+
+    @classmethod
+    def exactly(cls, n: int) -> Range:
+        return cls(n, n)
+
+    def __post_init__(self):
+        if self.min < 0 or (self.max is not None and self.max < self.min):
+            raise PlanError(f"instance range needs 0 <= min <= max, got min={self.min}, max={self.max}")
+
+
+@dataclass(frozen=True)
+class Link:
+    """The cross-datacenter link: fixed, bought continuously at a price per Gbit/s-hour, or bought
+    in purchasable sizes (each with its $/hour); ``max_gbit_per_s`` caps continuous purchases."""
+
+    fixed_gbit_per_s: float | None = None
+    usd_per_gbit_per_s_hour: float = 0.0
+    sizes_gbit_per_s: tuple[float, ...] = ()
+    sizes_usd_per_hour: tuple[float, ...] = ()
+    max_gbit_per_s: float | None = None
+    rtt_s: float = 0.0
+
+    def buy(self, need_bytes_per_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(bandwidth bought in bytes/s, $/hour) for each need; inf cost where not purchasable."""
+        need = np.asarray(need_bytes_per_s, float)
+        if self.fixed_gbit_per_s is not None:
+            have = units.gbit_per_s_to_bytes_per_s(self.fixed_gbit_per_s)
+            cost = self.fixed_gbit_per_s * self.usd_per_gbit_per_s_hour
+            return np.full_like(need, have), np.where(need <= have * (1 + CAPACITY_RTOL), cost, np.inf)
+        if self.sizes_gbit_per_s:
+            sizes = np.array([0.0, *self.sizes_gbit_per_s])
+            prices = np.array([0.0, *self.sizes_usd_per_hour])
+            idx = np.searchsorted(units.gbit_per_s_to_bytes_per_s(sizes) * (1 + CAPACITY_RTOL), need, side="left")
+            ok = idx < len(sizes)
+            idx = np.minimum(idx, len(sizes) - 1)
+            return units.gbit_per_s_to_bytes_per_s(sizes[idx]), np.where(ok, prices[idx], np.inf)
+        gbit = units.bytes_per_s_to_gbit_per_s(need)
+        over = self.max_gbit_per_s is not None and np.any(gbit > self.max_gbit_per_s * (1 + CAPACITY_RTOL))
+        cost = gbit * self.usd_per_gbit_per_s_hour
+        if over:
+            cost = np.where(gbit > self.max_gbit_per_s * (1 + CAPACITY_RTOL), np.inf, cost)
+        return need, cost
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What may be chosen and what it costs. ``thresholds``: "any", "local-only" (no offload,
+    t = infinity) or "remote-only" (every request prefilled remotely, the naive baseline)."""
+
+    model: ThroughputModel
+    remote_gpus_per_instance: int
+    local_gpus_per_instance: int
+    remote_usd_per_gpu_hour: float
+    local_usd_per_gpu_hour: float
+    prfaas: Range
+    local: Range  # N_p + N_d (local nodes switch roles freely)
+    link: Link
+    budget_usd_per_hour: float | None = None
+    thresholds: str = "any"
+
+    def remote_instance_usd_per_hour(self) -> float:
+        return self.remote_gpus_per_instance * self.remote_usd_per_gpu_hour
+
+    def local_instance_usd_per_hour(self) -> float:
+        return self.local_gpus_per_instance * self.local_usd_per_gpu_hour
+
+
+@dataclass
+class Plan:
+    threshold_tokens: float  # inf: no offload; 0: everything offloaded
+    n_prfaas: int
+    n_pd_prefill: int
+    n_pd_decode: int
+    link_bytes_per_s: float
+    needs: Needs
+    metrics: dict
+    cost_usd_per_hour: float
+
+    @property
+    def throughput_req_per_s(self) -> float:
+        return float(self.metrics["throughput_req_per_s"][0])
