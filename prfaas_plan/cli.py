@@ -318,14 +318,21 @@ def models_import(
 # --- kv -----------------------------------------------------------------------------------------
 
 
+def _tokens_opt(option: str, value: Optional[str]) -> Optional[int]:
+    """A token count given on the command line (K = 1024), its errors named by the option."""
+    if value is None:
+        return None
+    try:
+        return units.parse_tokens(value)
+    except PlanError as exc:
+        raise PlanError(f"{option}: {exc}") from None
+
+
 def _parse_lengths(text: str) -> list[int]:
     parts = [p for p in text.split(",") if p.strip()]
     if not parts:
         raise PlanError("--lengths: give at least one length, e.g. 1K,8K,32K,128K")
-    try:
-        return [units.parse_tokens(p) for p in parts]
-    except PlanError as exc:
-        raise PlanError(f"--lengths: {exc}") from None
+    return [_tokens_opt("--lengths", p) for p in parts]
 
 
 @app.command()
@@ -537,15 +544,6 @@ class Dtype(str, Enum):
 
 def _dt(value: Optional[Dtype]) -> Optional[str]:
     return value.value if value is not None else None
-
-
-def _tokens_opt(option: str, value: Optional[str]) -> Optional[int]:
-    if value is None:
-        return None
-    try:
-        return units.parse_tokens(value)
-    except PlanError as exc:
-        raise PlanError(f"{option}: {exc}") from None
 
 
 @app.command()

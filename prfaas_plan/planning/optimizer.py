@@ -173,11 +173,9 @@ def _candidates(problem: Problem, lam: float, allowed: np.ndarray, cost_cap: flo
 
 def _intervals(problem: Problem) -> tuple[Needs, Needs] | None:
     """The grid intervals' end needs (lo, hi), or None where only grid thresholds are allowed."""
-    grid = problem.model.needs
     if problem.thresholds != "any" or problem.model.remote is None:
         return None
-    n = len(grid.offload_frac)
-    return grid.select(np.arange(n - 1)), grid.select(np.arange(1, n))
+    return problem.model.interval_ends
 
 
 def _reach(problem: Problem, lam: float, allowed: np.ndarray, level: str) -> float:
@@ -205,7 +203,7 @@ def _reach(problem: Problem, lam: float, allowed: np.ndarray, level: str) -> flo
     idx = np.flatnonzero(ok)
     got = tm.evaluate(needs.select(idx), dep["n_r"][idx], dep["n_p"][idx], dep["n_d"][idx], dep["link"][idx])["throughput_req_per_s"]
     best = float(np.max(got))
-    if level == "exact" and _intervals(problem) is not None:
+    if level == "exact" and ends is not None:
         j = int(idx[np.argmax(got)])
         counts = (dep["n_r"][j], dep["n_p"][j], dep["n_d"][j], dep["link"][j])
         best = max(best, balance(problem, float(needs.threshold_tokens[j]), *counts)[0])
@@ -255,8 +253,8 @@ def _upper_bound(problem: Problem, allowed: np.ndarray) -> float:
     if problem.local.max is not None:
         bound = problem.local.max * tm.decode_req_per_s_per_instance
     if problem.budget_usd_per_hour is not None:
-        n = len(tm.needs.offload_frac)
-        lb = _optimistic(tm.needs.select(np.arange(n - 1)), tm.needs.select(np.arange(1, n))) if problem.thresholds == "any" and tm.remote is not None else tm.needs
+        ends = _intervals(problem)
+        lb = _optimistic(*ends) if ends is not None else tm.needs
         usd_per_req_per_s = (problem.remote_instance_usd_per_hour() * lb.remote_s + problem.local_instance_usd_per_hour() * lb.local_s)
         if lb is tm.needs:
             usd_per_req_per_s = np.where(allowed, usd_per_req_per_s, np.inf)

@@ -21,6 +21,7 @@ works with these needs (:class:`Needs`), evaluated for every candidate threshold
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
 
 import numpy as np
 
@@ -115,6 +116,12 @@ class ThroughputModel:
         per_cell = {"m": np.ones_like(self._mass), "x": self._means, **self._cell}
         self._cum = {k: np.concatenate([[0.0], np.cumsum(weighted(self._mass, v))]) for k, v in per_cell.items()}
         self.needs = self.needs_at(np.concatenate([[0.0], upper]))
+
+    @cached_property
+    def interval_ends(self) -> tuple[Needs, Needs]:
+        """Needs at the two ends (lo, hi) of every interval between neighbouring grid thresholds."""
+        n = len(self.needs.offload_frac)
+        return self.needs.select(np.arange(n - 1)), self.needs.select(np.arange(1, n))
 
     # -- core -------------------------------------------------------------------------------
     def _prefill_s(self, pm: PrefillModel | None, lengths: np.ndarray) -> np.ndarray:
