@@ -62,6 +62,19 @@ def _allowed(problem: Problem, n_options: int) -> np.ndarray:
     return mask
 
 
+def _grid(problem: Problem) -> tuple[Needs, np.ndarray]:
+    """The grid thresholds the search works on and which of them are allowed: all of them, or
+    only the allowed ones where the problem restricts the thresholds (local-only, remote-only,
+    no PrfaaS cluster): every quantity of a threshold is computed element-wise, so the subset
+    gives the same values as the whole grid, at a 2,000th of the cost."""
+    tm = problem.model
+    allowed = _allowed(problem, len(tm.needs.offload_frac))
+    if allowed.all():
+        return tm.needs, allowed
+    idx = np.flatnonzero(allowed)
+    return tm.needs.select(idx), allowed[idx]
+
+
 def _deploy(problem: Problem, needs: Needs, lam: float) -> dict[str, np.ndarray]:
     """The cheapest integer deployment sustaining ``lam`` at each threshold, its cost and
     whether it respects the ranges, the link and the budget."""
@@ -160,11 +173,11 @@ def _crossings(problem: Problem, lam: float, lo: Needs, hi: Needs, cost_cap: flo
     return tm.needs_at(t_lo)
 
 
-def _candidates(problem: Problem, lam: float, allowed: np.ndarray, cost_cap: float = math.inf) -> tuple[Needs, np.ndarray]:
+def _candidates(problem: Problem, lam: float, grid_allowed: tuple[Needs, np.ndarray], cost_cap: float = math.inf) -> tuple[Needs, np.ndarray]:
     """Thresholds at which the cheapest deployment for ``lam`` is found (see the module
     docstring): the grid, plus the integer crossings inside every grid interval whose optimistic
     deployment is feasible and costs at most ``cost_cap``. Returns (needs, allowed)."""
-    grid, ends = problem.model.needs, _intervals(problem)
+    (grid, allowed), ends = grid_allowed, _intervals(problem)
     extra = _crossings(problem, lam, *ends, cost_cap) if ends is not None else None
     if extra is None:
         return grid, allowed
@@ -178,7 +191,7 @@ def _intervals(problem: Problem) -> tuple[Needs, Needs] | None:
     return problem.model.interval_ends
 
 
-def _reach(problem: Problem, lam: float, allowed: np.ndarray, level: str) -> float:
+def _reach(problem: Problem, lam: float, grid: tuple[Needs, np.ndarray], level: str) -> float:
     """Whether ``lam`` can be sustained, as the largest throughput of a deployment found for it
     (>= lam), or 0.0 if none. ``level``: "grid" (grid thresholds only: a lower bound), "relaxed"
     (also any interval's optimistic deployment, returning lam: an upper bound) or "exact"."""
@@ -186,9 +199,9 @@ def _reach(problem: Problem, lam: float, allowed: np.ndarray, level: str) -> flo
     ends = _intervals(problem)
     if level == "relaxed" and ends is not None:  # optimistic needs are below both ends' needs
         return lam if np.any(_deploy(problem, _optimistic(*ends), lam)["ok"]) else 0.0
-    dep = _deploy(problem, tm.needs, lam)
+    needs, allowed = grid
+    dep = _deploy(problem, needs, lam)
     ok = dep["ok"] & allowed
-    needs = tm.needs
     if level != "grid" and not np.any(ok):
         if ends is None:
             return 0.0
@@ -245,7 +258,7 @@ def balance(problem: Problem, t: float, n_r: float, n_p: float, n_d: float, link
     return best
 
 
-def _upper_bound(problem: Problem, allowed: np.ndarray) -> float:
+def _upper_bound(problem: Problem, grid: tuple[Needs, np.ndarray]) -> float:
     """A Lambda no deployment can reach: decode alone on every allowed local instance, and the
     budget spent on instances at the optimistic needs of the best interval (link cost ignored)."""
     tm = problem.model
@@ -254,10 +267,10 @@ def _upper_bound(problem: Problem, allowed: np.ndarray) -> float:
         bound = problem.local.max * tm.decode_req_per_s_per_instance
     if problem.budget_usd_per_hour is not None:
         ends = _intervals(problem)
-        lb = _optimistic(*ends) if ends is not None else tm.needs
+        lb = _optimistic(*ends) if ends is not None else grid[0]
         usd_per_req_per_s = (problem.remote_instance_usd_per_hour() * lb.remote_s + problem.local_instance_usd_per_hour() * lb.local_s)
-        if lb is tm.needs:
-            usd_per_req_per_s = np.where(allowed, usd_per_req_per_s, np.inf)
+        if lb is grid[0]:
+            usd_per_req_per_s = np.where(grid[1], usd_per_req_per_s, np.inf)
         floor = float(np.min(usd_per_req_per_s)) + problem.local_instance_usd_per_hour() / tm.decode_req_per_s_per_instance
         if floor > 0:
             bound = min(bound, problem.budget_usd_per_hour / floor)
@@ -266,7 +279,7 @@ def _upper_bound(problem: Problem, allowed: np.ndarray) -> float:
     return bound * (1 + 1e-6)
 
 
-def _bisect(problem: Problem, lo: float, hi: float, allowed: np.ndarray, level: str, rtol: float = _LAMBDA_RTOL) -> tuple[float, float]:
+def _bisect(problem: Problem, lo: float, hi: float, grid: tuple[Needs, np.ndarray], level: str, rtol: float = _LAMBDA_RTOL) -> tuple[float, float]:
     """Narrow [lo, hi] (lo reachable, hi not) around the largest reachable Lambda at ``level``
     (see :func:`_reach`), to a relative ``rtol``. A reachable probe moves lo up to what the
     deployment found really sustains; after such a jump the next probe sits just above it, since
@@ -279,7 +292,7 @@ def _bisect(problem: Problem, lo: float, hi: float, allowed: np.ndarray, level: 
         else:
             mid = math.sqrt(lo * hi) if hi > 4 * lo else (lo + hi) / 2
             jumped = None  # marks a bisection step
-        got = _reach(problem, mid, allowed, level)
+        got = _reach(problem, mid, grid, level)
         jumped = jumped is None and got > mid * (1 + 2 * _LAMBDA_RTOL)
         if got > 0:
             lo = min(got, hi)
@@ -293,25 +306,24 @@ def maximise(problem: Problem) -> Plan:
 
     Three bisections on Lambda: over the grid thresholds (fast, a lower bound), with optimistic
     intervals (fast, an upper bound), then exact between the two."""
-    tm = problem.model
-    allowed = _allowed(problem, len(tm.needs.offload_frac))
-    if not _reach(problem, _LAMBDA_PROBE, allowed, "exact"):
-        dep = _deploy(problem, tm.needs, _LAMBDA_PROBE)
-        cheapest = float(np.min(np.where(allowed, dep["cost"], np.inf)))
+    grid = _grid(problem)
+    if not _reach(problem, _LAMBDA_PROBE, grid, "exact"):
+        dep = _deploy(problem, grid[0], _LAMBDA_PROBE)
+        cheapest = float(np.min(np.where(grid[1], dep["cost"], np.inf)))
         if problem.budget_usd_per_hour is not None and math.isfinite(cheapest) and cheapest > problem.budget_usd_per_hour:
             raise PlanError(f"budget {problem.budget_usd_per_hour:,.2f} $/hour is below the cheapest deployment that serves any traffic ({cheapest:,.2f} $/hour)")
         raise PlanError("no deployment within the instance ranges and link can serve any traffic")
-    hi = _upper_bound(problem, allowed)
+    hi = _upper_bound(problem, grid)
     for _ in range(64):  # the bound holds up to the ceiling's relative tolerance: widen if reached
-        if not _reach(problem, hi, allowed, "relaxed"):
+        if not _reach(problem, hi, grid, "relaxed"):
             break
         hi *= 2
-    lo, _ = _bisect(problem, _LAMBDA_PROBE, hi, allowed, "grid")
-    _, hi = _bisect(problem, lo, hi, allowed, "relaxed", rtol=1e-6)  # an upper bound needs no more
-    lo, _ = _bisect(problem, lo, hi, allowed, "exact")
+    lo, _ = _bisect(problem, _LAMBDA_PROBE, hi, grid, "grid")
+    _, hi = _bisect(problem, lo, hi, grid, "relaxed", rtol=1e-6)  # an upper bound needs no more
+    lo, _ = _bisect(problem, lo, hi, grid, "exact")
     # lo may be a balance point, where every need binds: pick at a hair below it, within the
     # ceiling's tolerance, so the candidate thresholds next to it are feasible too
-    return _pick(problem, lo * (1 - _LAMBDA_RTOL), allowed, prefer="throughput")
+    return _pick(problem, lo * (1 - _LAMBDA_RTOL), grid, prefer="throughput")
 
 
 def cheapest_for(problem: Problem, target_req_per_s: float) -> Plan:
@@ -319,9 +331,8 @@ def cheapest_for(problem: Problem, target_req_per_s: float) -> Plan:
     with the most throughput, and its t and P/D split re-chosen for the most throughput."""
     if not (target_req_per_s > 0 and math.isfinite(target_req_per_s)):
         raise PlanError(f"target must be a positive, finite req/s, got {target_req_per_s}")
-    allowed = _allowed(problem, len(problem.model.needs.offload_frac))
     try:
-        plan = _pick(problem, target_req_per_s, allowed, prefer="cost")
+        plan = _pick(problem, target_req_per_s, _grid(problem), prefer="cost")
     except PlanError:
         raise PlanError(f"target {target_req_per_s:g} req/s cannot be reached within the instance ranges, link and budget") from None
     fleet = replace(problem, prfaas=Range.exactly(plan.n_prfaas), local=Range.exactly(plan.n_pd_prefill + plan.n_pd_decode),
@@ -335,13 +346,13 @@ def cheapest_for(problem: Problem, target_req_per_s: float) -> Plan:
     return plan
 
 
-def _pick(problem: Problem, lam: float, allowed: np.ndarray, prefer: str) -> Plan:
+def _pick(problem: Problem, lam: float, grid: tuple[Needs, np.ndarray], prefer: str) -> Plan:
     """The deployment for ``lam`` among all candidate thresholds: the most throughput, then the
     least cost (``prefer="throughput"``), or the least cost, then the most throughput."""
     tm = problem.model
-    grid_dep = _deploy(problem, tm.needs, lam)
-    grid_cost = np.where(grid_dep["ok"] & allowed, grid_dep["cost"], np.inf)
-    needs, ok_t = _candidates(problem, lam, allowed, cost_cap=float(np.min(grid_cost)) if prefer == "cost" else math.inf)
+    grid_dep = _deploy(problem, grid[0], lam)
+    grid_cost = np.where(grid_dep["ok"] & grid[1], grid_dep["cost"], np.inf)
+    needs, ok_t = _candidates(problem, lam, grid, cost_cap=float(np.min(grid_cost)) if prefer == "cost" else math.inf)
     dep = _deploy(problem, needs, lam)
     ok = dep["ok"] & ok_t
     if not np.any(ok):
