@@ -28,7 +28,7 @@ scipy.optimize alone would cost more than twice the whole planning run.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 
@@ -134,8 +134,8 @@ def _crossings(problem: Problem, lam: float, lo: Needs, hi: Needs, cost_cap: flo
             if c.sum():
                 rep = np.repeat(small, c)
                 step = np.arange(c.sum()) - np.repeat(np.cumsum(c) - c, c)
-                found.append((lo.threshold_tokens[rep], hi.threshold_tokens[rep], np.floor(np.minimum(a, b))[rep] + 1 + step,
-                              (b > a)[rep], np.full(len(rep), name)))
+                found.append(((lo.threshold_tokens[rep], hi.threshold_tokens[rep], np.floor(np.minimum(a, b))[rep] + 1 + step,
+                               (b > a)[rep], np.full(len(rep), name), a[rep], b[rep]), lo.select(rep)))
         if not np.any(big):
             break
         t_lo, t_hi = lo.threshold_tokens[big], hi.threshold_tokens[big]
@@ -146,31 +146,35 @@ def _crossings(problem: Problem, lam: float, lo: Needs, hi: Needs, cost_cap: flo
         lo, hi = pts.select(first), pts.select(first + 1)
     if not found:
         return None
-    t_lo, t_hi, target, up, name = (np.concatenate(x) for x in zip(*found))
+    t_lo, t_hi, target, up, name, lam_need_lo, lam_need_hi = (np.concatenate(x) for x in zip(*(f for f, _ in found)))
+    at_lo = Needs.concat([n for _, n in found])  # the needs at t_lo, kept as t_lo moves
     is_local, sign = name == "local_s", np.where(up, 1.0, -1.0)
 
-    def g(t):  # rises through 0 at the crossing: lam * need - target, oriented
+    def g(t):  # rises through 0 at the crossing: lam * need - target, oriented; and the needs at t
         nd = tm.needs_at(t)
-        return sign * (lam * np.where(is_local, nd.local_s, nd.remote_s) - target)
+        return sign * (lam * np.where(is_local, nd.local_s, nd.remote_s) - target), nd
 
     # Illinois regula falsi on the bracket (g(t_lo) <= 0 < g(t_hi)) until t_lo sits on the
-    # crossing; w_lo, w_hi are the end values the secant uses (one halved when it goes stale)
-    g_lo = w_lo = g(t_lo)
-    w_hi, last = g(t_hi), np.zeros(len(t_lo))
+    # crossing; w_lo, w_hi are the end values the secant uses (one halved when it goes stale).
+    # At the bracket's ends g comes from the needs already known there (needs_at is
+    # element-wise, so they are the values it would give).
+    g_lo = w_lo = sign * (lam_need_lo - target)
+    w_hi, last = sign * (lam_need_hi - target), np.zeros(len(t_lo))
     for _ in range(_ROOT_STEPS):
         if np.all((-g_lo <= 1e-10 * np.maximum(target, 1.0)) | (t_hi - t_lo <= 1e-15 * t_hi)):
             break
         with np.errstate(divide="ignore", invalid="ignore"):
             c = t_hi - w_hi * (t_hi - t_lo) / (w_hi - w_lo)
         c = np.where(np.isfinite(c) & (c > t_lo) & (c < t_hi), c, (t_lo + t_hi) / 2)
-        g_c = g(c)
+        g_c, at_c = g(c)
         left = g_c <= 0
+        at_lo = Needs(*(np.where(left, getattr(at_c, f.name), getattr(at_lo, f.name)) for f in fields(Needs)))
         w_hi = np.where(left, np.where(last > 0, w_hi / 2, w_hi), g_c)
         w_lo = np.where(left, g_c, np.where(last < 0, w_lo / 2, w_lo))
         g_lo = np.where(left, g_c, g_lo)
         t_lo, t_hi = np.where(left, c, t_lo), np.where(left, t_hi, c)
         last = np.where(left, 1.0, -1.0)
-    return tm.needs_at(t_lo)
+    return at_lo
 
 
 def _candidates(problem: Problem, lam: float, grid_allowed: tuple[Needs, np.ndarray], cost_cap: float = math.inf) -> tuple[Needs, np.ndarray]:
