@@ -111,6 +111,7 @@ class ThroughputModel:
         self._edges = np.concatenate([[lengths.support()[0] * (1 - 1e-9)], upper])  # e_0 .. e_m
         lo_edge, hi_edge = self._edges[0], self._edges[-1]
         self._cdf_total = float(lengths.cdf(hi_edge) - lengths.cdf(lo_edge))
+        self._cdf_edges = lengths.cdf(self._edges)  # the CDF is element-wise: read at a cell's start, not recomputed
         self._cell = {"tr": self._prefill_s(remote, self._means), "tp": self._prefill_s(local, self._means),
                       "s": kv_cache_bytes(model, self._means)}
         per_cell = {"m": np.ones_like(self._mass), "x": self._means, **self._cell}
@@ -128,10 +129,16 @@ class ThroughputModel:
         lengths = np.asarray(lengths, float)
         if pm is None:
             return np.full_like(lengths, np.nan)
-        t = pm.time_s(np.where(np.isfinite(lengths), lengths, 1.0))
-        if np.any(np.isfinite(lengths) & ~(t > 0)):
+        finite = np.isfinite(lengths)
+        if finite.all():  # the usual case, without the masking below (same values)
+            t = pm.time_s(lengths)
+            if not (t > 0).all():
+                raise PlanError(f"prefill model {pm.source} gives a non-positive time inside the length range")
+            return t
+        t = pm.time_s(np.where(finite, lengths, 1.0))
+        if np.any(finite & ~(t > 0)):
             raise PlanError(f"prefill model {pm.source} gives a non-positive time inside the length range")
-        return np.where(np.isfinite(lengths), t, np.nan)
+        return np.where(finite, t, np.nan)
 
     def needs_at(self, thresholds) -> Needs:
         """Needs at thresholds t (any real numbers): the cell (e_{k-1}, e_k] holding t is split
@@ -142,7 +149,7 @@ class ThroughputModel:
         t = np.atleast_1d(np.asarray(thresholds, float))
         e, mass, means, m = self._edges, self._mass, self._means, len(self._mass)
         k = np.searchsorted(e, t, side="left")  # e[k-1] < t <= e[k]
-        cell = np.clip(k, 1, m) - 1
+        cell = np.minimum(np.maximum(k, 1), m) - 1  # np.clip, without its Python-level overhead
         m_cell, x_cell = mass[cell], means[cell]
         # default: the whole cell local (t at or above its top) or remote (t below e_0)
         below = k == 0
@@ -153,7 +160,7 @@ class ThroughputModel:
         inner = ~below & (k <= m) & (t < e[np.minimum(k, m)])
         if np.any(inner):
             ti, lo_e, hi_e, mc, xc = t[inner], e[cell[inner]], e[cell[inner] + 1], m_cell[inner], x_cell[inner]
-            ml = np.clip((self.lengths.cdf(ti) - self.lengths.cdf(lo_e)) / self._cdf_total, 0.0, mc)
+            ml = np.minimum(np.maximum((self.lengths.cdf(ti) - self._cdf_edges[cell[inner]]) / self._cdf_total, 0.0), mc)
             xl = cell_means(ml, (self.lengths.partial_mean(lo_e, ti)) / self._cdf_total, lo_e, ti)
             xh = cell_means(mc - ml, mc * xc - ml * xl, ti, hi_e)
             m_lo, x_lo = m_lo.copy(), x_lo.copy()
@@ -166,11 +173,11 @@ class ThroughputModel:
             s_hi[inner] = kv_cache_bytes(self.model, xh)
         else:
             x_hi = x_cell
-        m_hi = np.clip(m_cell - m_lo, 0.0, None)
+        m_hi = np.maximum(m_cell - m_lo, 0.0)
         c = self._cum
         head = lambda key: c[key][cell]  # noqa: E731  (cells before the split one)
         tail = lambda key: c[key][-1] - c[key][cell + 1]  # noqa: E731  (cells after it)
-        p, q = np.clip(tail("m") + m_hi, 0.0, None), np.clip(head("m") + m_lo, 0.0, None)
+        p, q = np.maximum(tail("m") + m_hi, 0.0), np.maximum(head("m") + m_lo, 0.0)
         p, q = p / (p + q), q / (p + q)  # complementary: p is exactly 1 where nothing stays local
         with np.errstate(divide="ignore", invalid="ignore"):
             long_l = np.where(p > 0, (tail("x") + weighted(m_hi, x_hi)) / p, np.nan)
