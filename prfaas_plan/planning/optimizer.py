@@ -45,6 +45,8 @@ _LAMBDA_PROBE = 1e-12  # req/s: "can this problem serve any traffic at all"
 def _ceil(x: np.ndarray) -> np.ndarray:
     """Instances for a need: the ceiling (a relative 1e-9 over an integer rounds down), and at
     least one for any positive need, however small."""
+    if isinstance(x, float) and math.isfinite(x):  # one number: the same steps in Python floats
+        return float(max(math.ceil(x - min(x * _CEIL_RTOL, _CEIL_ATOL)), 1)) if x > 0 else 0.0
     x = np.asarray(x, float)
     return np.where(x > 0, np.maximum(np.ceil(x - np.minimum(x * _CEIL_RTOL, _CEIL_ATOL)), 1.0), 0.0)
 
@@ -82,15 +84,17 @@ def _deploy(problem: Problem, needs: Needs, lam: float) -> dict[str, np.ndarray]
     n_r = np.maximum(_ceil(lam * needs.remote_s), problem.prfaas.min)
     n_p = _ceil(lam * needs.local_s)
     n_d = np.full_like(n_p, _ceil(lam / tm.decode_req_per_s_per_instance))
-    n_d = n_d + np.maximum(problem.local.min - (n_p + n_d), 0)  # spare local nodes decode
+    if problem.local.min > 0:  # (with no minimum the spare count is 0: counts are >= 0)
+        n_d = n_d + np.maximum(problem.local.min - (n_p + n_d), 0)  # spare local nodes decode
+    n_local = n_p + n_d
     ok = np.ones_like(n_p, bool)
     if problem.prfaas.max is not None:
         ok &= n_r <= problem.prfaas.max
     if problem.local.max is not None:
-        ok &= n_p + n_d <= problem.local.max
+        ok &= n_local <= problem.local.max
     link_have, link_cost = problem.link.buy(lam * needs.link_bytes)
     ok &= (needs.link_bytes <= 0) | (link_have > 0)
-    cost = n_r * problem.remote_instance_usd_per_hour() + (n_p + n_d) * problem.local_instance_usd_per_hour() + link_cost
+    cost = n_r * problem.remote_instance_usd_per_hour() + n_local * problem.local_instance_usd_per_hour() + link_cost
     ok &= np.isfinite(cost)
     if problem.budget_usd_per_hour is not None:
         ok &= cost <= problem.budget_usd_per_hour

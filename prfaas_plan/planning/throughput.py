@@ -34,6 +34,25 @@ from .workload import LengthDistribution, cell_means, weighted
 
 MODES = ("paper", "distribution")
 
+_CELLS: dict = {}  # (distribution, n) -> its cells, read-only: a plan's two modes share them
+
+
+def _cells(lengths: LengthDistribution, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``lengths.cells(n)``, computed once per distribution (distributions are frozen values)."""
+    try:
+        key = (lengths, n)
+        hit = _CELLS.get(key)
+    except TypeError:  # an unhashable distribution: no cache
+        return lengths.cells(n)
+    if hit is None:
+        hit = tuple(lengths.cells(n))
+        for a in hit:
+            a.setflags(write=False)
+        if len(_CELLS) >= 16:
+            _CELLS.clear()
+        _CELLS[key] = hit
+    return hit
+
 
 @dataclass(frozen=True)
 class Needs:
@@ -107,7 +126,7 @@ class ThroughputModel:
         self.model, self.lengths, self.remote, self.local = model, lengths, remote, local
         self.decode, self.output_tokens, self.mode = decode, output_tokens, mode
         self.decode_req_per_s_per_instance = decode.req_per_s(output_tokens)
-        upper, self._mass, self._means = lengths.cells(n_cells)
+        upper, self._mass, self._means = _cells(lengths, n_cells)
         self._edges = np.concatenate([[lengths.support()[0] * (1 - 1e-9)], upper])  # e_0 .. e_m
         lo_edge, hi_edge = self._edges[0], self._edges[-1]
         self._cdf_total = float(lengths.cdf(hi_edge) - lengths.cdf(lo_edge))
