@@ -28,6 +28,7 @@ scipy.optimize alone would cost more than twice the whole planning run.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import fields, replace
 
 import numpy as np
@@ -106,6 +107,18 @@ def _optimistic(lo: Needs, hi: Needs) -> Needs:
     smaller of its two end values (exact lower bounds, each need being monotone in between)."""
     m = lambda name: np.minimum(getattr(lo, name), getattr(hi, name))  # noqa: E731
     return Needs(lo.threshold_tokens, lo.offload_frac, lo.long_tokens, lo.short_tokens, m("remote_s"), m("link_bytes"), m("local_s"))
+
+
+_FLOORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # throughput model -> its intervals' optimistic needs
+
+
+def _interval_floor(problem: Problem) -> Needs:
+    """``_optimistic(*interval ends)``, made once per throughput model (it does not depend on Lambda)."""
+    tm = problem.model
+    floor = _FLOORS.get(tm)
+    if floor is None:
+        floor = _FLOORS[tm] = _optimistic(*tm.interval_ends)
+    return floor
 
 
 _NEEDS_CROSSING = ("local_s", "remote_s")  # the needs whose ceilings change the counts along t
@@ -206,7 +219,7 @@ def _reach(problem: Problem, lam: float, grid: tuple[Needs, np.ndarray], level: 
     tm = problem.model
     ends = _intervals(problem)
     if level == "relaxed" and ends is not None:  # optimistic needs are below both ends' needs
-        return lam if np.any(_deploy(problem, _optimistic(*ends), lam)["ok"]) else 0.0
+        return lam if np.any(_deploy(problem, _interval_floor(problem), lam)["ok"]) else 0.0
     needs, allowed = grid
     dep = _deploy(problem, needs, lam)
     ok = dep["ok"] & allowed
@@ -222,7 +235,7 @@ def _reach(problem: Problem, lam: float, grid: tuple[Needs, np.ndarray], level: 
     if not np.any(ok):
         return 0.0
     idx = np.flatnonzero(ok)
-    got = tm.evaluate(needs.select(idx), dep["n_r"][idx], dep["n_p"][idx], dep["n_d"][idx], dep["link"][idx])["throughput_req_per_s"]
+    got = tm.throughput_req_per_s(needs.select(idx), dep["n_r"][idx], dep["n_p"][idx], dep["n_d"][idx], dep["link"][idx])
     best = float(np.max(got))
     if level == "exact" and ends is not None:
         j = int(idx[np.argmax(got)])
@@ -242,8 +255,8 @@ def balance(problem: Problem, t: float, n_r: float, n_p: float, n_d: float, link
     ends = np.array([grid_t[k - 1], grid_t[k]])
 
     def caps(ts):
-        m = tm.evaluate(tm.needs_at(ts), n_r, n_p, n_d, link_bytes_per_s)
-        return m["cap_prfaas_req_per_s"] - m["cap_pd_prefill_req_per_s"], m["throughput_req_per_s"]
+        _, _, cap_r, cap_p, theta_d = tm.capacities(tm.needs_at(ts), n_r, n_p, n_d, link_bytes_per_s)
+        return cap_r - cap_p, np.minimum(np.minimum(cap_r, cap_p), theta_d)  # as evaluate()
 
     h, lam = caps(ends)
     best_i = int(np.argmax(lam))
@@ -275,7 +288,7 @@ def _upper_bound(problem: Problem, grid: tuple[Needs, np.ndarray]) -> float:
         bound = problem.local.max * tm.decode_req_per_s_per_instance
     if problem.budget_usd_per_hour is not None:
         ends = _intervals(problem)
-        lb = _optimistic(*ends) if ends is not None else grid[0]
+        lb = _interval_floor(problem) if ends is not None else grid[0]
         usd_per_req_per_s = (problem.remote_instance_usd_per_hour() * lb.remote_s + problem.local_instance_usd_per_hour() * lb.local_s)
         if lb is grid[0]:
             usd_per_req_per_s = np.where(grid[1], usd_per_req_per_s, np.inf)
@@ -366,7 +379,7 @@ def _pick(problem: Problem, lam: float, grid: tuple[Needs, np.ndarray], prefer: 
     if not np.any(ok):
         raise PlanError(f"{lam:g} req/s cannot be reached within the instance ranges, link and budget")
     idx = np.flatnonzero(ok)
-    got = tm.evaluate(needs.select(idx), dep["n_r"][idx], dep["n_p"][idx], dep["n_d"][idx], dep["link"][idx])["throughput_req_per_s"]
+    got = tm.throughput_req_per_s(needs.select(idx), dep["n_r"][idx], dep["n_p"][idx], dep["n_d"][idx], dep["link"][idx])
     got = np.round(got / np.max(got), 12)  # equal up to rounding: let the cost decide
     cost = dep["cost"][idx]
     order = np.lexsort((cost, -got)) if prefer == "throughput" else np.lexsort((-got, cost))

@@ -76,11 +76,11 @@ class Needs:
     def select(self, j) -> Needs:
         """The needs of threshold option(s) ``j`` (an index, or an index array) alone."""
         idx = np.atleast_1d(j)
-        return Needs(*(np.asarray(getattr(self, f.name))[idx] for f in fields(self)))
+        return Needs(*(np.asarray(getattr(self, name))[idx] for name in _NEEDS_FIELDS))
 
     @staticmethod
     def concat(parts: list[Needs]) -> Needs:
-        return Needs(*(np.concatenate([np.asarray(getattr(p, f.name)) for p in parts]) for f in fields(Needs)))
+        return Needs(*(np.concatenate([np.asarray(getattr(p, name)) for p in parts]) for name in _NEEDS_FIELDS))
 
     def _per_request(self, total, frac):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -100,6 +100,9 @@ class Needs:
     def t_local_s(self):
         """T_p: mean local prefill instance-seconds of a request kept local (nan if none)."""
         return self._per_request(self.local_s, 1.0 - self.offload_frac)
+
+
+_NEEDS_FIELDS = tuple(f.name for f in fields(Needs))
 
 
 class ThroughputModel:
@@ -212,22 +215,33 @@ class ThroughputModel:
         return Needs(t, p, long_l, short_l, np.where(p > 0, remote_s, 0.0), np.where(p > 0, link, 0.0), np.where(q > 0, local_s, 0.0))
 
     # -- Eq. 3-6 at a deployment ---------------------------------------------------------------
-    def evaluate(self, needs: Needs, n_prfaas: int, n_pd_prefill: int, n_pd_decode: int, link_bytes_per_s: float) -> dict:
-        """Every Theta, Lambda_max and what binds, for integer counts at given needs (arrays ok):
-        Eq. 3-6 written with the needs, cap_prfaas = Theta_prfaas / p = min(N_prfaas / (p T_r),
-        B_out / (p S_r)) and cap_pd_prefill = Theta_pd_p / (1 - p) = N_p / ((1 - p) T_p)."""
-        p = needs.offload_frac
+    def capacities(self, needs: Needs, n_prfaas, n_pd_prefill, n_pd_decode, link_bytes_per_s) -> tuple:
+        """(cap_compute, cap_link, cap_prfaas, cap_pd_prefill, Theta_pd_d) as :meth:`evaluate` names them."""
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             cap_compute = np.where(needs.remote_s > 0, n_prfaas / needs.remote_s, np.inf)
             cap_link = np.where(needs.link_bytes > 0, link_bytes_per_s / needs.link_bytes, np.inf)
             cap_prfaas = np.minimum(cap_compute, cap_link)
             cap_pd_p = np.where(needs.local_s > 0, n_pd_prefill / needs.local_s, np.inf)
             theta_pd_d = n_pd_decode * self.decode_req_per_s_per_instance
+        return cap_compute, cap_link, cap_prfaas, cap_pd_p, theta_pd_d
+
+    def throughput_req_per_s(self, needs: Needs, n_prfaas, n_pd_prefill, n_pd_decode, link_bytes_per_s) -> np.ndarray:
+        """Lambda_max alone (``evaluate(...)["throughput_req_per_s"]``, without the rest)."""
+        _, _, cap_prfaas, cap_pd_p, theta_pd_d = self.capacities(needs, n_prfaas, n_pd_prefill, n_pd_decode, link_bytes_per_s)
+        return np.minimum(np.minimum(cap_prfaas, cap_pd_p), theta_pd_d)
+
+    def evaluate(self, needs: Needs, n_prfaas: int, n_pd_prefill: int, n_pd_decode: int, link_bytes_per_s: float) -> dict:
+        """Every Theta, Lambda_max and what binds, for integer counts at given needs (arrays ok):
+        Eq. 3-6 written with the needs, cap_prfaas = Theta_prfaas / p = min(N_prfaas / (p T_r),
+        B_out / (p S_r)) and cap_pd_prefill = Theta_pd_p / (1 - p) = N_p / ((1 - p) T_p)."""
+        p = needs.offload_frac
+        cap_compute, cap_link, cap_prfaas, cap_pd_p, theta_pd_d = self.capacities(needs, n_prfaas, n_pd_prefill, n_pd_decode, link_bytes_per_s)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             theta = {"theta_prfaas_req_per_s": cap_prfaas, "theta_prfaas_compute_req_per_s": cap_compute,
                      "theta_prfaas_link_req_per_s": cap_link}
             theta = {k: np.where(p > 0, cap * p, np.inf) for k, cap in theta.items()}
             theta_pd_p = np.where(p < 1, cap_pd_p * (1 - p), np.inf)
-        lam = np.minimum(np.minimum(cap_prfaas, cap_pd_p), theta_pd_d)
+        lam = np.minimum(np.minimum(cap_prfaas, cap_pd_p), theta_pd_d)  # as throughput_req_per_s
         return {
             **theta,
             "theta_pd_prefill_req_per_s": theta_pd_p,
