@@ -5,7 +5,7 @@ code 2; nothing is written when a command fails.
 """
 
 # No `from __future__ import annotations` here: typer reads every command's annotations on each
-# run, and as strings it would compile and evaluate them all again (~6 ms a run).
+# run, and as strings it would compile and evaluate them all again (~5 ms a run).
 
 import functools
 import os
@@ -15,12 +15,6 @@ import typing
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
-
-# numpy's OpenBLAS starts one spinning thread per core when numpy is imported; the planner's
-# linear algebra is a few tiny fits, never threaded, and on a busy machine those threads cost a
-# command 30-60 ms. Unless the user chose a thread count, the CLI process asks for one.
-if not any(v in os.environ for v in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")):
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"
 
 import typer
 import typer.core
@@ -104,12 +98,21 @@ def _plain_values(command) -> None:
         _plain_values(sub)
 
 
+def _one_blas_thread() -> None:
+    """numpy's OpenBLAS starts a spinning thread per core when numpy is imported; a command's
+    linear algebra is a few tiny fits, never threaded, and on a busy machine those threads cost
+    it 30-60 ms. Unless the user chose a thread count, a command (before numpy loads) asks for one."""
+    if "numpy" not in sys.modules and not any(v in os.environ for v in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")):
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+
 class OneLineErrors(typer.core.TyperGroup):
     """The root command group: a usage error (unknown option, missing argument, bad value) is
     one line on stderr and exit code 2, like a PlanError, instead of click's framed block."""
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         _plain_values(self)
+        _one_blas_thread()
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
