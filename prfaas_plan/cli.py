@@ -87,15 +87,17 @@ class PlainValues:
         return _MISS
 
 
-def _plain_values(command) -> None:
-    """Give every parameter of ``command`` and its subcommands a :class:`PlainValues` converter
-    (only where typer keeps a lazily built one; other typer versions are left alone)."""
-    help_option = command.get_help_option(typer.Context(command))  # made once per command and kept (click caches it)
+def _plain_values(command, ctx, depth: int = 0) -> None:
+    """Give the parameters of ``command`` (its help option too, which click makes on first need
+    and keeps) and, to ``depth`` levels, of its subcommands a :class:`PlainValues` converter;
+    only where typer keeps a lazily built converter (other typer versions are left alone)."""
+    help_option = command.get_help_option(ctx)
     for param in [*command.params, *([help_option] if help_option is not None else [])]:
         if getattr(param, "_runtime_param", _MISS) is None and hasattr(param, "type_descriptor") and hasattr(param, "get_runtime_param"):
             param._runtime_param = PlainValues(param)
-    for sub in getattr(command, "commands", {}).values():
-        _plain_values(sub)
+    if depth > 0:
+        for sub in getattr(command, "commands", {}).values():
+            _plain_values(sub, ctx, depth - 1)
 
 
 def _one_blas_thread() -> None:
@@ -110,8 +112,17 @@ class OneLineErrors(typer.core.TyperGroup):
     """The root command group: a usage error (unknown option, missing argument, bad value) is
     one line on stderr and exit code 2, like a PlanError, instead of click's framed block."""
 
+    def parse_args(self, ctx, args):
+        _plain_values(self, ctx)
+        return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx, args):
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:  # the command run, and below a group (hardware, models) its commands
+            _plain_values(command, ctx, depth=1)
+        return name, command, rest
+
     def main(self, *args, standalone_mode: bool = True, **kwargs):
-        _plain_values(self)
         _one_blas_thread()
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
