@@ -1,4 +1,4 @@
-"""The CLI converts plain option values itself (cli.PlainValues) instead of typer's per-parameter
+"""The CLI converts plain option values itself (cli_values.PlainValues) instead of typer's per-parameter
 pydantic adapters (~60 ms per run): for every parameter of every command, and values plain and
 odd, the result (value and type) or the error is exactly typer's own."""
 
@@ -12,7 +12,8 @@ import pytest
 import typer
 import typer.main
 
-from prfaas_plan.cli import Dtype, EstimateFormat, Format, Mode, PlainValues, _plain_values, app
+from prfaas_plan.cli import Dtype, EstimateFormat, Format, Mode, app
+from prfaas_plan.cli_values import PlainValues, plain_values
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ["8", "0", "1", "-3", "08", "+8", " 8", "8 ", "1_000", "1e3", "1.5", "-0.25", "30000", "3.", ".5", "nan", "inf", "", "abc",
@@ -61,7 +62,7 @@ def test_every_parameter_gets_plain_values():
     and a group's commands when they are resolved)."""
     root = typer.main.get_command(app)
     ctx = typer.Context(root)
-    _plain_values(root, ctx, depth=2)
+    plain_values(root, ctx, depth=2)
     missed = []
 
     def walk(cmd):
