@@ -46,10 +46,12 @@ _LAMBDA_PROBE = 1e-12  # req/s: "can this problem serve any traffic at all"
 def _ceil(x: np.ndarray) -> np.ndarray:
     """Instances for a need: the ceiling (a relative 1e-9 over an integer rounds down), and at
     least one for any positive need, however small."""
+    # For x > 0 the argument of the ceiling is > 0 (x less a billionth of itself, or less 1e-6
+    # where x > 1000), so the ceiling is already >= 1.
     if isinstance(x, float) and math.isfinite(x):  # one number: the same steps in Python floats
-        return float(max(math.ceil(x - min(x * _CEIL_RTOL, _CEIL_ATOL)), 1)) if x > 0 else 0.0
+        return float(math.ceil(x - min(x * _CEIL_RTOL, _CEIL_ATOL))) if x > 0 else 0.0
     x = np.asarray(x, float)
-    return np.where(x > 0, np.maximum(np.ceil(x - np.minimum(x * _CEIL_RTOL, _CEIL_ATOL)), 1.0), 0.0)
+    return np.where(x > 0, np.ceil(x - np.minimum(x * _CEIL_RTOL, _CEIL_ATOL)), 0.0)
 
 
 def _allowed(problem: Problem, n_options: int) -> np.ndarray:
@@ -84,13 +86,13 @@ def _deploy(problem: Problem, needs: Needs, lam: float) -> dict[str, np.ndarray]
     tm = problem.model
     n_r = np.maximum(_ceil(lam * needs.remote_s), problem.prfaas.min)
     n_p = _ceil(lam * needs.local_s)
-    n_d = np.full_like(n_p, _ceil(lam / tm.decode_req_per_s_per_instance))
-    if problem.local.min > 0:  # (with no minimum the spare count is 0: counts are >= 0)
-        n_d = n_d + np.maximum(problem.local.min - (n_p + n_d), 0)  # spare local nodes decode
+    d = _ceil(lam / tm.decode_req_per_s_per_instance)
+    if problem.local.min > 0:  # spare local nodes decode (with no minimum there are none: counts are >= 0)
+        n_d = d + np.maximum(problem.local.min - (n_p + d), 0)
+    else:
+        n_d = np.full_like(n_p, d)
     n_local = n_p + n_d
-    ok = np.ones_like(n_p, bool)
-    if problem.prfaas.max is not None:
-        ok &= n_r <= problem.prfaas.max
+    ok = n_r <= problem.prfaas.max if problem.prfaas.max is not None else np.ones_like(n_p, bool)
     if problem.local.max is not None:
         ok &= n_local <= problem.local.max
     link_have, link_cost = problem.link.buy(lam * needs.link_bytes)
