@@ -54,12 +54,12 @@ RUNS = {
 }
 
 
-def environment() -> tuple[dict, str]:
+def environment(cache_dir: str) -> tuple[dict, str]:
     env = dict(os.environ)
     if env.get("PYTHONDONTWRITEBYTECODE"):
         env.pop("PYTHONDONTWRITEBYTECODE")
-        env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="prfaas-bench-pycache-")
-        return env, f"bytecode cache in {env['PYTHONPYCACHEPREFIX']} (PYTHONDONTWRITEBYTECODE was set)"
+        env["PYTHONPYCACHEPREFIX"] = cache_dir
+        return env, "bytecode cache in a temporary folder (PYTHONDONTWRITEBYTECODE was set)"
     return env, "bytecode cache as Python keeps it"
 
 
@@ -67,19 +67,23 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=10)
     args = ap.parse_args()
-    env, cache = environment()
+    with tempfile.TemporaryDirectory(prefix="prfaas-bench-pycache-") as cache_dir:
+        return run(args.repeat, *environment(cache_dir))
+
+
+def run(repeat: int, env: dict, cache: str) -> int:
     commands = {name: cmd for name, cmd in REFERENCES.items()} | {name: cmd for name, (cmd, _) in RUNS.items()}
     for cmd in commands.values():  # warm-up: bytecode cache, file system cache
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT, env=env)
     times: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(args.repeat):
+    for _ in range(repeat):
         for name, cmd in commands.items():
             t0 = time.perf_counter()
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT, env=env)
             times[name].append(time.perf_counter() - t0)
     best = {name: min(t) for name, t in times.items()}
     median = {name: statistics.median(t) for name, t in times.items()}
-    print(f"wall time of {args.repeat} interleaved runs each, interpreter start included; {cache}")
+    print(f"wall time of {repeat} interleaved runs each, interpreter start included; {cache}")
     print(f"  {'':62s} {'best':>7s} {'median':>7s}   x bare import: best, median (target)")
     for name in REFERENCES:
         ratio = f"{best[name] / best[BARE]:5.2f}x  {median[name] / median[BARE]:5.2f}x" if name != BARE else ""
