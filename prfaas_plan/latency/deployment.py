@@ -80,6 +80,7 @@ class Deployment:
     decode_batch: int  # BS_max per instance
     decode_step_s: float
     output_tokens_mean: float
+    decode_accepted_tokens: float = 1.0  # tokens emitted per decode step (MTP accepted length)
 
     @property
     def decode_slots(self) -> int:
@@ -144,4 +145,5 @@ def deployment(sc: Scenario, plan: dict, kind: str = "prfaas", mode: str | None 
         decode_batch=tm.decode.bs_max,
         decode_step_s=tm.decode.step_s,
         output_tokens_mean=sc.workload.output_tokens_mean,
+        decode_accepted_tokens=tm.decode.accepted_tokens,
     )
