@@ -161,6 +161,8 @@ class Simulation:
         self._push(self.window_s, TICK, None)
         heapq.heappush(self._heap, (self.duration_s, math.inf, SNAPSHOT, None))  # after every other event at that time
         self._precompute()
+        if hasattr(policy, "attach"):
+            policy.attach(self)
 
     # -- set-up -----------------------------------------------------------------------------------
     def _precompute(self) -> None:
@@ -371,7 +373,7 @@ class Simulation:
         b = self.egress.bandwidth_bytes_per_s
         util = sent / (b * w) if b > 0 else (1.0 if self.egress.in_flight else 0.0)
         per = lambda p: len(p.queue) / p.capacity if p.capacity > 0 else (math.inf if p.queue else 0.0)  # noqa: E731
-        self.policy.tick(util, per(self.pools[1]), per(self.pools[0]))
+        self.policy.tick(w, min(util, 1.0), per(self.pools[1]), per(self.pools[0]))
         self.thresholds.append(self.policy.threshold_tokens)
         if now < self.duration_s or self._heap or self.egress.in_flight or self.ingress.in_flight:
             self._push(now + w, TICK, None)
