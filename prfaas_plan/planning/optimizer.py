@@ -325,7 +325,7 @@ def cheapest_for(problem: Problem, target_req_per_s: float) -> Plan:
     except PlanError:
         raise PlanError(f"target {target_req_per_s:g} req/s cannot be reached within the instance ranges, link and budget") from None
     fleet = replace(problem, prfaas=Range.exactly(plan.n_prfaas), local=Range.exactly(plan.n_pd_prefill + plan.n_pd_decode),
-                    link=replace(problem.link, fixed_gbit_per_s=units.bytes_per_s_to_gbit_per_s(plan.link_bytes_per_s),
+                    link=replace(problem.link, fixed_gbit_per_s=units.bytes_per_s_to_gbit_per_s(problem.link.bought_bytes_per_s(plan.link_bytes_per_s)),
                                  sizes_gbit_per_s=(), sizes_usd_per_hour=(), max_gbit_per_s=None),
                     budget_usd_per_hour=None)
     best = maximise(fleet)

@@ -82,7 +82,7 @@ def plan_dict(plan: Plan, sc: Scenario) -> dict:
     lam = plan.throughput_req_per_s
     p = first(n.offload_frac)
     egress = lam * first(n.link_bytes)
-    link_gbit = units.bytes_per_s_to_gbit_per_s(plan.link_bytes_per_s)
+    link_gbit = units.bytes_per_s_to_gbit_per_s(sc.link.bought_bytes_per_s(plan.link_bytes_per_s))
     return {
         "threshold_tokens": None if math.isinf(plan.threshold_tokens) else plan.threshold_tokens,
         "n_prfaas": plan.n_prfaas,
@@ -135,7 +135,8 @@ def baselines(sc: Scenario, main: dict, tm: ThroughputModel) -> tuple[dict, dict
         "naive": None,
     }
     if main["n_prfaas"] > 0:
-        link = Link(fixed_gbit_per_s=main["link_gbit_per_s"], usd_per_gbit_per_s_hour=sc.link.usd_per_gbit_per_s_hour)
+        link = Link(fixed_gbit_per_s=main["link_gbit_per_s"], usd_per_gbit_per_s_hour=sc.link.usd_per_gbit_per_s_hour,
+                    max_utilisation=sc.link.max_utilisation)
         local = Range.exactly(main["n_pd_prefill"] + main["n_pd_decode"])
         problems["naive"] = _make(sc, tm, Range.exactly(main["n_prfaas"]), local, link, None, "remote-only")
     out, errors = {}, {}
