@@ -40,7 +40,7 @@ def throughput_model(sc: Scenario, mode: str | None = None) -> ThroughputModel:
     return ThroughputModel(sc.model, wl.uncached, remote, local, decode, wl.output_tokens_mean, mode)
 
 
-def _problem(sc: Scenario, tm: ThroughputModel, objective: str, budget: float | None) -> Problem:
+def problem_for(sc: Scenario, tm: ThroughputModel, objective: str, budget: float | None) -> Problem:
     """The scenario's question: the fleet in place (fixed-fleet), or free counts and link."""
     if objective == "fixed-fleet":
         return _make(sc, tm, Range.exactly(sc.prfaas.instances), Range.exactly(sc.local.instances), sc.link, None)
@@ -172,7 +172,7 @@ def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float |
 
     def solve(m: str) -> tuple[dict, ThroughputModel]:
         tm = throughput_model(sc, m)
-        problem = _problem(sc, tm, objective, budget)
+        problem = problem_for(sc, tm, objective, budget)
         plan = cheapest_for(problem, target) if objective == "target" else maximise(problem)
         return plan_dict(plan, sc), tm
 
