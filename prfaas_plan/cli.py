@@ -447,18 +447,22 @@ def optimize(
 ) -> None:
     """Plan a deployment: routing threshold t (tokens), PrfaaS / local prefill / local decode
     instances, link bandwidth (Gbit/s), throughput Lambda_max (req/s), cost (USD/hour), what binds,
-    and the baselines (homogeneous PD, naive heterogeneous) beside it ([PRFAAS] Eq. 3-8)."""
+    and the baselines (homogeneous PD, naive heterogeneous) beside it ([PRFAAS] Eq. 3-8), each
+    with its analytic TTFT (seconds) at zero load and at the scenario's arrival rate, and its
+    goodput (req/s meeting slo.ttft_p90_s) when the scenario sets one."""
     from .planning.planner import PLAN_KEYS
     from .planning.planner import optimize as plan
     from .planning.scenario import load_scenario
     from .reports.provenance import provenance, provenance_columns
 
+    from .latency.plans import add_latency, latency_columns
+
     sc = load_scenario(scenario)
-    result = plan(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s)
+    result = add_latency(sc, plan(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s))
     prov = provenance(sc, result["mode"], "optimize", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s)
     extra = {"verdict": result["verdict"]["text"], "prices": result["prices"], "load": result.get("load"), **provenance_columns(prov)}
-    rows = [{"plan": "prfaas", **{k: result[k] for k in PLAN_KEYS}, **extra}]
-    rows += [{"plan": name, **{k: b[k] for k in PLAN_KEYS}, **extra} for name, b in result["baselines"].items() if b]
+    rows = [{"plan": "prfaas", **{k: result[k] for k in PLAN_KEYS}, **latency_columns(result), **extra}]
+    rows += [{"plan": name, **{k: b[k] for k in PLAN_KEYS}, **latency_columns(b), **extra} for name, b in result["baselines"].items() if b]
 
     def table():
         from .reports.render import print_plan

@@ -35,6 +35,7 @@ from ..catalog.model import ModelSpec
 from ..errors import PlanError
 from ..planning.planner import throughput_model
 from ..planning.scenario import Scenario
+from ..planning.throughput import ThroughputModel
 from ..planning.workload import LengthDistribution
 from ..roofline.kv import kv_cache_bytes
 from ..roofline.prefill import PrefillModel
@@ -114,15 +115,16 @@ def exposed_transfer_s(kv_bytes, prefill_s, bandwidth_bytes_per_s: float, layers
     return np.maximum(transfer - np.asarray(prefill_s, float), transfer / max(layers, 1))
 
 
-def deployment(sc: Scenario, plan: dict, kind: str = "prfaas", mode: str | None = None) -> Deployment:
+def deployment(sc: Scenario, plan: dict, kind: str = "prfaas", mode: str | None = None, tm: ThroughputModel | None = None) -> Deployment:
     """The deployment of ``plan`` (a :func:`~prfaas_plan.planning.planner.plan_dict`, or a
     baseline of the same shape) in scenario ``sc``. ``kind`` only labels it; the threshold and
     the counts come from the plan. ``mode`` (default the scenario's): in ``paper`` mode prefill
-    occupancy is the single-request latency, as the paper prices capacity."""
+    occupancy is the single-request latency, as the paper prices capacity. ``tm``: the
+    scenario's throughput model in that mode, if already built."""
     if kind not in KINDS:
         raise PlanError(f"deployment kind must be one of {', '.join(KINDS)}, got {kind!r}")
     mode = mode or sc.mode
-    tm = throughput_model(sc, mode)
+    tm = tm or throughput_model(sc, mode)
     t = plan["threshold_tokens"]
     threshold = math.inf if t is None else float(t)
 

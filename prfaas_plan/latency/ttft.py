@@ -41,8 +41,11 @@ from .queueing import Wait, pool_wait
 
 QUANTILES = {"p50": 0.50, "p90": 0.90, "p99": 0.99}
 
-#: Cells of the length distribution the sums run over (as the throughput model's).
+#: Cells of the length distribution the sums run over.
 LATENCY_CELLS = 1024
+
+#: Relative precision of the percentiles (bisection on the survival function).
+QUANTILE_RTOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,7 @@ def ttft(dep: Deployment, arrival_req_per_s: float, n_cells: int = LATENCY_CELLS
 def _quantile(survival, tail: float, lo: float, hi: float) -> float:
     """Smallest x with P(TTFT > x) <= tail, by bisection (survival is non-increasing)."""
     for _ in range(100):
-        if hi - lo <= 1e-9 * max(hi, 1e-9):
+        if hi - lo <= QUANTILE_RTOL * max(hi, 1e-9):
             break
         mid = 0.5 * (lo + hi)
         lo, hi = (lo, mid) if survival(mid) <= tail else (mid, hi)

@@ -90,6 +90,29 @@ def _t(v) -> str:
     return f"{v:,.0f} tokens"
 
 
+def _ttft_pair(lat: dict | None) -> str:
+    return "-" if not lat else f"{lat['ttft_mean_s']:.2f} / {lat['ttft_p90_s']:.2f}"
+
+
+def _latency_cols(r: dict) -> list:
+    """TTFT mean / P90 columns of the plan and baselines table (as [PRFAAS] Table 6 shows them)."""
+    lat = lambda key: (lambda v: _ttft_pair((v or {}).get(key)))  # noqa: E731
+    cols = [("latency", "TTFT mean / P90 s, idle", lat("zero_load"))]
+    if r.get("load"):
+        cols.append(("latency", f"TTFT mean / P90 s @ {r['load']['arrival_req_per_s']:g} req/s", lat("at_arrival_rate")))
+    if r.get("ttft_p90_slo_s") is not None:
+        cols.append(("latency", f"goodput req/s (P90 <= {r['ttft_p90_slo_s']:g} s)", lambda v: f"{v['goodput_req_per_s']:.3f}" if v else "-"))
+    return cols
+
+
+def _latency_notes(con: Console, r: dict) -> None:
+    unstable = [f"{name}: {p['latency']['at_arrival_rate_error']}" for name, p in [("PrfaaS plan", r), *r["baselines"].items()]
+                if p and p.get("latency") and p["latency"].get("at_arrival_rate_error")]
+    if r.get("latency"):
+        con.print("TTFT: analytic (prefill queue M/G/c on batched service, own prefill, exposed KV transfer, RTT, decode slot, first step); "
+                  "'idle' is zero load, as [PRFAAS] Table 6 reports." + ("" if not unstable else " Unstable at the arrival rate: " + "; ".join(unstable)))
+
+
 def print_plan(con: Console, sc: Scenario, r: dict) -> None:
     p, l = sc.prfaas, sc.local
     if r["objective"] == "budget":
@@ -136,7 +159,10 @@ def print_plan(con: Console, sc: Scenario, r: dict) -> None:
     cols = [("plan", "plan", text), ("n_prfaas", "PrfaaS", fmt("d")), ("n_pd_prefill", "PD-P", fmt("d")), ("n_pd_decode", "PD-D", fmt("d")),
             ("throughput_req_per_s", "req/s", fmt(".3f")), ("cost_usd_per_hour", "$/hour", fmt(",.2f")), ("bottleneck", "binding", text),
             ("plan_vs_baseline", "PrfaaS plan gain", lambda v: "-" if v is None else f"{v:.2f}x")]
+    if r.get("latency"):
+        cols += _latency_cols(r)
     con.print(rows_table(rows, cols, title="Baselines"))
+    _latency_notes(con, r)
     load = r.get("load")
     if load:
         con.print(f"At the scenario's {load['arrival_req_per_s']:g} req/s: {load['utilisation_frac'] * 100:.0f}% of Lambda_max "
