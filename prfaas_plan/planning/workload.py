@@ -360,22 +360,29 @@ def load_trace_csv(path: str | Path, where: str) -> Empirical:
 @dataclass(frozen=True)
 class Workload:
     """A traffic mix. ``input`` is the total prompt length; routing and prefill see the uncached
-    part, (1 - prefix_cache_hit_frac) * L. The cached prefix is assumed free to prefill (its
-    attention reads are ignored) and not shipped; decode holds the whole prompt's cache."""
+    part: ``uncached_input`` where a trace's prefix-cache replay gives it (``prefix_cache_model``
+    says how), else (1 - prefix_cache_hit_frac) * L. The cached prefix is assumed free to prefill
+    (its attention reads are ignored) and not shipped; decode holds the whole prompt's cache."""
 
     input: LengthDistribution
     output_tokens_mean: float
     prefix_cache_hit_frac: float = 0.0
     arrival_req_per_s: float | None = None
+    uncached_input: LengthDistribution | None = None
+    prefix_cache_model: str | None = None
 
     def __post_init__(self):
         if not (0 <= self.prefix_cache_hit_frac < 1):
             raise PlanError(f"prefix_cache_hit_frac must be in [0, 1), got {self.prefix_cache_hit_frac}")
+        if self.uncached_input is not None and self.prefix_cache_hit_frac > 0:
+            raise PlanError("give a trace's prefix-cache model or prefix_cache_hit_frac, not both")
         if not self.output_tokens_mean > 0:
             raise PlanError(f"output tokens must be > 0, got {self.output_tokens_mean}")
 
     @property
     def uncached(self) -> LengthDistribution:
+        if self.uncached_input is not None:
+            return self.uncached_input
         if self.prefix_cache_hit_frac == 0:
             return self.input
         return Scaled(self.input, 1.0 - self.prefix_cache_hit_frac)

@@ -132,6 +132,11 @@ def detect_format(text: str, path: str | Path) -> str:
     return "csv"
 
 
+def sniff_format(path: str | Path) -> str:
+    """The format of the trace file at ``path`` (:func:`detect_format` on its content)."""
+    return detect_format(read_text_maybe_gzip(path, "trace file", MAX_TRACE_BYTES), path)
+
+
 def read_trace(path: str | Path, format: str | None = None, *, spread: bool = True,
                bucket_s: float = MOONCAKE_BUCKET_S, name: str | None = None) -> Trace:
     """The trace in ``path`` (plain or gzip), in ``format`` (one of :data:`FORMATS`; None: detect
