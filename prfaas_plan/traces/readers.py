@@ -119,10 +119,10 @@ def spread_arrivals_s(timestamps_s: np.ndarray, bucket_s: float = MOONCAKE_BUCKE
 
 
 def detect_format(text: str, path: str | Path) -> str:
-    """``mooncake`` when the first non-blank character is ``{`` (JSON lines); for CSV, ``azure``
+    """``mooncake`` when the first non-blank character is ``{`` or ``[`` (JSON lines); for CSV, ``azure``
     when the header has ``TIMESTAMP``, else ``csv``."""
     head = text.lstrip()[:1]
-    if head == "{":
+    if head in ("{", "["):
         return "mooncake"
     header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])), [])
     if "TIMESTAMP" in [c.strip() for c in header]:
@@ -162,10 +162,11 @@ def _where(path, line: int, key: str) -> str:
     return f"{show_path(path)}: line {line}: {key!r}"
 
 
-def _whole(value, path, line: int, key: str, min_value: int) -> int:
-    """``value`` as an int >= ``min_value`` (a JSON/CSV integer; 512.0 is accepted)."""
+def _whole(value, path, line: int, key: str, min_value: int, from_text: bool = True) -> int:
+    """``value`` as an int >= ``min_value`` (an integer; 512.0 is accepted). A string is read as
+    a number only ``from_text`` (a CSV field); in JSON ``"600"`` is refused."""
     v = value
-    if isinstance(v, str):
+    if isinstance(v, str) and from_text:
         text = v.strip()
         try:
             v = int(text)
@@ -220,8 +221,8 @@ def _mooncake(text: str, path, name: str, source: str, spread: bool, bucket_s: f
         if ts < last_ts:
             raise PlanError(f"{_where(path, line_no, 'timestamp')}: {ts} is earlier than {last_ts} on line {last_line}; timestamps must not decrease")
         last_ts, last_line = ts, line_no
-        inp = _whole(row["input_length"], path, line_no, "input_length", 1)
-        outputs.append(_whole(row["output_length"], path, line_no, "output_length", 0))
+        inp = _whole(row["input_length"], path, line_no, "input_length", 1, from_text=False)
+        outputs.append(_whole(row["output_length"], path, line_no, "output_length", 0, from_text=False))
         ids = row["hash_ids"]
         if not isinstance(ids, list) or not all(isinstance(h, int) and not isinstance(h, bool) for h in ids):
             raise PlanError(f"{_where(path, line_no, 'hash_ids')}: must be a list of integers (block hashes)")
