@@ -236,8 +236,7 @@ def _mooncake(text: str, path, name: str, source: str, spread: bool, bucket_s: f
     _checked_count(len(inputs), path)
     rel_s = (np.asarray(ts_ms, float) - ts_ms[0]) / 1e3
     arrival_s = spread_arrivals_s(rel_s, bucket_s) if spread else rel_s
-    label = f"{source} (timestamps spread over {bucket_s:g} s buckets)" if spread else source
-    return Trace(name, arrival_s, np.asarray(inputs, np.int64), np.asarray(outputs, np.int64), tuple(hashes), label)
+    return Trace(name, arrival_s, np.asarray(inputs, np.int64), np.asarray(outputs, np.int64), tuple(hashes), source)
 
 
 # -- CSV (Azure and the project's lengths) ---------------------------------------------------------
