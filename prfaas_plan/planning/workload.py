@@ -242,14 +242,18 @@ class Empirical(LengthDistribution):
     def atoms(self) -> np.ndarray:
         return np.asarray(self.values)
 
+    @cached_property
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(values, cumulative mass, cumulative mass x value), built once (a trace has ~10^4 values)."""
+        v, w = np.asarray(self.values, float), np.asarray(self.weights, float)
+        return v, np.concatenate([[0.0], np.cumsum(w)]), np.concatenate([[0.0], np.cumsum(w * v)])
+
     def cdf(self, x):
-        v, w = np.asarray(self.values), np.asarray(self.weights)
-        c = np.concatenate([[0.0], np.cumsum(w)])
+        v, c, _ = self._arrays
         return c[np.searchsorted(v, np.asarray(x, float), side="right")]
 
     def partial_mean(self, a, b):
-        v, w = np.asarray(self.values), np.asarray(self.weights)
-        c = np.concatenate([[0.0], np.cumsum(w * v)])
+        v, _, c = self._arrays
         return c[np.searchsorted(v, np.asarray(b, float), side="right")] - c[np.searchsorted(v, np.asarray(a, float), side="right")]
 
 
