@@ -141,7 +141,8 @@ def read_trace(path: str | Path, format: str | None = None, *, spread: bool = Tr
                bucket_s: float = MOONCAKE_BUCKET_S, name: str | None = None) -> Trace:
     """The trace in ``path`` (plain or gzip), in ``format`` (one of :data:`FORMATS`; None: detect
     from the content). ``spread`` (Mooncake only): spread each timestamp bucket of ``bucket_s``
-    seconds evenly (:func:`spread_arrivals_s`); False replays the timestamps literally."""
+    seconds evenly (:func:`spread_arrivals_s`; deterministic, no random numbers); False replays
+    the timestamps literally."""
     if format is not None and format not in FORMATS:
         raise PlanError(f"{show_path(path)}: unknown trace format {format!r}; known: {', '.join(FORMATS)}")
     if not (isinstance(bucket_s, (int, float)) and math.isfinite(bucket_s) and bucket_s > 0):
