@@ -75,14 +75,16 @@ def test_case_study_workload(case):
 
 def test_case_study_plan(case):
     """The paper's fleet on Mooncake traffic (recorded when the scenario was added): a much lower
-    threshold than the log-normal's 19,437 (uncached prompts are shorter), 4/4/4, decode-bound
-    at 9.34 req/s (outputs average 343 tokens, not 1,024)."""
+    threshold than the log-normal's 19,437 (uncached prompts are shorter), 4/4/4, ~9.3 req/s
+    with all three stages nearly balanced under decode's ceiling (outputs average 343 tokens,
+    not 1,024, so decode carries 9.34 req/s). Tolerances leave room for profile refits."""
     plan = optimize(case, compare_modes=False)
     assert (plan["n_prfaas"], plan["n_pd_prefill"], plan["n_pd_decode"]) == (4, 4, 4)
-    assert plan["threshold_tokens"] == pytest.approx(5_565, rel=0.01)
-    assert plan["throughput_req_per_s"] == pytest.approx(9.340, rel=0.005)
-    assert plan["offload_frac"] == pytest.approx(0.350, abs=0.005)
-    assert plan["bottleneck"] == "pd-decode"
+    assert plan["threshold_tokens"] == pytest.approx(5_550, rel=0.03)
+    assert plan["throughput_req_per_s"] == pytest.approx(9.33, rel=0.01)
+    assert plan["throughput_req_per_s"] <= plan["theta_pd_decode_req_per_s"] * (1 + 1e-9)
+    assert plan["theta_pd_decode_req_per_s"] == pytest.approx(9.340, rel=0.005)
+    assert plan["offload_frac"] == pytest.approx(0.35, abs=0.01)
 
 
 def test_cache_models_on_a_tiny_trace(tmp_path):
@@ -179,5 +181,5 @@ def test_optimize_cli_json(runner):
     res = runner.invoke(app, ["optimize", "mooncake-case-study", "-f", "json"])
     assert res.exit_code == 0, res.stderr
     out = json.loads(res.stdout)
-    assert out["n_prfaas"] == 4 and np.isclose(out["throughput_req_per_s"], 9.34, rtol=0.005)
+    assert out["n_prfaas"] == 4 and np.isclose(out["throughput_req_per_s"], 9.33, rtol=0.01)
     assert out["provenance"]["inputs"]["workload.prefix_cache_model"].startswith("unlimited prefix cache")
