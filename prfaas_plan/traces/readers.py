@@ -119,10 +119,10 @@ def spread_arrivals_s(timestamps_s: np.ndarray, bucket_s: float = MOONCAKE_BUCKE
 
 
 def detect_format(text: str, path: str | Path) -> str:
-    """``mooncake`` when the first non-blank character is ``{`` (JSON lines); for CSV, ``azure``
+    """``mooncake`` when the first non-blank character is ``{`` or ``[`` (JSON lines); for CSV, ``azure``
     when the header has ``TIMESTAMP``, else ``csv``."""
     head = text.lstrip()[:1]
-    if head == "{":
+    if head in ("{", "["):
         return "mooncake"
     header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])), [])
     if "TIMESTAMP" in [c.strip() for c in header]:
@@ -132,11 +132,17 @@ def detect_format(text: str, path: str | Path) -> str:
     return "csv"
 
 
+def sniff_format(path: str | Path) -> str:
+    """The format of the trace file at ``path`` (:func:`detect_format` on its content)."""
+    return detect_format(read_text_maybe_gzip(path, "trace file", MAX_TRACE_BYTES), path)
+
+
 def read_trace(path: str | Path, format: str | None = None, *, spread: bool = True,
                bucket_s: float = MOONCAKE_BUCKET_S, name: str | None = None) -> Trace:
     """The trace in ``path`` (plain or gzip), in ``format`` (one of :data:`FORMATS`; None: detect
     from the content). ``spread`` (Mooncake only): spread each timestamp bucket of ``bucket_s``
-    seconds evenly (:func:`spread_arrivals_s`); False replays the timestamps literally."""
+    seconds evenly (:func:`spread_arrivals_s`; deterministic, no random numbers); False replays
+    the timestamps literally."""
     if format is not None and format not in FORMATS:
         raise PlanError(f"{show_path(path)}: unknown trace format {format!r}; known: {', '.join(FORMATS)}")
     if not (isinstance(bucket_s, (int, float)) and math.isfinite(bucket_s) and bucket_s > 0):
@@ -157,10 +163,11 @@ def _where(path, line: int, key: str) -> str:
     return f"{show_path(path)}: line {line}: {key!r}"
 
 
-def _whole(value, path, line: int, key: str, min_value: int) -> int:
-    """``value`` as an int >= ``min_value`` (a JSON/CSV integer; 512.0 is accepted)."""
+def _whole(value, path, line: int, key: str, min_value: int, from_text: bool = True) -> int:
+    """``value`` as an int >= ``min_value`` (an integer; 512.0 is accepted). A string is read as
+    a number only ``from_text`` (a CSV field); in JSON ``"600"`` is refused."""
     v = value
-    if isinstance(v, str):
+    if isinstance(v, str) and from_text:
         text = v.strip()
         try:
             v = int(text)
@@ -215,8 +222,8 @@ def _mooncake(text: str, path, name: str, source: str, spread: bool, bucket_s: f
         if ts < last_ts:
             raise PlanError(f"{_where(path, line_no, 'timestamp')}: {ts} is earlier than {last_ts} on line {last_line}; timestamps must not decrease")
         last_ts, last_line = ts, line_no
-        inp = _whole(row["input_length"], path, line_no, "input_length", 1)
-        outputs.append(_whole(row["output_length"], path, line_no, "output_length", 0))
+        inp = _whole(row["input_length"], path, line_no, "input_length", 1, from_text=False)
+        outputs.append(_whole(row["output_length"], path, line_no, "output_length", 0, from_text=False))
         ids = row["hash_ids"]
         if not isinstance(ids, list) or not all(isinstance(h, int) and not isinstance(h, bool) for h in ids):
             raise PlanError(f"{_where(path, line_no, 'hash_ids')}: must be a list of integers (block hashes)")
@@ -230,8 +237,7 @@ def _mooncake(text: str, path, name: str, source: str, spread: bool, bucket_s: f
     _checked_count(len(inputs), path)
     rel_s = (np.asarray(ts_ms, float) - ts_ms[0]) / 1e3
     arrival_s = spread_arrivals_s(rel_s, bucket_s) if spread else rel_s
-    label = f"{source} (timestamps spread over {bucket_s:g} s buckets)" if spread else source
-    return Trace(name, arrival_s, np.asarray(inputs, np.int64), np.asarray(outputs, np.int64), tuple(hashes), label)
+    return Trace(name, arrival_s, np.asarray(inputs, np.int64), np.asarray(outputs, np.int64), tuple(hashes), source)
 
 
 # -- CSV (Azure and the project's lengths) ---------------------------------------------------------
