@@ -11,11 +11,13 @@ l_total minus the request's given uncached length), and the current threshold t.
   a limit ([PRFAAS] section 3: "re-search t over the current incremental-length distribution").
   Watched per 1-s window and smoothed (exponential mean over ``smoothing_s``, 30 s): the egress
   utilisation u (bytes sent / (bandwidth x time)), the PrfaaS pool's waiting requests per
-  instance q, and the arrival rate. Every ``period_s`` (10 s), if u > ``u_high`` (0.9), or
-  q > ``queue_factor`` (2), or the link's bandwidth changed since the last search (the router's
-  congestion monitor is taken to know it), t is re-searched over the last ``history`` (2,000)
-  requests' local-view uncached lengths x: every split of them by a threshold is priced at the
-  observed rate lambda by the mean delay it adds,
+  instance q_prfaas (and the local pool's, q_local), and the arrival rate (the means corrected
+  for their start at 0). Every ``period_s`` (10 s), if u > ``u_high`` (0.9), or q_prfaas or
+  q_local > ``queue_factor`` (2), or the link's bandwidth changed since the last search (the
+  router's congestion monitor is taken to know it), t is re-searched over the last ``history``
+  (2,000) requests' uncached lengths (local view x, which routing compares with t, and PrfaaS
+  view, which its prefill and KV transfer cost): every split of them by a threshold on x is
+  priced at the observed rate lambda by the mean delay it adds,
       share_r W_r + share_l W_l + share_r X,
   W the wait of each prefill pool (M/G/c, Sakasegawa's approximation
   rho^sqrt(2(c+1)) / (c (1 - rho)) E[S] (1 + cv^2) / 2 with the slice's service times) and X the
@@ -122,7 +124,8 @@ class BandwidthAware(Static):
         super().__init__(threshold_tokens)
         self.params = params or BandwidthParams()
         self.recent: deque = deque(maxlen=int(self.params.history))
-        self.u = self.q = self.rate = 0.0
+        self.ewma = {"u": 0.0, "q_prfaas": 0.0, "q_local": 0.0, "rate": 0.0}
+        self.weight = 0.0
         self.arrived = 0
         self.since_s = 0.0
         self.searches = 0
@@ -135,25 +138,26 @@ class BandwidthAware(Static):
         self._bandwidth = sim.egress.bandwidth_bytes_per_s
 
     def route(self, l_total: float, l_pd: float, l_prfaas: float) -> Route:
-        self.recent.append(l_total - l_pd)
+        self.recent.append((l_total - l_pd, l_total - l_prfaas))
         self.arrived += 1
         return _scarce(l_total, l_pd, l_prfaas, self.threshold_tokens)
 
     def tick(self, dt_s: float, egress_utilisation: float, queue_prfaas: float, queue_local: float) -> None:
         p = self.params
         a = 1.0 - math.exp(-dt_s / p.smoothing_s) if p.smoothing_s > 0 else 1.0
-        self.u += a * (egress_utilisation - self.u)
-        self.q += a * (min(queue_prfaas, 1e9) - self.q)
-        self.rate += a * (self.arrived / dt_s - self.rate)
+        self.weight += a * (1.0 - self.weight)  # bias correction: the means start at 0
+        for k, v in (("u", egress_utilisation), ("q_prfaas", queue_prfaas), ("q_local", queue_local), ("rate", self.arrived / dt_s)):
+            self.ewma[k] += a * (min(v, 1e9) - self.ewma[k])
         self.arrived = 0
         self.since_s += dt_s
         if self.since_s < p.period_s * (1 - 1e-9) or math.isinf(self.threshold_tokens) or self.sim is None:
             return
         self.since_s = 0.0
+        u, qr, ql, rate = (self.ewma[k] / self.weight for k in ("u", "q_prfaas", "q_local", "rate"))
         b = self.sim.egress.bandwidth_bytes_per_s
-        if self.u > p.u_high or self.q > p.queue_factor or b != self._bandwidth:
+        if u > p.u_high or qr > p.queue_factor or ql > p.queue_factor or b != self._bandwidth:
             self._bandwidth = b
-            t = self.search(self.rate, b)
+            t = self.search(rate, b)
             if t is not None:
                 self.threshold_tokens = min(max(t, p.t_min_tokens), p.t_max_tokens)
                 self.searches += 1
@@ -165,13 +169,15 @@ class BandwidthAware(Static):
         local, remote = sim.pools
         if len(self.recent) < 10 or remote.model is None or local.model is None or not rate_req_per_s > 0:
             return None
-        x = np.sort(np.fromiter(self.recent, float))
+        pairs = np.array(self.recent, float)
+        pairs = pairs[np.argsort(pairs[:, 0], kind="stable")]
+        x, xr = pairs[:, 0], pairs[:, 1]  # local-view uncached length (routing), PrfaaS-view (its prefill)
         m = len(x)
         suffix = lambda v: np.concatenate([np.cumsum(v[::-1])[::-1], [0.0]]) / m  # noqa: E731  mean of v[k:] x (m - k) / m
         prefix = lambda v: np.concatenate([[0.0], np.cumsum(v)]) / m  # noqa: E731
-        sr, lr = np.asarray(remote.model.service_s(x), float), np.asarray(remote.model.latency_s(x), float)
+        sr, lr = np.asarray(remote.model.service_s(xr), float), np.asarray(remote.model.latency_s(xr), float)
         sl = np.asarray(local.model.service_s(x), float)
-        kv = np.asarray(sim.dep.kv_bytes(x), float)
+        kv = np.asarray(sim.dep.kv_bytes(xr), float)
         share_r = suffix(np.ones(m))
         share_l = 1.0 - share_r
         with np.errstate(divide="ignore", invalid="ignore"):
