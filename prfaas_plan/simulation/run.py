@@ -35,6 +35,8 @@ from .policies import make_policy
 #: states no arrival rate.
 DEFAULT_LOAD_FRAC = 0.8
 DEFAULT_DURATION_S = 3600.0
+#: Re-planning period without a rate shape to take it from (ServeGen's step).
+DEFAULT_REPLAN_PERIOD_S = 600.0
 BASELINES = ("prfaas", "homogeneous", "naive")
 
 
@@ -83,6 +85,21 @@ def simulate(dep, requests: arrivals.Requests, *, warmup_s: float | None = None,
     return out
 
 
+def replan_decision(options, rate_fn):
+    """A ``decide(now_s, sim)`` for the engine: the split and t that
+    :func:`prfaas_plan.latency.replan.choose` picks (lowest analytic P90 TTFT) at the rate
+    ``rate_fn(now_s)`` of the coming period; None when that is the split and t in force."""
+    from ..latency.replan import choose
+    from .engine import Change
+
+    def decide(now_s: float, sim) -> Change | None:
+        option, _ = choose(options, rate_fn(now_s))
+        same = [option.n_pd_prefill, option.n_pd_decode] == sim.target and option.threshold_tokens == sim.policy.threshold_tokens
+        return None if same else Change(now_s, option.threshold_tokens, option.n_pd_prefill, option.n_pd_decode)
+
+    return decide
+
+
 def _positive(name: str, v: float | None, allow_zero: bool = False) -> None:
     if v is not None and not (math.isfinite(v) and (v >= 0 if allow_zero else v > 0)):
         raise PlanError(f"{name} must be a finite number {'>= 0' if allow_zero else '> 0'}, got {v:g}")
@@ -92,12 +109,15 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
                       trace: str | None = None, duration_s: float | None = None, policy: str = "static", seed: int = 0,
                       link_drop_at_s: float | None = None, link_drop_frac: float | None = None, rate_shape: str | None = None,
                       burst_cv2: float | None = None, warmup_s: float | None = None, ttft_slo_s: float = DEFAULT_TTFT_SLO_S,
-                      mode: str | None = None, policy_params: dict | None = None, cache_blocks="hbm") -> dict:
+                      mode: str | None = None, policy_params: dict | None = None, cache_blocks="hbm", replan: bool = False,
+                      replan_period_s: float | None = None, switch_s: float = 60.0) -> dict:
     """Plan ``sc`` (as ``optimize``), then simulate the plan (or a baseline). Arrivals: the trace
     (its own times, or scaled to the rate), the rate shape (normalised to the rate as its mean
     over the run; non-homogeneous Poisson), gamma gaps with ``burst_cv2``, or Poisson. The rate is
     ``load`` x Lambda_max of the simulated deployment, or ``arrival_req_per_s``, or the
-    scenario's arrival rate, or 0.8 x Lambda_max."""
+    scenario's arrival rate, or 0.8 x Lambda_max. ``replan``: every ``replan_period_s`` (default
+    the rate shape's step, else 600 s) pick the local P/D split and t for the coming period's rate
+    (:func:`replan_decision`); a node changing role is out for ``switch_s``."""
     from ..latency.deployment import deployment
     from ..planning.planner import optimize
 
@@ -129,6 +149,7 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
     lam_max = chosen["throughput_req_per_s"]
     rate = arrival_req_per_s if arrival_req_per_s is not None else (load * lam_max if load is not None else None)
     rng = np.random.default_rng(seed)
+    rate_fn = None  # the arrival rate at a time, for re-planning
 
     if trace is not None:
         from ..catalog.paths import resolve_trace
@@ -157,7 +178,10 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
             mean = arrivals.mean_rate(t0, shape.rate_req_per_s, duration_s)
             if not mean > 0:
                 raise PlanError(f"{rate_shape}: the rate shape is zero over the first {duration_s:g} s")
-            times = arrivals.thinned_times(t0, shape.rate_req_per_s * (rate / mean), duration_s, rng)
+            scaled = shape.rate_req_per_s * (rate / mean)
+            times = arrivals.thinned_times(t0, scaled, duration_s, rng)
+            rate_fn = lambda t: float(arrivals.rate_at(np.array([t]), t0, scaled)[0])  # noqa: E731
+            replan_period_s = replan_period_s or (float(t0[1] - t0[0]) if len(t0) > 1 else None)
             arrival_kind = f"non-homogeneous Poisson, rate shape {rate_shape} scaled to a mean of {rate:g} req/s"
         else:
             duration_s = duration_s or DEFAULT_DURATION_S
@@ -171,8 +195,19 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
     if len(reqs) == 0:
         raise PlanError("no requests arrive in the simulated time; raise the rate or the duration")
     schedule = () if link_drop_at_s is None else ((link_drop_at_s, dep.link_bytes_per_s * link_drop_frac),)
+    decide = None
+    if replan:
+        from ..latency.replan import split_options
+
+        _positive("--replan-period-s", replan_period_s)
+        replan_period_s = replan_period_s or DEFAULT_REPLAN_PERIOD_S
+        if rate_fn is None:
+            steady = len(reqs) / duration_s
+            rate_fn = lambda t: steady  # noqa: E731
+        decide = replan_decision(split_options(sc, chosen, mode or plan["mode"]), rate_fn)
     out = simulate(dep, reqs, warmup_s=warmup_s, ttft_slo_s=ttft_slo_s, policy=policy, policy_params=policy_params,
-                   duration_s=duration_s, link_schedule=schedule, cache_blocks=cache_blocks)
+                   duration_s=duration_s, link_schedule=schedule, cache_blocks=cache_blocks, decide=decide,
+                   decide_every_s=replan_period_s if replan else None, switch_s=switch_s)
     head = {
         "scenario": sc.name, "deployment": baseline, "mode": mode or plan["mode"], "seed": seed, "arrivals": arrival_kind,
         "threshold_tokens": None if math.isinf(dep.threshold_tokens) else dep.threshold_tokens,
