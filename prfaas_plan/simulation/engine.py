@@ -36,7 +36,6 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,53 +43,10 @@ from ..errors import PlanError
 from ..traces.cache import BLOCK_TOKENS
 from .arrivals import Requests
 from .link import Pipe
+from .records import STAGES, Change, Records, Snapshot, scalar
 
 # event kinds (ties at one time: heap order by sequence number, i.e. scheduling order)
 FREE, PREFILL_END, READY, DONE, JOIN, TICK, BANDWIDTH, CHANGE, NODE, SNAPSHOT, DECIDE = range(11)
-#: Request stages for the live counters.
-STAGES = ("moving-prefix", "prefill-queue", "prefilling", "kv-transfer", "decode-queue", "decoding")
-
-
-def _scalar(x) -> float:
-    """The one value of a vectorised model's answer for one length."""
-    return float(np.asarray(x, float).reshape(-1)[0])
-
-
-@dataclass(frozen=True)
-class Change:
-    """A re-plan at ``time_s``: new threshold (tokens; inf = nothing offloaded) and/or new local
-    split; None keeps the current value."""
-
-    time_s: float
-    threshold_tokens: float | None = None
-    n_pd_prefill: int | None = None
-    n_pd_decode: int | None = None
-
-
-@dataclass
-class Records:
-    """Per request (index = arrival order; nan = did not happen): route (1 PrfaaS, 0 local, -1
-    not routed), uncached tokens prefilled, cached tokens reused, KV bytes shipped, prefix bytes
-    copied, and the timestamps (s): join (prefill queue), start, free (instance released), kv
-    (prefill done), ready (for decode), admit (decode slot), done (last token)."""
-
-    route: np.ndarray
-    uncached: np.ndarray
-    cached: np.ndarray
-    kv_bytes: np.ndarray
-    moved_bytes: np.ndarray
-    join: np.ndarray
-    start: np.ndarray
-    free: np.ndarray
-    kv: np.ndarray
-    ready: np.ndarray
-    admit: np.ndarray
-    done: np.ndarray
-
-    @classmethod
-    def empty(cls, n: int) -> Records:
-        nan = lambda: np.full(n, np.nan)  # noqa: E731
-        return cls(np.full(n, -1, np.int8), nan(), np.zeros(n), np.zeros(n), np.zeros(n), nan(), nan(), nan(), nan(), nan(), nan(), nan())
 
 
 class _Pool:
@@ -100,19 +56,6 @@ class _Pool:
         self.name, self.model, self.capacity = name, model, capacity
         self.busy = self.retiring = self.owed = 0
         self.queue: deque = deque()
-
-
-@dataclass
-class Snapshot:
-    time_s: float
-    arrived: int
-    completed: int
-    stages: dict
-    prompt_tokens_arrived: float
-    prompt_tokens_prefilled: float
-    prompt_tokens_cached: float
-    output_tokens_generated: float
-    capacities: dict = field(default_factory=dict)
 
 
 class Simulation:
@@ -146,7 +89,7 @@ class Simulation:
         self._log_capacity(0.0)
         self._heap: list = []
         self._seq = 0
-        self._kv0 = _scalar(dep.kv_bytes(0.0))
+        self._kv0 = scalar(dep.kv_bytes(0.0))
         self._layers = max(int(dep.model.num_layers), 1)
         for t, b in link_schedule:
             self._push(float(t), BANDWIDTH, float(b))
@@ -220,7 +163,7 @@ class Simulation:
         if self.caches is not None:
             self.caches[offload].lookup(req.hash_ids[i])  # refresh what is reused
         if b > a:
-            size = _scalar(self.dep.kv_bytes(b)) - _scalar(self.dep.kv_bytes(a)) + self._kv0
+            size = scalar(self.dep.kv_bytes(b)) - scalar(self.dep.kv_bytes(a)) + self._kv0
             rec.moved_bytes[i] = size
             self.stage[0] += 1
             (self.ingress if offload else self.egress).add(-1 - i, size, now)
@@ -246,8 +189,8 @@ class Simulation:
             svc, lat = float(self._times[k][0][i]), float(self._times[k][1][i])
             kv = float(self._kv[i])
         else:
-            svc, lat = _scalar(pool.model.service_s(unc)), _scalar(pool.model.latency_s(unc))
-            kv = _scalar(self.dep.kv_bytes(unc))
+            svc, lat = scalar(pool.model.service_s(unc)), scalar(pool.model.latency_s(unc))
+            kv = scalar(self.dep.kv_bytes(unc))
         rec.start[i], rec.free[i], rec.kv[i] = now, now + svc, now + lat
         self._push(now + svc, FREE, k)
         self._push(now + lat, PREFILL_END, i)

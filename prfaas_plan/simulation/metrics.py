@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import units
 from ..errors import PlanError
-from .engine import STAGES, Simulation
+from .engine import Simulation
 
 #: Default TTFT SLO, s, for the attainment figure: [PRFAAS] states none; Table 6's P90 TTFTs are
 #: 3.51 s (PrfaaS, naive) and 9.73 s (homogeneous). Override per run.
