@@ -16,7 +16,8 @@ from ..roofline.instance import DTYPES, Instance, make_instance
 from .problem import Link, Range
 from .overrides import Override, apply_overrides
 from .throughput import MODES
-from .workload import LengthDistribution, Mixture, Scaled, TruncatedLogNormal, Workload, load_trace_csv
+from .trace_input import TraceInput, trace_input
+from .workload import LengthDistribution, Mixture, Scaled, TruncatedLogNormal, Workload
 
 OBJECTIVES = ("fixed-fleet", "budget", "target")
 
@@ -137,8 +138,7 @@ def _lengths(f: Fields, base: Path, budget: list[int] | None = None) -> LengthDi
         except PlanError as exc:
             raise PlanError(f"{f.source}: key '{f.prefix}': {exc}") from None
     elif kind == "trace":
-        csv_path = Path(f.str("csv"))
-        d = load_trace_csv(csv_path if csv_path.is_absolute() else base / csv_path, f"{f.source}: key '{f.key_path('csv')}'")
+        d = trace_input(f, base, allow_cache=False).full
     else:
         comps, weights = [], []
         for i, _ in enumerate(f.list("components")):
@@ -151,6 +151,16 @@ def _lengths(f: Fields, base: Path, budget: list[int] | None = None) -> LengthDi
         d = Mixture.of(comps, weights, f"{f.source}: key '{f.key_path('components')}'")
     f.done()
     return d
+
+
+def _input_lengths(f: Fields, base: Path) -> TraceInput:
+    """``workload.input_tokens``: a trace there may carry a prefix-cache model (uncached lengths)."""
+    if f.raw("kind", None) != "trace":
+        return TraceInput(_lengths(f, base), None, None, None, None)
+    f.str("kind")
+    t = trace_input(f, base)
+    f.done()
+    return t
 
 
 def _output_tokens(f: Fields, key: str, base: Path, inputs: LengthDistribution) -> float:
@@ -218,16 +228,22 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
     raw = f.data
     model = _catalog("models", f.str("model"), path.parent)
     w = f.sub("workload")
-    lengths = _lengths(w.sub("input_tokens"), path.parent)
+    inputs = _input_lengths(w.sub("input_tokens"), path.parent)
+    lengths, uncached = inputs.full, inputs.uncached
     scale = w.num("input_tokens_scale", 1.0)  # what-if knob: every prompt this many times longer
     hit_frac = w.num("prefix_cache_hit_frac", 0.0, min_value=0.0)
     if hit_frac >= 1:  # checked here, before Workload (whose own check cannot name the file)
         raise w.error("prefix_cache_hit_frac", f"must be < 1 (a share of each prompt), got {hit_frac}")
+    if hit_frac > 0 and uncached is not None:
+        raise w.error("prefix_cache_hit_frac", f"the input_tokens trace already models the prefix cache ({inputs.cache_model}); "
+                                               "give one or the other (cache kind none, or no prefix_cache_hit_frac)")
     workload = Workload(
         input=Scaled(lengths, scale) if scale != 1.0 else lengths,
         output_tokens_mean=_output_tokens(w, "output_tokens", path.parent, lengths),
         prefix_cache_hit_frac=hit_frac,
         arrival_req_per_s=w.num("arrival_req_per_s", None),
+        uncached_input=(Scaled(uncached, scale) if scale != 1.0 else uncached) if uncached is not None else None,
+        prefix_cache_model=inputs.cache_model,
     )
     w.done()
     slo = f.sub("slo")
@@ -259,7 +275,7 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         objective=objective,
         budget_usd_per_hour=budget,
         target_req_per_s=target,
-        sources=f.sources(),
+        sources=f.sources() + ((inputs.source,) if inputs.source and inputs.source not in f.data.get("sources", ()) else ()),
         path=str(path),
         overrides=tuple(overrides),
         raw=raw,

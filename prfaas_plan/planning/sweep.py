@@ -35,7 +35,7 @@ def _tm_key(sc: Scenario, mode: str) -> tuple:
     c = lambda x: (x.hardware.path, x.hardware.name, x.gpus_per_instance, x.use_profile)  # noqa: E731
     wl = sc.workload
     return (sc.model.path, sc.model.name, c(sc.prfaas), c(sc.local), sc.tpot_s, repr(wl.input), wl.output_tokens_mean,
-            wl.prefix_cache_hit_frac, mode)
+            wl.prefix_cache_hit_frac, repr(wl.uncached_input), mode)
 
 
 def solve(sc: Scenario, tm, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None,
