@@ -120,17 +120,25 @@ def _wait_survival(x: np.ndarray, a: Wait, b: Wait) -> np.ndarray:
     return np.where(x < 0, 1.0, s)
 
 
-def _pool(name: str, pool, rate: float, lengths: np.ndarray, mass: np.ndarray) -> tuple[Wait, float]:
+def split_cv2(arrival_cv2: float, share: float) -> float:
+    """Squared coefficient of variation of the gaps of a stream thinned to ``share`` at random
+    (Bernoulli routing of a renewal stream): share x cv^2 + 1 - share (Poisson stays Poisson)."""
+    return share * arrival_cv2 + 1 - share
+
+
+def _pool(name: str, pool, rate: float, lengths: np.ndarray, mass: np.ndarray, arrival_cv2: float) -> tuple[Wait, float]:
     """The wait in a prefill pool fed ``rate`` req/s of the slice (lengths, mass)."""
     mean_s, cv2 = _slice_stats(pool.service_s(lengths), mass)
     util = rate * mean_s / pool.instances
     if util >= 1:
         raise PlanError(f"{name} prefill pool at {util:.1%} utilisation is unstable: lower the load")
-    return pool_wait(pool.instances, rate, mean_s, cv2), util
+    return pool_wait(pool.instances, rate, mean_s, cv2, arrival_cv2), util
 
 
-def ttft(dep: Deployment, arrival_req_per_s: float, n_cells: int = LATENCY_CELLS) -> Latency:
-    """TTFT mean / P50 / P90 / P99 and TPOT of ``dep`` at ``arrival_req_per_s`` (Poisson).
+def ttft(dep: Deployment, arrival_req_per_s: float, n_cells: int = LATENCY_CELLS, arrival_cv2: float = 1.0) -> Latency:
+    """TTFT mean / P50 / P90 / P99 and TPOT of ``dep`` at ``arrival_req_per_s``, Poisson by
+    default; ``arrival_cv2`` > 1 for bursty arrivals (GI/G/c, each pool's share thinned by
+    :func:`split_cv2`; the decode pool sees the prefill pools' output, taken as the arrivals).
     Raises :class:`PlanError` (one line) if any pool, the link or decode is at or over
     utilisation 1: the queue is unstable and the latency unbounded."""
     lam = float(arrival_req_per_s)
@@ -148,7 +156,7 @@ def ttft(dep: Deployment, arrival_req_per_s: float, n_cells: int = LATENCY_CELLS
             continue
         if pool is None:
             raise PlanError(f"{dep.kind} deployment routes {share:.1%} of requests to a {name} prefill pool it does not have")
-        wait, util = _pool(name, pool, lam * share, lengths[sel], mass[sel])
+        wait, util = _pool(name, pool, lam * share, lengths[sel], mass[sel], split_cv2(arrival_cv2, share))
         waits[name] = wait
         alone = pool.latency_s(lengths[sel])
         if name == "prfaas":
@@ -165,7 +173,7 @@ def ttft(dep: Deployment, arrival_req_per_s: float, n_cells: int = LATENCY_CELLS
     decode_util = lam * decode_s / dep.decode_slots if dep.decode_slots > 0 else math.inf
     if decode_util >= 1:
         raise PlanError(f"decode pool at {decode_util:.1%} utilisation is unstable: lower the load")
-    w_dec = pool_wait(dep.decode_slots, lam, decode_s, 0.0) if lam > 0 else no_wait
+    w_dec = pool_wait(dep.decode_slots, lam, decode_s, 0.0, arrival_cv2) if lam > 0 else no_wait
     delay = delay + dep.decode_step_s
     cell_wait = {name: waits[name] for name in paths}
 
