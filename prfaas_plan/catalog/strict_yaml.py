@@ -8,6 +8,16 @@ On top of ``yaml.SafeLoader`` it rejects, each with one line naming the file and
 - anchors and aliases that expand to more than ``MAX_EXPANDED_NODES`` nodes: a 2 KB file of
   nested aliases ("billion laughs") would otherwise become gigabytes once walked or printed.
 The file itself is read by :func:`files.read_text` (size cap, regular files only, UTF-8).
+
+Speed: the shipped catalog files (hardware/, models/, scenarios/ as shipped; the files of one
+`optimize` took ~11 ms in pure Python) are scanned and parsed by libyaml in C where PyYAML has
+it, 5x faster, then composed and constructed by the same Python composer, depth limit and
+SafeConstructor as the pure-Python loader (libyaml's own composer recurses in C and crashes on
+deep nesting); tests/test_strict_yaml.py checks that every shipped file loads identically both
+ways. Any other file goes through the pure-Python loader alone: libyaml accepts some text that
+PyYAML refuses (`key:<tab>value`, `{a? b}`, a bare `!` tag, a byte-order mark inside), so a user's
+file is read exactly as before. On any problem the pure-Python loader reads the text again, so
+every error is the one it gives.
 """
 
 from __future__ import annotations
@@ -16,9 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 from ..errors import PlanError
 from .files import MAX_YAML_BYTES, read_text, show_path
+from .paths import KINDS, in_catalog
 
 MAX_DEPTH = 32  # catalog files nest 4 levels; mixtures of mixtures a few more
 MAX_EXPANDED_NODES = 100_000  # the largest shipped file has ~600 nodes
@@ -29,13 +43,11 @@ def _where(node: yaml.Node) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}"
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader whose composer counts its nesting depth."""
+class _Depth:
+    """A composer that counts its nesting depth (mixed into both loaders)."""
 
-    def __init__(self, text: str, source: str):
-        super().__init__(text)
-        self._source = source
-        self._depth = 0
+    _source = ""
+    _depth = 0
 
     def compose_node(self, parent, index):  # noqa: D102 - yaml.composer.Composer hook
         self._depth += 1
@@ -46,6 +58,31 @@ class _Loader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+class _Loader(_Depth, yaml.SafeLoader):
+    """SafeLoader whose composer counts its nesting depth (the reference: every error is its)."""
+
+    def __init__(self, text: str, source: str):
+        super().__init__(text)
+        self._source = source
+
+
+try:
+    from yaml._yaml import CParser
+except ImportError:  # PyYAML built without libyaml: the pure-Python loader only
+    _FastLoader = None
+else:
+
+    class _FastLoader(_Depth, Composer, CParser, SafeConstructor, Resolver):
+        """libyaml's scanner and parser under the pure-Python composer and constructor."""
+
+        def __init__(self, text: str, source: str):
+            CParser.__init__(self, text)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+            Composer.__init__(self)
+            self._source = source
 
 
 def _key_text(node: yaml.Node) -> str:
@@ -104,18 +141,34 @@ class _Checker:
         return size, height
 
 
-def load_yaml(path: str | Path) -> Any:
-    """The one YAML document in ``path`` as Python data (None for an empty file)."""
-    source = show_path(path)
-    text = read_text(path, "YAML file", MAX_YAML_BYTES)
-    loader = None
+def _shipped(path: Path) -> bool:
+    """Whether ``path`` is a file of the shipped catalog (whose every file the tests load both ways)."""
+    return any(in_catalog(kind, path) for kind in KINDS)
+
+
+def _load(loader_class, text: str, source: str) -> Any:
+    loader = loader_class(text, source)
     try:
-        loader = _Loader(text, source)  # its reader already rejects control characters
         node = loader.get_single_node()
         if node is None:
             return None
         _Checker(source).walk(node, "", 0)
         return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def load_yaml(path: str | Path) -> Any:
+    """The one YAML document in ``path`` as Python data (None for an empty file)."""
+    source = show_path(path)
+    text = read_text(path, "YAML file", MAX_YAML_BYTES)
+    if _FastLoader is not None and _shipped(Path(path)):
+        try:
+            return _load(_FastLoader, text, source)
+        except Exception:  # noqa: BLE001 - the pure-Python loader below names the problem
+            pass
+    try:
+        return _load(_Loader, text, source)  # its reader already rejects control characters
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -123,6 +176,3 @@ def load_yaml(path: str | Path) -> Any:
         raise PlanError(f"{source}: malformed YAML{where}: {problem}") from None
     except (ValueError, OverflowError) as exc:  # e.g. a date 2026-13-45
         raise PlanError(f"{source}: malformed YAML: {exc}") from None
-    finally:
-        if loader is not None:
-            loader.dispose()

@@ -28,7 +28,8 @@ scipy.optimize alone would cost more than twice the whole planning run.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+import weakref
+from dataclasses import fields, replace
 
 import numpy as np
 
@@ -45,6 +46,8 @@ _LAMBDA_PROBE = 1e-12  # req/s: "can this problem serve any traffic at all"
 def _ceil(x: np.ndarray) -> np.ndarray:
     """Instances for a need: the ceiling (a relative 1e-9 over an integer rounds down), and at
     least one for any positive need, however small."""
+    if isinstance(x, float) and math.isfinite(x):  # one number: the same steps in Python floats
+        return float(max(math.ceil(x - min(x * _CEIL_RTOL, _CEIL_ATOL)), 1)) if x > 0 else 0.0
     x = np.asarray(x, float)
     return np.where(x > 0, np.maximum(np.ceil(x - np.minimum(x * _CEIL_RTOL, _CEIL_ATOL)), 1.0), 0.0)
 
@@ -62,6 +65,19 @@ def _allowed(problem: Problem, n_options: int) -> np.ndarray:
     return mask
 
 
+def _grid(problem: Problem) -> tuple[Needs, np.ndarray]:
+    """The grid thresholds the search works on and which of them are allowed: all of them, or
+    only the allowed ones where the problem restricts the thresholds (local-only, remote-only,
+    no PrfaaS cluster): every quantity of a threshold is computed element-wise, so the subset
+    gives the same values as the whole grid, at a 2,000th of the cost."""
+    tm = problem.model
+    allowed = _allowed(problem, len(tm.needs.offload_frac))
+    if allowed.all():
+        return tm.needs, allowed
+    idx = np.flatnonzero(allowed)
+    return tm.needs.select(idx), allowed[idx]
+
+
 def _deploy(problem: Problem, needs: Needs, lam: float) -> dict[str, np.ndarray]:
     """The cheapest integer deployment sustaining ``lam`` at each threshold, its cost and
     whether it respects the ranges, the link and the budget."""
@@ -69,15 +85,17 @@ def _deploy(problem: Problem, needs: Needs, lam: float) -> dict[str, np.ndarray]
     n_r = np.maximum(_ceil(lam * needs.remote_s), problem.prfaas.min)
     n_p = _ceil(lam * needs.local_s)
     n_d = np.full_like(n_p, _ceil(lam / tm.decode_req_per_s_per_instance))
-    n_d = n_d + np.maximum(problem.local.min - (n_p + n_d), 0)  # spare local nodes decode
+    if problem.local.min > 0:  # (with no minimum the spare count is 0: counts are >= 0)
+        n_d = n_d + np.maximum(problem.local.min - (n_p + n_d), 0)  # spare local nodes decode
+    n_local = n_p + n_d
     ok = np.ones_like(n_p, bool)
     if problem.prfaas.max is not None:
         ok &= n_r <= problem.prfaas.max
     if problem.local.max is not None:
-        ok &= n_p + n_d <= problem.local.max
+        ok &= n_local <= problem.local.max
     link_have, link_cost = problem.link.buy(lam * needs.link_bytes)
     ok &= (needs.link_bytes <= 0) | (link_have > 0)
-    cost = n_r * problem.remote_instance_usd_per_hour() + (n_p + n_d) * problem.local_instance_usd_per_hour() + link_cost
+    cost = n_r * problem.remote_instance_usd_per_hour() + n_local * problem.local_instance_usd_per_hour() + link_cost
     ok &= np.isfinite(cost)
     if problem.budget_usd_per_hour is not None:
         ok &= cost <= problem.budget_usd_per_hour
@@ -89,6 +107,18 @@ def _optimistic(lo: Needs, hi: Needs) -> Needs:
     smaller of its two end values (exact lower bounds, each need being monotone in between)."""
     m = lambda name: np.minimum(getattr(lo, name), getattr(hi, name))  # noqa: E731
     return Needs(lo.threshold_tokens, lo.offload_frac, lo.long_tokens, lo.short_tokens, m("remote_s"), m("link_bytes"), m("local_s"))
+
+
+_FLOORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # throughput model -> its intervals' optimistic needs
+
+
+def _interval_floor(problem: Problem) -> Needs:
+    """``_optimistic(*interval ends)``, made once per throughput model (it does not depend on Lambda)."""
+    tm = problem.model
+    floor = _FLOORS.get(tm)
+    if floor is None:
+        floor = _FLOORS[tm] = _optimistic(*tm.interval_ends)
+    return floor
 
 
 _NEEDS_CROSSING = ("local_s", "remote_s")  # the needs whose ceilings change the counts along t
@@ -121,8 +151,8 @@ def _crossings(problem: Problem, lam: float, lo: Needs, hi: Needs, cost_cap: flo
             if c.sum():
                 rep = np.repeat(small, c)
                 step = np.arange(c.sum()) - np.repeat(np.cumsum(c) - c, c)
-                found.append((lo.threshold_tokens[rep], hi.threshold_tokens[rep], np.floor(np.minimum(a, b))[rep] + 1 + step,
-                              (b > a)[rep], np.full(len(rep), name)))
+                found.append(((lo.threshold_tokens[rep], hi.threshold_tokens[rep], np.floor(np.minimum(a, b))[rep] + 1 + step,
+                               (b > a)[rep], np.full(len(rep), name), a[rep], b[rep]), lo.select(rep)))
         if not np.any(big):
             break
         t_lo, t_hi = lo.threshold_tokens[big], hi.threshold_tokens[big]
@@ -133,38 +163,42 @@ def _crossings(problem: Problem, lam: float, lo: Needs, hi: Needs, cost_cap: flo
         lo, hi = pts.select(first), pts.select(first + 1)
     if not found:
         return None
-    t_lo, t_hi, target, up, name = (np.concatenate(x) for x in zip(*found))
+    t_lo, t_hi, target, up, name, lam_need_lo, lam_need_hi = (np.concatenate(x) for x in zip(*(f for f, _ in found)))
+    at_lo = Needs.concat([n for _, n in found])  # the needs at t_lo, kept as t_lo moves
     is_local, sign = name == "local_s", np.where(up, 1.0, -1.0)
 
-    def g(t):  # rises through 0 at the crossing: lam * need - target, oriented
+    def g(t):  # rises through 0 at the crossing: lam * need - target, oriented; and the needs at t
         nd = tm.needs_at(t)
-        return sign * (lam * np.where(is_local, nd.local_s, nd.remote_s) - target)
+        return sign * (lam * np.where(is_local, nd.local_s, nd.remote_s) - target), nd
 
     # Illinois regula falsi on the bracket (g(t_lo) <= 0 < g(t_hi)) until t_lo sits on the
-    # crossing; w_lo, w_hi are the end values the secant uses (one halved when it goes stale)
-    g_lo = w_lo = g(t_lo)
-    w_hi, last = g(t_hi), np.zeros(len(t_lo))
+    # crossing; w_lo, w_hi are the end values the secant uses (one halved when it goes stale).
+    # At the bracket's ends g comes from the needs already known there (needs_at is
+    # element-wise, so they are the values it would give).
+    g_lo = w_lo = sign * (lam_need_lo - target)
+    w_hi, last = sign * (lam_need_hi - target), np.zeros(len(t_lo))
     for _ in range(_ROOT_STEPS):
         if np.all((-g_lo <= 1e-10 * np.maximum(target, 1.0)) | (t_hi - t_lo <= 1e-15 * t_hi)):
             break
         with np.errstate(divide="ignore", invalid="ignore"):
             c = t_hi - w_hi * (t_hi - t_lo) / (w_hi - w_lo)
         c = np.where(np.isfinite(c) & (c > t_lo) & (c < t_hi), c, (t_lo + t_hi) / 2)
-        g_c = g(c)
+        g_c, at_c = g(c)
         left = g_c <= 0
+        at_lo = Needs(*(np.where(left, getattr(at_c, f.name), getattr(at_lo, f.name)) for f in fields(Needs)))
         w_hi = np.where(left, np.where(last > 0, w_hi / 2, w_hi), g_c)
         w_lo = np.where(left, g_c, np.where(last < 0, w_lo / 2, w_lo))
         g_lo = np.where(left, g_c, g_lo)
         t_lo, t_hi = np.where(left, c, t_lo), np.where(left, t_hi, c)
         last = np.where(left, 1.0, -1.0)
-    return tm.needs_at(t_lo)
+    return at_lo
 
 
-def _candidates(problem: Problem, lam: float, allowed: np.ndarray, cost_cap: float = math.inf) -> tuple[Needs, np.ndarray]:
+def _candidates(problem: Problem, lam: float, grid_allowed: tuple[Needs, np.ndarray], cost_cap: float = math.inf) -> tuple[Needs, np.ndarray]:
     """Thresholds at which the cheapest deployment for ``lam`` is found (see the module
     docstring): the grid, plus the integer crossings inside every grid interval whose optimistic
     deployment is feasible and costs at most ``cost_cap``. Returns (needs, allowed)."""
-    grid, ends = problem.model.needs, _intervals(problem)
+    (grid, allowed), ends = grid_allowed, _intervals(problem)
     extra = _crossings(problem, lam, *ends, cost_cap) if ends is not None else None
     if extra is None:
         return grid, allowed
@@ -178,17 +212,17 @@ def _intervals(problem: Problem) -> tuple[Needs, Needs] | None:
     return problem.model.interval_ends
 
 
-def _reach(problem: Problem, lam: float, allowed: np.ndarray, level: str) -> float:
+def _reach(problem: Problem, lam: float, grid: tuple[Needs, np.ndarray], level: str) -> float:
     """Whether ``lam`` can be sustained, as the largest throughput of a deployment found for it
     (>= lam), or 0.0 if none. ``level``: "grid" (grid thresholds only: a lower bound), "relaxed"
     (also any interval's optimistic deployment, returning lam: an upper bound) or "exact"."""
     tm = problem.model
     ends = _intervals(problem)
     if level == "relaxed" and ends is not None:  # optimistic needs are below both ends' needs
-        return lam if np.any(_deploy(problem, _optimistic(*ends), lam)["ok"]) else 0.0
-    dep = _deploy(problem, tm.needs, lam)
+        return lam if np.any(_deploy(problem, _interval_floor(problem), lam)["ok"]) else 0.0
+    needs, allowed = grid
+    dep = _deploy(problem, needs, lam)
     ok = dep["ok"] & allowed
-    needs = tm.needs
     if level != "grid" and not np.any(ok):
         if ends is None:
             return 0.0
@@ -201,7 +235,7 @@ def _reach(problem: Problem, lam: float, allowed: np.ndarray, level: str) -> flo
     if not np.any(ok):
         return 0.0
     idx = np.flatnonzero(ok)
-    got = tm.evaluate(needs.select(idx), dep["n_r"][idx], dep["n_p"][idx], dep["n_d"][idx], dep["link"][idx])["throughput_req_per_s"]
+    got = tm.throughput_req_per_s(needs.select(idx), dep["n_r"][idx], dep["n_p"][idx], dep["n_d"][idx], dep["link"][idx])
     best = float(np.max(got))
     if level == "exact" and ends is not None:
         j = int(idx[np.argmax(got)])
@@ -221,8 +255,8 @@ def balance(problem: Problem, t: float, n_r: float, n_p: float, n_d: float, link
     ends = np.array([grid_t[k - 1], grid_t[k]])
 
     def caps(ts):
-        m = tm.evaluate(tm.needs_at(ts), n_r, n_p, n_d, link_bytes_per_s)
-        return m["cap_prfaas_req_per_s"] - m["cap_pd_prefill_req_per_s"], m["throughput_req_per_s"]
+        _, _, cap_r, cap_p, theta_d = tm.capacities(tm.needs_at(ts), n_r, n_p, n_d, link_bytes_per_s)
+        return cap_r - cap_p, np.minimum(np.minimum(cap_r, cap_p), theta_d)  # as evaluate()
 
     h, lam = caps(ends)
     best_i = int(np.argmax(lam))
@@ -259,7 +293,7 @@ def best_threshold(problem: Problem, n_r: int, n_p: int, n_d: int, link_bytes_pe
     return best
 
 
-def _upper_bound(problem: Problem, allowed: np.ndarray) -> float:
+def _upper_bound(problem: Problem, grid: tuple[Needs, np.ndarray]) -> float:
     """A Lambda no deployment can reach: decode alone on every allowed local instance, and the
     budget spent on instances at the optimistic needs of the best interval (link cost ignored)."""
     tm = problem.model
@@ -268,10 +302,10 @@ def _upper_bound(problem: Problem, allowed: np.ndarray) -> float:
         bound = problem.local.max * tm.decode_req_per_s_per_instance
     if problem.budget_usd_per_hour is not None:
         ends = _intervals(problem)
-        lb = _optimistic(*ends) if ends is not None else tm.needs
+        lb = _interval_floor(problem) if ends is not None else grid[0]
         usd_per_req_per_s = (problem.remote_instance_usd_per_hour() * lb.remote_s + problem.local_instance_usd_per_hour() * lb.local_s)
-        if lb is tm.needs:
-            usd_per_req_per_s = np.where(allowed, usd_per_req_per_s, np.inf)
+        if lb is grid[0]:
+            usd_per_req_per_s = np.where(grid[1], usd_per_req_per_s, np.inf)
         floor = float(np.min(usd_per_req_per_s)) + problem.local_instance_usd_per_hour() / tm.decode_req_per_s_per_instance
         if floor > 0:
             bound = min(bound, problem.budget_usd_per_hour / floor)
@@ -280,7 +314,7 @@ def _upper_bound(problem: Problem, allowed: np.ndarray) -> float:
     return bound * (1 + 1e-6)
 
 
-def _bisect(problem: Problem, lo: float, hi: float, allowed: np.ndarray, level: str, rtol: float = _LAMBDA_RTOL) -> tuple[float, float]:
+def _bisect(problem: Problem, lo: float, hi: float, grid: tuple[Needs, np.ndarray], level: str, rtol: float = _LAMBDA_RTOL) -> tuple[float, float]:
     """Narrow [lo, hi] (lo reachable, hi not) around the largest reachable Lambda at ``level``
     (see :func:`_reach`), to a relative ``rtol``. A reachable probe moves lo up to what the
     deployment found really sustains; after such a jump the next probe sits just above it, since
@@ -293,7 +327,7 @@ def _bisect(problem: Problem, lo: float, hi: float, allowed: np.ndarray, level: 
         else:
             mid = math.sqrt(lo * hi) if hi > 4 * lo else (lo + hi) / 2
             jumped = None  # marks a bisection step
-        got = _reach(problem, mid, allowed, level)
+        got = _reach(problem, mid, grid, level)
         jumped = jumped is None and got > mid * (1 + 2 * _LAMBDA_RTOL)
         if got > 0:
             lo = min(got, hi)
@@ -307,25 +341,24 @@ def maximise(problem: Problem) -> Plan:
 
     Three bisections on Lambda: over the grid thresholds (fast, a lower bound), with optimistic
     intervals (fast, an upper bound), then exact between the two."""
-    tm = problem.model
-    allowed = _allowed(problem, len(tm.needs.offload_frac))
-    if not _reach(problem, _LAMBDA_PROBE, allowed, "exact"):
-        dep = _deploy(problem, tm.needs, _LAMBDA_PROBE)
-        cheapest = float(np.min(np.where(allowed, dep["cost"], np.inf)))
+    grid = _grid(problem)
+    if not _reach(problem, _LAMBDA_PROBE, grid, "exact"):
+        dep = _deploy(problem, grid[0], _LAMBDA_PROBE)
+        cheapest = float(np.min(np.where(grid[1], dep["cost"], np.inf)))
         if problem.budget_usd_per_hour is not None and math.isfinite(cheapest) and cheapest > problem.budget_usd_per_hour:
             raise PlanError(f"budget {problem.budget_usd_per_hour:,.2f} $/hour is below the cheapest deployment that serves any traffic ({cheapest:,.2f} $/hour)")
         raise PlanError("no deployment within the instance ranges and link can serve any traffic")
-    hi = _upper_bound(problem, allowed)
+    hi = _upper_bound(problem, grid)
     for _ in range(64):  # the bound holds up to the ceiling's relative tolerance: widen if reached
-        if not _reach(problem, hi, allowed, "relaxed"):
+        if not _reach(problem, hi, grid, "relaxed"):
             break
         hi *= 2
-    lo, _ = _bisect(problem, _LAMBDA_PROBE, hi, allowed, "grid")
-    _, hi = _bisect(problem, lo, hi, allowed, "relaxed", rtol=1e-6)  # an upper bound needs no more
-    lo, _ = _bisect(problem, lo, hi, allowed, "exact")
+    lo, _ = _bisect(problem, _LAMBDA_PROBE, hi, grid, "grid")
+    _, hi = _bisect(problem, lo, hi, grid, "relaxed", rtol=1e-6)  # an upper bound needs no more
+    lo, _ = _bisect(problem, lo, hi, grid, "exact")
     # lo may be a balance point, where every need binds: pick at a hair below it, within the
     # ceiling's tolerance, so the candidate thresholds next to it are feasible too
-    return _pick(problem, lo * (1 - _LAMBDA_RTOL), allowed, prefer="throughput")
+    return _pick(problem, lo * (1 - _LAMBDA_RTOL), grid, prefer="throughput")
 
 
 def cheapest_for(problem: Problem, target_req_per_s: float) -> Plan:
@@ -333,9 +366,8 @@ def cheapest_for(problem: Problem, target_req_per_s: float) -> Plan:
     with the most throughput, and its t and P/D split re-chosen for the most throughput."""
     if not (target_req_per_s > 0 and math.isfinite(target_req_per_s)):
         raise PlanError(f"target must be a positive, finite req/s, got {target_req_per_s}")
-    allowed = _allowed(problem, len(problem.model.needs.offload_frac))
     try:
-        plan = _pick(problem, target_req_per_s, allowed, prefer="cost")
+        plan = _pick(problem, target_req_per_s, _grid(problem), prefer="cost")
     except PlanError:
         raise PlanError(f"target {target_req_per_s:g} req/s cannot be reached within the instance ranges, link and budget") from None
     fleet = replace(problem, prfaas=Range.exactly(plan.n_prfaas), local=Range.exactly(plan.n_pd_prefill + plan.n_pd_decode),
@@ -349,19 +381,19 @@ def cheapest_for(problem: Problem, target_req_per_s: float) -> Plan:
     return plan
 
 
-def _pick(problem: Problem, lam: float, allowed: np.ndarray, prefer: str) -> Plan:
+def _pick(problem: Problem, lam: float, grid: tuple[Needs, np.ndarray], prefer: str) -> Plan:
     """The deployment for ``lam`` among all candidate thresholds: the most throughput, then the
     least cost (``prefer="throughput"``), or the least cost, then the most throughput."""
     tm = problem.model
-    grid_dep = _deploy(problem, tm.needs, lam)
-    grid_cost = np.where(grid_dep["ok"] & allowed, grid_dep["cost"], np.inf)
-    needs, ok_t = _candidates(problem, lam, allowed, cost_cap=float(np.min(grid_cost)) if prefer == "cost" else math.inf)
+    grid_dep = _deploy(problem, grid[0], lam)
+    grid_cost = np.where(grid_dep["ok"] & grid[1], grid_dep["cost"], np.inf)
+    needs, ok_t = _candidates(problem, lam, grid, cost_cap=float(np.min(grid_cost)) if prefer == "cost" else math.inf)
     dep = _deploy(problem, needs, lam)
     ok = dep["ok"] & ok_t
     if not np.any(ok):
         raise PlanError(f"{lam:g} req/s cannot be reached within the instance ranges, link and budget")
     idx = np.flatnonzero(ok)
-    got = tm.evaluate(needs.select(idx), dep["n_r"][idx], dep["n_p"][idx], dep["n_d"][idx], dep["link"][idx])["throughput_req_per_s"]
+    got = tm.throughput_req_per_s(needs.select(idx), dep["n_r"][idx], dep["n_p"][idx], dep["n_d"][idx], dep["link"][idx])
     got = np.round(got / np.max(got), 12)  # equal up to rounding: let the cost decide
     cost = dep["cost"][idx]
     order = np.lexsort((cost, -got)) if prefer == "throughput" else np.lexsort((-got, cost))

@@ -34,6 +34,25 @@ from .workload import LengthDistribution, cell_means, weighted
 
 MODES = ("paper", "distribution")
 
+_CELLS: dict = {}  # (distribution, n) -> its cells, read-only: a plan's two modes share them
+
+
+def _cells(lengths: LengthDistribution, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``lengths.cells(n)``, computed once per distribution (distributions are frozen values)."""
+    try:
+        key = (lengths, n)
+        hit = _CELLS.get(key)
+    except TypeError:  # an unhashable distribution: no cache
+        return lengths.cells(n)
+    if hit is None:
+        hit = tuple(lengths.cells(n))
+        for a in hit:
+            a.setflags(write=False)
+        if len(_CELLS) >= 16:
+            _CELLS.clear()
+        _CELLS[key] = hit
+    return hit
+
 
 @dataclass(frozen=True)
 class Needs:
@@ -57,11 +76,11 @@ class Needs:
     def select(self, j) -> Needs:
         """The needs of threshold option(s) ``j`` (an index, or an index array) alone."""
         idx = np.atleast_1d(j)
-        return Needs(*(np.asarray(getattr(self, f.name))[idx] for f in fields(self)))
+        return Needs(*(np.asarray(getattr(self, name))[idx] for name in _NEEDS_FIELDS))
 
     @staticmethod
     def concat(parts: list[Needs]) -> Needs:
-        return Needs(*(np.concatenate([np.asarray(getattr(p, f.name)) for p in parts]) for f in fields(Needs)))
+        return Needs(*(np.concatenate([np.asarray(getattr(p, name)) for p in parts]) for name in _NEEDS_FIELDS))
 
     def _per_request(self, total, frac):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -81,6 +100,9 @@ class Needs:
     def t_local_s(self):
         """T_p: mean local prefill instance-seconds of a request kept local (nan if none)."""
         return self._per_request(self.local_s, 1.0 - self.offload_frac)
+
+
+_NEEDS_FIELDS = tuple(f.name for f in fields(Needs))
 
 
 class ThroughputModel:
@@ -107,10 +129,11 @@ class ThroughputModel:
         self.model, self.lengths, self.remote, self.local = model, lengths, remote, local
         self.decode, self.output_tokens, self.mode = decode, output_tokens, mode
         self.decode_req_per_s_per_instance = decode.req_per_s(output_tokens)
-        upper, self._mass, self._means = lengths.cells(n_cells)
+        upper, self._mass, self._means = _cells(lengths, n_cells)
         self._edges = np.concatenate([[lengths.support()[0] * (1 - 1e-9)], upper])  # e_0 .. e_m
         lo_edge, hi_edge = self._edges[0], self._edges[-1]
         self._cdf_total = float(lengths.cdf(hi_edge) - lengths.cdf(lo_edge))
+        self._cdf_edges = lengths.cdf(self._edges)  # the CDF is element-wise: read at a cell's start, not recomputed
         self._cell = {"tr": self._prefill_s(remote, self._means), "tp": self._prefill_s(local, self._means),
                       "s": kv_cache_bytes(model, self._means)}
         per_cell = {"m": np.ones_like(self._mass), "x": self._means, **self._cell}
@@ -128,10 +151,16 @@ class ThroughputModel:
         lengths = np.asarray(lengths, float)
         if pm is None:
             return np.full_like(lengths, np.nan)
-        t = pm.time_s(np.where(np.isfinite(lengths), lengths, 1.0))
-        if np.any(np.isfinite(lengths) & ~(t > 0)):
+        finite = np.isfinite(lengths)
+        if finite.all():  # the usual case, without the masking below (same values)
+            t = pm.time_s(lengths)
+            if not (t > 0).all():
+                raise PlanError(f"prefill model {pm.source} gives a non-positive time inside the length range")
+            return t
+        t = pm.time_s(np.where(finite, lengths, 1.0))
+        if np.any(finite & ~(t > 0)):
             raise PlanError(f"prefill model {pm.source} gives a non-positive time inside the length range")
-        return np.where(np.isfinite(lengths), t, np.nan)
+        return np.where(finite, t, np.nan)
 
     def needs_at(self, thresholds) -> Needs:
         """Needs at thresholds t (any real numbers): the cell (e_{k-1}, e_k] holding t is split
@@ -142,7 +171,7 @@ class ThroughputModel:
         t = np.atleast_1d(np.asarray(thresholds, float))
         e, mass, means, m = self._edges, self._mass, self._means, len(self._mass)
         k = np.searchsorted(e, t, side="left")  # e[k-1] < t <= e[k]
-        cell = np.clip(k, 1, m) - 1
+        cell = np.minimum(np.maximum(k, 1), m) - 1  # np.clip, without its Python-level overhead
         m_cell, x_cell = mass[cell], means[cell]
         # default: the whole cell local (t at or above its top) or remote (t below e_0)
         below = k == 0
@@ -153,7 +182,7 @@ class ThroughputModel:
         inner = ~below & (k <= m) & (t < e[np.minimum(k, m)])
         if np.any(inner):
             ti, lo_e, hi_e, mc, xc = t[inner], e[cell[inner]], e[cell[inner] + 1], m_cell[inner], x_cell[inner]
-            ml = np.clip((self.lengths.cdf(ti) - self.lengths.cdf(lo_e)) / self._cdf_total, 0.0, mc)
+            ml = np.minimum(np.maximum((self.lengths.cdf(ti) - self._cdf_edges[cell[inner]]) / self._cdf_total, 0.0), mc)
             xl = cell_means(ml, (self.lengths.partial_mean(lo_e, ti)) / self._cdf_total, lo_e, ti)
             xh = cell_means(mc - ml, mc * xc - ml * xl, ti, hi_e)
             m_lo, x_lo = m_lo.copy(), x_lo.copy()
@@ -166,11 +195,11 @@ class ThroughputModel:
             s_hi[inner] = kv_cache_bytes(self.model, xh)
         else:
             x_hi = x_cell
-        m_hi = np.clip(m_cell - m_lo, 0.0, None)
+        m_hi = np.maximum(m_cell - m_lo, 0.0)
         c = self._cum
         head = lambda key: c[key][cell]  # noqa: E731  (cells before the split one)
         tail = lambda key: c[key][-1] - c[key][cell + 1]  # noqa: E731  (cells after it)
-        p, q = np.clip(tail("m") + m_hi, 0.0, None), np.clip(head("m") + m_lo, 0.0, None)
+        p, q = np.maximum(tail("m") + m_hi, 0.0), np.maximum(head("m") + m_lo, 0.0)
         p, q = p / (p + q), q / (p + q)  # complementary: p is exactly 1 where nothing stays local
         with np.errstate(divide="ignore", invalid="ignore"):
             long_l = np.where(p > 0, (tail("x") + weighted(m_hi, x_hi)) / p, np.nan)
@@ -186,22 +215,33 @@ class ThroughputModel:
         return Needs(t, p, long_l, short_l, np.where(p > 0, remote_s, 0.0), np.where(p > 0, link, 0.0), np.where(q > 0, local_s, 0.0))
 
     # -- Eq. 3-6 at a deployment ---------------------------------------------------------------
-    def evaluate(self, needs: Needs, n_prfaas: int, n_pd_prefill: int, n_pd_decode: int, link_bytes_per_s: float) -> dict:
-        """Every Theta, Lambda_max and what binds, for integer counts at given needs (arrays ok):
-        Eq. 3-6 written with the needs, cap_prfaas = Theta_prfaas / p = min(N_prfaas / (p T_r),
-        B_out / (p S_r)) and cap_pd_prefill = Theta_pd_p / (1 - p) = N_p / ((1 - p) T_p)."""
-        p = needs.offload_frac
+    def capacities(self, needs: Needs, n_prfaas, n_pd_prefill, n_pd_decode, link_bytes_per_s) -> tuple:
+        """(cap_compute, cap_link, cap_prfaas, cap_pd_prefill, Theta_pd_d) as :meth:`evaluate` names them."""
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             cap_compute = np.where(needs.remote_s > 0, n_prfaas / needs.remote_s, np.inf)
             cap_link = np.where(needs.link_bytes > 0, link_bytes_per_s / needs.link_bytes, np.inf)
             cap_prfaas = np.minimum(cap_compute, cap_link)
             cap_pd_p = np.where(needs.local_s > 0, n_pd_prefill / needs.local_s, np.inf)
             theta_pd_d = n_pd_decode * self.decode_req_per_s_per_instance
+        return cap_compute, cap_link, cap_prfaas, cap_pd_p, theta_pd_d
+
+    def throughput_req_per_s(self, needs: Needs, n_prfaas, n_pd_prefill, n_pd_decode, link_bytes_per_s) -> np.ndarray:
+        """Lambda_max alone (``evaluate(...)["throughput_req_per_s"]``, without the rest)."""
+        _, _, cap_prfaas, cap_pd_p, theta_pd_d = self.capacities(needs, n_prfaas, n_pd_prefill, n_pd_decode, link_bytes_per_s)
+        return np.minimum(np.minimum(cap_prfaas, cap_pd_p), theta_pd_d)
+
+    def evaluate(self, needs: Needs, n_prfaas: int, n_pd_prefill: int, n_pd_decode: int, link_bytes_per_s: float) -> dict:
+        """Every Theta, Lambda_max and what binds, for integer counts at given needs (arrays ok):
+        Eq. 3-6 written with the needs, cap_prfaas = Theta_prfaas / p = min(N_prfaas / (p T_r),
+        B_out / (p S_r)) and cap_pd_prefill = Theta_pd_p / (1 - p) = N_p / ((1 - p) T_p)."""
+        p = needs.offload_frac
+        cap_compute, cap_link, cap_prfaas, cap_pd_p, theta_pd_d = self.capacities(needs, n_prfaas, n_pd_prefill, n_pd_decode, link_bytes_per_s)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             theta = {"theta_prfaas_req_per_s": cap_prfaas, "theta_prfaas_compute_req_per_s": cap_compute,
                      "theta_prfaas_link_req_per_s": cap_link}
             theta = {k: np.where(p > 0, cap * p, np.inf) for k, cap in theta.items()}
             theta_pd_p = np.where(p < 1, cap_pd_p * (1 - p), np.inf)
-        lam = np.minimum(np.minimum(cap_prfaas, cap_pd_p), theta_pd_d)
+        lam = np.minimum(np.minimum(cap_prfaas, cap_pd_p), theta_pd_d)  # as throughput_req_per_s
         return {
             **theta,
             "theta_pd_prefill_req_per_s": theta_pd_p,

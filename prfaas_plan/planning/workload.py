@@ -116,7 +116,8 @@ class LengthDistribution:
             b = b if math.log(hi / b) > width else hi
             grid = np.geomspace(a, b, n + 1) if b > a else np.array([a])
             parts.append(grid[1:] if a == lo else grid)  # the support's start is e_0's job
-        inner = np.unique(np.clip(np.concatenate(parts), lo, hi))
+        # return_index: the sorting path; plain np.unique imports numpy.ma (~10 ms) on numpy >= 2.3
+        inner = np.unique(np.clip(np.concatenate(parts), lo, hi), return_index=True)[0]
         return np.concatenate([[lo * (1 - 1e-9)], inner])
 
     def cells(self, n: int = DEFAULT_CELLS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

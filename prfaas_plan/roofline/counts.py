@@ -10,10 +10,9 @@ softmax and small gate projections (KDA/GDN beta and decay, < 2% of parameters) 
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..catalog.model import MLA, FullAttention, LayerGroup, LinearAttention, ModelSpec, SlidingWindow
 from ..units import dtype_bytes
+from . import elementwise as ew
 
 #: FLOPs per token per recurrent-state element (value_heads * key_dim * value_dim) of a linear
 #: attention layer, chunked prefill or recurrent decode. specs.md gives "roughly 8" [E:
@@ -103,12 +102,12 @@ def lm_head_flop(model: ModelSpec) -> float:
 def causal_pairs(input_tokens: float, window_tokens: float | None = None) -> float:
     """Query-key pairs of causal attention over l tokens: l(l+1)/2; with a window W each query
     sees min(i, W) keys: W(W+1)/2 + (l - W) W once l > W."""
-    n = np.asarray(input_tokens, dtype=float)
+    n = ew.asfloat(input_tokens)
     full = n * (n + 1) / 2
     if window_tokens is None:
         return full
     w = float(window_tokens)
-    return np.where(n <= w, full, w * (w + 1) / 2 + (n - w) * w)
+    return ew.where(n <= w, full, w * (w + 1) / 2 + (n - w) * w)
 
 
 def prefill_attention_flop(model: ModelSpec, input_tokens: float) -> float:
@@ -144,7 +143,7 @@ def decode_attention_flop(model: ModelSpec, context_tokens: float) -> float:
         if isinstance(g, FullAttention):
             total += g.count * 2.0 * g.q_heads * (g.head_dim + g.v_head_dim) * context_tokens
         elif isinstance(g, SlidingWindow):
-            total += g.count * 2.0 * g.q_heads * (g.head_dim + g.v_head_dim) * np.minimum(context_tokens, g.window_tokens)
+            total += g.count * 2.0 * g.q_heads * (g.head_dim + g.v_head_dim) * ew.minimum(context_tokens, g.window_tokens)
         elif isinstance(g, MLA):
             total += g.count * 2.0 * g.heads * (2 * g.kv_lora_rank + g.rope_dim) * context_tokens
     return total + linear_attention_flop(model, 1.0)

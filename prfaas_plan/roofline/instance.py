@@ -23,13 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-import numpy as np
-
 from .. import units
 from ..catalog.hardware import Hardware
 from ..catalog.model import MLA, FullAttention, LinearAttention, ModelSpec, SlidingWindow
 from ..errors import PlanError
 from . import counts
+from . import elementwise as ew
 
 DTYPES = ("bf16", "fp8", "fp4", "int4")
 
@@ -160,7 +159,7 @@ class Instance:
     def attention_cache_bytes(self, context_tokens):
         """Softmax-attention cache of one request at ``context_tokens`` (SWA capped at its window)."""
         grow, swa, _ = self._cache_parts
-        return grow * context_tokens + sum(b * np.minimum(context_tokens, w) for b, w in swa)
+        return grow * context_tokens + sum(b * ew.minimum(context_tokens, w) for b, w in swa)
 
     def cache_bytes_per_request(self, context_tokens) -> float:
         """Memory one request's cache takes on the instance, TP replication included."""

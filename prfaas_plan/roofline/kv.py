@@ -11,10 +11,9 @@ This is the quantity [PRFAAS] Eq. 1-3 ship across datacenters. Lengths may be nu
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..catalog.model import MLA, FullAttention, LayerGroup, LinearAttention, ModelSpec, SlidingWindow
 from ..units import dtype_bytes
+from . import elementwise as ew
 
 
 def layer_kv_bytes_per_token(group: LayerGroup, kv_dtype: str) -> float:
@@ -70,7 +69,7 @@ def kv_cache_bytes(model: ModelSpec, input_tokens: float) -> float:
     total = kv_bytes_per_token(model) * input_tokens + fixed_state_bytes(model)
     for g in model.layers:
         if isinstance(g, SlidingWindow):
-            total += g.count * layer_kv_bytes_per_token(g, model.dtypes.kv_cache) * np.minimum(input_tokens, g.window_tokens)
+            total += g.count * layer_kv_bytes_per_token(g, model.dtypes.kv_cache) * ew.minimum(input_tokens, g.window_tokens)
     return total
 
 

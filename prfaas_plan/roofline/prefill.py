@@ -22,12 +22,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..catalog.hardware import Hardware
 from ..catalog.model import ModelSpec, PrefillProfile
 from ..errors import PlanError
 from . import counts
+from . import elementwise as ew
 from .instance import PREFILL_TOKENS_PER_FORWARD, Instance, make_instance
 from .kv import kv_cache_bytes
 from .terms import Terms, pass_terms
@@ -56,9 +55,9 @@ class PrefillTime:
 def _pass(inst: Instance, chunk, input_tokens, ranks: int, overhead_s: float) -> Terms:
     """One prefill pass of ``chunk`` tokens per rank from requests of ``input_tokens`` tokens."""
     m = inst.model
-    l = np.asarray(input_tokens, dtype=float)
+    l = ew.asfloat(input_tokens)
     share = chunk / l  # requests (or parts of one) in the pass
-    n_chunks = np.maximum(l / chunk, 1.0)
+    n_chunks = ew.maximum(l / chunk, 1.0)
     kv_tok = inst.kv_write_bytes_per_token()
     kv_bytes = kv_tok * chunk * (1.0 + (n_chunks - 1.0) / 2.0)  # write own, read earlier chunks
     return pass_terms(
@@ -68,7 +67,7 @@ def _pass(inst: Instance, chunk, input_tokens, ranks: int, overhead_s: float) ->
         attention_flop_per_rank=counts.prefill_attention_flop(m, l) * share,
         kv_read_bytes_per_rank=kv_bytes,
         linear_flop_per_rank=counts.linear_attention_flop(m, chunk),
-        state_bytes_per_rank=2.0 * inst.state_bytes_per_request() * np.maximum(share, 1.0),
+        state_bytes_per_rank=2.0 * inst.state_bytes_per_request() * ew.maximum(share, 1.0),
         logits_per_rank=share,
         overhead_s=inst.hw.efficiency.forward_overhead_s,
         dedup_per_domain=True,
@@ -78,8 +77,8 @@ def _pass(inst: Instance, chunk, input_tokens, ranks: int, overhead_s: float) ->
 def latency_terms(inst: Instance, input_tokens) -> Terms:
     """T_latency(l) (module docstring) by term; ``pipeline`` holds the PP bubble (filling the
     stages, (PP - 1) / PP of a pass) besides the hand-offs."""
-    l = np.asarray(input_tokens, dtype=float)
-    chunk = np.minimum(l, PREFILL_TOKENS_PER_FORWARD)
+    l = ew.asfloat(input_tokens)
+    chunk = ew.minimum(l, PREFILL_TOKENS_PER_FORWARD)
     n = l / chunk
     one = _pass(inst, chunk, l, 1, inst.hw.efficiency.forward_overhead_s)
     bubble = (inst.pp - 1) / inst.pp * one.total_s  # filling the pipeline
@@ -88,7 +87,7 @@ def latency_terms(inst: Instance, input_tokens) -> Terms:
 
 def throughput_terms(inst: Instance, input_tokens) -> Terms:
     """T_throughput(l) (module docstring): instance-seconds per request under load."""
-    l = np.asarray(input_tokens, dtype=float)
+    l = ew.asfloat(input_tokens)
     chunk = PREFILL_TOKENS_PER_FORWARD
     one = _pass(inst, chunk, l, inst.dp, inst.hw.efficiency.forward_overhead_s)
     return one.scaled(l / (chunk * inst.dp * inst.pp))
@@ -114,11 +113,15 @@ def profile_coefficients(profile: PrefillProfile) -> np.ndarray:
     """Least-squares T(l) = a + b l + c l^2 through a profile's points (degree capped at
     n_points - 1), highest power first as numpy.polyval expects. Overhead + GEMM + causal
     attention is exactly this shape, so the fit also serves between and beyond the points."""
+    import numpy as np
+
     degree = min(2, len(profile.input_tokens) - 1)
     return np.polyfit(np.asarray(profile.input_tokens, float), np.asarray(profile.prefill_time_s, float), degree)
 
 
 def profile_prefill_time(profile: PrefillProfile, input_tokens: float, coefficients: np.ndarray | None = None) -> PrefillTime:
+    import numpy as np
+
     coeffs = profile_coefficients(profile) if coefficients is None else coefficients
     t = float(np.polyval(coeffs, input_tokens))
     if t <= 0:
@@ -165,6 +168,8 @@ class PrefillModel:
 
     def time_s(self, input_tokens) -> np.ndarray:
         """T_prefill in seconds for an array of lengths."""
+        import numpy as np
+
         lengths = np.atleast_1d(np.asarray(input_tokens, float))
         if self._coeffs is not None:
             return np.polyval(self._coeffs, lengths)

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from . import counts
+from . import elementwise as ew
 from .instance import Instance
 
 #: hidden-sized activation vectors each token reads or writes per layer outside the GEMMs and
@@ -109,7 +108,7 @@ def dispatch_combine_s(inst: Instance, tokens_per_gpu: float, dedup_per_domain: 
         inter = k * (ep - d) / ep
     t_intra = tokens_per_gpu * intra * per_copy / (hw.scaleup_bytes_per_s * e.link_frac) if d > 1 else 0.0
     t_inter = tokens_per_gpu * inter * per_copy / (hw.scaleout_bytes_per_s * e.link_frac) if inter > 0 else 0.0
-    return np.maximum(t_intra, t_inter) + 2 * e.collective_latency_s
+    return ew.maximum(t_intra, t_inter) + 2 * e.collective_latency_s
 
 
 def pass_terms(
@@ -136,8 +135,8 @@ def pass_terms(
     def add_gemm(flop, peak: float, weight_bytes) -> None:
         nonlocal gemm, weights
         c, w = flop / (peak * e.gemm_frac), weight_bytes / bw
-        gemm = gemm + np.where(c >= w, c, 0.0)
-        weights = weights + np.where(c >= w, 0.0, w)
+        gemm = gemm + ew.where(c >= w, c, 0.0)
+        weights = weights + ew.where(c >= w, 0.0, w)
 
     dense_flop = 2.0 * tokens_per_rank * inst.dense_params + logits_per_rank * counts.lm_head_flop(m)
     add_gemm(dense_flop / tp, inst.gemm_peak_flop_per_s(inst.weights_dtype), inst.dense_weight_bytes() / tp)
@@ -178,18 +177,18 @@ def pass_terms(
         link = hw.scaleup_bytes_per_s if inst.stage_gpus < inst.domain_gpus else hw.scaleout_bytes_per_s
         pipeline = (inst.pp - 1) * (buffer / (link * e.link_frac) + e.collective_latency_s)
 
-    compute = gemm + weights + np.maximum(attn_c, attn_m) + np.maximum(lin_c, lin_m) + activations
+    compute = gemm + weights + ew.maximum(attn_c, attn_m) + ew.maximum(lin_c, lin_m) + activations
     binding = None
     if inst.overlap_comm:
-        if np.ndim(ep_comm) == 0 and np.ndim(compute) == 0 and ep_comm > compute:
+        if ew.ndim(ep_comm) == 0 and ew.ndim(compute) == 0 and ep_comm > compute:
             binding = "ep-dispatch-combine"  # compute hides under the other micro-batch's comm
-        ep_comm = np.maximum(ep_comm - compute, 0.0)
+        ep_comm = ew.maximum(ep_comm - compute, 0.0)
     return Terms({
         "gemm": gemm,
         "weights-hbm": weights,
-        "attention": np.where(attn_c >= attn_m, attn_c, 0.0),
-        "kv-hbm": np.where(attn_m > attn_c, attn_m, 0.0),
-        "linear-attention": np.maximum(lin_c, lin_m),
+        "attention": ew.where(attn_c >= attn_m, attn_c, 0.0),
+        "kv-hbm": ew.where(attn_m > attn_c, attn_m, 0.0),
+        "linear-attention": ew.maximum(lin_c, lin_m),
         "activations-hbm": activations,
         "tp-allreduce": tp_comm,
         "ep-dispatch-combine": ep_comm,
