@@ -179,10 +179,11 @@ def test_installed_layout_finds_shipped_traces(tmp_path):
     src = Path(prfaas_plan.__file__).resolve().parent
     site = tmp_path / "site"
     shutil.copytree(src, site / "prfaas_plan", ignore=shutil.ignore_patterns("__pycache__", "_catalog"))
-    pyproject = (src.parent / "pyproject.toml").read_text()
+    repo = Path(__file__).resolve().parent.parent  # the checkout (the package may be installed elsewhere)
+    pyproject = (repo / "pyproject.toml").read_text()
     for kind in ("hardware", "models", "scenarios", "traces"):
         assert f'"{kind}" = "prfaas_plan/_catalog/{kind}"' in pyproject
-        shutil.copytree(src.parent / kind, site / "prfaas_plan" / "_catalog" / kind)
+        shutil.copytree(repo / kind, site / "prfaas_plan" / "_catalog" / kind)
     code = ("import sys, prfaas_plan; from prfaas_plan.cli import app; print(prfaas_plan.__file__, file=sys.stderr); "
             "sys.argv = ['prfaas-plan', 'optimize', 'mooncake-case-study', '-f', 'json']; app()")
     env = {**os.environ, "PYTHONPATH": str(site)}
