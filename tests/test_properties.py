@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from prfaas_plan.cli import app
 from prfaas_plan.errors import PlanError
+from prfaas_plan.latency.plans import add_latency
 from prfaas_plan.planning.planner import optimize
 from prfaas_plan.planning.scenario import load_scenario
 from prfaas_plan.reports.export import to_json
@@ -143,7 +144,8 @@ def test_cli_is_deterministic_and_agrees_with_the_library(drawn, fmt):
         assert isinstance(first.exception, (SystemExit, type(None))), repr(first.exception)
         assert first.exit_code == second.exit_code and first.stderr == second.stderr
         try:
-            expected = optimize(load_scenario(path))
+            sc = load_scenario(path)
+            expected = add_latency(sc, optimize(sc))  # optimize's document: the plans with their latency
         except PlanError as exc:
             assert first.exit_code == 2 and first.stdout == "" and not out.exists()
             assert first.stderr == f"error: {exc}\n"

@@ -1,10 +1,12 @@
-"""Reading input files safely: every loader (YAML catalog files, trace CSVs, config.json) reads
-through :func:`read_text`, so every one of them refuses the same things with one clean line.
+"""Reading input files safely: every loader (YAML catalog files, trace CSVs and JSONL,
+config.json) reads through :func:`read_text` (or :func:`read_text_maybe_gzip` for traces), so
+every one of them refuses the same things with one clean line.
 
 Refused: a path that does not exist or cannot be reached (too long, a symlink loop, no
 permission), anything that is not a regular file (a folder, a FIFO - opened without blocking,
 so it never hangs -, a device), a file larger than the caller's cap, bytes that are not UTF-8
-text, and NUL bytes (a binary file). A UTF-8 byte-order mark is accepted and dropped.
+text, and NUL bytes (a binary file). A UTF-8 byte-order mark is accepted and dropped. A gzip
+file is refused when it is corrupt or truncated, or decompresses to more than the cap.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import zlib
 from pathlib import Path
 
 from ..errors import PlanError
@@ -71,9 +74,9 @@ def is_regular_file(path: str | Path) -> bool:
         return False
 
 
-def read_text(path: str | Path, what: str, max_bytes: int) -> str:
-    """The UTF-8 text of the regular file ``path`` (a byte-order mark dropped), at most
-    ``max_bytes`` long. ``what`` names the expected content for messages ("YAML file")."""
+def read_bytes(path: str | Path, what: str, max_bytes: int) -> bytes:
+    """The bytes of the regular file ``path``, at most ``max_bytes`` of them (else a PlanError).
+    ``what`` names the expected content for messages ("YAML file")."""
     check_regular_file(path, what)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
@@ -91,11 +94,58 @@ def read_text(path: str | Path, what: str, max_bytes: int) -> str:
         os.close(fd)
     if len(data) > max_bytes:
         raise PlanError(f"{show_path(path)}: larger than {max_bytes:,} bytes, the limit for a {what}")
+    return data
+
+
+def decode_text(data: bytes, path: str | Path, what: str) -> str:
+    """``data`` as UTF-8 text (a byte-order mark dropped); NUL bytes or invalid UTF-8 are a
+    PlanError naming ``path`` and the line."""
     if b"\x00" in data:
         raise PlanError(f"{show_path(path)}: binary data (NUL bytes), expected a {what}")
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise PlanError(f"{show_path(path)}: not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}), expected a {what}") from None
-    return text
+
+
+def read_text(path: str | Path, what: str, max_bytes: int) -> str:
+    """The UTF-8 text of the regular file ``path`` (a byte-order mark dropped), at most
+    ``max_bytes`` long. ``what`` names the expected content for messages ("YAML file")."""
+    return decode_text(read_bytes(path, what, max_bytes), path, what)
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def gunzip_bytes(data: bytes, path: str | Path, what: str, max_bytes: int) -> bytes:
+    """The decompressed content of gzip ``data`` (every member of a multi-member file), at most
+    ``max_bytes`` of it: a larger output (a "zip bomb"), a corrupt or truncated stream, or
+    trailing bytes that are not gzip are each a PlanError naming ``path``."""
+    out, total, rest = [], 0, data
+    while rest:
+        if rest[:2] != GZIP_MAGIC:
+            raise PlanError(f"{show_path(path)}: not a valid gzip file (bad header at byte {len(data) - len(rest):,}), expected a gzip-compressed {what}")
+        z = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            chunk = z.decompress(rest, max_bytes - total + 1)
+        except zlib.error as exc:
+            raise PlanError(f"{show_path(path)}: not a valid gzip file ({exc}), expected a gzip-compressed {what}") from None
+        total += len(chunk)
+        if total > max_bytes:
+            raise PlanError(f"{show_path(path)}: decompresses to more than {max_bytes:,} bytes, the limit for a {what}")
+        out.append(chunk)
+        if not z.eof:
+            raise PlanError(f"{show_path(path)}: truncated gzip file (the compressed stream ends early), expected a gzip-compressed {what}")
+        rest = z.unused_data
+    return b"".join(out)
+
+
+def read_text_maybe_gzip(path: str | Path, what: str, max_bytes: int) -> str:
+    """Like :func:`read_text`, for a plain or gzip-compressed file (told apart by the gzip magic
+    bytes, not the name; a ``.gz`` name on a file without them is refused as not gzip).
+    ``max_bytes`` caps both the file and its decompressed text."""
+    data = read_bytes(path, what, max_bytes)
+    if data[:2] == GZIP_MAGIC or str(path).endswith(".gz"):
+        data = gunzip_bytes(data, path, what, max_bytes)
+    return decode_text(data, path, what)

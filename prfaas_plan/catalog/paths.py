@@ -1,19 +1,22 @@
 """Where the shipped catalog lives, and resolving a name-or-path argument to a file.
 
-The catalog folders (``hardware/``, ``models/``, ``scenarios/``) sit at the top of the source
-tree; the wheel carries copies under ``prfaas_plan/_catalog/`` (see ``pyproject.toml``), so an
-installed package (``pip install .``) finds them without the checkout.
+The catalog folders (``hardware/``, ``models/``, ``scenarios/``, ``traces/``) sit at the top of
+the source tree; the wheel carries copies under ``prfaas_plan/_catalog/`` (see
+``pyproject.toml``), so an installed package (``pip install .``) finds them without the checkout.
+Catalog YAML files go by their stem (``h200``); shipped traces by their file name
+(``azure2023_conv.csv``) or the part before its first dot (``azure2023_conv``).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..errors import PlanError
-from .files import check_regular_file, is_regular_file
+from .files import check_regular_file, is_regular_file, show_path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
-KINDS = ("hardware", "models", "scenarios")
+KINDS = ("hardware", "models", "scenarios", "traces")
 
 
 def catalog_dir(kind: str) -> Path:
@@ -70,3 +73,39 @@ def resolve(kind: str, name_or_path: str | Path) -> Path:
 def short_text(text: str, limit: int = 60) -> str:
     """``repr(text)``, cut to about ``limit`` characters."""
     return repr(text if len(text) <= limit else text[: limit - 1] + "\u2026")
+
+
+def _exists(path: Path) -> bool:
+    """Whether anything (file, folder, pipe) is at ``path``; False for unreachable paths."""
+    try:
+        os.stat(path)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def trace_names() -> list[str]:
+    """File names of the shipped traces (``traces/``: data files, not its README or licences)."""
+    try:
+        folder = catalog_dir("traces")
+    except PlanError:
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix != ".md" and not p.name.startswith("."))
+
+
+def resolve_trace(name_or_path: str | Path, base: Path | None = None) -> Path:
+    """A trace file: a path (relative ones from ``base``, the folder of the file that names it,
+    else the current directory), or the name of a shipped trace (its file name, or the part before
+    the first dot). A name without a folder part that exists beside ``base`` is that file; only
+    otherwise is the shipped catalog consulted."""
+    text = str(name_or_path)
+    path = Path(text)
+    local = path if path.is_absolute() or base is None else base / path
+    if path.parent != Path(".") or path.is_absolute() or _exists(local):
+        check_regular_file(local, "trace file")
+        return local
+    names = trace_names()
+    for name in names:
+        if text == name or text == name.split(".", 1)[0]:
+            return catalog_dir("traces") / name
+    raise PlanError(f"{show_path(local)}: file not found, and no shipped trace is named {short_text(text)}; shipped: {', '.join(names) or 'none'}")

@@ -35,6 +35,7 @@ from ..catalog.model import ModelSpec
 from ..errors import PlanError
 from ..planning.planner import throughput_model
 from ..planning.scenario import Scenario
+from ..planning.throughput import ThroughputModel
 from ..planning.workload import LengthDistribution
 from ..roofline.kv import kv_cache_bytes
 from ..roofline.prefill import PrefillModel
@@ -80,6 +81,7 @@ class Deployment:
     decode_batch: int  # BS_max per instance
     decode_step_s: float
     output_tokens_mean: float
+    decode_accepted_tokens: float = 1.0  # tokens emitted per decode step (MTP accepted length)
 
     @property
     def decode_slots(self) -> int:
@@ -113,15 +115,16 @@ def exposed_transfer_s(kv_bytes, prefill_s, bandwidth_bytes_per_s: float, layers
     return np.maximum(transfer - np.asarray(prefill_s, float), transfer / max(layers, 1))
 
 
-def deployment(sc: Scenario, plan: dict, kind: str = "prfaas", mode: str | None = None) -> Deployment:
+def deployment(sc: Scenario, plan: dict, kind: str = "prfaas", mode: str | None = None, tm: ThroughputModel | None = None) -> Deployment:
     """The deployment of ``plan`` (a :func:`~prfaas_plan.planning.planner.plan_dict`, or a
     baseline of the same shape) in scenario ``sc``. ``kind`` only labels it; the threshold and
     the counts come from the plan. ``mode`` (default the scenario's): in ``paper`` mode prefill
-    occupancy is the single-request latency, as the paper prices capacity."""
+    occupancy is the single-request latency, as the paper prices capacity. ``tm``: the
+    scenario's throughput model in that mode, if already built."""
     if kind not in KINDS:
         raise PlanError(f"deployment kind must be one of {', '.join(KINDS)}, got {kind!r}")
     mode = mode or sc.mode
-    tm = throughput_model(sc, mode)
+    tm = tm or throughput_model(sc, mode)
     t = plan["threshold_tokens"]
     threshold = math.inf if t is None else float(t)
 
@@ -144,4 +147,5 @@ def deployment(sc: Scenario, plan: dict, kind: str = "prfaas", mode: str | None 
         decode_batch=tm.decode.bs_max,
         decode_step_s=tm.decode.step_s,
         output_tokens_mean=sc.workload.output_tokens_mean,
+        decode_accepted_tokens=tm.decode.accepted_tokens,
     )

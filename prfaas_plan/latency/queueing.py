@@ -75,15 +75,19 @@ class Wait:
         return self.mean_if_waiting_s * math.log(self.p_wait / (1 - q))
 
 
-def pool_wait(servers: int, arrival_req_per_s: float, mean_service_s: float, service_cv2: float = 1.0) -> Wait:
-    """Waiting time in a pool of ``servers`` instances, Poisson arrivals, FCFS, service times of
-    mean ``mean_service_s`` and squared coefficient of variation ``service_cv2`` (1: exponential,
-    M/M/c exactly; 0: deterministic). Allen-Cunneen: the M/M/c wait times (1 + cv2) / 2."""
-    if not (arrival_req_per_s >= 0 and mean_service_s > 0 and service_cv2 >= 0):
-        raise PlanError(f"queue inputs out of range: arrivals {arrival_req_per_s} req/s, service {mean_service_s} s, cv^2 {service_cv2}")
+def pool_wait(servers: int, arrival_req_per_s: float, mean_service_s: float, service_cv2: float = 1.0,
+              arrival_cv2: float = 1.0) -> Wait:
+    """Waiting time in a pool of ``servers`` instances, FCFS, service times of mean
+    ``mean_service_s`` and squared coefficient of variation ``service_cv2`` (1: exponential,
+    M/M/c exactly; 0: deterministic), inter-arrival gaps of squared coefficient of variation
+    ``arrival_cv2`` (1: Poisson; > 1: bursty). Allen-Cunneen (GI/G/c): the M/M/c wait times
+    (arrival_cv2 + service_cv2) / 2."""
+    if not (arrival_req_per_s >= 0 and mean_service_s > 0 and service_cv2 >= 0 and arrival_cv2 >= 0):
+        raise PlanError(f"queue inputs out of range: arrivals {arrival_req_per_s} req/s (cv^2 {arrival_cv2}), "
+                        f"service {mean_service_s} s, cv^2 {service_cv2}")
     a = arrival_req_per_s * mean_service_s
     c = erlang_c(servers, a)
     if c == 0:
         return Wait(0.0, 0.0)
     drain_per_s = servers / mean_service_s - arrival_req_per_s  # the M/M/c tail rate
-    return Wait(c, (1 + service_cv2) / 2 / drain_per_s)
+    return Wait(c, (arrival_cv2 + service_cv2) / 2 / drain_per_s)

@@ -45,3 +45,11 @@ TABLE6 = {
     "naive": {"n_prfaas": 4, "n_pd_decode": 8, "theta_prfaas_req_per_s": 2.45,
               "theta_pd_decode_req_per_s": 6.25, "throughput_req_per_s": 2.45},
 }
+
+#: Table 6's TTFT row (seconds, mean / P90). They match zero-load service times (no queueing):
+#: see shared/reference/prfaas-paper.md, section 5, and ``latency/ttft.py``.
+TABLE6_TTFT_S = {
+    "prfaas": {"ttft_mean_s": 2.22, "ttft_p90_s": 3.51},
+    "homogeneous": {"ttft_mean_s": 4.44, "ttft_p90_s": 9.73},
+    "naive": {"ttft_mean_s": 1.74, "ttft_p90_s": 3.51},
+}

@@ -26,6 +26,7 @@ from .reference import (
     TABLE5_SOURCE,
     TABLE6,
     TABLE6_SOURCE,
+    TABLE6_TTFT_S,
 )
 
 
@@ -83,6 +84,22 @@ def table6_rows() -> list[dict]:
         for plan, expected in TABLE6.items():
             for key, paper in expected.items():
                 rows.append(_row(6, f"{plan}{'' if scenario == 'paper-case-study' else ' (roofline)'}", None, key, paper, float(plans[plan][key]), note))
+        if scenario == "paper-case-study":
+            rows += _ttft_rows(load_scenario(scenario), plans)
+    return rows
+
+
+def _ttft_rows(sc, plans: dict) -> list[dict]:
+    """Table 6's TTFTs beside the analytic TTFT of each plan at zero load (the H20 prefill curve
+    is the profile derived from Table 6, one point of it from the homogeneous P90 itself)."""
+    from ..latency.deployment import deployment
+    from ..latency.ttft import ttft
+
+    rows = []
+    for plan, expected in TABLE6_TTFT_S.items():
+        lat = ttft(deployment(sc, plans[plan], plan, "paper"), 0.0)
+        for key, paper in expected.items():
+            rows.append(_row(6, plan, None, key, paper, getattr(lat, key), "TTFT at zero load, paper mode, profiles"))
     return rows
 
 

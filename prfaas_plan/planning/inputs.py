@@ -78,6 +78,13 @@ def input_rows(sc: Scenario) -> list[dict]:
         _row("workload.output_tokens", wl.output_tokens_mean, "tokens", "scenario"),
         _row("workload.prefix_cache_hit_frac", wl.prefix_cache_hit_frac, "fraction", "scenario"),
     ]
+    if wl.uncached_input is not None:
+        rows += [
+            _row("workload.prefix_cache_model", wl.prefix_cache_model, "", "scenario input_tokens.cache"),
+            _row("workload.mean_uncached_input_tokens", wl.uncached_input.mean(), "tokens", "prefix-cache replay of the trace"),
+            _row("workload.cached_input_token_frac", 1.0 - wl.uncached_input.mean() / wl.input.mean(), "fraction",
+                 "prefix-cache replay of the trace (uncached lengths at least 1 token)"),
+        ]
     if wl.arrival_req_per_s is not None:
         rows.append(_row("workload.arrival_req_per_s", wl.arrival_req_per_s, "req/s", "scenario"))
     rows.append(_row("slo.tpot_ms", sc.tpot_s * 1e3, "ms", "scenario slo"))

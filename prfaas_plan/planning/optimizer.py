@@ -281,6 +281,20 @@ def balance(problem: Problem, t: float, n_r: float, n_p: float, n_d: float, link
     return best
 
 
+def best_threshold(problem: Problem, n_r: int, n_p: int, n_d: int, link_bytes_per_s: float) -> tuple[float, float]:
+    """(Lambda, t): the most throughput of fixed counts and link over every threshold, and the t
+    that gives it (the grid threshold with the most throughput, refined to the Eq. 7 balance in
+    the grid intervals on either side of it)."""
+    tm = problem.model
+    lam = tm.evaluate(tm.needs, n_r, n_p, n_d, link_bytes_per_s)["throughput_req_per_s"]
+    k = int(np.argmax(lam))
+    grid_t = tm.needs.threshold_tokens
+    best = (float(lam[k]), float(grid_t[k]))
+    for t in (grid_t[k], grid_t[min(k + 1, len(grid_t) - 1)]):
+        best = max(best, balance(problem, float(t), n_r, n_p, n_d, link_bytes_per_s))
+    return best
+
+
 def _upper_bound(problem: Problem, grid: tuple[Needs, np.ndarray]) -> float:
     """A Lambda no deployment can reach: decode alone on every allowed local instance, and the
     budget spent on instances at the optimistic needs of the best interval (link cost ignored)."""
@@ -359,7 +373,7 @@ def cheapest_for(problem: Problem, target_req_per_s: float) -> Plan:
     except PlanError:
         raise PlanError(f"target {target_req_per_s:g} req/s cannot be reached within the instance ranges, link and budget") from None
     fleet = replace(problem, prfaas=Range.exactly(plan.n_prfaas), local=Range.exactly(plan.n_pd_prefill + plan.n_pd_decode),
-                    link=replace(problem.link, fixed_gbit_per_s=units.bytes_per_s_to_gbit_per_s(plan.link_bytes_per_s),
+                    link=replace(problem.link, fixed_gbit_per_s=units.bytes_per_s_to_gbit_per_s(problem.link.bought_bytes_per_s(plan.link_bytes_per_s)),
                                  sizes_gbit_per_s=(), sizes_usd_per_hour=(), max_gbit_per_s=None),
                     budget_usd_per_hour=None)
     best = maximise(fleet)

@@ -40,7 +40,7 @@ def throughput_model(sc: Scenario, mode: str | None = None) -> ThroughputModel:
     return ThroughputModel(sc.model, wl.uncached, remote, local, decode, wl.output_tokens_mean, mode)
 
 
-def _problem(sc: Scenario, tm: ThroughputModel, objective: str, budget: float | None) -> Problem:
+def problem_for(sc: Scenario, tm: ThroughputModel, objective: str, budget: float | None) -> Problem:
     """The scenario's question: the fleet in place (fixed-fleet), or free counts and link."""
     if objective == "fixed-fleet":
         return _make(sc, tm, Range.exactly(sc.prfaas.instances), Range.exactly(sc.local.instances), sc.link, None)
@@ -82,7 +82,7 @@ def plan_dict(plan: Plan, sc: Scenario) -> dict:
     lam = plan.throughput_req_per_s
     p = first(n.offload_frac)
     egress = lam * first(n.link_bytes)
-    link_gbit = units.bytes_per_s_to_gbit_per_s(plan.link_bytes_per_s)
+    link_gbit = units.bytes_per_s_to_gbit_per_s(sc.link.bought_bytes_per_s(plan.link_bytes_per_s))
     return {
         "threshold_tokens": None if math.isinf(plan.threshold_tokens) else plan.threshold_tokens,
         "n_prfaas": plan.n_prfaas,
@@ -135,7 +135,8 @@ def baselines(sc: Scenario, main: dict, tm: ThroughputModel) -> tuple[dict, dict
         "naive": None,
     }
     if main["n_prfaas"] > 0:
-        link = Link(fixed_gbit_per_s=main["link_gbit_per_s"], usd_per_gbit_per_s_hour=sc.link.usd_per_gbit_per_s_hour)
+        link = Link(fixed_gbit_per_s=main["link_gbit_per_s"], usd_per_gbit_per_s_hour=sc.link.usd_per_gbit_per_s_hour,
+                    max_utilisation=sc.link.max_utilisation)
         local = Range.exactly(main["n_pd_prefill"] + main["n_pd_decode"])
         problems["naive"] = _make(sc, tm, Range.exactly(main["n_prfaas"]), local, link, None, "remote-only")
     out, errors = {}, {}
@@ -171,7 +172,7 @@ def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float |
 
     def solve(m: str) -> tuple[dict, ThroughputModel]:
         tm = throughput_model(sc, m)
-        problem = _problem(sc, tm, objective, budget)
+        problem = problem_for(sc, tm, objective, budget)
         plan = cheapest_for(problem, target) if objective == "target" else maximise(problem)
         return plan_dict(plan, sc), tm
 

@@ -35,7 +35,11 @@ class Range:
 @dataclass(frozen=True)
 class Link:
     """The cross-datacenter link: fixed, bought continuously at a price per Gbit/s-hour, or bought
-    in purchasable sizes (each with its $/hour); ``max_gbit_per_s`` caps continuous purchases."""
+    in purchasable sizes (each with its $/hour); ``max_gbit_per_s`` caps continuous purchases.
+
+    Plans may load it up to ``max_utilisation`` of its bandwidth on average (headroom for bursts:
+    a link near 100% of its mean load queues transfers). Everything the optimizer handles is the
+    *usable* bandwidth, bought x max_utilisation; :meth:`bought_bytes_per_s` converts back."""
 
     fixed_gbit_per_s: float | None = None
     usd_per_gbit_per_s_hour: float = 0.0
@@ -43,10 +47,24 @@ class Link:
     sizes_usd_per_hour: tuple[float, ...] = ()
     max_gbit_per_s: float | None = None
     rtt_s: float = 0.0
+    max_utilisation: float = 1.0
+
+    def __post_init__(self):
+        if not 0 < self.max_utilisation <= 1:
+            raise PlanError(f"link max_utilisation must be in (0, 1], got {self.max_utilisation}")
+
+    def bought_bytes_per_s(self, usable_bytes_per_s: float) -> float:
+        """The bandwidth to buy (or in place) for a usable bandwidth, bytes/s."""
+        return usable_bytes_per_s / self.max_utilisation
 
     def buy(self, need_bytes_per_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(bandwidth bought in bytes/s, $/hour) for each need; inf cost where not purchasable."""
-        need = np.asarray(need_bytes_per_s, float)
+        """(usable bandwidth in bytes/s, $/hour) for each need of usable bandwidth: the link
+        bought is need / max_utilisation; inf cost where not purchasable."""
+        have, cost = self._buy(np.asarray(need_bytes_per_s, float) / self.max_utilisation)
+        return have * self.max_utilisation, cost
+
+    def _buy(self, need: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(bandwidth bought in bytes/s, $/hour) for each bandwidth to buy."""
         if self.fixed_gbit_per_s is not None:
             have = units.gbit_per_s_to_bytes_per_s(self.fixed_gbit_per_s)
             cost = self.fixed_gbit_per_s * self.usd_per_gbit_per_s_hour
@@ -95,7 +113,7 @@ class Plan:
     n_prfaas: int
     n_pd_prefill: int
     n_pd_decode: int
-    link_bytes_per_s: float
+    link_bytes_per_s: float  # usable: the link bought x its max_utilisation
     needs: Needs
     metrics: dict
     cost_usd_per_hour: float

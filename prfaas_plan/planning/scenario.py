@@ -16,7 +16,8 @@ from ..roofline.instance import DTYPES, Instance, make_instance
 from .problem import Link, Range
 from .overrides import Override, apply_overrides
 from .throughput import MODES
-from .workload import LengthDistribution, Mixture, Scaled, TruncatedLogNormal, Workload, load_trace_csv
+from .trace_input import TraceInput, trace_input
+from .workload import LengthDistribution, Mixture, Scaled, TruncatedLogNormal, Workload
 
 OBJECTIVES = ("fixed-fleet", "budget", "target")
 
@@ -51,6 +52,7 @@ class Scenario:
     path: str
     overrides: tuple[Override, ...] = ()
     raw: dict | None = field(default=None, compare=False)  # the resolved YAML mapping (overrides applied), for provenance
+    ttft_p90_slo_s: float | None = None  # slo.ttft_p90_s: goodput is the highest load meeting it
 
 
 #: Optional ``instance`` keys of a cluster -> make_instance options (defaults: the engine's).
@@ -136,8 +138,7 @@ def _lengths(f: Fields, base: Path, budget: list[int] | None = None) -> LengthDi
         except PlanError as exc:
             raise PlanError(f"{f.source}: key '{f.prefix}': {exc}") from None
     elif kind == "trace":
-        csv_path = Path(f.str("csv"))
-        d = load_trace_csv(csv_path if csv_path.is_absolute() else base / csv_path, f"{f.source}: key '{f.key_path('csv')}'")
+        d = trace_input(f, base, allow_cache=False).full
     else:
         comps, weights = [], []
         for i, _ in enumerate(f.list("components")):
@@ -150,6 +151,16 @@ def _lengths(f: Fields, base: Path, budget: list[int] | None = None) -> LengthDi
         d = Mixture.of(comps, weights, f"{f.source}: key '{f.key_path('components')}'")
     f.done()
     return d
+
+
+def _input_lengths(f: Fields, base: Path) -> TraceInput:
+    """``workload.input_tokens``: a trace there may carry a prefix-cache model (uncached lengths)."""
+    if f.raw("kind", None) != "trace":
+        return TraceInput(_lengths(f, base), None, None, None, None)
+    f.str("kind")
+    t = trace_input(f, base)
+    f.done()
+    return t
 
 
 def _output_tokens(f: Fields, key: str, base: Path, inputs: LengthDistribution) -> float:
@@ -167,6 +178,14 @@ def _output_tokens(f: Fields, key: str, base: Path, inputs: LengthDistribution) 
     return float(f.num(key))
 
 
+#: Default ceiling on the link's mean utilisation in plans (``link.max_utilisation``): the link is
+#: sized for the planned egress / 0.8. A processor-sharing pipe at utilisation u stretches each
+#: transfer by 1 / (1 - u), 5x at 0.8 (a 100 ms KV transfer becomes 0.5 s), and bursts of 3-s
+#: arrival buckets (Mooncake) push short-term load well above the mean; 0.8 is also the common
+#: engineering ceiling for WAN links. Set 1.0 to reproduce plans without headroom.
+LINK_MAX_UTILISATION = 0.8
+
+
 def _link(f: Fields) -> Link:
     sizes = f.num_list("purchasable_gbit_per_s", [])
     price = f.num("usd_per_gbit_per_s_hour", 0.0, min_value=0.0)
@@ -177,6 +196,7 @@ def _link(f: Fields) -> Link:
         sizes_usd_per_hour=tuple(float(s) * price for s in sorted(sizes)),
         max_gbit_per_s=f.num("max_gbit_per_s", None),
         rtt_s=f.num("rtt_ms", 0.0, min_value=0.0) / 1e3,
+        max_utilisation=f.frac("max_utilisation", LINK_MAX_UTILISATION),
     )
     f.str("price_source", "")
     f.done()
@@ -208,22 +228,29 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
     raw = f.data
     model = _catalog("models", f.str("model"), path.parent)
     w = f.sub("workload")
-    lengths = _lengths(w.sub("input_tokens"), path.parent)
+    inputs = _input_lengths(w.sub("input_tokens"), path.parent)
+    lengths, uncached = inputs.full, inputs.uncached
     scale = w.num("input_tokens_scale", 1.0)  # what-if knob: every prompt this many times longer
     hit_frac = w.num("prefix_cache_hit_frac", 0.0, min_value=0.0)
     if hit_frac >= 1:  # checked here, before Workload (whose own check cannot name the file)
         raise w.error("prefix_cache_hit_frac", f"must be < 1 (a share of each prompt), got {hit_frac}")
+    if hit_frac > 0 and uncached is not None:
+        raise w.error("prefix_cache_hit_frac", f"the input_tokens trace already models the prefix cache ({inputs.cache_model}); "
+                                               "give one or the other (cache kind none, or no prefix_cache_hit_frac)")
     workload = Workload(
         input=Scaled(lengths, scale) if scale != 1.0 else lengths,
         output_tokens_mean=_output_tokens(w, "output_tokens", path.parent, lengths),
         prefix_cache_hit_frac=hit_frac,
         arrival_req_per_s=w.num("arrival_req_per_s", None),
+        uncached_input=(Scaled(uncached, scale) if scale != 1.0 else uncached) if uncached is not None else None,
+        prefix_cache_model=inputs.cache_model,
     )
     w.done()
     slo = f.sub("slo")
     if slo.has("decode_tokens_per_s") == slo.has("tpot_ms"):
         raise slo.error("decode_tokens_per_s", "give exactly one of decode_tokens_per_s and tpot_ms")
     tpot_s = 1.0 / slo.num("decode_tokens_per_s") if slo.has("decode_tokens_per_s") else slo.num("tpot_ms") / 1e3
+    ttft_p90_slo_s = slo.num("ttft_p90_s", None)
     slo.done()
     obj = f.sub("objective")
     objective = obj.str("kind", choices=OBJECTIVES)
@@ -244,10 +271,11 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         link=_link(f.sub("link")),
         workload=workload,
         tpot_s=tpot_s,
+        ttft_p90_slo_s=ttft_p90_slo_s,
         objective=objective,
         budget_usd_per_hour=budget,
         target_req_per_s=target,
-        sources=f.sources(),
+        sources=f.sources() + ((inputs.source,) if inputs.source and inputs.source not in f.data.get("sources", ()) else ()),
         path=str(path),
         overrides=tuple(overrides),
         raw=raw,

@@ -19,7 +19,7 @@ from ..catalog.fields import open_catalog_file
 from ..errors import PlanError
 from . import optimizer as opt
 from .overrides import Override, with_price_sources
-from .planner import PLAN_KEYS, _problem, load_report, plan_dict, throughput_model
+from .planner import PLAN_KEYS, load_report, plan_dict, problem_for, throughput_model
 from .scenario import Scenario, scenario_from_mapping
 from .verdict import verdict
 
@@ -35,7 +35,7 @@ def _tm_key(sc: Scenario, mode: str) -> tuple:
     c = lambda x: (x.hardware.path, x.hardware.name, x.gpus_per_instance, x.use_profile)  # noqa: E731
     wl = sc.workload
     return (sc.model.path, sc.model.name, c(sc.prfaas), c(sc.local), sc.tpot_s, repr(wl.input), wl.output_tokens_mean,
-            wl.prefix_cache_hit_frac, mode)
+            wl.prefix_cache_hit_frac, repr(wl.uncached_input), mode)
 
 
 def solve(sc: Scenario, tm, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None,
@@ -43,7 +43,7 @@ def solve(sc: Scenario, tm, budget_usd_per_hour: float | None = None, target_req
     """The plan for ``sc``'s question (or the budget / target given here) on throughput model
     ``tm``, as ``optimize`` finds it, without the baselines. ``answers`` remembers solved problems."""
     objective, budget, target = _objective(sc, budget_usd_per_hour, target_req_per_s)
-    problem = _problem(sc, tm, objective, budget)
+    problem = problem_for(sc, tm, objective, budget)
     answers = {} if answers is None else answers
     if (problem, objective, target) not in answers:
         answers[problem, objective, target] = opt.cheapest_for(problem, target) if objective == "target" else opt.maximise(problem)

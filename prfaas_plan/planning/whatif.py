@@ -34,6 +34,14 @@ def link_scaled(label: str, factor: float) -> WhatIf:
     return WhatIf(label, tuple(Override(k, factor, scale=True, optional=True) for k in LINK_KEYS))
 
 
+def cache_whatif(sc: Scenario) -> WhatIf:
+    """Half of every prompt cached; for a trace replayed through a prefix-cache model (which
+    excludes prefix_cache_hit_frac), the same trace without the cache instead."""
+    if sc.workload.uncached_input is not None:
+        return WhatIf("no prefix cache", (Override("workload.input_tokens.cache", {"kind": "none"}),))
+    return WhatIf("prefix-cache hit 50%", (Override("workload.prefix_cache_hit_frac", 0.5),))
+
+
 def standard_whatifs(sc: Scenario) -> tuple[WhatIf, ...]:
     """The standard questions of a design review for ``sc``."""
     price = lambda role, c: WhatIf(f"{role} GPUs +50% price", with_price_sources((Override(f"{role}.usd_per_gpu_hour", c.usd_per_gpu_hour * 1.5),)))  # noqa: E731
@@ -43,7 +51,7 @@ def standard_whatifs(sc: Scenario) -> tuple[WhatIf, ...]:
         link_scaled("link at 10%", 0.1),
         WhatIf("prompts 2x longer", (Override("workload.input_tokens_scale", 2.0),)),
         WhatIf("prompts 2x shorter", (Override("workload.input_tokens_scale", 0.5),)),
-        WhatIf("prefix-cache hit 50%", (Override("workload.prefix_cache_hit_frac", 0.5),)),
+        cache_whatif(sc),
         price("prfaas", sc.prfaas),
         price("local", sc.local),
     ]

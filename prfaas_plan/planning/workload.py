@@ -243,14 +243,18 @@ class Empirical(LengthDistribution):
     def atoms(self) -> np.ndarray:
         return np.asarray(self.values)
 
+    @cached_property
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(values, cumulative mass, cumulative mass x value), built once (a trace has ~10^4 values)."""
+        v, w = np.asarray(self.values, float), np.asarray(self.weights, float)
+        return v, np.concatenate([[0.0], np.cumsum(w)]), np.concatenate([[0.0], np.cumsum(w * v)])
+
     def cdf(self, x):
-        v, w = np.asarray(self.values), np.asarray(self.weights)
-        c = np.concatenate([[0.0], np.cumsum(w)])
+        v, c, _ = self._arrays
         return c[np.searchsorted(v, np.asarray(x, float), side="right")]
 
     def partial_mean(self, a, b):
-        v, w = np.asarray(self.values), np.asarray(self.weights)
-        c = np.concatenate([[0.0], np.cumsum(w * v)])
+        v, _, c = self._arrays
         return c[np.searchsorted(v, np.asarray(b, float), side="right")] - c[np.searchsorted(v, np.asarray(a, float), side="right")]
 
 
@@ -361,22 +365,29 @@ def load_trace_csv(path: str | Path, where: str) -> Empirical:
 @dataclass(frozen=True)
 class Workload:
     """A traffic mix. ``input`` is the total prompt length; routing and prefill see the uncached
-    part, (1 - prefix_cache_hit_frac) * L. The cached prefix is assumed free to prefill (its
-    attention reads are ignored) and not shipped; decode holds the whole prompt's cache."""
+    part: ``uncached_input`` where a trace's prefix-cache replay gives it (``prefix_cache_model``
+    says how), else (1 - prefix_cache_hit_frac) * L. The cached prefix is assumed free to prefill
+    (its attention reads are ignored) and not shipped; decode holds the whole prompt's cache."""
 
     input: LengthDistribution
     output_tokens_mean: float
     prefix_cache_hit_frac: float = 0.0
     arrival_req_per_s: float | None = None
+    uncached_input: LengthDistribution | None = None
+    prefix_cache_model: str | None = None
 
     def __post_init__(self):
         if not (0 <= self.prefix_cache_hit_frac < 1):
             raise PlanError(f"prefix_cache_hit_frac must be in [0, 1), got {self.prefix_cache_hit_frac}")
+        if self.uncached_input is not None and self.prefix_cache_hit_frac > 0:
+            raise PlanError("give a trace's prefix-cache model or prefix_cache_hit_frac, not both")
         if not self.output_tokens_mean > 0:
             raise PlanError(f"output tokens must be > 0, got {self.output_tokens_mean}")
 
     @property
     def uncached(self) -> LengthDistribution:
+        if self.uncached_input is not None:
+            return self.uncached_input
         if self.prefix_cache_hit_frac == 0:
             return self.input
         return Scaled(self.input, 1.0 - self.prefix_cache_hit_frac)

@@ -90,6 +90,29 @@ def _t(v) -> str:
     return f"{v:,.0f} tokens"
 
 
+def _ttft_pair(lat: dict | None) -> str:
+    return "-" if not lat else f"{lat['ttft_mean_s']:.2f} / {lat['ttft_p90_s']:.2f}"
+
+
+def _latency_cols(r: dict) -> list:
+    """TTFT mean / P90 columns of the plan and baselines table (as [PRFAAS] Table 6 shows them)."""
+    lat = lambda key: (lambda v: _ttft_pair((v or {}).get(key)))  # noqa: E731
+    cols = [("latency", "TTFT mean / P90 s, idle", lat("zero_load"))]
+    if r.get("load"):
+        cols.append(("latency", f"TTFT mean / P90 s @ {r['load']['arrival_req_per_s']:g} req/s", lat("at_arrival_rate")))
+    if r.get("ttft_p90_slo_s") is not None:
+        cols.append(("latency", f"goodput req/s (P90 <= {r['ttft_p90_slo_s']:g} s)", lambda v: f"{v['goodput_req_per_s']:.3f}" if v else "-"))
+    return cols
+
+
+def _latency_notes(con: Console, r: dict) -> None:
+    unstable = [f"{name}: {p['latency']['at_arrival_rate_error']}" for name, p in [("PrfaaS plan", r), *r["baselines"].items()]
+                if p and p.get("latency") and p["latency"].get("at_arrival_rate_error")]
+    if r.get("latency"):
+        con.print("TTFT: analytic (prefill queue M/G/c on batched service, own prefill, exposed KV transfer, RTT, decode slot, first step); "
+                  "'idle' is zero load, as [PRFAAS] Table 6 reports." + ("" if not unstable else " Unstable at the arrival rate: " + "; ".join(unstable)))
+
+
 def print_plan(con: Console, sc: Scenario, r: dict) -> None:
     p, l = sc.prfaas, sc.local
     if r["objective"] == "budget":
@@ -136,7 +159,10 @@ def print_plan(con: Console, sc: Scenario, r: dict) -> None:
     cols = [("plan", "plan", text), ("n_prfaas", "PrfaaS", fmt("d")), ("n_pd_prefill", "PD-P", fmt("d")), ("n_pd_decode", "PD-D", fmt("d")),
             ("throughput_req_per_s", "req/s", fmt(".3f")), ("cost_usd_per_hour", "$/hour", fmt(",.2f")), ("bottleneck", "binding", text),
             ("plan_vs_baseline", "PrfaaS plan gain", lambda v: "-" if v is None else f"{v:.2f}x")]
+    if r.get("latency"):
+        cols += _latency_cols(r)
     con.print(rows_table(rows, cols, title="Baselines"))
+    _latency_notes(con, r)
     load = r.get("load")
     if load:
         con.print(f"At the scenario's {load['arrival_req_per_s']:g} req/s: {load['utilisation_frac'] * 100:.0f}% of Lambda_max "
@@ -240,3 +266,45 @@ def estimate_tables(r: dict) -> list[Table]:
         t.add_row(key, *(f"{d.get(key, 0.0):.4g}" for _, d in terms))
     tables.append(t)
     return tables
+
+
+# --- simulate ---------------------------------------------------------------------------------
+
+
+def _s(v) -> str:
+    return "-" if v is None else f"{v:,.2f}"
+
+
+def print_simulation(con: Console, r: dict) -> None:
+    """`prfaas-plan simulate`: what was simulated, the latency and throughput, then the pools."""
+    t = r["ttft"]
+    books = r["conservation"][0]
+    drop = r["link_drop"]
+    th = r["threshold_over_time_tokens"]
+    moved = "" if th["min"] == th["max"] else f" (moved: {th['min']:,.0f} to {th['max']:,.0f}, mean {th['mean']:,.0f})"
+    head = [
+        ("deployment", f"{r['deployment']}: t = {_t(r['threshold_tokens'])}{moved}; {r['n_prfaas']} PrfaaS / {r['n_pd_prefill']} PD-P / "
+                       f"{r['n_pd_decode']} PD-D; Lambda_max {r['lambda_max_req_per_s']:.3f} req/s"),
+        ("arrivals", f"{r['arrivals']}; seed {r['seed']}"),
+        ("measured", f"{r['requests_measured']:,} requests arriving in [{r['warmup_s']:,.0f}, {r['duration_s']:,.0f}) s; "
+                     f"{r['arrival_req_per_s']:.3f} req/s = {r['load_frac'] * 100:.1f}% of Lambda_max" if r["load_frac"] is not None else ""),
+        ("policy", r["policy"] + (f"; link drops to {drop['gbit_per_s']:,.1f} Gbit/s at {drop['at_s']:,.0f} s" if drop else "")),
+        ("TTFT mean / P50 / P90 / P99", f"{_s(t['mean_s'])} / {_s(t['p50_s'])} / {_s(t['p90_s'])} / {_s(t['p99_s'])} s"),
+        ("TTFT by path (mean / P90)", "; ".join(f"{k} {v['share_frac'] * 100:.1f}%: {_s(v['mean_s'])} / {_s(v['p90_s'])} s"
+                                                for k, v in r["ttft_by_path"].items() if v["share_frac"])),
+        ("TPOT", f"{r['tpot_s'] * 1e3:.1f} ms"),
+        ("SLO attainment", f"{r['slo_attainment_frac'] * 100:.1f}% with TTFT <= {r['ttft_slo_s']:g} s" if r["slo_attainment_frac"] is not None else "-"),
+        ("throughput", f"{r['throughput_req_per_s']:.3f} req/s completed (offloaded {r['offload_frac'] * 100:.1f}%)"),
+        ("egress", f"mean {r['egress_mean_gbit_per_s']:,.2f} Gbit/s, P99 of 1-s windows {r['egress_p99_gbit_per_s']:,.2f} Gbit/s "
+                   f"(link {r['link_gbit_per_s']:,.1f})" + (f"; cache copies to PrfaaS {r['ingress_mean_gbit_per_s']:,.2f} Gbit/s" if r["ingress_mean_gbit_per_s"] else "")),
+        ("prefix cache", f"{r['cache_hit_frac'] * 100:.1f}% of prompt tokens reused" + (f" (blocks: {r['cache_blocks']})" if r["cache_blocks"] else "")),
+        ("books", f"at {books['time_s']:,.0f} s: {books['arrived']:,} arrived = {books['completed']:,} completed + {books['in_flight']:,} in flight; "
+                  f"drained at {r['drained_at_s']:,.0f} s"),
+    ]
+    if r["replans"]:
+        head.append(("re-plans", f"{len(r['replans'])} changes of t or the local split"))
+    con.print(kv_value_table(head, title=f"Simulation: {r['scenario']}"))
+    cols = [("pool", "pool", text), ("instances", "instances", fmt(",d")), ("utilisation_frac", "utilisation", fmt(".1%")),
+            ("queue_mean", "queue mean", fmt(",.2f")), ("queue_max", "queue max", fmt(",d"))]
+    rows = [{"pool": k, **v} for k, v in r["pools"].items()]
+    con.print(rows_table(rows, cols, title="Pools over the measured window (decode: instances; queues in requests)"))

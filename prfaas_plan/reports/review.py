@@ -73,7 +73,7 @@ def build_review(sc: Scenario, mode: str | None = None, budget_usd_per_hour: flo
         "plan": result,
         "inputs": input_rows(sc),
         "whatifs": whatif_rows(sc, m, budget_usd_per_hour, target_req_per_s, base=result),
-        "histogram": curves.length_histogram(sc.workload.input),
+        "histogram": curves.length_histogram(sc.workload.input if sc.workload.uncached_input is None else sc.workload.uncached_input),
         "fig5": curves.fig5(sc, result, m),
         "link_curve": curves.link_curve(sc, result, m),
         "budget_curve": curves.budget_curve(sc, result, m),

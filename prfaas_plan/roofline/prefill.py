@@ -21,6 +21,7 @@ the model carries one (it is a latency measurement).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..catalog.hardware import Hardware
 from ..catalog.model import ModelSpec, PrefillProfile
@@ -30,6 +31,9 @@ from . import elementwise as ew
 from .instance import PREFILL_TOKENS_PER_FORWARD, Instance, make_instance
 from .kv import kv_cache_bytes
 from .terms import Terms, pass_terms
+
+if TYPE_CHECKING:  # numpy is imported where an array is made (plain numbers need none)
+    import numpy as np
 
 REGIMES = ("latency", "throughput")
 

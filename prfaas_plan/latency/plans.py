@@ -1,0 +1,84 @@
+"""Latency beside every plan ``optimize`` makes: TTFT at zero load (what [PRFAAS] Table 6
+reports), at the scenario's arrival rate, and the goodput under a TTFT SLO.
+
+Goodput is the highest arrival rate (req/s) whose analytic P90 TTFT meets ``slo.ttft_p90_s``
+(:func:`~prfaas_plan.latency.ttft.ttft`); P90 TTFT rises with load, so it is found by bisection
+between 0 and Lambda_max. A plan whose zero-load P90 already misses the SLO has goodput 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..errors import PlanError
+from ..planning.planner import throughput_model
+from ..planning.scenario import Scenario
+from .deployment import Deployment, deployment
+from .ttft import ttft
+
+#: Relative precision of the goodput bisection (0.1% of Lambda_max).
+GOODPUT_RTOL = 1e-3
+
+
+def goodput_req_per_s(dep: Deployment, lambda_max_req_per_s: float, ttft_p90_slo_s: float) -> float:
+    """Highest load (req/s) at which P90 TTFT <= the SLO; 0 if even an idle deployment misses it."""
+
+    def meets(lam: float) -> bool:
+        try:
+            return ttft(dep, lam).ttft_p90_s <= ttft_p90_slo_s
+        except PlanError:  # unstable at this load
+            return False
+
+    if not meets(0.0):
+        return 0.0
+    lo, hi = 0.0, lambda_max_req_per_s
+    if meets(hi * (1 - GOODPUT_RTOL)):
+        return hi * (1 - GOODPUT_RTOL)
+    while hi - lo > GOODPUT_RTOL * lambda_max_req_per_s:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if meets(mid) else (lo, mid)
+    return lo
+
+
+def plan_latency(sc: Scenario, plan: dict, kind: str, mode: str, tm=None) -> dict:
+    """TTFT/TPOT of one plan at zero load and at the scenario's arrival rate, and its goodput."""
+    dep = deployment(sc, plan, kind, mode, tm)
+    out = {"zero_load": ttft(dep, 0.0).as_dict(), "at_arrival_rate": None, "at_arrival_rate_error": None}
+    lam = sc.workload.arrival_req_per_s
+    if lam is not None:
+        try:
+            out["at_arrival_rate"] = ttft(dep, lam).as_dict()
+        except PlanError as exc:
+            out["at_arrival_rate_error"] = str(exc)
+    if sc.ttft_p90_slo_s is not None:
+        good = goodput_req_per_s(dep, plan["throughput_req_per_s"], sc.ttft_p90_slo_s)
+        out["goodput_req_per_s"] = good
+        out["goodput_frac_of_lambda_max"] = good / plan["throughput_req_per_s"] if plan["throughput_req_per_s"] > 0 else 0.0
+    return out
+
+
+def add_latency(sc: Scenario, result: dict) -> dict:
+    """``result`` of :func:`~prfaas_plan.planning.planner.optimize` with a ``latency`` block in
+    the plan and in every baseline. In ``paper`` mode capacities are N / T(E[L]) while a queue
+    serves E[T(L)]: loaded latencies there can be unstable below Lambda_max (reported, not raised)."""
+    mode = result["mode"]
+    tm = throughput_model(sc, mode)
+    result["latency"] = plan_latency(sc, result, "prfaas", mode, tm)
+    for name, base in result["baselines"].items():
+        if base is not None:
+            kind = "naive" if name == "naive" else "homogeneous"
+            base["latency"] = plan_latency(sc, base, kind, mode, tm)
+    result["ttft_p90_slo_s"] = sc.ttft_p90_slo_s
+    return result
+
+
+def latency_columns(plan: dict) -> dict:
+    """Flat TTFT columns for CSV/XLSX rows: zero load, at the arrival rate, goodput."""
+    lat = plan.get("latency") or {}
+    zero, at = lat.get("zero_load") or {}, lat.get("at_arrival_rate") or {}
+    nan = math.nan
+    return {
+        "ttft_mean_s_zero_load": zero.get("ttft_mean_s", nan), "ttft_p90_s_zero_load": zero.get("ttft_p90_s", nan),
+        "ttft_mean_s_at_arrival_rate": at.get("ttft_mean_s", nan), "ttft_p90_s_at_arrival_rate": at.get("ttft_p90_s", nan),
+        "goodput_req_per_s": lat.get("goodput_req_per_s", nan),
+    }

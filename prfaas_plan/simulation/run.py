@@ -1,0 +1,219 @@
+"""Simulate a deployment, or a scenario's plan: the library behind ``prfaas-plan simulate``.
+
+- :func:`simulate`: one deployment, requests, a policy, link and re-planning schedules -> results.
+- :func:`simulate_scenario`: plan the scenario as ``optimize`` does, pick the plan or a baseline,
+  generate the arrivals (Poisson at a load, bursty, a rate shape, or a trace) and simulate.
+
+Prefix caches (requests with ``hash_ids``): one LRU cache per cluster
+(:class:`~prfaas_plan.traces.cache.PrefixCache`, 512-token blocks), shared by the cluster's
+prefill instances. Capacity from the HBM left after the weights (:func:`cache_capacity_blocks`):
+
+    blocks = floor(N x P x (HBM x usable_frac - weight bytes per GPU) / (512 x cache bytes per token))
+
+N the cluster's prefill instances (PrfaaS; local prefill only - decode HBM holds the running
+batches), P GPUs per instance, cache bytes per token as the instance stores them (full-attention
+and MLA layers, TP replication included; linear-attention state is per request and small).
+Activations and in-flight prefills are not subtracted; DRAM/SSD cache tiers are not modelled
+(pass ``cache_blocks=None`` for an unlimited cache, or explicit sizes).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import units
+from ..errors import PlanError
+from ..traces.cache import BLOCK_TOKENS, PrefixCache
+from . import arrivals
+from .engine import Simulation
+from .metrics import DEFAULT_TTFT_SLO_S, results
+from .policies import make_policy
+
+#: Default load (fraction of Lambda_max) when neither a load nor a rate is given and the scenario
+#: states no arrival rate.
+DEFAULT_LOAD_FRAC = 0.8
+DEFAULT_DURATION_S = 3600.0
+#: Re-planning period without a rate shape to take it from (ServeGen's step).
+DEFAULT_REPLAN_PERIOD_S = 600.0
+BASELINES = ("prfaas", "homogeneous", "naive")
+
+
+def cache_capacity_blocks(pool) -> int:
+    """512-token blocks the pool's instances can cache in the HBM left after the weights."""
+    if pool is None or pool.instances <= 0:
+        return 0
+    inst = getattr(pool.service, "instance", None)
+    if inst is None:
+        raise PlanError(f"{pool.name} pool: no instance shape to size its prefix cache from; give cache_blocks")
+    free = inst.hw.memory_capacity_bytes * inst.hw.efficiency.memory_usable_frac - inst.weight_bytes_per_gpu()
+    per_block = BLOCK_TOKENS * inst.kv_write_bytes_per_token()
+    return max(int(pool.instances * inst.gpus * max(free, 0.0) // per_block), 0) if per_block > 0 else 0
+
+
+def run(dep, requests: arrivals.Requests, policy: str = "static", policy_params: dict | None = None, duration_s: float | None = None,
+        link_schedule=(), changes=(), decide=None, decide_every_s: float | None = None, switch_s: float = 60.0,
+        cache_blocks="hbm", window_s: float = 1.0) -> Simulation:
+    """Simulate ``dep`` serving ``requests`` and return the finished :class:`Simulation`.
+    ``cache_blocks``: "hbm" (the formula above), None (unlimited) or (local, PrfaaS) blocks."""
+    if duration_s is None:
+        duration_s = float(requests.arrival_s[-1]) + window_s if len(requests) else DEFAULT_DURATION_S
+    caches = None
+    if requests.hash_ids is not None:
+        if cache_blocks == "hbm":
+            sizes = (cache_capacity_blocks(dep.local), cache_capacity_blocks(dep.prfaas))
+        elif cache_blocks is None:
+            sizes = (None, None)
+        else:
+            sizes = tuple(cache_blocks)
+        caches = (PrefixCache(sizes[0]), PrefixCache(sizes[1]))
+    elif policy == "cache-aware":
+        raise PlanError("the cache-aware policy needs requests with prefix identity (a trace with hash_ids, e.g. Mooncake's)")
+    pol = make_policy(policy, dep.threshold_tokens, policy_params)
+    sim = Simulation(dep, requests, pol, duration_s, window_s, switch_s, link_schedule, changes, decide, decide_every_s, caches)
+    sim.cache_blocks = None if caches is None else [c.capacity_blocks for c in caches]
+    return sim.run()
+
+
+def simulate(dep, requests: arrivals.Requests, *, warmup_s: float | None = None, ttft_slo_s: float = DEFAULT_TTFT_SLO_S, **kwargs) -> dict:
+    """:func:`run`, then the results (:func:`~prfaas_plan.simulation.metrics.results`)."""
+    sim = run(dep, requests, **kwargs)
+    out = results(sim, warmup_s, ttft_slo_s)
+    out["policy"] = sim.policy.name
+    out["cache_blocks"] = {"pd-prefill": sim.cache_blocks[0], "prfaas": sim.cache_blocks[1]} if sim.cache_blocks else None
+    return out
+
+
+def replan_decision(options, rate_fn):
+    """A ``decide(now_s, sim)`` for the engine: the split and t that
+    :func:`prfaas_plan.latency.replan.choose` picks (lowest analytic P90 TTFT) at the rate
+    ``rate_fn(now_s)`` of the coming period; None when that is the split and t in force."""
+    from ..latency.replan import choose
+    from .engine import Change
+
+    def decide(now_s: float, sim) -> Change | None:
+        option, _ = choose(options, rate_fn(now_s))
+        same = [option.n_pd_prefill, option.n_pd_decode] == sim.target and option.threshold_tokens == sim.policy.threshold_tokens
+        return None if same else Change(now_s, option.threshold_tokens, option.n_pd_prefill, option.n_pd_decode)
+
+    return decide
+
+
+def _positive(name: str, v: float | None, allow_zero: bool = False) -> None:
+    if v is not None and not (math.isfinite(v) and (v >= 0 if allow_zero else v > 0)):
+        raise PlanError(f"{name} must be a finite number {'>= 0' if allow_zero else '> 0'}, got {v:g}")
+
+
+def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None, arrival_req_per_s: float | None = None,
+                      trace: str | None = None, duration_s: float | None = None, policy: str = "static", seed: int = 0,
+                      link_drop_at_s: float | None = None, link_drop_frac: float | None = None, rate_shape: str | None = None,
+                      burst_cv2: float | None = None, warmup_s: float | None = None, ttft_slo_s: float = DEFAULT_TTFT_SLO_S,
+                      mode: str | None = None, policy_params: dict | None = None, cache_blocks="hbm", replan: bool = False,
+                      replan_period_s: float | None = None, switch_s: float = 60.0) -> dict:
+    """Plan ``sc`` (as ``optimize``), then simulate the plan (or a baseline). Arrivals: the trace
+    (its own times, or scaled to the rate), the rate shape (normalised to the rate as its mean
+    over the run; non-homogeneous Poisson), gamma gaps with ``burst_cv2``, or Poisson. The rate is
+    ``load`` x Lambda_max of the simulated deployment, or ``arrival_req_per_s``, or the
+    scenario's arrival rate, or 0.8 x Lambda_max. ``replan``: every ``replan_period_s`` (default
+    the rate shape's step, else 600 s) pick the local P/D split and t for the coming period's rate
+    (:func:`replan_decision`); a node changing role is out for ``switch_s``."""
+    from ..latency.deployment import deployment
+    from ..planning.planner import optimize
+
+    if baseline not in BASELINES:
+        raise PlanError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
+    if load is not None and arrival_req_per_s is not None:
+        raise PlanError("give --load or --arrival-req-per-s, not both")
+    if trace is not None and (rate_shape is not None or burst_cv2 is not None):
+        raise PlanError("a trace brings its own arrivals: give --trace, --rate-shape or --burst-cv2, not several")
+    if rate_shape is not None and burst_cv2 is not None:
+        raise PlanError("give --rate-shape or --burst-cv2, not both")
+    _positive("--load", load)
+    _positive("--arrival-req-per-s", arrival_req_per_s)
+    _positive("--duration-s", duration_s)
+    if (link_drop_at_s is None) != (link_drop_frac is None):
+        raise PlanError("a link drop needs both --link-drop-at-s and --link-drop-frac")
+    _positive("--link-drop-at-s", link_drop_at_s, allow_zero=True)
+    if link_drop_frac is not None and not (0 <= link_drop_frac <= 1e3 and math.isfinite(link_drop_frac)):
+        raise PlanError(f"--link-drop-frac must be a fraction of the link >= 0 (e.g. 0.1), got {link_drop_frac:g}")
+    if not (isinstance(seed, int) and 0 <= seed < 2**63):
+        raise PlanError(f"--seed must be a whole number >= 0, got {seed}")
+
+    plan = optimize(sc, mode, compare_modes=False)
+    key = {"prfaas": None, "homogeneous": "homogeneous", "naive": "naive"}[baseline]
+    chosen = plan if key is None else plan["baselines"].get(key)
+    if chosen is None:
+        raise PlanError(f"scenario {sc.name}: no {baseline} baseline ({plan['baseline_errors'].get(key, 'not planned')})")
+    dep = deployment(sc, chosen, baseline, mode or plan["mode"])
+    lam_max = chosen["throughput_req_per_s"]
+    rate = arrival_req_per_s if arrival_req_per_s is not None else (load * lam_max if load is not None else None)
+    rng = np.random.default_rng(seed)
+    rate_fn = None  # the arrival rate at a time, for re-planning
+
+    if trace is not None:
+        from ..catalog.paths import resolve_trace
+        from ..traces.readers import read_trace
+
+        tr = read_trace(resolve_trace(trace))
+        unc = None if tr.hash_ids is not None else np.asarray(tr.input_tokens, float) * (1 - sc.workload.prefix_cache_hit_frac)
+        reqs = arrivals.from_trace(tr, rate, sc.workload.output_tokens_mean, unc)
+        if duration_s is not None:
+            keep = reqs.arrival_s < duration_s
+            reqs = arrivals.Requests(reqs.arrival_s[keep], reqs.input_tokens[keep], reqs.uncached_tokens[keep], reqs.output_tokens[keep],
+                                     None if reqs.hash_ids is None else reqs.hash_ids[: int(keep.sum())], reqs.source)
+        duration_s = duration_s or float(reqs.arrival_s[-1]) + 1.0
+        arrival_kind = f"{reqs.source} ({'own times' if rate is None else f'times scaled to {rate:g} req/s'})"
+    else:
+        if rate is None:
+            rate = sc.workload.arrival_req_per_s or DEFAULT_LOAD_FRAC * lam_max
+        if rate_shape is not None:
+            from ..catalog.paths import resolve_trace
+            from ..traces.rates import read_rate_shape
+
+            shape = read_rate_shape(resolve_trace(rate_shape))
+            span = float(shape.t_s[-1] - shape.t_s[0]) + (float(shape.t_s[-1] - shape.t_s[-2]) if len(shape.t_s) > 1 else DEFAULT_DURATION_S)
+            duration_s = duration_s or span
+            t0 = shape.t_s - shape.t_s[0]
+            mean = arrivals.mean_rate(t0, shape.rate_req_per_s, duration_s)
+            if not mean > 0:
+                raise PlanError(f"{rate_shape}: the rate shape is zero over the first {duration_s:g} s")
+            scaled = shape.rate_req_per_s * (rate / mean)
+            times = arrivals.thinned_times(t0, scaled, duration_s, rng)
+            rate_fn = lambda t: float(arrivals.rate_at(np.array([t]), t0, scaled)[0])  # noqa: E731
+            replan_period_s = replan_period_s or (float(t0[1] - t0[0]) if len(t0) > 1 else None)
+            arrival_kind = f"non-homogeneous Poisson, rate shape {rate_shape} scaled to a mean of {rate:g} req/s"
+        else:
+            duration_s = duration_s or DEFAULT_DURATION_S
+            if burst_cv2 is not None:
+                times = arrivals.gamma_times(rate, burst_cv2, duration_s, rng)
+                arrival_kind = f"gamma inter-arrivals, cv^2 {burst_cv2:g}, {rate:g} req/s"
+            else:
+                times = arrivals.poisson_times(rate, duration_s, rng)
+                arrival_kind = f"Poisson, {rate:g} req/s"
+        reqs = arrivals.synthetic(times, dep.lengths, dep.output_tokens_mean, rng, arrival_kind)
+    if len(reqs) == 0:
+        raise PlanError("no requests arrive in the simulated time; raise the rate or the duration")
+    schedule = () if link_drop_at_s is None else ((link_drop_at_s, dep.link_bytes_per_s * link_drop_frac),)
+    decide = None
+    if replan:
+        from ..latency.replan import split_options
+
+        _positive("--replan-period-s", replan_period_s)
+        replan_period_s = replan_period_s or DEFAULT_REPLAN_PERIOD_S
+        if rate_fn is None:
+            steady = len(reqs) / duration_s
+            rate_fn = lambda t: steady  # noqa: E731
+        decide = replan_decision(split_options(sc, chosen, mode or plan["mode"]), rate_fn)
+    out = simulate(dep, reqs, warmup_s=warmup_s, ttft_slo_s=ttft_slo_s, policy=policy, policy_params=policy_params,
+                   duration_s=duration_s, link_schedule=schedule, cache_blocks=cache_blocks, decide=decide,
+                   decide_every_s=replan_period_s if replan else None, switch_s=switch_s)
+    head = {
+        "scenario": sc.name, "deployment": baseline, "mode": mode or plan["mode"], "seed": seed, "arrivals": arrival_kind,
+        "threshold_tokens": None if math.isinf(dep.threshold_tokens) else dep.threshold_tokens,
+        "n_prfaas": chosen["n_prfaas"], "n_pd_prefill": chosen["n_pd_prefill"], "n_pd_decode": chosen["n_pd_decode"],
+        "lambda_max_req_per_s": lam_max, "load_frac": out["arrival_req_per_s"] / lam_max if lam_max > 0 else None,
+        "link_drop": None if link_drop_at_s is None else {"at_s": link_drop_at_s, "frac": link_drop_frac,
+                                                          "gbit_per_s": units.bytes_per_s_to_gbit_per_s(schedule[0][1])},
+    }
+    return {**head, **out}
