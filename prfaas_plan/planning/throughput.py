@@ -34,24 +34,33 @@ from .workload import LengthDistribution, cell_means, weighted
 
 MODES = ("paper", "distribution")
 
-_CELLS: dict = {}  # (distribution, n) -> its cells, read-only: a plan's two modes share them
+_MEMO: dict = {}  # (what, distribution, n) -> read-only arrays: a plan's two modes and its latency share them
+
+
+def _memo(what: str, lengths: LengthDistribution, n: int, make) -> tuple:
+    try:
+        key = (what, lengths, n)
+        hit = _MEMO.get(key)
+    except TypeError:  # an unhashable distribution: no cache
+        return tuple(make())
+    if hit is None:
+        hit = tuple(make())
+        for a in hit:
+            a.setflags(write=False)
+        if len(_MEMO) >= 32:
+            _MEMO.clear()
+        _MEMO[key] = hit
+    return hit
 
 
 def _cells(lengths: LengthDistribution, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``lengths.cells(n)``, computed once per distribution (distributions are frozen values)."""
-    try:
-        key = (lengths, n)
-        hit = _CELLS.get(key)
-    except TypeError:  # an unhashable distribution: no cache
-        return lengths.cells(n)
-    if hit is None:
-        hit = tuple(lengths.cells(n))
-        for a in hit:
-            a.setflags(write=False)
-        if len(_CELLS) >= 16:
-            _CELLS.clear()
-        _CELLS[key] = hit
-    return hit
+    return _memo("cells", lengths, n, lambda: lengths.cells(n))
+
+
+def cell_edges(lengths: LengthDistribution, n: int) -> np.ndarray:
+    """``lengths.cell_edges(n)`` (read-only), computed once per distribution."""
+    return _memo("edges", lengths, n, lambda: (lengths.cell_edges(n),))[0]
 
 
 @dataclass(frozen=True)
