@@ -62,3 +62,14 @@ def test_replan_decides_once_per_period(case):
     periods = replan(opts, [0.0, 600.0, 1200.0], [0.2, 2.0, 3.0])
     assert [p.start_s for p in periods] == [0.0, 600.0, 1200.0]
     assert all(p.option in opts for p in periods)
+
+
+def test_budget_plan_options_use_the_bought_link():
+    """A budget plan's fleet (no instance counts in the scenario, link bought by the optimizer)
+    re-plans on its own counts and link: its best split gives the plan's Lambda_max. (This raised
+    a TypeError when options were built from the scenario's fixed-fleet question.)"""
+    sc = load_scenario("budget-case-study")
+    r = optimize(sc, compare_modes=False)
+    opts = split_options(sc, r)
+    assert static_option(opts).throughput_req_per_s == pytest.approx(r["throughput_req_per_s"], rel=1e-9)
+    assert all(o.deployment.link_bytes_per_s > 0 for o in opts)

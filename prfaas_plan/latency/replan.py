@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import PlanError
 from ..planning.optimizer import best_threshold
-from ..planning.planner import problem_for, throughput_model
+from ..planning.planner import fleet_problem, throughput_model
 from ..planning.scenario import Scenario
 from .deployment import Deployment, deployment
 from .ttft import ttft
@@ -48,8 +48,8 @@ def split_options(sc: Scenario, plan: dict, mode: str | None = None) -> list[Spl
     """Every local split of ``plan``'s fleet (PrfaaS instances and link as planned)."""
     mode = mode or sc.mode
     tm = throughput_model(sc, mode)
-    problem = problem_for(sc, tm, "fixed-fleet", None)
-    link = problem.link.buy(np.array([0.0]))[0][0] if plan["link_gbit_per_s"] else 0.0
+    problem = fleet_problem(sc, tm, plan)
+    link = float(problem.link.buy(np.array([0.0]))[0][0])  # the usable bandwidth of the planned link
     total = plan["n_pd_prefill"] + plan["n_pd_decode"]
     out = []
     planned_t = math.inf if plan["threshold_tokens"] is None else plan["threshold_tokens"]

@@ -47,6 +47,15 @@ def problem_for(sc: Scenario, tm: ThroughputModel, objective: str, budget: float
     return _make(sc, tm, sc.prfaas.instances_range, sc.local.instances_range, replace(sc.link, fixed_gbit_per_s=None), budget)
 
 
+def fleet_problem(sc: Scenario, tm: ThroughputModel, plan: dict, thresholds: str = "any") -> Problem:
+    """The problem of a planned fleet: its PrfaaS instances, its local total (split free) and its
+    link as bought (``plan['link_gbit_per_s']`` at the scenario's price and ceiling), no budget."""
+    link = Link(fixed_gbit_per_s=plan["link_gbit_per_s"], usd_per_gbit_per_s_hour=sc.link.usd_per_gbit_per_s_hour,
+                max_utilisation=sc.link.max_utilisation)
+    local = Range.exactly(plan["n_pd_prefill"] + plan["n_pd_decode"])
+    return _make(sc, tm, Range.exactly(plan["n_prfaas"]), local, link, None, thresholds)
+
+
 def _make(sc: Scenario, tm: ThroughputModel, prfaas: Range, local: Range, link: Link, budget: float | None, thresholds: str = "any") -> Problem:
     return Problem(
         model=tm,
@@ -135,10 +144,7 @@ def baselines(sc: Scenario, main: dict, tm: ThroughputModel) -> tuple[dict, dict
         "naive": None,
     }
     if main["n_prfaas"] > 0:
-        link = Link(fixed_gbit_per_s=main["link_gbit_per_s"], usd_per_gbit_per_s_hour=sc.link.usd_per_gbit_per_s_hour,
-                    max_utilisation=sc.link.max_utilisation)
-        local = Range.exactly(main["n_pd_prefill"] + main["n_pd_decode"])
-        problems["naive"] = _make(sc, tm, Range.exactly(main["n_prfaas"]), local, link, None, "remote-only")
+        problems["naive"] = fleet_problem(sc, tm, main, "remote-only")
     out, errors = {}, {}
     for name, problem in problems.items():
         out[name] = None
