@@ -18,17 +18,9 @@ from prfaas_plan.simulation.engine import Change
 from prfaas_plan.simulation.metrics import conservation, results
 from prfaas_plan.simulation.run import run, simulate, simulate_scenario
 
+from fakes import Linear
+
 MODEL = load_scenario("paper-case-study").model
-
-
-class Linear:
-    """A fake prefill model: T(l) = a + b l seconds."""
-
-    def __init__(self, a: float, b: float):
-        self.a, self.b = a, b
-
-    def time_s(self, lengths):
-        return self.a + self.b * np.atleast_1d(np.asarray(lengths, float))
 
 
 def tiny(threshold=math.inf, local=(0.0, 1e-3), remote=None, n_local=1, n_remote=1, alone=None, link_bytes_per_s=0.0, rtt_s=0.0,

@@ -96,3 +96,14 @@ def test_overload_saturates_and_bursts_hurt(runner):
     poisson = json.loads(run(runner, *base, "--load", "0.7").stdout)
     bursty = json.loads(run(runner, *base, "--load", "0.7", "--burst-cv2", "4").stdout)
     assert "gamma" in bursty["arrivals"] and bursty["ttft"]["p90_s"] > 1.3 * poisson["ttft"]["p90_s"]
+
+
+def test_cli_choices_are_the_librarys():
+    """The CLI's --policy and --baseline choices (literal enums: the CLI does not import the
+    simulator at start-up) are exactly the library's."""
+    from prfaas_plan.cli import Baseline, Policy
+    from prfaas_plan.simulation.policies import POLICIES
+    from prfaas_plan.simulation.run import BASELINES
+
+    assert tuple(p.value for p in Policy) == POLICIES
+    assert tuple(b.value for b in Baseline) == BASELINES

@@ -16,15 +16,9 @@ from prfaas_plan.simulation import arrivals
 from prfaas_plan.simulation.policies import CacheAware, Route, Static, make_policy
 from prfaas_plan.simulation.run import cache_capacity_blocks, run, simulate_scenario
 
+from fakes import Linear
+
 MODEL = load_scenario("paper-case-study").model
-
-
-class Linear:
-    def __init__(self, a: float, b: float):
-        self.a, self.b = a, b
-
-    def time_s(self, lengths):
-        return self.a + self.b * np.atleast_1d(np.asarray(lengths, float))
 
 
 def test_static_routes_on_the_local_clusters_uncached_length():

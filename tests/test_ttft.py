@@ -14,15 +14,7 @@ from prfaas_plan.planning.planner import optimize
 from prfaas_plan.planning.scenario import load_scenario
 from prfaas_plan.planning.workload import Empirical
 
-
-class Linear:
-    """A fake prefill model: T(l) = a + b l seconds."""
-
-    def __init__(self, a: float, b: float):
-        self.a, self.b = a, b
-
-    def time_s(self, lengths):
-        return self.a + self.b * np.atleast_1d(np.asarray(lengths, float))
+from fakes import Linear
 
 
 def tiny(lengths=(1000.0,), weights=(1.0,), threshold=math.inf, local=(1.0, 0.0), remote=None, instances=1,
