@@ -2,6 +2,8 @@
 
     python scripts/calibrate.py            # print the fit, Table 3 cells and engine points
     python scripts/calibrate.py --write    # also rewrite every hardware/*.yaml efficiency block
+    python scripts/calibrate.py --as-benchmarked  # diagnostic: TensorRT-LLM offline points as they
+                                                  # ran (waves of 3,000 requests); never written
 
 The nine fitted numbers (prfaas_plan/paper/calibration.py, FITTED) are one set for all parts:
 h200.yaml records them with basis: calibrated and the errors; every other part carries the same
@@ -50,7 +52,11 @@ def block(params: dict[str, float], part: str, t3: tuple[float, float], eng: tup
 
 
 def main() -> int:
-    result = fit()
+    benchmarked = "--as-benchmarked" in sys.argv[1:]
+    if benchmarked and "--write" in sys.argv[1:]:
+        print("--as-benchmarked is a diagnostic: it is never written", file=sys.stderr)
+        return 2
+    result = fit(benchmarked)
     print("fitted:", result.params)
     t3, eng = result.table3, result.engines
     print(f"Table 3: median error {t3[0] * 100:.1f}%, worst {t3[1]:.2f}x; engines: median {eng[0] * 100:.1f}%, worst {eng[1]:.2f}x")

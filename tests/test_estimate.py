@@ -14,7 +14,7 @@ from prfaas_plan.cli import app
 from prfaas_plan.errors import PlanError
 from prfaas_plan.paper import engines
 from prfaas_plan.roofline.decode import step_terms
-from prfaas_plan.roofline.estimate import colocated_tokens_per_s_per_gpu, estimate
+from prfaas_plan.roofline.estimate import colocated_tokens_per_s_per_gpu, estimate, offline_run_tokens_per_s_per_gpu
 from prfaas_plan.roofline.instance import make_instance
 from prfaas_plan.roofline.terms import allreduce_s, dispatch_combine_s
 
@@ -152,6 +152,33 @@ def test_estimate_colocated_formula(models):
     assert r["colocated_output_tokens_per_s_per_gpu"] == pytest.approx(expected, rel=1e-12)
     assert colocated_tokens_per_s_per_gpu(10, 100, 10, 1000.0, 0.01, 1) == pytest.approx(100 / (1 + 0.1), rel=1e-12)
     assert r["decode_batch"] == r["memory_max_batch"]
+
+
+def test_offline_run_in_waves():
+    """An offline run of N identical requests, each reserving ISL + OSL of cache: whole waves at the
+    cap give the co-located formula at the cap; a short last wave runs small and lowers the result;
+    the time adds wave by wave."""
+    model, hw = load_model(engines.LLAMA_70B), load_hardware("h200")
+    inst = make_instance(model, hw, 1, weights="fp8", kv_dtype="fp8")
+    isl, osl = 128, 2048
+    cap = inst.memory_max_batch(isl + osl)
+    at_cap = estimate(model, hw, 1, weights="fp8", kv_dtype="fp8", isl=isl, osl=osl, batch=cap)
+    whole, waves = offline_run_tokens_per_s_per_gpu(inst, isl, osl, 3 * cap, isl + osl)
+    assert waves == [cap, cap, cap]
+    assert whole == pytest.approx(at_cap["colocated_output_tokens_per_s_per_gpu"], rel=1e-12)
+    short, waves = offline_run_tokens_per_s_per_gpu(inst, isl, osl, 2 * cap + 5, isl + osl)
+    assert waves == [cap, cap, 5] and short < whole
+    five = estimate(model, hw, 1, weights="fp8", kv_dtype="fp8", isl=isl, osl=osl, batch=5)
+    cycle = lambda r: r["decode_batch"] * osl / r["colocated_output_tokens_per_s_per_gpu"]  # noqa: E731  seconds
+    assert short == pytest.approx((2 * cap + 5) * osl / (2 * cycle(at_cap) + cycle(five)), rel=1e-12)
+    with pytest.raises(PlanError, match="requests"):
+        offline_run_tokens_per_s_per_gpu(inst, isl, osl, 0, isl + osl)
+
+
+def test_as_benchmarked_only_for_trtllm_offline_points():
+    kinds = {p["id"]: engines.as_benchmarked(p) is not None for p in engines.points()}
+    assert kinds["trtllm-h100-qwen3-235b-fp8-128-2048"] and not kinds["sgl-h100-dsv3-decode-b256"]
+    assert sum(kinds.values()) == sum(p["id"].startswith("trtllm-") for p in engines.points())
 
 
 def test_ttft_is_latency_and_slower_than_batched(models):

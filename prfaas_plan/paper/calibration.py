@@ -74,14 +74,16 @@ def table3_predictions(hw: Hardware, models: dict[str, ModelSpec] | None = None)
     return cells
 
 
-def evaluate(params: dict[str, float], parts: dict[str, Hardware] | None = None) -> CalibrationResult:
+def evaluate(params: dict[str, float], parts: dict[str, Hardware] | None = None, benchmarked: bool = False) -> CalibrationResult:
     parts = parts or {n: load_hardware(n) for n in ENGINE_PARTS}
     tuned = {n: with_efficiency(hw, **params) for n, hw in parts.items()}
-    return CalibrationResult(dict(params), table3_predictions(tuned[TABLE3_HARDWARE]), engines.rows(tuned))
+    return CalibrationResult(dict(params), table3_predictions(tuned[TABLE3_HARDWARE]), engines.rows(tuned, benchmarked))
 
 
-def fit() -> CalibrationResult:
-    """The joint fit (module docstring). Raises PlanError if the optimiser does not converge."""
+def fit(benchmarked: bool = False) -> CalibrationResult:
+    """The joint fit (module docstring). ``benchmarked`` predicts the TensorRT-LLM offline points as
+    their benchmark ran (engines.as_benchmarked) instead of by the co-located formula; it is a
+    diagnostic, not the shipped calibration. Raises PlanError if the optimiser does not converge."""
     parts = {n: load_hardware(n) for n in ENGINE_PARTS}
     models = {name: load_model(name) for name in TABLE3_PHI_KV_GBPS}
 
@@ -89,7 +91,7 @@ def fit() -> CalibrationResult:
         params = dict(zip(FITTED, x))
         tuned = {n: with_efficiency(hw, **params) for n, hw in parts.items()}
         t3 = [p / m for _, _, p, m in table3_predictions(tuned[TABLE3_HARDWARE], models)]
-        eng = [r["ratio"] for r in engines.rows(tuned)]
+        eng = [r["ratio"] for r in engines.rows(tuned, benchmarked)]
         return np.log(np.concatenate([t3, eng]))
 
     lo, hi, start = (np.array([b[i] for b in BOUNDS]) for i in (1, 2, 3))
@@ -97,4 +99,4 @@ def fit() -> CalibrationResult:
     if not sol.success:
         raise PlanError(f"calibration did not converge: {sol.message}")
     params = {k: float(f"{v:.4g}") for k, v in zip(FITTED, sol.x)}
-    return evaluate(params, parts)
+    return evaluate(params, parts, benchmarked)

@@ -18,7 +18,8 @@ import numpy as np
 
 from ..catalog.hardware import Hardware, load_hardware
 from ..catalog.model import load_model
-from ..roofline.estimate import estimate
+from ..roofline.estimate import estimate, offline_run_tokens_per_s_per_gpu
+from ..roofline.instance import make_instance
 
 DATA = Path(__file__).resolve().parent / "data"
 POINTS_FILE = DATA / "engines-train.json"
@@ -64,6 +65,14 @@ SETUPS: dict[str, dict] = {
     "trtllm-b200-qwen3-235b-fp4-128-2048": {**_QWEN_ADP, "hardware": "b200", "weights": "fp4", "isl": 128, "osl": 2048},
 }
 
+#: How TensorRT-LLM's perf-overview ran its offline points (docs/source/performance/perf-overview.md
+#: at the points' commit): `$num_requests` per ISL/OSL (3,000 for 128/2048 and 2048/128), all queued at
+#: once, under the default capacity scheduler GUARANTEED_NO_EVICT, which admits a request only if the
+#: cache for its whole ISL + OSL is free. Used only by :func:`as_benchmarked`, an explanation beside
+#: the issue's co-located formula; the check and the calibration use the formula.
+TRTLLM_OFFLINE_REQUESTS = {(128, 2048): 3000, (2048, 128): 3000}
+_SHAPE_KEYS = ("tp", "ep", "pp", "dp_attention", "weights", "moe_weights", "attention_dtype", "kv_dtype")
+
 _CLI_FLAGS = {"model": "-m", "hardware": "-H", "gpus": "--gpus", "tp": "--tp", "ep": "--ep", "pp": "--pp", "weights": "--weights",
               "moe_weights": "--moe-weights", "attention_dtype": "--attention-dtype", "kv_dtype": "--kv-dtype", "isl": "--isl",
               "osl": "--osl", "context_tokens": "--context", "batch": "--batch"}
@@ -95,16 +104,33 @@ def predict(point: dict, hardware: dict[str, Hardware] | None = None) -> float:
     return float(estimate(model, hw, gpus, **setup)[METRIC_KEY[point["kind"]]])
 
 
+def as_benchmarked(point: dict, hardware: dict[str, Hardware] | None = None) -> tuple[float, list[int]] | None:
+    """A TensorRT-LLM co-located point as its benchmark ran (:data:`TRTLLM_OFFLINE_REQUESTS`):
+    output tokens/s per GPU and the waves, from
+    :func:`~prfaas_plan.roofline.estimate.offline_run_tokens_per_s_per_gpu` with the cache reserved
+    for ISL + OSL. None for points that are not TensorRT-LLM offline runs."""
+    if point["kind"] != "mixed_tput" or not point["id"].startswith("trtllm-"):
+        return None
+    setup = SETUPS[point["id"]]
+    isl, osl = setup["isl"], setup["osl"]
+    hw = (hardware or {}).get(setup["hardware"]) or load_hardware(setup["hardware"])
+    inst = make_instance(_model(setup["model"]), hw, setup["gpus"],
+                         **{k: setup[k] for k in _SHAPE_KEYS if k in setup})
+    return offline_run_tokens_per_s_per_gpu(inst, isl, osl, TRTLLM_OFFLINE_REQUESTS[(isl, osl)], isl + osl)
+
+
 @cache
 def _model(name: str):
     return load_model(name)
 
 
-def rows(hardware: dict[str, Hardware] | None = None) -> list[dict]:
-    """One row per point: measured, predicted, error (exp|ln(pred / meas)| - 1)."""
+def rows(hardware: dict[str, Hardware] | None = None, benchmarked: bool = False) -> list[dict]:
+    """One row per point: measured, predicted, error (exp|ln(pred / meas)| - 1). With
+    ``benchmarked``, TensorRT-LLM offline points are predicted as they ran (:func:`as_benchmarked`)."""
     out = []
     for p in points():
-        pred = predict(p, hardware)
+        bench = as_benchmarked(p, hardware) if benchmarked else None
+        pred = bench[0] if bench else predict(p, hardware)
         meas = float(p["measured_metric"])
         out.append({"id": p["id"], "kind": p["kind"], "metric": p["metric"], "measured": meas, "predicted": pred,
                     "ratio": pred / meas, "error_frac": float(np.exp(abs(np.log(pred / meas))) - 1)})

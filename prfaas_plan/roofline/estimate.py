@@ -98,6 +98,33 @@ def colocated_tokens_per_s_per_gpu(batch: float, isl: float, osl: float, prefill
     return batch * osl / cycle_s / gpus
 
 
+def offline_run_tokens_per_s_per_gpu(inst: Instance, isl: int, osl: int, requests: int, reserve_tokens: float) -> tuple[float, list[int]]:
+    """Output tokens/s per GPU of an offline benchmark that queues ``requests`` identical requests
+    at once, and the waves it runs them in. An instance admits requests while each can reserve
+    ``reserve_tokens`` of cache (ISL + OSL under a no-evict scheduler such as TensorRT-LLM's
+    default GUARANTEED_NO_EVICT; ISL + OSL / 2 for the mean). Identical requests finish together, so
+    the run is a sequence of waves of b = min(cap, left) requests, each taking
+    b ISL / (prefill tokens/s per GPU x P) + OSL x T_token(b) (the co-located cycle of
+    :func:`colocated_tokens_per_s_per_gpu`), and the result is requests x OSL / total time / P.
+    With requests a multiple of the cap it equals the co-located formula at the cap; a short last
+    wave runs at a small batch and lowers the result."""
+    if requests < 1:
+        raise PlanError(f"requests must be >= 1, got {requests}")
+    cap = inst.memory_max_batch(reserve_tokens)
+    if cap < 1:
+        raise PlanError(f"not one request of {reserve_tokens:.0f} tokens fits beside the weights on {inst.describe()}")
+    prefill_tps = isl / float(throughput_terms(inst, isl).total_s)  # per instance
+    context = default_context_tokens(isl, osl)
+    waves, left, total_s = [], requests, 0.0
+    while left > 0:
+        b = min(cap, left)
+        tpot_s = float(step_terms(inst, b, context).total_s) / inst.mtp_accepted_tokens
+        total_s += b * isl / prefill_tps + osl * tpot_s
+        waves.append(b)
+        left -= b
+    return requests * osl / total_s / inst.gpus, waves
+
+
 def estimate(model: ModelSpec, hw: Hardware, gpus: int, *, isl: int = 1024, osl: int = 1024, context_tokens: float | None = None,
              batch: int | None = None, **shape) -> dict:
     """`prfaas-plan estimate` as a function; ``shape`` takes :func:`make_instance`'s options."""
