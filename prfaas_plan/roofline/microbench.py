@@ -70,7 +70,6 @@ def run_microbench(hw: Hardware) -> dict:
             raw["gemm_fp8_frac"] = raw["gemm_fp8_flop_per_s"] / hw.peak_for("fp8")
         except (RuntimeError, TypeError) as exc:  # older torch signatures or unsupported part
             raw["gemm_fp8_error"] = str(exc).splitlines()[0]
-    del a, b
     h, d, length = ATTN_HEADS, ATTN_HEAD_DIM, ATTN_TOKENS
     q = torch.randn(1, h, length, d, device=dev, dtype=torch.bfloat16)
     t = _time_s(torch, lambda: F.scaled_dot_product_attention(q, q, q, is_causal=True))
@@ -80,12 +79,10 @@ def run_microbench(hw: Hardware) -> dict:
     kv = torch.randn(DECODE_BATCH, h, DECODE_CONTEXT, d, device=dev, dtype=torch.bfloat16)
     t = _time_s(torch, lambda: F.scaled_dot_product_attention(qd, kv, kv))
     raw["attention_decode_bytes_per_s"] = 2 * kv.numel() * kv.element_size() / t
-    del q, qd, kv
     src = torch.empty(COPY_BYTES // 2, device=dev, dtype=torch.bfloat16)
     dst = torch.empty_like(src)
     raw["hbm_copy_bytes_per_s"] = 2 * COPY_BYTES / _time_s(torch, lambda: dst.copy_(src))
     out["memory_frac"] = min(raw["hbm_copy_bytes_per_s"] / hw.memory_bandwidth_bytes_per_s, 1.0)
-    del src, dst
     try:
         from fla.ops.gla import chunk_gla  # flash-linear-attention, optional
     except ImportError:
