@@ -540,9 +540,6 @@ def whatif(
     emit(fmt, output, [{**r, **provenance_columns(prov)} for r in rows], table, document={"provenance": prov, "whatifs": rows}, workbook=workbook)
 
 
-# --- sweep / report -----------------------------------------------------------------------------
-
-
 # --- estimate (issue #6: one deployment's performance) ------------------------------------------
 
 
@@ -614,6 +611,9 @@ def estimate(
         sys.stdout.write(text)
     else:
         write_atomic(output, text)
+
+
+# --- sweep --------------------------------------------------------------------------------------
 
 
 @app.command()
@@ -725,6 +725,9 @@ def calibrate(
         _console().print(rows_table(rows, cols, title=f"calibrate: {doc['fitted_on']}", caption=caption))
         return
     sys.stdout.write(to_json(doc) if fmt is EstimateFormat.json else to_csv(rows))
+
+
+# --- report -------------------------------------------------------------------------------------
 
 
 @app.command()
