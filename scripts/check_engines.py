@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import subprocess
-from itertools import groupby
 import sys
+from itertools import groupby
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from prfaas_plan.paper.engines import METRIC_KEY, SETUPS, as_benchmarked, cli_args, points  # noqa: E402
+from prfaas_plan.roofline.fit import error_frac  # noqa: E402
 
 
 def main() -> int:
@@ -41,12 +42,13 @@ def main() -> int:
             return 1
         pred = json.loads(res.stdout)[METRIC_KEY[p["kind"]]]
         meas = p["measured_metric"]
-        errors.append(float(np.exp(abs(np.log(pred / meas))) - 1))
+        errors.append(float(error_frac(pred, meas)))
         print(f"{p['id']:38s} {meas:10.1f} {pred:10.1f} {pred / meas:6.2f}  {p['metric']}")
         bench = as_benchmarked(p) if show_bench else None
         if bench is not None:
-            bench_errors.append(float(np.exp(abs(np.log(bench[0] / meas))) - 1))
-            waves = ", ".join(f"{n} x {b}" if n > 1 else str(b) for b, n in ((b, len(list(g))) for b, g in groupby(bench[1])))
+            bench_errors.append(float(error_frac(bench[0], meas)))
+            runs = [(b, len(list(g))) for b, g in groupby(bench[1])]
+            waves = ", ".join(f"{n} x {b}" if n > 1 else str(b) for b, n in runs)
             print(f"{'  as benchmarked':38s} {'':10s} {bench[0]:10.1f} {bench[0] / meas:6.2f}  waves of {waves} requests")
     err = np.array(errors)
     print(f"{len(err)} points: median error {np.median(err) * 100:.1f}%, worst {1 + err.max():.2f}x "

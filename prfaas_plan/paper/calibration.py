@@ -23,6 +23,7 @@ from ..catalog.hardware import Hardware, load_hardware
 from ..catalog.model import ModelSpec, load_model
 from ..errors import PlanError
 from ..roofline.fit import BOUNDS as FIT_BOUNDS
+from ..roofline.fit import error_frac
 from ..roofline.kv import kv_cache_bytes
 from ..roofline.prefill import roofline_prefill_time
 from . import engines
@@ -44,7 +45,7 @@ class CalibrationResult:
 
     @staticmethod
     def _stats(ratios) -> tuple[float, float]:
-        err = np.exp(np.abs(np.log(np.asarray(ratios)))) - 1
+        err = error_frac(np.asarray(ratios), 1.0)
         return float(np.median(err)), float(1 + err.max())
 
     @property

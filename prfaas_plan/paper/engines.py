@@ -19,6 +19,7 @@ import numpy as np
 from ..catalog.hardware import Hardware, load_hardware
 from ..catalog.model import load_model
 from ..roofline.estimate import estimate, offline_run_tokens_per_s_per_gpu
+from ..roofline.fit import error_frac
 from ..roofline.instance import make_instance
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -71,7 +72,6 @@ SETUPS: dict[str, dict] = {
 #: cache for its whole ISL + OSL is free. Used only by :func:`as_benchmarked`, an explanation beside
 #: the issue's co-located formula; the check and the calibration use the formula.
 TRTLLM_OFFLINE_REQUESTS = {(128, 2048): 3000, (2048, 128): 3000}
-_SHAPE_KEYS = ("tp", "ep", "pp", "dp_attention", "weights", "moe_weights", "attention_dtype", "kv_dtype")
 
 _CLI_FLAGS = {"model": "-m", "hardware": "-H", "gpus": "--gpus", "tp": "--tp", "ep": "--ep", "pp": "--pp", "weights": "--weights",
               "moe_weights": "--moe-weights", "attention_dtype": "--attention-dtype", "kv_dtype": "--kv-dtype", "isl": "--isl",
@@ -94,13 +94,18 @@ def cli_args(setup: dict) -> list[str]:
     return args + ["-f", "json"]
 
 
-def predict(point: dict, hardware: dict[str, Hardware] | None = None) -> float:
-    """The model's value of ``point``'s measured metric, through :func:`estimate`."""
+def _deployment(point: dict, hardware: dict[str, Hardware] | None) -> tuple:
+    """(model, part, GPUs, the rest of the setup as :func:`estimate` keywords) of ``point``;
+    ``hardware`` overrides catalog parts by name."""
     setup = dict(SETUPS[point["id"]])
     name = setup.pop("hardware")
     hw = (hardware or {}).get(name) or load_hardware(name)
-    model = _model(setup.pop("model"))
-    gpus = setup.pop("gpus")
+    return _model(setup.pop("model")), hw, setup.pop("gpus"), setup
+
+
+def predict(point: dict, hardware: dict[str, Hardware] | None = None) -> float:
+    """The model's value of ``point``'s measured metric, through :func:`estimate`."""
+    model, hw, gpus, setup = _deployment(point, hardware)
     return float(estimate(model, hw, gpus, **setup)[METRIC_KEY[point["kind"]]])
 
 
@@ -111,11 +116,9 @@ def as_benchmarked(point: dict, hardware: dict[str, Hardware] | None = None) -> 
     for ISL + OSL. None for points that are not TensorRT-LLM offline runs."""
     if point["kind"] != "mixed_tput" or not point["id"].startswith("trtllm-"):
         return None
-    setup = SETUPS[point["id"]]
-    isl, osl = setup["isl"], setup["osl"]
-    hw = (hardware or {}).get(setup["hardware"]) or load_hardware(setup["hardware"])
-    inst = make_instance(_model(setup["model"]), hw, setup["gpus"],
-                         **{k: setup[k] for k in _SHAPE_KEYS if k in setup})
+    model, hw, gpus, shape = _deployment(point, hardware)
+    isl, osl = shape.pop("isl"), shape.pop("osl")
+    inst = make_instance(model, hw, gpus, **shape)
     return offline_run_tokens_per_s_per_gpu(inst, isl, osl, TRTLLM_OFFLINE_REQUESTS[(isl, osl)], isl + osl)
 
 
@@ -133,7 +136,7 @@ def rows(hardware: dict[str, Hardware] | None = None, benchmarked: bool = False)
         pred = bench[0] if bench else predict(p, hardware)
         meas = float(p["measured_metric"])
         out.append({"id": p["id"], "kind": p["kind"], "metric": p["metric"], "measured": meas, "predicted": pred,
-                    "ratio": pred / meas, "error_frac": float(np.exp(abs(np.log(pred / meas))) - 1)})
+                    "ratio": pred / meas, "error_frac": float(error_frac(pred, meas))})
     return out
 
 

@@ -94,8 +94,13 @@ def estimate_instance(inst: Instance, isl: int, osl: int, context_tokens: float 
 def colocated_tokens_per_s_per_gpu(batch: float, isl: float, osl: float, prefill_tps_per_gpu: float, tpot_s: float, gpus: int) -> float:
     """Output tokens/s per GPU when C requests share P GPUs for prefill and decode (offline
     maximum): C OSL / (C ISL / (prefill tokens/s per GPU x P) + OSL x T_token(C)) / P."""
-    cycle_s = batch * isl / (prefill_tps_per_gpu * gpus) + osl * tpot_s
-    return batch * osl / cycle_s / gpus
+    return batch * osl / colocated_cycle_s(batch, isl, osl, prefill_tps_per_gpu * gpus, tpot_s) / gpus
+
+
+def colocated_cycle_s(batch: float, isl: float, osl: float, prefill_tps: float, tpot_s: float) -> float:
+    """Seconds for C requests to be prefilled at ``prefill_tps`` (tokens/s of the instance) and
+    decoded OSL steps together: C ISL / prefill_tps + OSL x T_token(C)."""
+    return batch * isl / prefill_tps + osl * tpot_s
 
 
 def offline_run_tokens_per_s_per_gpu(inst: Instance, isl: int, osl: int, requests: int, reserve_tokens: float) -> tuple[float, list[int]]:
@@ -104,8 +109,8 @@ def offline_run_tokens_per_s_per_gpu(inst: Instance, isl: int, osl: int, request
     ``reserve_tokens`` of cache (ISL + OSL under a no-evict scheduler such as TensorRT-LLM's
     default GUARANTEED_NO_EVICT; ISL + OSL / 2 for the mean). Identical requests finish together, so
     the run is a sequence of waves of b = min(cap, left) requests, each taking
-    b ISL / (prefill tokens/s per GPU x P) + OSL x T_token(b) (the co-located cycle of
-    :func:`colocated_tokens_per_s_per_gpu`), and the result is requests x OSL / total time / P.
+    b ISL / (prefill tokens/s per GPU x P) + OSL x T_token(b) (:func:`colocated_cycle_s`), and the
+    result is requests x OSL / total time / P.
     With requests a multiple of the cap it equals the co-located formula at the cap; a short last
     wave runs at a small batch and lowers the result."""
     if requests < 1:
@@ -119,7 +124,7 @@ def offline_run_tokens_per_s_per_gpu(inst: Instance, isl: int, osl: int, request
     while left > 0:
         b = min(cap, left)
         tpot_s = float(step_terms(inst, b, context).total_s) / inst.mtp_accepted_tokens
-        total_s += b * isl / prefill_tps + osl * tpot_s
+        total_s += colocated_cycle_s(b, isl, osl, prefill_tps, tpot_s)
         waves.append(b)
         left -= b
     return requests * osl / total_s / inst.gpus, waves

@@ -80,11 +80,16 @@ class FitResult:
 
     def errors(self) -> dict:
         def stats(key: str) -> tuple[float, float]:
-            err = np.array([np.exp(abs(np.log(r[key] / r["measured"]))) - 1 for r in self.rows])
+            err = error_frac(np.array([r[key] for r in self.rows]), np.array([r["measured"] for r in self.rows]))
             return float(np.median(err) * 100), float(1 + err.max())
 
         (bm, bw), (am, aw) = stats("before"), stats("after")
         return {"before_median_error_pct": bm, "before_worst_factor": bw, "after_median_error_pct": am, "after_worst_factor": aw}
+
+
+def error_frac(predicted, measured):
+    """exp|ln(predicted / measured)| - 1, elementwise: a miss by a factor f either way counts f - 1."""
+    return np.exp(np.abs(np.log(np.divide(predicted, measured)))) - 1
 
 
 def _measurement(f: Fields, where: str) -> Measurement:
