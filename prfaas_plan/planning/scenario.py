@@ -17,6 +17,7 @@ from .problem import Link, Range
 from .overrides import Override, apply_overrides
 from .throughput import MODES
 from .trace_input import TraceInput, trace_input
+from .uncertainty import Distribution, read_uncertainty
 from .workload import LengthDistribution, Mixture, Scaled, TruncatedLogNormal, Workload
 
 OBJECTIVES = ("fixed-fleet", "budget", "target")
@@ -53,6 +54,7 @@ class Scenario:
     overrides: tuple[Override, ...] = ()
     raw: dict | None = field(default=None, compare=False)  # the resolved YAML mapping (overrides applied), for provenance
     ttft_p90_slo_s: float | None = None  # slo.ttft_p90_s: goodput is the highest load meeting it
+    uncertainty: dict[str, Distribution] = field(default_factory=dict, compare=False)  # `uncertainty:` (read by `risk`)
 
 
 #: Optional ``instance`` keys of a cluster -> make_instance options (defaults: the engine's).
@@ -279,6 +281,7 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         path=str(path),
         overrides=tuple(overrides),
         raw=raw,
+        uncertainty=read_uncertainty(f.sub("uncertainty", None)),
     )
     f.done()
     if objective == "fixed-fleet":
