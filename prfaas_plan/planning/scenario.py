@@ -4,7 +4,7 @@ and the question (fixed fleet, budget or target). Shipped examples live in ``sce
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..catalog.fields import Fields, open_catalog_file
@@ -292,6 +292,18 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         if sc.link.fixed_gbit_per_s is None:
             raise PlanError(f"{path}: key 'link.bandwidth_gbit_per_s': missing (objective kind is fixed-fleet)")
     return sc
+
+
+def with_input_scale(sc: Scenario, scale: float) -> Scenario:
+    """``sc`` as if its file said ``workload.input_tokens_scale: scale``: the same workload
+    :func:`scenario_from_mapping` builds (every length distribution of the unscaled prompts
+    wrapped in one Scaled), without reading the mapping again (`risk` makes one per sample)."""
+    wl, old = sc.workload, (sc.raw.get("workload") or {}).get("input_tokens_scale", 1.0)
+    unscaled = lambda d: None if d is None else (d.base if old != 1.0 else d)  # noqa: E731
+    rescaled = lambda d: None if d is None else (Scaled(d, scale) if scale != 1.0 else d)  # noqa: E731
+    raw = {**sc.raw, "workload": {**(sc.raw.get("workload") or {}), "input_tokens_scale": scale}}
+    workload = replace(wl, input=rescaled(unscaled(wl.input)), uncached_input=rescaled(unscaled(wl.uncached_input)))
+    return replace(sc, workload=workload, raw=raw)
 
 
 def list_scenarios() -> list[str]:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -40,9 +39,8 @@ from ..latency.deployment import Deployment, PrefillPool, deployment
 from ..latency.plans import goodput_req_per_s
 from ..latency.ttft import ttft
 from ..planning.optimizer import balance
-from ..planning.overrides import Override
 from ..planning.planner import fleet_problem, throughput_model
-from ..planning.scenario import Scenario, load_scenario, scenario_from_mapping
+from ..planning.scenario import Scenario, load_scenario, with_input_scale
 from ..planning.uncertainty import QUANTITIES
 
 COL = {name: j for j, name in enumerate(QUANTITIES)}
@@ -106,8 +104,7 @@ def variant(sc: Scenario, input_factor: float) -> Scenario:
     """``sc`` with every prompt ``input_factor`` times longer (``workload.input_tokens_scale``)."""
     if input_factor == 1.0:
         return sc
-    scale = (sc.raw.get("workload") or {}).get("input_tokens_scale", 1.0)
-    return scenario_from_mapping(sc.raw, Path(sc.path), sc.name, (Override("workload.input_tokens_scale", scale * input_factor),))
+    return with_input_scale(sc, (sc.raw.get("workload") or {}).get("input_tokens_scale", 1.0) * input_factor)
 
 
 def fleet_capacity(ctx: Context, prefill_f: float, decode_f: float, link_f: float) -> tuple[float, float, int]:
@@ -121,8 +118,10 @@ def fleet_capacity(ctx: Context, prefill_f: float, decode_f: float, link_f: floa
         per_p = np.where(tm.needs.local_s > 0, 1.0 / (prefill_f * tm.needs.local_s), np.inf)  # cap_pd_prefill per instance
     grid_t = tm.needs.threshold_tokens
 
+    finite_p = np.where(np.isinf(per_p), 0.0, per_p)
+
     def cap_p(n_p: int) -> np.ndarray:
-        return np.where(np.isinf(per_p), np.inf, n_p * per_p)
+        return np.where(np.isinf(per_p), np.inf, n_p * finite_p)
 
     def x_grid(n_p: int) -> float:
         return float(np.max(np.minimum(cap_r, cap_p(n_p))))
@@ -146,16 +145,19 @@ def fleet_capacity(ctx: Context, prefill_f: float, decode_f: float, link_f: floa
             lo = mid + 1
     # X_exact >= X_grid, so Lambda(lo) = D(lo) and the exact crossing is at lo or below it (in
     # practice one split below at most); below the crossing Lambda = X, which falls with N_p.
-    best, n_p = ((n - lo) * d, lo), lo - 1
+    # Where decode binds, t is the grid threshold with the most prefill capacity.
+    best, n_p = ((n - lo) * d, None, lo), lo - 1
     while n_p >= 0:
-        x, _ = x_exact(n_p)
+        x, t = x_exact(n_p)
         if min(x, (n - n_p) * d) > best[0]:
-            best = min(x, (n - n_p) * d), n_p
+            best = min(x, (n - n_p) * d), t, n_p
         if x < (n - n_p) * d:  # prefill binds here: smaller splits only lose
             break
         n_p -= 1
-    lam, n_p = best
-    return lam, x_exact(n_p)[1], n_p
+    lam, t, n_p = best
+    if t is None:
+        t = float(grid_t[int(np.argmax(np.minimum(cap_r, cap_p(n_p))))])
+    return lam, t, n_p
 
 
 def _deployment(ctx: Context, t: float, n_p: int, prefill_f: float, decode_f: float, link_f: float) -> Deployment:
