@@ -111,3 +111,22 @@ TargetOpt = Annotated[Optional[float], typer.Option("--target-req-per-s", help="
 ScenarioArg = Annotated[str, typer.Argument(help="Shipped scenario name (see `prfaas-plan scenarios`) or path to a scenario YAML.")]
 
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Change a scenario key for this run: KEY=VALUE (dotted key, VALUE as in the YAML, e.g. link.bandwidth_gbit_per_s=50, workload.input_tokens_scale=2, local.usd_per_gpu_hour=3) or KEY*=FACTOR (e.g. workload.arrival_req_per_s*=1.5). Repeatable.")]
+
+
+class ExecutorKind(str, Enum):
+    serial = "serial"
+    process = "process"
+    dask = "dask"
+
+
+ExecutorOpt = Annotated[Optional[ExecutorKind], typer.Option("--executor", help="Where independent tasks run: serial (this process), process (a local process pool of --workers), dask (a Dask cluster: --scheduler ADDRESS joins one, else a LocalCluster of --workers starts here; pip install \".[distributed]\"). Default: serial, or process when --workers > 1, or dask with --scheduler. Results are identical on each.")]
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="Worker processes for --executor process or a Dask LocalCluster (default: this machine's cores). Each worker runs one BLAS thread.")]
+SchedulerOpt = Annotated[Optional[str], typer.Option("--scheduler", help="Join a running Dask cluster at this address (e.g. tcp://10.0.0.5:8786); its workers need prfaas-plan installed.")]
+
+
+def executor_from(kind: "ExecutorKind | None", workers: Optional[int], scheduler: Optional[str]):
+    """The executor the options ask for (see ExecutorOpt); close it after use (a context manager)."""
+    from ..execution.executors import make_executor
+
+    name = kind.value if kind else ("dask" if scheduler else ("process" if workers and workers > 1 else "serial"))
+    return make_executor(name, workers, scheduler)

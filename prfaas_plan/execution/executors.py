@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from ..errors import PlanError
 
@@ -63,12 +63,14 @@ class Executor:
     kind = "serial"
     workers = 1
 
-    def map(self, fn: Callable, items: Iterable) -> list:
-        out = []
+    def imap(self, fn: Callable, items: Iterable) -> Iterator:
+        """fn(item) for each item, in order, as each becomes available."""
         for item in items:
             f, x = _travel((fn, item))
-            out.append(_travel(f(x)))
-        return out
+            yield _travel(f(x))
+
+    def map(self, fn: Callable, items: Iterable) -> list:
+        return list(self.imap(fn, items))
 
     def close(self) -> None:
         pass
@@ -103,8 +105,8 @@ class ProcessExecutor(Executor):
                 else:
                     os.environ[v] = old
 
-    def map(self, fn: Callable, items: Iterable) -> list:
-        return list(self._pool.map(fn, items))
+    def imap(self, fn: Callable, items: Iterable) -> Iterator:
+        return self._pool.map(fn, items)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -131,9 +133,9 @@ class DaskExecutor(Executor):
             self._client = Client(self._cluster)
             self.workers = workers
 
-    def map(self, fn: Callable, items: Iterable) -> list:
-        futures = self._client.map(fn, list(items), pure=False)
-        return self._client.gather(futures)
+    def imap(self, fn: Callable, items: Iterable) -> Iterator:
+        for future in self._client.map(fn, list(items), pure=False):
+            yield future.result()
 
     def close(self) -> None:
         self._client.close()

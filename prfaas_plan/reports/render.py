@@ -3,6 +3,7 @@ looks, including the design-review view of a plan (:func:`print_plan`)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -308,3 +309,24 @@ def print_simulation(con: Console, r: dict) -> None:
             ("queue_mean", "queue mean", fmt(",.2f")), ("queue_max", "queue max", fmt(",d"))]
     rows = [{"pool": k, **v} for k, v in r["pools"].items()]
     con.print(rows_table(rows, cols, title="Pools over the measured window (decode: instances; queues in requests)"))
+
+
+def risk_tables(r: dict) -> list[Table]:
+    """`prfaas-plan risk`: the fleet and the distributions, the probability of each demand, the
+    percentiles of each metric."""
+    f = r["fleet"]
+    head = (f"Risk: {r['scenario']} - {r['samples']:,} samples ({r['design']} design, seed {r['seed']}); the planned fleet "
+            f"{f['n_prfaas']} PrfaaS + {f['n_local']} local instances, link {f['link_gbit_per_s']:,.0f} Gbit/s; t and P/D split re-chosen per sample")
+    dists = rows_table([u for u in r["uncertainty"] if u["distribution"] != "1"],
+                       [("quantity", "uncertain factor", text), ("distribution", "distribution", text), ("multiplies", "multiplies", text),
+                        ("source", "source", text)], title=head)
+    demands = rows_table(r["demands"], [("condition", "demand", text), ("probability", "P(met)", lambda v: f"{v:.1%}"),
+                                        ("stderr", "+/- (1 s.e.)", lambda v: f"{v:.1%}"), ("samples_met", "samples", fmt(",d"))],
+                         title="Probability of meeting each demand")
+    g = lambda v: "unstable" if isinstance(v, float) and math.isinf(v) else fmt(",.4g")(v)  # noqa: E731
+    names = {"throughput_req_per_s": "Lambda_max (req/s)", "goodput_req_per_s": "goodput (req/s)",
+             "ttft_p90_s": "P90 TTFT at the demand (s)", "cost_usd_per_hour": "$/hour"}
+    metrics = rows_table([{**m, "metric": names.get(m["metric"], m["metric"])} for m in r["metrics"]],
+                         [("metric", "metric", text), ("point", "point (factors 1)", g), ("p10", "P10", g), ("p50", "P50", g), ("p90", "P90", g)],
+                         title="Outcomes over the samples", caption="unstable: the sample's demand exceeds a pool's capacity (latency unbounded).")
+    return [dists, demands, metrics]
