@@ -130,3 +130,9 @@ def executor_from(kind: "ExecutorKind | None", workers: Optional[int], scheduler
 
     name = kind.value if kind else ("dask" if scheduler else ("process" if workers and workers > 1 else "serial"))
     return make_executor(name, workers, scheduler)
+
+
+UncertainOpt = Annotated[Optional[list[str]], typer.Option("--uncertain", help="An uncertain factor (1 = as the scenario states): NAME=KIND(param=value,...) or NAME=NUMBER, e.g. arrival_rate_factor=lognormal(mu=0.1,sigma=0.2), link_bandwidth_factor=uniform(min=0.5,max=1), input_tokens_factor=triangular(min=0.9,mode=1,max=1.4), prfaas_price_factor=normal(mean=1,sd=0.1). Names: arrival_rate_factor, input_tokens_factor, prefill_time_factor, decode_time_factor, link_bandwidth_factor, prfaas_price_factor, local_price_factor, link_price_factor. Overrides the scenario's uncertainty: section; the two time factors default to the engine model's error band. Repeatable.")]
+SamplesOpt = Annotated[int, typer.Option("--samples", help="Monte Carlo samples (each re-evaluates a fleet under one draw of every uncertain factor).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Root seed: sample i draws from numpy default_rng([i, seed]); the same seed gives the same result on any executor.")]
+DesignOpt = Annotated[str, typer.Option("--design", help="lhs (Latin hypercube: one sample per stratum of each factor) or random.")]

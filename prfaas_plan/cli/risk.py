@@ -7,17 +7,17 @@ import typer
 
 from ..errors import PlanError
 from ..reports.export import write_atomic
-from ._common import (BudgetOpt, ExecutorOpt, FormatOpt, ModeOpt, OutputOpt, ScenarioArg, SchedulerOpt, SetOpt, TargetOpt, WorkersOpt, _console, emit,
-                      executor_from, handles_errors)
+from ._common import (BudgetOpt, DesignOpt, ExecutorOpt, FormatOpt, ModeOpt, OutputOpt, SamplesOpt, ScenarioArg, SchedulerOpt, SeedOpt, SetOpt, TargetOpt,
+                      UncertainOpt, WorkersOpt, _console, emit, executor_from, handles_errors)
 
 
 @handles_errors
 def risk(
     scenario: ScenarioArg,
-    uncertain: Annotated[Optional[list[str]], typer.Option("--uncertain", help="An uncertain factor (1 = as the scenario states): NAME=KIND(param=value,...) or NAME=NUMBER, e.g. arrival_rate_factor=lognormal(mu=0.1,sigma=0.2), link_bandwidth_factor=uniform(min=0.5,max=1), input_tokens_factor=triangular(min=0.9,mode=1,max=1.4), prfaas_price_factor=normal(mean=1,sd=0.1). Names: arrival_rate_factor, input_tokens_factor, prefill_time_factor, decode_time_factor, link_bandwidth_factor, prfaas_price_factor, local_price_factor, link_price_factor. Overrides the scenario's uncertainty: section; the two time factors default to the engine model's error band. Repeatable.")] = None,
-    samples: Annotated[int, typer.Option("--samples", help="Monte Carlo samples (each re-evaluates the fleet).")] = 1000,
-    seed: Annotated[int, typer.Option("--seed", help="Root seed: sample i draws from numpy default_rng([i, seed]); the same seed gives the same result on any executor.")] = 0,
-    design: Annotated[str, typer.Option("--design", help="lhs (Latin hypercube: one sample per stratum of each factor) or random.")] = "lhs",
+    uncertain: UncertainOpt = None,
+    samples: SamplesOpt = 1000,
+    seed: SeedOpt = 0,
+    design: DesignOpt = "lhs",
     set_: SetOpt = None,
     mode: ModeOpt = None,
     budget_usd_per_hour: BudgetOpt = None,

@@ -330,3 +330,22 @@ def risk_tables(r: dict) -> list[Table]:
                          [("metric", "metric", text), ("point", "point (factors 1)", g), ("p10", "P10", g), ("p50", "P50", g), ("p90", "P90", g)],
                          title="Outcomes over the samples", caption="unstable: the sample's demand exceeds a pool's capacity (latency unbounded).")
     return [dists, demands, metrics]
+
+
+def robust_table(rb: dict) -> Table:
+    """`optimize --robust`: the point plan, the cheapest plan for the demand and the robust plan,
+    with the share of samples in which each meets the demands."""
+    names = {"point": "the plan above", "for_demand": "cheapest for the demand", "robust": f"robust ({rb['level']:.0%} of samples)"}
+    rows = [{"plan": names[k], **rb[k]} for k in ("point", "for_demand", "robust")]
+    pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
+    cols: list[Column] = [("plan", "plan", text), ("n_prfaas", "PrfaaS", fmt("d")), ("n_pd_prefill", "PD-P", fmt("d")), ("n_pd_decode", "PD-D", fmt("d")),
+                          ("link_gbit_per_s", "link Gbit/s", fmt(",.0f")), ("throughput_req_per_s", "req/s (factors 1)", fmt(".2f")),
+                          ("cost_usd_per_hour", "$/hour", fmt(",.0f")), ("meets_rate", "P(rate)", pct), ("meets_ttft_slo", "P(TTFT SLO)", pct),
+                          ("meets_budget", "P(budget)", pct), ("all_frac", "P(all)", pct)]
+    note = (f"Demand {rb['demand_req_per_s']:g} req/s x arrival_rate_factor over {rb['samples']:,} samples (seed {rb['seed']}, common to every plan). "
+            f"The {rb['level']:.0%} margin costs {rb['margin_usd_per_hour']:+,.0f} $/hour ({rb['margin_frac']:+.0%}) over the cheapest plan for the demand "
+            f"({rb['robust']['demand_factor']:.3g}x its demand, then trimmed); {rb['candidates_evaluated']} plans tried. "
+            + ("It meets every demand, the budget included, at that level." if rb["meets_every_demand"]
+               else "With the budget it meets every demand in only " + pct(rb["robust"]["all_frac"]) + " of samples.")
+            + " Method and limits: prfaas_plan/risk/robust.py (an upper bound on the cheapest robust cost).")
+    return rows_table(rows, cols, title="Robust plan: the cheapest found that carries the demand in the stated share of uncertain samples", caption=note)

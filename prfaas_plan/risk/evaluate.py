@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -86,6 +87,7 @@ class Question:
     demand_req_per_s: float | None
     ttft_p90_slo_s: float | None
     budget_usd_per_hour: float | None
+    latency: bool = True  # False: TTFT only where an SLO needs it, no goodput (a robust search's probes)
 
 
 class Context:
@@ -96,8 +98,12 @@ class Context:
         self.sc, self.fleet, self.mode = sc, fleet, mode
         self.tm = throughput_model(sc, mode)
         self.problem = fleet_problem(sc, self.tm, fleet.as_plan())
-        self.base = deployment(sc, fleet.as_plan(0.0, 1), "prfaas", mode, self.tm)
-        self.local_alone = self.base.local.alone if self.base.local else None
+
+    @cached_property
+    def base(self) -> Deployment:
+        """The fleet's deployment (t = 0, one local prefill instance), built on first use: each
+        sample replaces its threshold, counts and factors."""
+        return deployment(self.sc, self.fleet.as_plan(0.0, 1), "prfaas", self.mode, self.tm)
 
 
 def variant(sc: Scenario, input_factor: float) -> Scenario:
@@ -177,13 +183,13 @@ def evaluate_sample(ctx: Context, row: np.ndarray, q: Question) -> dict:
            "n_pd_decode": ctx.fleet.n_local - n_p, "demand_req_per_s": demand, "ttft_p90_s": math.inf, "goodput_req_per_s": None,
            "cost_usd_per_hour": cost_usd_per_hour(ctx.sc, ctx.fleet, row)}
     out["meets_rate"] = None if demand is None else bool(lam >= demand * (1 - 1e-9))
-    if lam > 0:
+    if lam > 0 and (q.latency or q.ttft_p90_slo_s is not None):
         dep = _deployment(ctx, t, n_p, pf, df, lf)
         try:
             out["ttft_p90_s"] = ttft(dep, demand or 0.0, quantiles=("p90",)).ttft_p90_s
         except PlanError:  # unstable at the demand: latency unbounded
             pass
-        if q.ttft_p90_slo_s is not None:
+        if q.ttft_p90_slo_s is not None and q.latency:
             out["goodput_req_per_s"] = goodput_req_per_s(dep, lam, q.ttft_p90_slo_s)
     out["meets_ttft_slo"] = None if q.ttft_p90_slo_s is None else bool(out["ttft_p90_s"] <= q.ttft_p90_slo_s)
     out["meets_budget"] = None if q.budget_usd_per_hour is None else bool(out["cost_usd_per_hour"] <= q.budget_usd_per_hour * (1 + 1e-9))
