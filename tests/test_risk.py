@@ -167,9 +167,10 @@ def test_fixed_factors_move_by_hand():
     """Prices x2 double the bill; arrival x2 doubles the demand; a link at 1% and twice-as-slow
     prefill lower Lambda_max; no uncertainty at all: every sample is the point."""
     sc = load_scenario("budget-case-study")
-    base = risk(sc, samples=3, uncertain=_uncertain(("prefill_time_factor=1", "decode_time_factor=1")))
+    ones = tuple(f"{q}=1" for q in QUANTITIES)  # the scenario's own uncertainty section overridden too
+    base = risk(sc, samples=3, uncertain=_uncertain(ones))
     assert all(s["throughput_req_per_s"] == base["point"]["throughput_req_per_s"] for s in base["sample_rows"])
-    r = risk(sc, samples=3, uncertain=_uncertain(("prefill_time_factor=2", "decode_time_factor=1", "prfaas_price_factor=2", "local_price_factor=2",
+    r = risk(sc, samples=3, uncertain=_uncertain(ones + ("prefill_time_factor=2", "prfaas_price_factor=2", "local_price_factor=2",
                                                   "link_price_factor=2", "arrival_rate_factor=2", "link_bandwidth_factor=0.01")))
     s = r["sample_rows"][0]
     assert s["cost_usd_per_hour"] == pytest.approx(2 * base["point"]["cost_usd_per_hour"])

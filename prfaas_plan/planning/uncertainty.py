@@ -59,7 +59,8 @@ class Distribution:
 
     kind: str
     params: tuple[tuple[str, float], ...]
-    source: str
+    source: str  # where it was stated, for errors: the file and key, or the option
+    origin: str = ""  # the same, short, for tables: "scenario", "--uncertain" or a note
 
     @property
     def label(self) -> str:
@@ -71,16 +72,16 @@ class Distribution:
         return dict(self.params)[name]
 
 
-def fixed(value: float, source: str) -> Distribution:
-    return Distribution("fixed", (("value", float(value)),), source)
+def fixed(value: float, source: str, origin: str = "") -> Distribution:
+    return Distribution("fixed", (("value", float(value)),), source, origin)
 
 
-def _checked(kind: str, params: dict[str, float], source: str, error) -> Distribution:
+def _checked(kind: str, params: dict[str, float], source: str, error, origin: str) -> Distribution:
     """The distribution, after the checks every source shares; ``error(problem)`` builds the PlanError."""
     if kind == "fixed":
         if not params["value"] > 0:
             raise error(f"a factor must be > 0, got {params['value']:g}")
-        return fixed(params["value"], source)
+        return fixed(params["value"], source, origin)
     p = params
     if kind == "normal":
         if not p["sd"] > 0:
@@ -95,7 +96,7 @@ def _checked(kind: str, params: dict[str, float], source: str, error) -> Distrib
             raise error(f"needs 0 < min < max, got min={p['min']:g}, max={p['max']:g}")
     elif not (0 < p["min"] <= p["mode"] <= p["max"] and p["min"] < p["max"]):
         raise error(f"needs 0 < min <= mode <= max and min < max, got min={p['min']:g}, mode={p['mode']:g}, max={p['max']:g}")
-    return Distribution(kind, tuple((k, float(p[k])) for k in KINDS[kind]), source)
+    return Distribution(kind, tuple((k, float(p[k])) for k in KINDS[kind]), source, origin)
 
 
 def from_fields(f: Fields, key: str) -> Distribution:
@@ -104,12 +105,12 @@ def from_fields(f: Fields, key: str) -> Distribution:
     error = lambda problem: PlanError(f"{where}: {problem}")  # noqa: E731
     raw = f.raw(key)
     if not isinstance(raw, dict):
-        return _checked("fixed", {"value": f.num(key)}, where, error)
+        return _checked("fixed", {"value": f.num(key)}, where, error, "scenario")
     d = f.sub(key)
     kind = d.str("kind", choices=tuple(KINDS))
     params = {name: d.num(name, min_value=-1e6) for name in KINDS[kind]}
     d.done()
-    return _checked(kind, params, where, error)
+    return _checked(kind, params, where, error, "scenario")
 
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -128,7 +129,7 @@ def parse_uncertain(text: str) -> tuple[str, Distribution]:
         raise error(f"unknown quantity {name!r}; known: {', '.join(QUANTITIES)}")
     spec = spec.strip()
     if re.fullmatch(_NUMBER, spec):
-        return name, _checked("fixed", {"value": float(spec)}, where, error)
+        return name, _checked("fixed", {"value": float(spec)}, where, error, "--uncertain")
     m = _CALL.match(spec)
     if not m or m.group(1) not in KINDS:
         raise error(f"expected a number or KIND(param=value, ...) with KIND one of {', '.join(KINDS)}")
@@ -145,7 +146,7 @@ def parse_uncertain(text: str) -> tuple[str, Distribution]:
     missing = [k for k in KINDS[kind] if k not in params]
     if missing:
         raise error(f"{kind} needs {', '.join(missing)}")
-    return name, _checked(kind, params, where, error)
+    return name, _checked(kind, params, where, error, "--uncertain")
 
 
 def read_uncertainty(f: Fields | None) -> dict[str, Distribution]:

@@ -344,7 +344,7 @@ def robust_table(rb: dict) -> Table:
                           ("meets_budget", "P(budget)", pct), ("all_frac", "P(all)", pct)]
     note = (f"Demand {rb['demand_req_per_s']:g} req/s x arrival_rate_factor over {rb['samples']:,} samples (seed {rb['seed']}, common to every plan). "
             f"The {rb['level']:.0%} margin costs {rb['margin_usd_per_hour']:+,.0f} $/hour ({rb['margin_frac']:+.0%}) over the cheapest plan for the demand "
-            f"({rb['robust']['demand_factor']:.3g}x its demand, then trimmed); {rb['candidates_evaluated']} plans tried. "
+            f"({rb['robust']['demand_factor']:.3g}x its demand, then trimmed; {rb['candidates_evaluated']} demand factors tried). "
             + ("It meets every demand, the budget included, at that level." if rb["meets_every_demand"]
                else "With the budget it meets every demand in only " + pct(rb["robust"]["all_frac"]) + " of samples.")
             + " Method and limits: prfaas_plan/risk/robust.py (an upper bound on the cheapest robust cost).")

@@ -49,5 +49,5 @@ def log_ratios(kind: str) -> tuple[float, ...]:
 def model_error(kind: str) -> Distribution:
     """The time factor of metric ``kind`` ("prefill" or "decode") as a distribution (see module)."""
     r = np.array(log_ratios(kind))
-    return Distribution("lognormal", (("mu", float(r.mean())), ("sigma", float(r.std(ddof=1)))),
-                        f"engine-model residuals, {kind}: mean and sd of ln(predicted/measured) over {len(r)} calibration points (placeholder band)")
+    note = f"engine-model residuals, {kind}: mean and sd of ln(predicted/measured) over {len(r)} calibration points (placeholder band)"
+    return Distribution("lognormal", (("mu", float(r.mean())), ("sigma", float(r.std(ddof=1)))), note, note)
