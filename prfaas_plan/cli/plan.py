@@ -51,6 +51,9 @@ def optimize(
 
     sc = load_scenario(scenario)
     result = add_latency(sc, plan(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s))
+    for role, d in result["deployments"].items():
+        for warning in d["warnings"]:
+            typer.echo(f"warning: {role}.instance: {warning}", err=True)
     if robust is not None:
         from ..planning.uncertainty import parse_uncertain
         from ..risk.robust import robust_plan
