@@ -57,7 +57,8 @@ class Scenario:
 
 #: Optional ``instance`` keys of a cluster -> make_instance options (defaults: the engine's).
 _SHAPE_KEYS = {"tp": "tp", "ep": "ep", "pp": "pp", "dp_attention": "dp_attention", "weights": "weights", "moe_weights": "moe_weights",
-               "attention_dtype": "attention_dtype", "kv_dtype": "kv_dtype", "mtp_draft": "mtp_draft_tokens", "mtp_accept": "mtp_accepted_tokens"}
+               "attention_dtype": "attention_dtype", "kv_dtype": "kv_dtype", "mtp_draft": "mtp_draft_tokens", "mtp_accept": "mtp_accepted_tokens",
+               "chunk_tokens": "chunk_tokens"}
 
 
 def _shape(f: Fields | None) -> dict:
@@ -69,8 +70,8 @@ def _shape(f: Fields | None) -> dict:
             v = f.bool(key, False) or None
         elif key == "mtp_accept":
             v = f.num(key, None)
-        elif key in ("tp", "ep", "pp", "mtp_draft"):
-            v = f.int(key, None, min_value=0 if key == "mtp_draft" else 1)
+        elif key in ("tp", "ep", "pp", "mtp_draft", "chunk_tokens"):
+            v = f.int(key, None, min_value=0 if key in ("mtp_draft", "chunk_tokens") else 1)
         else:
             v = f.str(key, None, choices=DTYPES)
         if v is not None:

@@ -244,7 +244,8 @@ def estimate_tables(r: dict) -> list[Table]:
         ("dtypes", f"weights {r['weights']}, experts {r['moe_weights']}, attention {r['attention_dtype']}, KV {r['kv_dtype']}"),
         ("weights per GPU", f"{r['weight_gb_per_gpu']:,.1f} GB of {r['usable_memory_gb_per_gpu']:,.1f} GB usable"
                             + ("" if r["weights_fit"] else "  (DO NOT FIT: the engine must offload)")),
-        ("TTFT, one request alone", f"{r['ttft_single_request_s']:.3f} s at ISL {r['isl']:,}"),
+        ("TTFT, one request alone", f"{r['ttft_single_request_s']:.3f} s at ISL {r['isl']:,}, "
+                                    + (f"chunks of {r['chunk_tokens']:,} tokens" if r["chunk_tokens"] else "no chunking")),
         ("prefill, saturated", f"{r['prefill_input_tokens_per_s_per_gpu']:,.0f} input tokens/s per GPU (bound: {r['bound_prefill']})"),
         ("decode batch", f"{r['decode_batch']:,} per instance (memory allows {r['memory_max_batch']:,}) at context {r['context_tokens']:,.0f}"),
     ]

@@ -59,6 +59,7 @@ def estimate_instance(inst: Instance, isl: int, osl: int, context_tokens: float 
         "kv_dtype": inst.kv_dtype,
         "mtp_draft_tokens": inst.mtp_draft_tokens,
         "mtp_accepted_tokens": inst.mtp_accepted_tokens,
+        "chunk_tokens": inst.chunk_tokens,
         "isl": isl,
         "osl": osl,
         "context_tokens": context,

@@ -6,7 +6,7 @@ as `estimate` options plus one measured number:
     metric: ttft_s | prefill_tokens_per_s_per_gpu | decode_step_s | tpot_s | decode_tokens_per_s_per_gpu
     value:  the measurement (s, or tokens/s per GPU)
     model, hardware, gpus; optional tp, ep, dp_attention, pp, weights, moe_weights,
-    attention_dtype, kv_dtype, isl, osl, context, batch, mtp_draft, mtp_accept
+    attention_dtype, kv_dtype, isl, osl, context, batch, mtp_draft, mtp_accept, chunk_tokens
 
 :func:`fit_measurements` fits the global efficiency parameters (:data:`BOUNDS`) that the
 measurements are sensitive to, by bounded least squares on log(predicted / measured), starting
@@ -52,11 +52,11 @@ METRICS = {
     "tpot_s": "tpot_s",
     "decode_tokens_per_s_per_gpu": "decode_output_tokens_per_s_per_gpu",
 }
-_INT_KEYS = ("gpus", "tp", "ep", "pp", "isl", "osl", "context", "batch", "mtp_draft")
+_INT_KEYS = ("gpus", "tp", "ep", "pp", "isl", "osl", "context", "batch", "mtp_draft", "chunk_tokens")
 _STR_KEYS = ("model", "hardware", "weights", "moe_weights", "attention_dtype", "kv_dtype")
 _SHAPE = {"tp": "tp", "ep": "ep", "pp": "pp", "weights": "weights", "moe_weights": "moe_weights", "attention_dtype": "attention_dtype",
           "kv_dtype": "kv_dtype", "dp_attention": "dp_attention", "mtp_draft": "mtp_draft_tokens", "mtp_accept": "mtp_accepted_tokens",
-          "isl": "isl", "osl": "osl", "context": "context_tokens", "batch": "batch"}
+          "isl": "isl", "osl": "osl", "context": "context_tokens", "batch": "batch", "chunk_tokens": "chunk_tokens"}
 
 
 @dataclass(frozen=True)
