@@ -180,8 +180,12 @@ def print_plan(con: Console, sc: Scenario, r: dict) -> None:
               f"link {r['prices']['link_usd_per_gbit_per_s_hour']:.3f} $/(Gbit/s)-h.")
 
 
+WHATIF_FLEET_NOTE = "P/PD-P/PD-D: PrfaaS, local prefill and local decode instances of the new plan."
+
+
 def whatif_table(sc: Scenario, rows: list[dict]) -> list[Table]:
     """Re-plan and stress readings side by side (see planning/whatif.py)."""
+    from ..planning.whatif import LINK_OVERRIDE_NOTE
     by_cost = bool(rows) and rows[0]["replan_compared_by"] == "cost"
     flat = []
     for w in rows:
@@ -189,20 +193,21 @@ def whatif_table(sc: Scenario, rows: list[dict]) -> list[Table]:
         carries = w["stress_carries_demand"]
         flat.append({
             "variant": w["variant"], "t": rp["threshold_tokens"], "fleet": None if rp["error"] else f"{rp['n_prfaas']}/{rp['n_pd_prefill']}/{rp['n_pd_decode']}",
-            "rp_req": rp["throughput_req_per_s"], "rp_cost": rp["cost_usd_per_hour"],
+            "rp_link": rp["link_gbit_per_s"], "rp_req": rp["throughput_req_per_s"], "rp_cost": rp["cost_usd_per_hour"],
             "rp_vs": w["replan_cost_vs_planned"] if by_cost else w["replan_throughput_vs_planned"],
             "st_req": st["throughput_req_per_s"], "st_vs": w["stress_throughput_vs_planned"],
+            "st_cost": st["cost_usd_per_hour"], "st_cost_vs": w["stress_cost_vs_planned"],
             "carries": None if carries is None else ("yes" if carries else f"NO, {w['demand_req_per_s']:g}"),
             "binding": st["bottleneck"], "note": rp["error"] or st["error"],
         })
     replan = [("variant", "what if", text), ("t", "t tokens", lambda v: "none" if v is None else f"{v:,.0f}"), ("fleet", "P/PD-P/PD-D", text),
-              ("rp_req", "req/s", fmt(".3f")), ("rp_cost", "$/hour", fmt(",.0f")), ("rp_vs", "$ vs plan" if by_cost else "vs plan", fmt(".2f")),
-              ("note", "note", text)]
-    stress = [("variant", "what if", text), ("st_req", "req/s", fmt(".3f")), ("st_vs", "vs plan", fmt(".2f")), ("carries", "carries load", text),
-              ("binding", "binding", text)]
-    return [rows_table(flat, replan, title=f"What if, re-planned (buy again): {sc.name}",
-                       caption="P/PD-P/PD-D: PrfaaS, local prefill and local decode instances of the new plan."),
-            rows_table(flat, stress, title="What if, stressed (the planned fleet and link; threshold and split re-chosen)")]
+              ("rp_link", "link Gbit/s", fmt(",.0f")), ("rp_req", "req/s", fmt(".3f")), ("rp_cost", "$/hour", fmt(",.0f")),
+              ("rp_vs", "$ vs plan" if by_cost else "vs plan", fmt(".2f")), ("note", "note", text)]
+    stress = [("variant", "what if", text), ("st_req", "req/s", fmt(".3f")), ("st_vs", "vs plan", fmt(".2f")), ("st_cost", "$/hour", fmt(",.0f")),
+              ("st_cost_vs", "$ vs plan", fmt(".2f")), ("carries", "carries load", text), ("binding", "binding", text)]
+    return [rows_table(flat, replan, title=f"What if, re-planned (buy again): {sc.name}", caption=f"{WHATIF_FLEET_NOTE} {LINK_OVERRIDE_NOTE}"),
+            rows_table(flat, stress, title="What if, stressed (the planned fleet and link; threshold and split re-chosen)",
+                       caption="$/hour: the planned fleet and link at the what-if's prices; $ vs plan: that over the plan's $/hour.")]
 
 
 def sweep_table(sc: Scenario, rows: list[dict], keys: list[str], width: int | None = None) -> Table:
