@@ -212,13 +212,19 @@ def whatif_table(sc: Scenario, rows: list[dict]) -> list[Table]:
 
 def sweep_table(sc: Scenario, rows: list[dict], keys: list[str], width: int | None = None) -> Table:
     """One row per point; on a narrow terminal the columns after req/s are left out first."""
-    cols: list[Column] = [(k, k.rsplit(".", 1)[-1], lambda v: f"{v:,.4g}" if isinstance(v, float) else text(v)) for k in keys]
+    cols: list[Column] = [(k, k, lambda v: f"{v:,.4g}" if isinstance(v, float) else text(v)) for k in keys]  # the whole key: prfaas.hardware, not hardware
+    prices = [(f"{role}_usd_per_gpu_hour", f"{name} $/GPU-h", fmt(".2f")) for role, name in (("prfaas", "PrfaaS"), ("local", "local"))]
+    moved = [c for c in prices if f"{c[0].split('_')[0]}.hardware" in keys]  # a varied part's price stays in view beside it
+    cols += moved
     cols += [("threshold_tokens", "t tokens", lambda v: "none" if v is None else f"{v:,.0f}"), ("n_prfaas", "PrfaaS", fmt("d")),
              ("n_pd_prefill", "PD-P", fmt("d")), ("n_pd_decode", "PD-D", fmt("d")), ("link_gbit_per_s", "link Gbit/s", fmt(",.0f")),
              ("throughput_req_per_s", "req/s", fmt(".3f")), ("cost_usd_per_hour", "$/hour", fmt(",.0f")),
-             ("usd_per_1k_requests", "$/1k req", fmt(".3f")), ("bottleneck", "binding", text), ("error", "note", text)]
+             ("usd_per_1k_requests", "$/1k req", fmt(".3f")), ("usd_per_million_tokens", "$/M tokens", lambda v: fmt(".3f")((v or {}).get("total"))),
+             *[c for c in prices if c not in moved], ("bottleneck", "binding", text), ("error", "note", text)]
     return rows_table(rows, cols, title=f"Sweep: {sc.name} ({len(rows)} points, each re-planned; varied: {', '.join(keys)})",
-                      width=width, keep=len(keys) + 6)
+                      caption="$/M tokens: the fleet's $/hour over the input + output tokens served per hour (reserved capacity); "
+                              "$/GPU-h: the price each point used (a varied part at its catalog price unless the price is varied too).",
+                      width=width, keep=len(keys) + len(moved) + 6)
 
 
 @contextmanager
