@@ -113,6 +113,14 @@ def _latency_notes(con: Console, r: dict) -> None:
                   "'idle' is zero load, as [PRFAAS] Table 6 reports." + ("" if not unstable else " Unstable at the arrival rate: " + "; ".join(unstable)))
 
 
+def _per_mtok(m: dict) -> str:
+    """The cost per million tokens line (planning/token_cost.py says how it is counted)."""
+    if m["total"] is None:
+        return "- (no tokens served)"
+    return (f"input {m['input']:.3f}, output {m['output']:.3f}, input + output {m['total']:.3f} "
+            f"(reserved capacity at {m['served_req_per_s']:.3f} req/s; input: PrfaaS + local prefill + link, output: decode)")
+
+
 def print_plan(con: Console, sc: Scenario, r: dict) -> None:
     p, l = sc.prfaas, sc.local
     if r["objective"] == "budget":
@@ -132,6 +140,7 @@ def print_plan(con: Console, sc: Scenario, r: dict) -> None:
         ("binding", r["bottleneck"]),
         ("cost", f"{r['cost_usd_per_hour']:,.2f} $/hour"
          + (f" = {r['cost_usd_per_hour'] / (r['throughput_req_per_s'] * 3.6):.4f} $ per 1k requests" if r["throughput_req_per_s"] > 0 else "")),
+        ("$ per million tokens", _per_mtok(r["usd_per_million_tokens"])),
     ]
     v = r.get("verdict")
     if v:
