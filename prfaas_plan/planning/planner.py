@@ -216,6 +216,7 @@ def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float |
             "source": tm.decode.source,
         },
         "prefill_sources": {"prfaas": tm.remote.source, "local": tm.local.source},
+        "deployments": {"prfaas": sc.prfaas.instance.deployment(), "local": sc.local.instance.deployment()},  # in the engines' terms
         "prices": {
             "prfaas_usd_per_gpu_hour": sc.prfaas.usd_per_gpu_hour, "prfaas_price_source": sc.prfaas.price_source,
             "local_usd_per_gpu_hour": sc.local.usd_per_gpu_hour, "local_price_source": sc.local.price_source,

@@ -13,6 +13,7 @@ from ..catalog.model import ModelSpec, load_model
 from ..catalog.paths import catalog_names, resolve_from
 from ..errors import PlanError
 from ..roofline.instance import DTYPES, Instance, make_instance
+from ..roofline.parallel import shape_options
 from .problem import Link, Range
 from .overrides import Override, apply_overrides
 from .throughput import MODES
@@ -69,22 +70,21 @@ def link_is_fixed(sc: Scenario, objective: str) -> bool:
     return objective == "fixed-fleet" or (sc.link_fixed_by_override and sc.link.fixed_gbit_per_s is not None)
 
 
-#: Optional ``instance`` keys of a cluster -> make_instance options (defaults: the engine's).
-_SHAPE_KEYS = {"tp": "tp", "ep": "ep", "pp": "pp", "dp_attention": "dp_attention", "weights": "weights", "moe_weights": "moe_weights",
-               "attention_dtype": "attention_dtype", "kv_dtype": "kv_dtype", "mtp_draft": "mtp_draft_tokens", "mtp_accept": "mtp_accepted_tokens"}
+#: Optional ``instance`` keys of a cluster besides the parallelism (roofline/parallel.py: tp, dp,
+#: enable_dp_attention, ep, pp, in the engines' spelling) -> make_instance options (defaults: the engine's).
+_SHAPE_KEYS = {"weights": "weights", "moe_weights": "moe_weights", "attention_dtype": "attention_dtype", "kv_dtype": "kv_dtype",
+               "mtp_draft": "mtp_draft_tokens", "mtp_accept": "mtp_accepted_tokens"}
 
 
 def _shape(f: Fields | None) -> dict:
     if f is None:
         return {}
-    out = {}
+    out = shape_options(f)
     for key, option in _SHAPE_KEYS.items():
-        if key == "dp_attention":
-            v = f.bool(key, False) or None
-        elif key == "mtp_accept":
+        if key == "mtp_accept":
             v = f.num(key, None)
-        elif key in ("tp", "ep", "pp", "mtp_draft"):
-            v = f.int(key, None, min_value=0 if key == "mtp_draft" else 1)
+        elif key == "mtp_draft":
+            v = f.int(key, None, min_value=0)
         else:
             v = f.str(key, None, choices=DTYPES)
         if v is not None:
@@ -109,9 +109,9 @@ def _cluster(f: Fields, role: str, base: Path, model: ModelSpec) -> Cluster:
         instances_range = Range(lo, hi)
     else:
         instances_range = Range(0, None)
-    shape_fields = f.sub("instance", None)
+    shape = _shape(f.sub("instance", None))
     try:
-        instance = make_instance(model, hw, gpus, **_shape(shape_fields))
+        instance = make_instance(model, hw, gpus, **shape)
     except PlanError as exc:
         raise f.error("instance", str(exc).replace("--", "")) from None
     price = f.num("usd_per_gpu_hour", None)

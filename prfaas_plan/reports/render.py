@@ -132,8 +132,9 @@ def print_plan(con: Console, sc: Scenario, r: dict) -> None:
     head = [
         ("question", f"{goal}; mode {r['mode']}; model {sc.model.name}"),
         ("routing threshold t", _t(r["threshold_tokens"]) + f"  -> {r['offload_frac'] * 100:.1f}% of requests offloaded"),
-        ("PrfaaS cluster", f"{r['n_prfaas']} x {p.gpus_per_instance} {p.hardware.name} ({r['gpus_prfaas']} GPUs)"),
-        ("local PD cluster", f"{r['n_pd_prefill']} prefill + {r['n_pd_decode']} decode x {l.gpus_per_instance} {l.hardware.name} ({r['gpus_local']} GPUs)"),
+        ("PrfaaS cluster", f"{r['n_prfaas']} x {p.gpus_per_instance} {p.hardware.name} ({r['gpus_prfaas']} GPUs; {r['deployments']['prfaas']['text']})"),
+        ("local PD cluster", f"{r['n_pd_prefill']} prefill + {r['n_pd_decode']} decode x {l.gpus_per_instance} {l.hardware.name} "
+                             f"({r['gpus_local']} GPUs; {r['deployments']['local']['text']})"),
         ("cross-DC link", f"{r['link_gbit_per_s']:,.1f} Gbit/s; mean egress {r['egress_gbit_per_s']:,.1f} Gbit/s"
          + (f" ({r['link_utilisation_frac'] * 100:.0f}% of the link)" if r["link_utilisation_frac"] is not None else "")),
         ("throughput Lambda_max", f"{r['throughput_req_per_s']:.3f} req/s ({r['throughput_req_per_s'] * 3600:,.0f} req/h)"),
@@ -258,9 +259,9 @@ def progress(label: str):
 
 def estimate_tables(r: dict) -> list[Table]:
     """`prfaas-plan estimate`: the headline numbers, then the terms of each time."""
-    shape = f"TP{r['tp']}" + (f" DP-attention {r['dp']}" if r["dp_attention"] else "") + (f" EP{r['ep']}" if r["ep"] > 1 else "") + (f" PP{r['pp']}" if r["pp"] > 1 else "")
     pairs = [
-        ("instance", f"{r['gpus']} x {r['hardware']} ({shape}; scale-up domain {r['scaleup_domain_gpus']} GPUs)"),
+        ("instance", f"{r['gpus']} x {r['hardware']} ({r['deployment']}; scale-up domain {r['scaleup_domain_gpus']} GPUs)"),
+        ("as engine flags", f"SGLang {r['sglang_flags']}"),
         ("dtypes", f"weights {r['weights']}, experts {r['moe_weights']}, attention {r['attention_dtype']}, KV {r['kv_dtype']}"),
         ("weights per GPU", f"{r['weight_gb_per_gpu']:,.1f} GB of {r['usable_memory_gb_per_gpu']:,.1f} GB usable"
                             + ("" if r["weights_fit"] else "  (DO NOT FIT: the engine must offload)")),

@@ -2,6 +2,8 @@
 
 For an instance (:func:`~.instance.make_instance`) and a workload (ISL, OSL, decode context):
 
+- ``tp``, ``attention_tp``, ``dp``, ``ep``, ``pp`` and ``deployment``: the parallelism in the
+  engines' terms (:mod:`.parallel`), with ``warnings`` (a TP group across scale-up domains);
 - ``ttft_single_request_s``: latency-regime prefill of one ISL-token prompt on an idle instance;
 - ``prefill_input_tokens_per_s_per_gpu``: throughput-regime (saturated, batched) prefill;
 - ``decode_batch``: the given batch per instance, else the largest whose caches fit memory;
@@ -43,15 +45,20 @@ def estimate_instance(inst: Instance, isl: int, osl: int, context_tokens: float 
     lat = latency_terms(inst, isl)
     tput = throughput_terms(inst, isl)
     prefill_tps_gpu = isl / float(tput.total_s) / inst.gpus
+    deployment = inst.deployment()
     out = {
         "model": inst.model.name,
         "hardware": inst.hw.name,
         "gpus": inst.gpus,
-        "tp": inst.tp,
-        "ep": inst.ep,
-        "dp_attention": inst.dp_attention,
+        "tp": inst.tp,  # the engines' spelling (roofline/parallel.py): TP world size of a stage
+        "attention_tp": inst.attention_tp,
         "dp": inst.dp,
+        "dp_attention": inst.dp_attention,
+        "ep": inst.ep,
         "pp": inst.pp,
+        "deployment": deployment["text"],
+        "sglang_flags": deployment["sglang_flags"],
+        "warnings": deployment["warnings"],
         "scaleup_domain_gpus": inst.domain_gpus,
         "weights": inst.weights_dtype,
         "moe_weights": inst.moe_weights_dtype,
