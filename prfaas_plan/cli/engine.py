@@ -148,6 +148,7 @@ def estimate(
     batch: Annotated[Optional[int], typer.Option("--batch", help="Decode batch per instance (default: the largest that fits memory).")] = None,
     mtp_draft: Annotated[int, typer.Option("--mtp-draft", help="Multi-token prediction: draft tokens per decode step.")] = 0,
     mtp_accept: Annotated[Optional[float], typer.Option("--mtp-accept", help="Mean tokens emitted per request per step with MTP (1 .. draft + 1).")] = None,
+    chunk_tokens: Annotated[Optional[int], typer.Option("--chunk-tokens", help="Chunked-prefill size, tokens per forward pass; 0 = no chunking (a prompt crosses PP stages in series). Default 16384; engines: SGLang --chunked-prefill-size 8192 (< 160 GiB parts) / 16384, TensorRT-LLM max_num_tokens 8192, vLLM max_num_batched_tokens 8192 (serve).")] = None,
     profile: Annotated[Optional[Path], typer.Option("--profile", help="Efficiency profile written by `calibrate` (replaces the part's efficiencies).")] = None,
     fmt: Annotated[EstimateFormat, typer.Option("--format", "-f", help="table, json or csv.")] = EstimateFormat.table,
     output: OutputOpt = None,
@@ -166,6 +167,7 @@ def estimate(
         m, hw, gpus, isl=_tokens_opt("--isl", isl), osl=_tokens_opt("--osl", osl), context_tokens=_tokens_opt("--context", context),
         batch=batch, tp=tp, dp=dp_ranks(dp, enable_dp_attention, dp_attention, tp), ep=ep, pp=pp, weights=_dt(weights), moe_weights=_dt(moe_weights),
         attention_dtype=_dt(attention_dtype), kv_dtype=_dt(kv_dtype), mtp_draft_tokens=mtp_draft, mtp_accepted_tokens=mtp_accept,
+        chunk_tokens=chunk_tokens,
     )
     for warning in result["warnings"]:
         typer.echo(f"warning: {warning}", err=True)
