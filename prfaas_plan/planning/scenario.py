@@ -54,6 +54,20 @@ class Scenario:
     overrides: tuple[Override, ...] = ()
     raw: dict | None = field(default=None, compare=False)  # the resolved YAML mapping (overrides applied), for provenance
     ttft_p90_slo_s: float | None = None  # slo.ttft_p90_s: goodput is the highest load meeting it
+    link_fixed_by_override: bool = False  # see link_is_fixed
+
+
+#: The override that fixes the link in every question (see :func:`link_is_fixed`).
+LINK_BANDWIDTH_KEY = "link.bandwidth_gbit_per_s"
+
+
+def link_is_fixed(sc: Scenario, objective: str) -> bool:
+    """Whether a plan for ``objective`` must use ``link.bandwidth_gbit_per_s`` as it stands. In a
+    file that key is the link in place, which only a fixed-fleet question keeps (a budget or
+    target question buys its link: purchasable sizes, the cap, or continuous). Set by an override
+    (``--set``, ``--vary``, a what-if), it fixes the link in every question: the question is then
+    "what if the link were this", and a re-plan buys its fleet around that link at its price."""
+    return objective == "fixed-fleet" or (sc.link_fixed_by_override and sc.link.fixed_gbit_per_s is not None)
 
 
 #: Optional ``instance`` keys of a cluster besides the parallelism (roofline/parallel.py: tp, dp,
@@ -280,6 +294,7 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         path=str(path),
         overrides=tuple(overrides),
         raw=raw,
+        link_fixed_by_override=any(o.key == LINK_BANDWIDTH_KEY for o in overrides),
     )
     f.done()
     if objective == "fixed-fleet":
