@@ -187,7 +187,7 @@ def load_profile_efficiency(path: str | Path) -> Efficiency:
     p = Path(path)
     f = Fields(load_yaml_mapping(p), p)
     eff = _load_efficiency(f.sub("efficiency"))
-    for key in ("kind", "hardware", "date", "fitted_on", "errors", "fitted_keys", "note"):
+    for key in ("kind", "hardware", "date", "fitted_on", "errors", "fitted_keys", "left_fixed", "at_bound", "note"):
         f.raw(key, None)
     f.done()
     return eff
