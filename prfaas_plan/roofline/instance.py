@@ -25,7 +25,7 @@ from functools import cached_property
 
 from .. import units
 from ..catalog.hardware import Hardware
-from ..catalog.model import MLA, FullAttention, LinearAttention, ModelSpec, SlidingWindow
+from ..catalog.model import MLA, FullAttention, LinearAttention, Mamba, ModelSpec, SlidingWindow
 from ..errors import PlanError
 from . import counts
 from . import elementwise as ew
@@ -127,6 +127,8 @@ class Instance:
         every TP rank (why engines run MLA with DP attention)."""
         if isinstance(group, MLA):
             return float(self.tp)
+        if isinstance(group, Mamba):  # heads (Mamba2) or channels (Mamba1) shard over TP
+            return self.tp / min(self.tp, group.heads or group.inner_dim)
         heads = group.value_heads if isinstance(group, LinearAttention) else group.kv_heads
         return self.tp / min(self.tp, heads)
 
@@ -134,7 +136,7 @@ class Instance:
     def _cache_parts(self) -> tuple[float, list[tuple[float, int]], float]:
         """(bytes per token of full/MLA layers, [(bytes per token, window)] of SWA layers, fixed
         state bytes of linear layers), each with its TP replication, in the instance's KV dtype."""
-        from .kv import layer_kv_bytes_per_token, linear_state_bytes
+        from .kv import layer_kv_bytes_per_token, recurrent_state_bytes
 
         m, kv = self.model, self.kv_dtype
         grow, swa, state = 0.0, [], 0.0
@@ -145,7 +147,7 @@ class Instance:
             elif isinstance(g, SlidingWindow):
                 swa.append((g.count * layer_kv_bytes_per_token(g, kv) * rep, g.window_tokens))
             else:
-                state += g.count * linear_state_bytes(g, m.dtypes.linear_state, m.dtypes.conv_state) * rep
+                state += g.count * recurrent_state_bytes(g, m.dtypes.linear_state, m.dtypes.conv_state) * rep
         return grow, swa, state
 
     def kv_write_bytes_per_token(self) -> float:
