@@ -106,11 +106,11 @@ def state_dtypes(model: ModelSpec, preset: EnginePreset) -> tuple[str, str, str]
     declared = model.dtypes.declared_state
     honours = ALL_FAMILIES in preset.honours_declared_for or model.family in preset.honours_declared_for
     if declared and honours:
-        return declared, preset.conv_dtype, f"{preset.name} honours the checkpoint's declared state dtype ({declared})"
+        return declared, preset.conv_dtype, f"{preset.name} honours the checkpoint's declared state dtype"
     if model.family in preset.state_dtype_by_family:
         dtype = preset.state_dtype_by_family[model.family]
-        return dtype, preset.conv_dtype, f"{preset.name} default for the {model.family} family ({dtype})"
-    return preset.state_dtype, preset.conv_dtype, f"{preset.name} default ({preset.state_dtype})"
+        return dtype, preset.conv_dtype, f"{preset.name} default for the {model.family} family"
+    return preset.state_dtype, preset.conv_dtype, f"{preset.name} default"
 
 
 def with_state_dtypes(model: ModelSpec, state_dtype: str | None = None, conv_dtype: str | None = None) -> ModelSpec:
@@ -129,10 +129,10 @@ def deploy(model: ModelSpec, engine: str | None = None, state_dtype: str | None 
     """The model as an engine would deploy it: ``engine``'s preset applied, then an explicit
     ``state_dtype`` on top. Returns (model, a line saying where the state dtype came from)."""
     conv = None
-    why = f"model file ({model.dtypes.linear_state})"
+    why = "model file"
     if engine is not None:
         preset_state, conv, why = state_dtypes(model, engine_preset(engine))
         state_dtype = state_dtype or preset_state
     if state_dtype is not None and (engine is None or state_dtype != preset_state):
-        why = f"--state-dtype {state_dtype}"
+        why = "--state-dtype"
     return with_state_dtypes(model, state_dtype, conv), why

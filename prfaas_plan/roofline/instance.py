@@ -174,13 +174,21 @@ class Instance:
         return max(int(free // per), 0) if per > 0 else 10**9
 
 
+def dtype_unsupported(hw: Hardware, dtype: str) -> str | None:
+    """Why ``hw`` cannot run weights or attention in ``dtype`` (None when it can)."""
+    if dtype == "fp4" and "fp4" not in hw.peak_flop_per_s:
+        return f"{hw.name} has no FP4 tensor cores (fp4 needs Blackwell or later); use fp8 or int4"
+    if dtype == "fp8" and "fp8" not in hw.peak_flop_per_s and "fp4" not in hw.peak_flop_per_s:
+        return f"{hw.name} has no FP8 tensor cores"
+    return None
+
+
 def _check_dtype(hw: Hardware, option: str, dtype: str) -> None:
     if dtype not in DTYPES and dtype not in units.DTYPE_BYTES:
         raise PlanError(f"{option}: unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
-    if dtype == "fp4" and "fp4" not in hw.peak_flop_per_s:
-        raise PlanError(f"{option}: {hw.name} has no FP4 tensor cores (fp4 needs Blackwell or later); use fp8 or int4")
-    if dtype == "fp8" and "fp8" not in hw.peak_flop_per_s and "fp4" not in hw.peak_flop_per_s:
-        raise PlanError(f"{option}: {hw.name} has no FP8 tensor cores")
+    why = dtype_unsupported(hw, dtype)
+    if why:
+        raise PlanError(f"{option}: {why}")
 
 
 def make_instance(
