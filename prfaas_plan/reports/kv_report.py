@@ -92,3 +92,30 @@ def kv_summary(model: ModelSpec) -> dict:
         "linear_state_dtype": model.dtypes.linear_state,
         "conv_state_dtype": model.dtypes.conv_state,
     }
+
+
+def catalog_rows(models: Sequence[ModelSpec]) -> list[dict]:
+    """`models list`: per model its family, layer stack, parameter counts, the two halves of S_kv
+    and the recurrent-state dtype: the model file's and the one vLLM and SGLang keep
+    (:func:`prfaas_plan.catalog.engines.state_dtypes`); None for models without recurrent layers."""
+    from ..catalog.engines import ENGINES, state_dtypes
+    from ..catalog.model import RECURRENT_KINDS
+    from ..roofline import counts
+
+    rows = []
+    for m in models:
+        recurrent = any(isinstance(g, RECURRENT_KINDS) for g in m.layers)
+        rows.append({
+            "name": m.name,
+            "family": m.family or None,
+            "architecture": m.architecture_summary(),
+            "total_params_b": counts.total_params(m) / 1e9,
+            "active_params_b": counts.active_params(m) / 1e9,
+            "weights_dtype": m.dtypes.weights,
+            "kv_bytes_per_token": kv_bytes_per_token(m),
+            "fixed_state_mib": units.bytes_to_mib(fixed_state_bytes(m)),
+            "state_dtype": m.dtypes.linear_state if recurrent else None,
+            **{f"state_dtype_{e}": state_dtypes(m, ENGINES[e])[0] if recurrent else None for e in ("vllm", "sglang")},
+            "profiles": len(m.prefill_profiles) + len(m.decode_profiles),
+        })
+    return rows
