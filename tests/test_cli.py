@@ -239,7 +239,7 @@ def test_models_import_to_stdout(runner):
     data = yaml.safe_load(res.stdout)
     assert data["name"] == "minimax-m2"
     assert data["num_layers"] == 62
-    assert "not mapped" in res.stderr
+    assert "note: moe_intermediate_size absent" in res.stderr
 
 
 # --- bad input: one clean line, non-zero exit, nothing written ----------------------------------
