@@ -156,6 +156,7 @@ def estimate(
     batch: Annotated[Optional[int], typer.Option("--batch", help="Decode batch per instance (default: the largest that fits memory).")] = None,
     mtp_draft: Annotated[int, typer.Option("--mtp-draft", help="Multi-token prediction: draft tokens per decode step.")] = 0,
     mtp_accept: Annotated[Optional[float], typer.Option("--mtp-accept", help="Mean tokens emitted per request per step with MTP (1 .. draft + 1).")] = None,
+    chunk_tokens: Annotated[Optional[int], typer.Option("--chunk-tokens", help="Chunked-prefill size, tokens per forward pass; 0 = no chunking (a prompt crosses PP stages in series). Default 16384; engines: SGLang --chunked-prefill-size 8192 (< 160 GiB parts) / 16384, TensorRT-LLM max_num_tokens 8192, vLLM max_num_batched_tokens 8192 (serve).")] = None,
     profile: Annotated[Optional[Path], typer.Option("--profile", help="Efficiency profile written by `calibrate` (replaces the part's efficiencies).")] = None,
     fmt: Annotated[EstimateFormat, typer.Option("--format", "-f", help="table, json or csv.")] = EstimateFormat.table,
     output: OutputOpt = None,
@@ -169,7 +170,8 @@ def estimate(
 
     shape = {"--model": model, "--hardware": hardware, "--gpus": gpus, "--tp": tp, "--dp": dp, "--enable-dp-attention": enable_dp_attention or None,
              "--ep": ep, "--pp": pp, "--dp-attention": dp_attention or None, "--weights": weights, "--moe-weights": moe_weights,
-             "--attention-dtype": attention_dtype, "--kv-dtype": kv_dtype, "--mtp-draft": mtp_draft or None, "--mtp-accept": mtp_accept, "--profile": profile}
+             "--attention-dtype": attention_dtype, "--kv-dtype": kv_dtype, "--mtp-draft": mtp_draft or None, "--mtp-accept": mtp_accept, "--profile": profile,
+             "--chunk-tokens": chunk_tokens}
     if scenario is not None:
         from ..planning.overrides import parse_sets
         from ..planning.scenario import load_scenario
@@ -190,7 +192,7 @@ def estimate(
         hw = load_hardware(hardware) if profile is None else apply_profile(load_hardware(hardware), profile)
         inst = make_instance(load_model(model), hw, gpus, tp=tp, dp=dp_ranks(dp, enable_dp_attention, dp_attention, tp), ep=ep, pp=pp,
                              weights=_dt(weights), moe_weights=_dt(moe_weights), attention_dtype=_dt(attention_dtype), kv_dtype=_dt(kv_dtype),
-                             mtp_draft_tokens=mtp_draft, mtp_accepted_tokens=mtp_accept)
+                             mtp_draft_tokens=mtp_draft, mtp_accepted_tokens=mtp_accept, chunk_tokens=chunk_tokens)
     result = estimate_instance(inst, _tokens_opt("--isl", isl), _tokens_opt("--osl", osl), _tokens_opt("--context", context), batch)
     for warning in result["warnings"]:
         typer.echo(f"warning: {warning}", err=True)

@@ -30,16 +30,15 @@ def optimize(
     and the baselines (homogeneous PD, naive heterogeneous) beside it ([PRFAAS] Eq. 3-8), each
     with its analytic TTFT (seconds) at zero load and at the scenario's arrival rate, and its
     goodput (req/s meeting slo.ttft_p90_s) when the scenario sets one."""
+    from ..latency.plans import latency_columns
+    from ..latency.plans import optimize as plan
     from ..planning.overrides import parse_sets
     from ..planning.planner import PLAN_KEYS
-    from ..planning.planner import optimize as plan
     from ..planning.scenario import load_scenario
     from ..reports.provenance import provenance, provenance_columns
 
-    from ..latency.plans import add_latency, latency_columns
-
     sc = load_scenario(scenario, parse_sets(set_))
-    result = add_latency(sc, plan(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s))
+    result = plan(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s)  # the plan with its latency
     for role, d in result["deployments"].items():
         for warning in d["warnings"]:
             typer.echo(f"warning: {role}.instance: {warning}", err=True)

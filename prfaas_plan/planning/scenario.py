@@ -54,12 +54,27 @@ class Scenario:
     overrides: tuple[Override, ...] = ()
     raw: dict | None = field(default=None, compare=False)  # the resolved YAML mapping (overrides applied), for provenance
     ttft_p90_slo_s: float | None = None  # slo.ttft_p90_s: goodput is the highest load meeting it
+    link_fixed_by_override: bool = False  # see link_is_fixed
+
+
+#: The override that fixes the link in every question (see :func:`link_is_fixed`).
+LINK_BANDWIDTH_KEY = "link.bandwidth_gbit_per_s"
+
+
+def link_is_fixed(sc: Scenario, objective: str) -> bool:
+    """Whether a plan for ``objective`` must use ``link.bandwidth_gbit_per_s`` as it stands. In a
+    file that key is the link in place, which only a fixed-fleet question keeps (a budget or
+    target question buys its link: purchasable sizes, the cap, or continuous). Set by an override
+    (``--set``, ``--vary``, a what-if), it fixes the link in every question: the question is then
+    "what if the link were this", and a re-plan buys its fleet around that link at its price."""
+    return objective == "fixed-fleet" or (sc.link_fixed_by_override and sc.link.fixed_gbit_per_s is not None)
 
 
 #: Optional ``instance`` keys of a cluster besides the parallelism (roofline/parallel.py: tp, dp,
 #: enable_dp_attention, ep, pp, in the engines' spelling) -> make_instance options (defaults: the engine's).
 _SHAPE_KEYS = {"weights": "weights", "moe_weights": "moe_weights", "attention_dtype": "attention_dtype", "kv_dtype": "kv_dtype",
-               "mtp_draft": "mtp_draft_tokens", "mtp_accept": "mtp_accepted_tokens"}
+               "mtp_draft": "mtp_draft_tokens", "mtp_accept": "mtp_accepted_tokens",
+               "chunk_tokens": "chunk_tokens"}
 
 
 def _shape(f: Fields | None) -> dict:
@@ -69,7 +84,7 @@ def _shape(f: Fields | None) -> dict:
     for key, option in _SHAPE_KEYS.items():
         if key == "mtp_accept":
             v = f.num(key, None)
-        elif key == "mtp_draft":
+        elif key in ("mtp_draft", "chunk_tokens"):
             v = f.int(key, None, min_value=0)
         else:
             v = f.str(key, None, choices=DTYPES)
@@ -279,6 +294,7 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         path=str(path),
         overrides=tuple(overrides),
         raw=raw,
+        link_fixed_by_override=any(o.key == LINK_BANDWIDTH_KEY for o in overrides),
     )
     f.done()
     if objective == "fixed-fleet":

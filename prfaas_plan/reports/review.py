@@ -8,9 +8,9 @@ import numpy as np
 
 from ..catalog.model import load_model
 from ..errors import PlanError
+from ..latency.plans import optimize
 from ..planning import curves
 from ..planning.inputs import input_rows
-from ..planning.planner import optimize
 from ..planning.scenario import Scenario
 from ..planning.whatif import whatif_rows
 from .kv_report import kv_rows
@@ -79,7 +79,7 @@ def build_review(sc: Scenario, mode: str | None = None, budget_usd_per_hour: flo
             progress(done[0], REVIEW_STEPS)
         return value
 
-    result = step(optimize(sc, mode, budget_usd_per_hour, target_req_per_s))
+    result = step(optimize(sc, mode, budget_usd_per_hour, target_req_per_s))  # with latency, as `optimize` prints it
     m = result["mode"]
     return {
         "provenance": provenance(sc, m, command, budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s),
