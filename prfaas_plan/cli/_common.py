@@ -7,12 +7,14 @@ options (--mode, --budget-usd-per-hour, --target-req-per-s, --set), each defined
 
 import functools
 import sys
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from ..catalog.engines import ENGINES
 from ..errors import PlanError
 from ..reports.export import to_csv, to_json, to_xlsx_bytes, write_atomic
 
@@ -24,6 +26,10 @@ class Format(str, Enum):
     xlsx = "xlsx"
 
 
+EngineName = Enum("EngineName", {name: name for name in ENGINES}, type=str)
+StateDtype = Enum("StateDtype", {d: d for d in ("fp32", "bf16", "fp16", "fp8")}, type=str)
+EngineOpt = Annotated[Optional[EngineName], typer.Option("--engine", help="Serving engine whose defaults to apply: the recurrent-state dtype of linear-attention and Mamba layers (vllm: bf16 with fp32 for KDA and Nemotron-H and the checkpoint's own for Qwen3.5; sglang: fp32; trtllm: the checkpoint's, else bf16). Default: the model file's.")]
+StateDtypeOpt = Annotated[Optional[StateDtype], typer.Option("--state-dtype", help="Recurrent-state (SSM) dtype of linear-attention and Mamba layers; overrides --engine's. Default: the model file's.")]
 FormatOpt = Annotated[Optional[Format], typer.Option("--format", "-f", help="table (terminal), json, csv, or xlsx (needs --output). Default: table, or the --output file's extension.")]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write json/csv/xlsx to this file instead of stdout (written atomically; the format follows the extension .json/.csv/.xlsx).")]
 _BY_EXTENSION = {".json": Format.json, ".csv": Format.csv, ".xlsx": Format.xlsx}
@@ -44,6 +50,20 @@ def output_format(fmt: Format | None, output: Path | None) -> Format:
     if by_ext is not None and by_ext is not fmt:
         raise PlanError(f"--format {fmt.value} contradicts the extension of {output}; drop --format or name the file .{fmt.value}")
     return fmt
+
+
+@contextmanager
+def progress_bar(label: str, fmt: Format | None, output: Path | None):
+    """``tick(done, total)`` for a library call: a bar on stderr when it is a terminal and the
+    answer is a table or goes to a file (JSON or CSV on stdout is left alone, and rich is not
+    even imported for it); otherwise a no-op."""
+    if output is None and output_format(fmt, None) is not Format.table:
+        yield lambda done, total: None
+        return
+    from ..reports.render import progress
+
+    with progress(label) as tick:
+        yield tick
 
 
 def _fail(message: str) -> None:
