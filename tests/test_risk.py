@@ -151,6 +151,8 @@ def test_input_scale_variant_equals_the_file_path():
     a = with_input_scale(sc, 1.3)
     b = load_scenario("budget-case-study", (Override("workload.input_tokens_scale", 1.3),))
     assert a.workload == b.workload
+    scaled = load_scenario("budget-case-study", (Override("workload.input_tokens_scale", 2.0),))  # from a scale already set
+    assert with_input_scale(scaled, 1.3).workload == b.workload and with_input_scale(scaled, 1.0).workload == sc.workload
 
 
 def test_point_sample_is_the_plan():
