@@ -257,23 +257,36 @@ def progress(label: str):
         yield tick
 
 
+def _band(r: dict, key: str, spec: str, scale: float = 1.0) -> str:
+    """" (80% band lo-hi)" of an `estimate` metric where the result carries its band."""
+    lo, hi = r.get(f"{key}_low"), r.get(f"{key}_high")
+    if lo is None or hi is None:
+        return ""
+    return f" (80% band {lo * scale:{spec}}-{hi * scale:{spec}})"
+
+
 def estimate_tables(r: dict) -> list[Table]:
-    """`prfaas-plan estimate`: the headline numbers, then the terms of each time."""
+    """`prfaas-plan estimate`: the headline numbers with their 80% error bands, then the terms of
+    each time."""
     pairs = [
         ("instance", f"{r['gpus']} x {r['hardware']} ({r['deployment']}; scale-up domain {r['scaleup_domain_gpus']} GPUs)"),
         ("as engine flags", f"SGLang {r['sglang_flags']}"),
         ("dtypes", f"weights {r['weights']}, experts {r['moe_weights']}, attention {r['attention_dtype']}, KV {r['kv_dtype']}"),
         ("weights per GPU", f"{r['weight_gb_per_gpu']:,.1f} GB of {r['usable_memory_gb_per_gpu']:,.1f} GB usable"
                             + ("" if r["weights_fit"] else "  (DO NOT FIT: the engine must offload)")),
-        ("TTFT, one request alone", f"{r['ttft_single_request_s']:.3f} s at ISL {r['isl']:,}"),
-        ("prefill, saturated", f"{r['prefill_input_tokens_per_s_per_gpu']:,.0f} input tokens/s per GPU (bound: {r['bound_prefill']})"),
+        ("TTFT, one request alone", f"{r['ttft_single_request_s']:.3f} s{_band(r, 'ttft_single_request_s', '.3f')} at ISL {r['isl']:,}, "
+                                    + (f"chunks of {r['chunk_tokens']:,} tokens" if r["chunk_tokens"] else "no chunking")),
+        ("prefill, saturated", f"{r['prefill_input_tokens_per_s_per_gpu']:,.0f}{_band(r, 'prefill_input_tokens_per_s_per_gpu', ',.0f')} "
+                               f"input tokens/s per GPU (bound: {r['bound_prefill']})"),
         ("decode batch", f"{r['decode_batch']:,} per instance (memory allows {r['memory_max_batch']:,}) at context {r['context_tokens']:,.0f}"),
     ]
     if r["decode_step_s"] is not None:
         pairs += [
-            ("decode step / TPOT", f"{r['decode_step_s'] * 1e3:.2f} ms / {r['tpot_s'] * 1e3:.2f} ms (bound: {r['bound_decode']})"),
-            ("decode throughput", f"{r['decode_output_tokens_per_s_per_gpu']:,.0f} output tokens/s per GPU"),
-            ("co-located (offline max)", f"{r['colocated_output_tokens_per_s_per_gpu']:,.0f} output tokens/s per GPU at OSL {r['osl']:,}"),
+            ("decode step / TPOT", f"{r['decode_step_s'] * 1e3:.2f} ms / {r['tpot_s'] * 1e3:.2f} ms{_band(r, 'tpot_s', '.2f', 1e3)} "
+                                   f"(bound: {r['bound_decode']})"),
+            ("decode throughput", f"{r['decode_output_tokens_per_s_per_gpu']:,.0f}{_band(r, 'decode_output_tokens_per_s_per_gpu', ',.0f')} output tokens/s per GPU"),
+            ("co-located (offline max)", f"{r['colocated_output_tokens_per_s_per_gpu']:,.0f}{_band(r, 'colocated_output_tokens_per_s_per_gpu', ',.0f')} "
+                                         f"output tokens/s per GPU at OSL {r['osl']:,}"),
         ]
     tables = [kv_value_table(pairs, title=f"{r['model']}: estimate")]
     terms = [("prefill, one request alone (s)", r["prefill_latency_terms_s"]),

@@ -7,7 +7,7 @@ as `estimate` options plus one measured number:
     value:  the measurement (s, or tokens/s per GPU)
     model, hardware, gpus; optional tp, dp, enable_dp_attention, ep, pp (the engines' spelling,
     roofline/parallel.py; dp_attention: deprecated, DP = TP), weights, moe_weights,
-    attention_dtype, kv_dtype, isl, osl, context, batch, mtp_draft, mtp_accept
+    attention_dtype, kv_dtype, isl, osl, context, batch, mtp_draft, mtp_accept, chunk_tokens
 
 :func:`fit_measurements` fits the global efficiency parameters (:data:`BOUNDS`) that the
 measurements are sensitive to, by bounded least squares on log(predicted / measured), starting
@@ -54,12 +54,12 @@ METRICS = {
     "tpot_s": "tpot_s",
     "decode_tokens_per_s_per_gpu": "decode_output_tokens_per_s_per_gpu",
 }
-_INT_KEYS = ("gpus", "isl", "osl", "context", "batch", "mtp_draft")
+_INT_KEYS = ("gpus", "isl", "osl", "context", "batch", "mtp_draft", "chunk_tokens")
 _STR_KEYS = ("model", "hardware", "weights", "moe_weights", "attention_dtype", "kv_dtype")
 #: Setup keys besides the parallelism (roofline/parallel.py PARALLEL_KEYS) -> `estimate` keywords.
 _SHAPE = {"weights": "weights", "moe_weights": "moe_weights", "attention_dtype": "attention_dtype", "kv_dtype": "kv_dtype",
           "mtp_draft": "mtp_draft_tokens", "mtp_accept": "mtp_accepted_tokens", "isl": "isl", "osl": "osl", "context": "context_tokens",
-          "batch": "batch"}
+          "batch": "batch", "chunk_tokens": "chunk_tokens"}
 
 
 @dataclass(frozen=True)
