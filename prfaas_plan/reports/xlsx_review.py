@@ -60,7 +60,7 @@ def _cost_and_latency_items(r: dict) -> list[tuple[str, object, str, str]]:
     m = r["usd_per_million_tokens"]
     items = [("PrfaaS price", r["prfaas_usd_per_gpu_hour"], "$/GPU-hour", "_usd_per_gpu_hour"),
              ("local price", r["local_usd_per_gpu_hour"], "$/GPU-hour", "_usd_per_gpu_hour"),
-             (f"$ per million input tokens (prefill side, at {m['served_req_per_s']:.3g} req/s)", m["input"], "$", "usd_per_million"),
+             (f"$ per M input tokens (at {m['served_req_per_s']:.3g} req/s)", m["input"], "$", "usd_per_million"),
              ("$ per million output tokens (decode)", m["output"], "$", "usd_per_million"),
              ("$ per million tokens, input + output", m["total"], "$", "usd_per_million")]
     if r.get("ttft_p90_slo_s") is not None:
