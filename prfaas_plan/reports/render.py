@@ -168,7 +168,8 @@ def print_plan(con: Console, sc: Scenario, r: dict) -> None:
     names = {"homogeneous": "homogeneous PD, same GPUs", "homogeneous_equal_cost": "homogeneous PD, same cost", "naive": "naive heterogeneous"}
     rows += [{"plan": names[k], **b} for k, b in r["baselines"].items() if b]
     cols = [("plan", "plan", text), ("n_prfaas", "PrfaaS", fmt("d")), ("n_pd_prefill", "PD-P", fmt("d")), ("n_pd_decode", "PD-D", fmt("d")),
-            ("throughput_req_per_s", "req/s", fmt(".3f")), ("cost_usd_per_hour", "$/hour", fmt(",.2f")), ("bottleneck", "binding", text),
+            ("throughput_req_per_s", "req/s", fmt(".3f")), ("cost_usd_per_hour", "$/hour", fmt(",.2f")),
+            ("usd_per_million_tokens", "$/M tok", lambda v: fmt(".3f")((v or {}).get("total"))), ("bottleneck", "binding", text),
             ("plan_vs_baseline", "PrfaaS plan gain", lambda v: "-" if v is None else f"{v:.2f}x")]
     if r.get("latency"):
         cols += _latency_cols(r)
