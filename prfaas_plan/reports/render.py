@@ -357,7 +357,8 @@ def risk_tables(r: dict) -> list[Table]:
                         ("source", "source", text)], title=head)
     demands = rows_table(r["demands"], [("condition", "demand", text), ("probability", "P(met)", lambda v: f"{v:.1%}"),
                                         ("stderr", "+/- (1 s.e.)", lambda v: f"{v:.1%}"), ("samples_met", "samples", fmt(",d"))],
-                         title="Probability of meeting each demand")
+                         title="Probability of meeting each demand" if r["demands"] else
+                         "No demand stated: give workload.arrival_req_per_s, a target or a budget (or slo.ttft_p90_s with a rate) to judge the plan against")
     g = lambda v: "unstable" if isinstance(v, float) and math.isinf(v) else fmt(",.4g")(v)  # noqa: E731
     names = {"throughput_req_per_s": "Lambda_max (req/s)", "goodput_req_per_s": "goodput (req/s)",
              "ttft_p90_s": "P90 TTFT at the demand (s)", "cost_usd_per_hour": "$/hour"}
