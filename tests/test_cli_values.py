@@ -1,4 +1,4 @@
-"""The CLI converts plain option values itself (cli_values.PlainValues) instead of typer's per-parameter
+"""The CLI converts plain option values itself (cli/values.py PlainValues) instead of typer's per-parameter
 pydantic adapters (~60 ms per run): for every parameter of every command, and values plain and
 odd, the result (value and type) or the error is exactly typer's own."""
 
@@ -12,8 +12,10 @@ import pytest
 import typer
 import typer.main
 
-from prfaas_plan.cli import Dtype, EstimateFormat, Format, Mode, app
-from prfaas_plan.cli_values import PlainValues, plain_values
+from prfaas_plan.cli import app
+from prfaas_plan.cli._common import Format, Mode
+from prfaas_plan.cli.engine import Dtype, EstimateFormat
+from prfaas_plan.cli.values import PlainValues, plain_values
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ["8", "0", "1", "-3", "08", "+8", " 8", "8 ", "1_000", "1e3", "1.5", "-0.25", "30000", "3.", ".5", "nan", "inf", "", "abc",

@@ -101,7 +101,7 @@ def test_overload_saturates_and_bursts_hurt(runner):
 def test_cli_choices_are_the_librarys():
     """The CLI's --policy and --baseline choices (literal enums: the CLI does not import the
     simulator at start-up) are exactly the library's."""
-    from prfaas_plan.cli import Baseline, Policy
+    from prfaas_plan.cli.simulate import Baseline, Policy
     from prfaas_plan.simulation.policies import POLICIES
     from prfaas_plan.simulation.run import BASELINES
 

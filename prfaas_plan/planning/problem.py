@@ -3,6 +3,7 @@ the budget and the thresholds allowed (:class:`Problem`); and what it answers (:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,6 +83,35 @@ class Link:
         if over:
             cost = np.where(gbit > self.max_gbit_per_s * (1 + CAPACITY_RTOL), np.inf, cost)
         return need, cost
+
+
+@dataclass(frozen=True)
+class TtftSlo:
+    """Time-to-first-token service levels over all requests, s (None: not stated): the P90, the
+    P99 and the mean of TTFT at the planned arrival rate (scenario keys ``slo.ttft_p90_s``,
+    ``slo.ttft_p99_s``, ``slo.ttft_mean_s``)."""
+
+    p90_s: float | None = None
+    p99_s: float | None = None
+    mean_s: float | None = None
+
+    def __post_init__(self):
+        for name in ("p90_s", "p99_s", "mean_s"):
+            v = getattr(self, name)
+            if v is not None and not (v > 0 and math.isfinite(v)):
+                raise PlanError(f"TTFT SLO {name} must be a positive number of seconds, got {v}")
+
+    @property
+    def stated(self) -> bool:
+        return any(v is not None for v in (self.p90_s, self.p99_s, self.mean_s))
+
+    def quantiles(self) -> tuple[tuple[float, float], ...]:
+        """((q, bound_s), ...) for each stated percentile: P(TTFT > bound_s) <= 1 - q."""
+        return tuple((q, s) for q, s in ((0.90, self.p90_s), (0.99, self.p99_s)) if s is not None)
+
+    def describe(self) -> str:
+        parts = [f"{label} <= {v:g} s" for label, v in (("P90", self.p90_s), ("P99", self.p99_s), ("mean", self.mean_s)) if v is not None]
+        return ", ".join(parts) or "none"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """What the CLI does about start-up cost besides importing lazily; no typer import here (the
-objects typer made are handed in by cli.py).
+objects typer made are handed in by cli/__init__.py).
 
 - :class:`PlainValues`: typer >= 0.2x converts every option value through a pydantic TypeAdapter
   it builds per parameter on every run; importing pydantic alone is ~50 ms, more than a short

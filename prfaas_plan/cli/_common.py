@@ -1,0 +1,113 @@
+"""What every command shares: the output options (--format, --output) and `emit`, the scenario
+options (--mode, --budget-usd-per-hour, --target-req-per-s, --set), each defined once as an
+`Annotated` alias, and the PlanError boundary (`handles_errors`, `_fail`)."""
+
+# No `from __future__ import annotations` in the typer modules: typer reads every command's
+# annotations on each run, and as strings it would compile and evaluate them all again.
+
+import functools
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import PlanError
+from ..reports.export import to_csv, to_json, to_xlsx_bytes, write_atomic
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+FormatOpt = Annotated[Optional[Format], typer.Option("--format", "-f", help="table (terminal), json, csv, or xlsx (needs --output). Default: table, or the --output file's extension.")]
+OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write json/csv/xlsx to this file instead of stdout (written atomically; the format follows the extension .json/.csv/.xlsx).")]
+_BY_EXTENSION = {".json": Format.json, ".csv": Format.csv, ".xlsx": Format.xlsx}
+
+
+def output_format(fmt: Format | None, output: Path | None) -> Format:
+    """The format to write: --format if given, else the --output file's extension, else a table.
+    A --format that contradicts the extension is an error (a .xlsx file holding JSON helps nobody)."""
+    if output is None:
+        return fmt or Format.table
+    by_ext = _BY_EXTENSION.get(output.suffix.lower())
+    if fmt is None:
+        if by_ext is None:
+            raise PlanError(f"{output}: cannot tell the format from the extension; name the file .json, .csv or .xlsx or give --format")
+        return by_ext
+    if fmt is Format.table:
+        raise PlanError("--output needs --format json, csv or xlsx (a table goes to the terminal)")
+    if by_ext is not None and by_ext is not fmt:
+        raise PlanError(f"--format {fmt.value} contradicts the extension of {output}; drop --format or name the file .{fmt.value}")
+    return fmt
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {PlanError(message)}", err=True)  # PlanError: one bounded line
+    raise typer.Exit(2)
+
+
+def handles_errors(fn):
+    """Turn PlanError into one clean line and exit code 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except PlanError as exc:
+            _fail(str(exc))
+
+    return wrapper
+
+
+def _console():
+    from ..reports.render import console
+
+    return console()
+
+
+def _about() -> list[tuple[str, object]]:
+    """What produced a workbook (its first sheet): tool, version and date."""
+    from datetime import datetime, timezone
+
+    from .. import __version__
+
+    return [("tool", "prfaas-plan"), ("version", __version__), ("generated_utc", datetime.now(timezone.utc).isoformat(timespec="seconds"))]
+
+
+def emit(fmt: Format | None, output: Path | None, rows: list[dict], table_fn, sheets: dict[str, list[dict]] | None = None, document=None,
+         workbook=None) -> None:
+    """Write ``rows`` in the chosen format (see :func:`output_format`). ``document`` (default:
+    rows) is what JSON gets; ``workbook`` (a function returning xlsx bytes) replaces the plain
+    one-sheet-per-table workbook."""
+    fmt = output_format(fmt, output)
+    if fmt is Format.table:
+        table_fn()
+        return
+    if fmt is Format.xlsx:
+        if output is None:
+            raise PlanError("--format xlsx needs --output FILE.xlsx")
+        write_atomic(output, workbook() if workbook else to_xlsx_bytes(sheets or {"rows": rows}, about=_about()))
+        return
+    text = to_json(rows if document is None else document) if fmt is Format.json else to_csv(rows)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(output, text)
+
+
+class Mode(str, Enum):
+    paper = "paper"
+    distribution = "distribution"
+
+
+ModeOpt = Annotated[Optional[Mode], typer.Option("--mode", help="paper: one representative length per path (l_long, l_short), as [PRFAAS]; distribution: expectations over the length distribution. Default: the scenario's.")]
+BudgetOpt = Annotated[Optional[float], typer.Option("--budget-usd-per-hour", help="Maximise throughput within this budget (GPU rent + link), USD per hour; instance counts and link bandwidth become free.")]
+TargetOpt = Annotated[Optional[float], typer.Option("--target-req-per-s", help="Find the cheapest plan that sustains this many requests per second.")]
+ScenarioArg = Annotated[str, typer.Argument(help="Shipped scenario name (see `prfaas-plan scenarios`) or path to a scenario YAML.")]
+
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Change a scenario key for this run: KEY=VALUE (dotted key, VALUE as in the YAML, e.g. link.bandwidth_gbit_per_s=50, workload.input_tokens_scale=2, local.usd_per_gpu_hour=3) or KEY*=FACTOR (e.g. workload.arrival_req_per_s*=1.5). Repeatable.")]

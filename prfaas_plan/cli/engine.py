@@ -1,0 +1,235 @@
+"""The engine model's commands: `estimate` (one deployment), `calibrate` (fit the efficiencies),
+`kv` (KV cache and Phi_kv per prompt length) and `validate` (the paper's tables and engine points)."""
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .. import units
+from ..catalog.fields import MAX_COUNT
+from ..catalog.hardware import load_hardware
+from ..catalog.model import load_model
+from ..errors import PlanError
+from ..reports.export import to_csv, to_json, write_atomic
+from ._common import FormatOpt, OutputOpt, _console, emit, handles_errors
+
+
+# --- kv -----------------------------------------------------------------------------------------
+
+
+def _tokens_opt(option: str, value: Optional[str]) -> Optional[int]:
+    """A token count given on the command line (K = 1024), its errors named by the option."""
+    if value is None:
+        return None
+    try:
+        return units.parse_tokens(value)
+    except PlanError as exc:
+        raise PlanError(f"{option}: {exc}") from None
+
+
+def _parse_lengths(text: str) -> list[int]:
+    parts = [p for p in text.split(",") if p.strip()]
+    if not parts:
+        raise PlanError("--lengths: give at least one length, e.g. 1K,8K,32K,128K")
+    return [_tokens_opt("--lengths", p) for p in parts]
+
+
+@handles_errors
+def kv(
+    model: Annotated[str, typer.Option("--model", "-m", help="Model catalog name or path to a model YAML.")],
+    hardware: Annotated[str, typer.Option("--hardware", "-H", help="Part catalog name or path to a hardware YAML.")],
+    gpus: Annotated[int, typer.Option(min=1, max=MAX_COUNT, help="GPUs per prefill instance (P).")] = 8,
+    lengths: Annotated[str, typer.Option(help="Comma-separated prompt lengths in tokens; K = 1024 (128K = 131,072).")] = "1K,8K,32K,128K",
+    roofline: Annotated[bool, typer.Option("--roofline", help="Ignore measured profiles; use the roofline only.")] = False,
+    cluster_gpus: Annotated[Optional[int], typer.Option(min=1, max=MAX_COUNT, help="Also show the egress (Gbit/s) an N-GPU prefill cluster needs at each length ([PRFAAS] Eq. 2).")] = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Per prompt length: KV cache S_kv (MiB), prefill time T_prefill (s) and what bounds it, and
+    KV throughput Phi_kv = S_kv / T_prefill (Gbit/s, 1 Gbit = 1e9 bit; [PRFAAS] Eq. 1)."""
+    from ..reports.kv_report import kv_rows, kv_summary
+
+    lens = _parse_lengths(lengths)
+    m, hw = load_model(model), load_hardware(hardware)
+    rows = kv_rows(m, hw, gpus, lens, use_profile=not roofline, cluster_gpus=cluster_gpus)
+
+    def table():
+        from ..reports.render import fmt as f
+        from ..reports.render import rows_table, text
+
+        s = kv_summary(m)
+        cols = [("input_tokens", "input", lambda v: units.format_tokens(v)), ("kv_cache_mib", "S_kv MiB", f(",.1f")),
+                ("prefill_time_s", "T_prefill s", f(".3f")), ("kv_throughput_gbit_per_s", "Phi_kv Gbit/s", f(".2f")), ("bound", "bound", text)]
+        if rows[0]["source"].startswith("roofline"):
+            from ..roofline.terms import TERM_NAMES
+
+            keys = [k.replace("-", "_") + "_s" for k in TERM_NAMES]
+            cols += [(k, k[:-2].replace("_", " ") + " s", f(".3f")) for k in keys if any(r.get(k) for r in rows)]
+        if cluster_gpus:
+            cols.append(("cluster_egress_gbit_per_s", f"egress {cluster_gpus} GPUs Gbit/s", f(",.0f")))
+        caption = (f"S_kv = {s['kv_bytes_per_token']:,.0f} B/token x l + {units.bytes_to_mib(s['fixed_bytes_per_request']):.1f} MiB fixed"
+                   + (f" + SWA {s['swa_bytes_per_token_below_window']:,.0f} B/token up to the window" if s["swa_bytes_per_token_below_window"] else "")
+                   + f"; T_prefill from {rows[0]['source']}")
+        con = _console()
+        con.print(rows_table(rows, cols, title=f"{m.name} on {gpus} x {hw.name}", caption=caption, width=con.width, keep=5))
+
+    emit(fmt, output, rows, table)
+
+
+# --- validate -----------------------------------------------------------------------------------
+
+
+@handles_errors
+def validate(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
+    """The paper's Tables 3, 5 and 6 and the measured engine points (engines-train.json) beside
+    this model's numbers, with errors."""
+    from ..paper import validation
+
+    rows = validation.all_rows()
+
+    def table():
+        from ..reports.render import fmt as f
+        from ..reports.render import rows_table, text
+
+        def num(v) -> str:
+            return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+
+        con = _console()
+        for tab, title in validation.TITLES.items():
+            sub = [r for r in rows if r["table"] == tab]
+            cols = [("item", "item", text), ("input_tokens", "input", lambda v: units.format_tokens(v) if v else "-"), ("quantity", "quantity", text),
+                    ("paper", "paper", num), ("model", "model", num), ("error_pct", "error %", f("+.1f")), ("note", "note", text)]
+            con.print(rows_table(sub, cols, title=title, caption=validation.summary(sub)))
+
+    emit(fmt, output, rows, table, sheets={f"table{t}": [r for r in rows if r["table"] == t] for t in validation.TITLES})
+
+
+# --- estimate (issue #6: one deployment's performance) ------------------------------------------
+
+
+class EstimateFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class Dtype(str, Enum):
+    bf16 = "bf16"
+    fp8 = "fp8"
+    fp4 = "fp4"
+    int4 = "int4"
+
+
+def _dt(value: Optional[Dtype]) -> Optional[str]:
+    return value.value if value is not None else None
+
+
+@handles_errors
+def estimate(
+    model: Annotated[str, typer.Option("--model", "-m", help="Model catalog name, model YAML, or a Hugging Face config.json.")],
+    hardware: Annotated[str, typer.Option("--hardware", "-H", help="Part catalog name or hardware YAML.")],
+    gpus: Annotated[int, typer.Option("--gpus", help="GPUs in the instance (P).")],
+    tp: Annotated[Optional[int], typer.Option("--tp", help="Tensor-parallel degree (default: all GPUs of a scale-up domain).")] = None,
+    ep: Annotated[Optional[int], typer.Option("--ep", help="Expert-parallel degree (default 1 = experts sharded by TP; across domains all GPUs).")] = None,
+    dp_attention: Annotated[bool, typer.Option("--dp-attention", help="Data-parallel attention: P / (TP x PP) attention ranks.")] = False,
+    pp: Annotated[Optional[int], typer.Option("--pp", help="Pipeline-parallel stages (default 1; across domains for dense models, all GPUs on parts without a scale-up link).")] = None,
+    weights: Annotated[Optional[Dtype], typer.Option("--weights", help="Dtype of dense/attention weights (default: the model file's).")] = None,
+    moe_weights: Annotated[Optional[Dtype], typer.Option("--moe-weights", help="Dtype of routed-expert weights (default: --weights).")] = None,
+    attention_dtype: Annotated[Optional[Dtype], typer.Option("--attention-dtype", help="Attention compute dtype (default fp8 with an fp8 KV cache, else bf16).")] = None,
+    kv_dtype: Annotated[Optional[Dtype], typer.Option("--kv-dtype", help="KV-cache dtype (default: the model file's).")] = None,
+    isl: Annotated[str, typer.Option("--isl", help="Input tokens per request (K = 1024).")] = "1024",
+    osl: Annotated[str, typer.Option("--osl", help="Output tokens per request (K = 1024).")] = "1024",
+    context: Annotated[Optional[str], typer.Option("--context", help="Mean context while decoding, tokens (default ISL + OSL/2).")] = None,
+    batch: Annotated[Optional[int], typer.Option("--batch", help="Decode batch per instance (default: the largest that fits memory).")] = None,
+    mtp_draft: Annotated[int, typer.Option("--mtp-draft", help="Multi-token prediction: draft tokens per decode step.")] = 0,
+    mtp_accept: Annotated[Optional[float], typer.Option("--mtp-accept", help="Mean tokens emitted per request per step with MTP (1 .. draft + 1).")] = None,
+    profile: Annotated[Optional[Path], typer.Option("--profile", help="Efficiency profile written by `calibrate` (replaces the part's efficiencies).")] = None,
+    fmt: Annotated[EstimateFormat, typer.Option("--format", "-f", help="table, json or csv.")] = EstimateFormat.table,
+    output: OutputOpt = None,
+) -> None:
+    """One deployment's performance: TTFT of one request alone (s), saturated prefill (input
+    tokens/s per GPU), decode step, TPOT (s) and output tokens/s per GPU at a batch, with every
+    time's terms and what binds. Weights that do not fit memory are reported, not refused."""
+    from ..catalog.hardware import apply_profile
+    from ..roofline.estimate import estimate as run_estimate
+
+    m, hw = load_model(model), load_hardware(hardware)
+    if profile is not None:
+        hw = apply_profile(hw, profile)
+    result = run_estimate(
+        m, hw, gpus, isl=_tokens_opt("--isl", isl), osl=_tokens_opt("--osl", osl), context_tokens=_tokens_opt("--context", context),
+        batch=batch, tp=tp, ep=ep, dp_attention=dp_attention or None, pp=pp, weights=_dt(weights), moe_weights=_dt(moe_weights),
+        attention_dtype=_dt(attention_dtype), kv_dtype=_dt(kv_dtype), mtp_draft_tokens=mtp_draft, mtp_accepted_tokens=mtp_accept,
+    )
+    if fmt is EstimateFormat.table:
+        if output is not None:
+            raise PlanError("--output needs --format json or csv")
+        from ..reports.render import estimate_tables
+
+        for t in estimate_tables(result):
+            _console().print(t)
+        return
+    text = to_json(result) if fmt is EstimateFormat.json else to_csv([result])
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(output, text)
+
+
+# --- calibrate (issue #6: fit the efficiencies to your own engine) --------------------------------
+
+
+@handles_errors
+def calibrate(
+    measurements: Annotated[Optional[Path], typer.Argument(help="YAML (a `measurements` list) or CSV of setups and measured ttft_s, prefill_tokens_per_s_per_gpu, decode_step_s, tpot_s or decode_tokens_per_s_per_gpu.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Profile file to write (YAML; written atomically, only after a successful fit).")] = None,
+    fit: Annotated[Optional[str], typer.Option("--fit", help="Comma-separated parameters to fit (default: every one the measurements respond to).")] = None,
+    microbench: Annotated[bool, typer.Option("--microbench", help='Measure kernel ceilings on the local GPU instead (needs torch: pip install ".[gpu]").')] = False,
+    hardware: Annotated[Optional[str], typer.Option("--hardware", "-H", help="The part the microbenchmark runs on (catalog name or YAML).")] = None,
+    fmt: Annotated[EstimateFormat, typer.Option("--format", "-f", help="table, json or csv (the per-measurement errors).")] = EstimateFormat.table,
+) -> None:
+    """Fit the engine efficiencies (fractions of peak, overheads) to your own measurements and
+    write them as a profile for `estimate --profile` and scenario clusters
+    (`efficiency_profile`); prints the errors before and after. With --microbench, measure
+    GEMM, attention, HBM and linear-attention kernel ceilings on the local GPU instead."""
+    import datetime
+
+    import yaml
+
+    date = datetime.date.today().isoformat()
+    if microbench:
+        if measurements is not None:
+            raise PlanError("give a measurement file or --microbench, not both")
+        if hardware is None:
+            raise PlanError("--microbench needs --hardware (the part it runs on, for its datasheet peaks)")
+        from ..roofline.microbench import microbench_profile
+
+        doc, rows = microbench_profile(load_hardware(hardware), date)
+    else:
+        if measurements is None:
+            raise PlanError("give a measurement file (YAML or CSV), or --microbench")
+        from ..roofline.fit import fit_measurements, load_measurements, profile_document
+
+        keys = tuple(k.strip() for k in fit.split(",") if k.strip()) if fit else None
+        result = fit_measurements(load_measurements(measurements), keys)
+        doc = profile_document(result, str(measurements), date)
+        rows = result.rows
+    if output is not None:
+        write_atomic(output, yaml.safe_dump(doc, sort_keys=False))
+    if fmt is EstimateFormat.table:
+        from ..reports.render import fmt as f
+        from ..reports.render import rows_table, text
+
+        if microbench:
+            cols = [("parameter", "parameter", text), ("measured_frac", "fraction of peak", f(".3f"))]
+        else:
+            cols = [("where", "measurement", text), ("metric", "metric", text), ("measured", "measured", f(".4g")),
+                    ("before", "before fit", f(".4g")), ("after", "after fit", f(".4g"))]
+        caption = ", ".join(f"{k} {v:.3g}" for k, v in doc.get("errors", {}).items()) + (f"; wrote {output}" if output else "; no --output: nothing written")
+        _console().print(rows_table(rows, cols, title=f"calibrate: {doc['fitted_on']}", caption=caption))
+        return
+    sys.stdout.write(to_json(doc) if fmt is EstimateFormat.json else to_csv(rows))
+

@@ -1,0 +1,108 @@
+"""Commands that explore a scenario beyond one plan: `sweep` (re-planned over a grid of one or
+two keys) and `report` (the design-review report: HTML, Markdown or workbook)."""
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import PlanError
+from ..reports.export import write_atomic
+from ._common import BudgetOpt, Format, FormatOpt, ModeOpt, OutputOpt, ScenarioArg, SetOpt, TargetOpt, _console, emit, handles_errors, output_format
+
+
+# --- sweep --------------------------------------------------------------------------------------
+
+
+@handles_errors
+def sweep(
+    scenario: ScenarioArg,
+    vary: Annotated[list[str], typer.Option("--vary", help="A scenario key and its values: KEY=START:STOP:N (N evenly spaced values, ends included) or KEY=v1,v2,... Give one or two --vary (a 2-D grid).")],
+    set_: SetOpt = None,
+    mode: ModeOpt = None,
+    budget_usd_per_hour: BudgetOpt = None,
+    target_req_per_s: TargetOpt = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also draw the sweep (Lambda_max, req/s) to this .png or .svg file.")] = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Answer the scenario's question at every value of one or two keys (re-planned at each
+    point): threshold (tokens), instances, link (Gbit/s), Lambda_max (req/s), $/hour, $ per 1k
+    requests, what binds. Shows a progress bar on a terminal."""
+    from ..planning.overrides import parse_axis, parse_sets
+    from ..planning.scenario import load_scenario
+    from ..planning.sweep import sweep as run_sweep
+    from ..reports.provenance import provenance, provenance_columns
+
+    sc = load_scenario(scenario, parse_sets(set_))
+    axes = [parse_axis(v) for v in vary]
+    if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
+        raise PlanError(f"--plot {plot}: name the file .png or .svg")
+    m = mode.value if mode else None
+    fmt_now = output_format(fmt, output)
+    if fmt_now is Format.table or output is not None:
+        from ..reports.render import progress
+
+        with progress(f"sweep {', '.join(k for k, _ in axes)}") as tick:
+            rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s, progress=tick)
+    else:
+        rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s)
+    keys = [k for k, _ in axes]
+    prov = provenance(sc, m or sc.mode, "sweep", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s, vary=vary)
+    def table():
+        from ..reports.render import sweep_table
+
+        con = _console()
+        con.print(sweep_table(sc, rows, keys, con.width))
+
+    def workbook():
+        from ..reports.xlsx_review import sweep_workbook
+
+        return sweep_workbook(sc.name, rows, keys, prov)
+
+    emit(fmt, output, [{**r, **provenance_columns(prov)} for r in rows], table, document={"provenance": prov, "points": rows}, workbook=workbook)
+    if plot is not None:
+        from ..reports import plots
+
+        fig = plots.sweep(rows, keys)
+        write_atomic(plot, plots.svg(fig) if plot.suffix.lower() == ".svg" else plots.png(fig))
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+@handles_errors
+def report(
+    scenario: ScenarioArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="report.html (one self-contained file: inline SVG, nothing fetched), report.md (Markdown plus PNGs in report_files/), or report.xlsx (the reviewer's workbook).")],
+    set_: SetOpt = None,
+    mode: ModeOpt = None,
+    budget_usd_per_hour: BudgetOpt = None,
+    target_req_per_s: TargetOpt = None,
+) -> None:
+    """A design-review report: the question, every input with its source (estimates flagged), the
+    length histogram, the plan beside the baselines, what binds and the headroom, plots ([PRFAAS]
+    Fig. 5 a/b, link bandwidth, budget, Phi_kv), the what-ifs and the assumptions."""
+    from ..planning.overrides import parse_sets
+    from ..planning.scenario import load_scenario
+    from ..reports.review import build_review
+
+    suffix = output.suffix.lower()
+    if suffix not in (".html", ".htm", ".md", ".xlsx"):
+        raise PlanError(f"{output}: name the report .html, .md or .xlsx")
+    if not output.parent.exists():
+        raise PlanError(f"{output}: folder {output.parent} does not exist")
+    sc = load_scenario(scenario, parse_sets(set_))
+    rv = build_review(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s, command="report")
+    if suffix == ".xlsx":
+        from ..reports.xlsx_review import review_workbook
+
+        write_atomic(output, review_workbook(rv))
+        written = [output]
+    else:
+        from ..reports.html_report import write_report
+
+        written = write_report(rv, output)
+    typer.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
+    typer.echo(rv["plan"]["verdict"]["text"], err=True)
+

@@ -1,0 +1,103 @@
+"""The planning commands: `scenarios` (the shipped ones), `optimize` (plan a deployment) and
+`whatif` (each what-if re-planned and stressed)."""
+
+import typer
+
+from ._common import BudgetOpt, FormatOpt, ModeOpt, OutputOpt, ScenarioArg, SetOpt, TargetOpt, _console, emit, handles_errors
+
+
+@handles_errors
+def scenarios() -> None:
+    """List the shipped scenarios."""
+    from ..planning.scenario import list_scenarios, load_scenario
+
+    for name in list_scenarios():
+        typer.echo(f"{name:32s} {load_scenario(name).description}")
+
+
+@handles_errors
+def optimize(
+    scenario: ScenarioArg,
+    mode: ModeOpt = None,
+    budget_usd_per_hour: BudgetOpt = None,
+    target_req_per_s: TargetOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Plan a deployment: routing threshold t (tokens), PrfaaS / local prefill / local decode
+    instances, link bandwidth (Gbit/s), throughput Lambda_max (req/s), cost (USD/hour), what binds,
+    and the baselines (homogeneous PD, naive heterogeneous) beside it ([PRFAAS] Eq. 3-8), each
+    with its analytic TTFT (seconds) at zero load and at the scenario's arrival rate, and its
+    goodput (req/s meeting slo.ttft_p90_s) when the scenario sets one."""
+    from ..planning.planner import PLAN_KEYS
+    from ..planning.planner import optimize as plan
+    from ..planning.scenario import load_scenario
+    from ..reports.provenance import provenance, provenance_columns
+
+    from ..latency.plans import add_latency, latency_columns
+
+    sc = load_scenario(scenario)
+    result = add_latency(sc, plan(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s))
+    prov = provenance(sc, result["mode"], "optimize", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s)
+    extra = {"verdict": result["verdict"]["text"], "prices": result["prices"], "load": result.get("load"), **provenance_columns(prov)}
+    rows = [{"plan": "prfaas", **{k: result[k] for k in PLAN_KEYS}, **latency_columns(result), **extra}]
+    rows += [{"plan": name, **{k: b[k] for k in PLAN_KEYS}, **latency_columns(b), **extra} for name, b in result["baselines"].items() if b]
+
+    def table():
+        from ..reports.render import print_plan
+
+        print_plan(_console(), sc, result)
+
+    def workbook():
+        from ..reports.review import build_review
+        from ..reports.xlsx_review import review_workbook
+
+        return review_workbook(build_review(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s, command="optimize"))
+
+    emit(fmt, output, rows, table, document={**result, "provenance": prov}, workbook=workbook)
+
+
+@handles_errors
+def whatif(
+    scenario: ScenarioArg,
+    set_: SetOpt = None,
+    mode: ModeOpt = None,
+    budget_usd_per_hour: BudgetOpt = None,
+    target_req_per_s: TargetOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Each what-if read twice: RE-PLAN (answer the question again, buying a new fleet) and STRESS
+    (keep the planned PrfaaS/local instances and link, change the conditions: can it still carry
+    the arrival rate or target?). With --set: your what-if (all --set together); without: the
+    standard list (link halves or drops to 10% at the same $ per Gbit/s, prompts 2x longer or
+    shorter, prefix cache hits 50%, GPU prices +50%, load +50%)."""
+    from ..planning.overrides import parse_sets
+    from ..planning.scenario import load_scenario
+    from ..planning.whatif import WhatIf, whatif_rows
+    from ..reports.provenance import provenance, provenance_columns
+
+    sc = load_scenario(scenario)
+    whatifs = None
+    if set_:
+        overrides = parse_sets(set_)
+        load_scenario(scenario, overrides)  # a bad key or value fails here, before any planning
+        whatifs = (WhatIf("as planned"), WhatIf(", ".join(x for x in set_), overrides))
+    m = mode.value if mode else None
+    rows = whatif_rows(sc, m, budget_usd_per_hour, target_req_per_s, whatifs)
+    prov = provenance(sc, m or sc.mode, "whatif", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s, set=set_)
+
+    def table():
+        from ..reports.render import whatif_table
+
+        con = _console()
+        for t in whatif_table(sc, rows):
+            con.print(t)
+
+    def workbook():
+        from ..reports.xlsx_review import whatif_workbook
+
+        return whatif_workbook(rows, prov)
+
+    emit(fmt, output, [{**r, **provenance_columns(prov)} for r in rows], table, document={"provenance": prov, "whatifs": rows}, workbook=workbook)
+
