@@ -43,17 +43,11 @@ def variables(m: Milp) -> None:
     """The variable blocks of :mod:`.model`, and the cost (GPUs at their prices + links, $/hour)."""
     lay, f = m.lay, m.fleet
 
-    def cap(gpus: int, max_gpus: int | None):
-        return math.inf if max_gpus is None else max_gpus // gpus
-
-    sites = f.local_sites
-    n_p = lay.add("n_prefill", [(s.name, k) for s in sites for k in range(len(m.needs[s.name].prefill_parts))], integer=True,
-                  ub=lambda key: cap(m.needs[key[0]].prefill_parts[key[1]].gpus_per_instance, m.needs[key[0]].site.max_gpus))
-    n_d = lay.add("n_decode", [(s.name, d) for s in sites for d in range(len(m.needs[s.name].decode_parts))], integer=True,
-                  ub=lambda key: cap(m.needs[key[0]].decode_parts[key[1]].gpus_per_instance, m.needs[key[0]].site.max_gpus))
+    sites = f.local_sites  # (GPU caps are rows, max-gpus[site], so that an infeasible cap can be named)
+    n_p = lay.add("n_prefill", [(s.name, k) for s in sites for k in range(len(m.needs[s.name].prefill_parts))], integer=True)
+    n_d = lay.add("n_decode", [(s.name, d) for s in sites for d in range(len(m.needs[s.name].decode_parts))], integer=True)
     prfaas = {p.name: p for p in f.prfaas_sites}
-    n_r = lay.add("n_prfaas", [(p.name, j) for p in f.prfaas_sites for j in range(len(p.parts))], integer=True,
-                  ub=lambda key: cap(prfaas[key[0]].parts[key[1]].gpus_per_instance, prfaas[key[0]].max_gpus))
+    n_r = lay.add("n_prfaas", [(p.name, j) for p in f.prfaas_sites for j in range(len(p.parts))], integer=True)
     opts = [(s, i) for s, os in m.options.items() for i in range(len(os))]
     lay.add("choose", opts, ub=1.0, integer=True)
     lay.add("rate", opts, ub=lambda key: m.rate_bound(key[0]))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from .. import units
 from ..errors import PlanError
 from ..planning.scenario import Scenario
 from .needs import SiteNeeds, site_needs
@@ -71,16 +72,24 @@ def fleet_document(sc: Scenario, sol: FleetSolution, needs: dict[str, SiteNeeds]
             entry(s, "local-decode", c, n_d[s, d])
     choose, rate = lay.values(x, "choose"), lay.values(x, "rate")
     sites, egress = [], {}
+    prfaas_n = {r: sum(n for (r2, _), n in n_r.items() if r2 == r) for r, _ in n_r}
     for s, opts in m.options.items():
         i = max(range(len(opts)), key=lambda j: choose[s, j])
         o, lam = opts[i], sum(rate[s, j] for j in range(len(opts)))
-        needs_t = needs[s].needs([o.t_hi])
+        t = o.t_hi
+        # A pool with no instances keeps no requests: a need under the solver's tolerance (a few
+        # 1e-12 instance-seconds at a threshold next to the shortest prompt) is not a request.
+        if o.prfaas and not any(n_p[s, k] for k in range(len(needs[s].prefill_parts))):
+            t = 0.0
+        elif o.prfaas and not prfaas_n.get(o.prfaas):
+            o = opts[0]
+        needs_t = needs[s].needs([t])
         p = float(needs_t.offload_frac[0]) if o.prfaas else 0.0
-        gbit = lam * o.link_gbit if o.prfaas else 0.0
+        gbit = lam * units.bytes_per_s_to_gbit_per_s(float(needs_t.link_bytes[0])) if o.prfaas else 0.0
         if o.prfaas:
             egress[o.prfaas, s] = gbit
         site = needs[s].site
-        sites.append({"site": s, "prfaas_site": o.prfaas if p > 0 else None, "threshold_tokens": (o.t_hi if p > 0 else None),
+        sites.append({"site": s, "prfaas_site": o.prfaas if p > 0 else None, "threshold_tokens": (t if p > 0 else None),
                       "offload_frac": p, "mean_offloaded_tokens": float(needs_t.long_tokens[0]) if p > 0 else None,
                       "rate_req_per_s": lam, "arrival_req_per_s": site.workload.arrival_req_per_s,
                       "egress_gbit_per_s": gbit, "tpot_slo_s": site.tpot_s, "ttft_p90_slo_s": site.ttft_p90_slo_s})

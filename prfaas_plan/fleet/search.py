@@ -46,7 +46,8 @@ from .solve import Solution, solve
 GAP_RTOL = 1e-9  # stop when the best plan is within this of the relaxation's bound
 MAX_ROUNDS = 80
 INITIAL_POINTS = 8  # grid thresholds per (site, PrfaaS site) in the first point MILP
-MAX_SEGMENTS = 48  # segments per (site, PrfaaS site) in a relaxation (neighbours joined beyond)
+MAX_SEGMENTS = 12  # segments per (site, PrfaaS site) in a relaxation (neighbours joined beyond)
+_END_SPLIT = 1e-3  # a balance at a segment's end cuts this share of it off next to that end
 _SPLIT_PASSES = 12  # passes of 16 points: the balance to 16^-12 of its segment
 
 
@@ -135,31 +136,48 @@ def _capacities(sn: SiteNeeds, r: str, local_n: np.ndarray, remote_avail: np.nda
     return cap_l, np.minimum(cap_r, cap_b)
 
 
-def _balance(sn: SiteNeeds, r: str, local_n, remote_avail, link_gbit: float, lo: float, hi: float) -> float:
-    """The threshold in [lo, hi] where the site's capacity with these counts is largest: where
-    the falling local capacity meets the rising PrfaaS/link one (Eq. 7's balance), or an end."""
-    for _ in range(_SPLIT_PASSES):
-        ts = np.linspace(lo, hi, 17)
-        cap_l, cap_r = _capacities(sn, r, local_n, remote_avail, link_gbit, ts)
-        above = np.flatnonzero(cap_l >= cap_r)  # local still the larger: the balance lies to the right
-        if not len(above):
-            return float(ts[0])
-        j = int(above[-1])
-        if j == 16:
-            return float(ts[16])
-        lo, hi = float(ts[j]), float(ts[j + 1])
-        if hi - lo <= 1e-12 * max(hi, 1.0):
-            break
-    return lo
+def _split_at(sn: SiteNeeds, r: str, local_n, remote_avail, link_gbit: float, rate: float, lo: float, hi: float) -> float:
+    """Where to cut the chosen segment [lo, hi] for the relaxation's own counts and rate.
+
+    t_L, the largest t at which the local counts carry the rate (local capacity falls with t),
+    if the PrfaaS instances and link carry it there too: the counts' best threshold (the PrfaaS
+    and link needs are smallest there), so the part left of it prices them exactly and the part
+    right of it needs more local prefill. Otherwise no t in the segment serves the rate with these
+    counts, and the cut goes where the falling local capacity meets the rising PrfaaS/link one
+    (Eq. 7's balance): on either side one of them is short."""
+    def bisect(pred) -> float:
+        a, b = lo, hi  # pred holds at a (or nowhere), fails at b: the last t where it holds
+        for _ in range(_SPLIT_PASSES):
+            ts = np.linspace(a, b, 17)
+            good = np.flatnonzero(pred(ts))
+            if not len(good):
+                return a
+            j = int(good[-1])
+            if j == 16:
+                return float(ts[16])
+            a, b = float(ts[j]), float(ts[j + 1])
+            if b - a <= 1e-12 * max(b, 1.0):
+                break
+        return a
+
+    def caps(ts):
+        return _capacities(sn, r, local_n, remote_avail, link_gbit, ts)
+
+    t_local = bisect(lambda ts: caps(ts)[0] >= rate * (1 - 1e-12))
+    if caps(np.array([t_local]))[1][0] >= rate * (1 - 1e-12):
+        return t_local
+    return bisect(lambda ts: np.greater_equal(*caps(ts)))
 
 
-def _split(sn: SiteNeeds, seg: tuple[float, float], t: float) -> list[tuple[float, float]]:
-    """Cut a segment at t if t is inside, else at its middle grid threshold, else its middle."""
+def _split(seg: tuple[float, float], t: float) -> list[tuple[float, float]]:
+    """Cut a segment at t if t is inside; at an end, a sliver (_END_SPLIT of the segment) next to
+    that end: the counts balance there, so the rest of the segment needs more of them, and the
+    sliver's bound is within its width of the plan at the end."""
     lo, hi = seg
-    g = sn.grid_tokens
-    if not (lo + 1e-9 * hi < t < hi - 1e-9 * hi):
-        inner = g[(g > lo) & (g < hi)]
-        t = float(inner[len(inner) // 2]) if len(inner) else 0.5 * (lo + hi)
+    if t <= lo + 1e-9 * hi:
+        t = lo + _END_SPLIT * (hi - lo)
+    elif t >= hi - 1e-9 * hi:
+        t = hi - _END_SPLIT * (hi - lo)
     return [(lo, t), (t, hi)]
 
 
@@ -200,7 +218,8 @@ def optimise(fleet: Fleet, model, objective: str, demand_req_per_s: dict[str, fl
             inc = None
         if inc is not None and inc.objective < best_val:
             best, best_val = (exact, inc), inc.objective
-        opts = {s: _prune(s, needs, bounds, segments, objective, demand_req_per_s, budget_usd_per_hour, best_val) for s in needs}
+        opts = {s: _prune(s, needs, bounds, segments, objective, demand_req_per_s, budget_usd_per_hour, best_val, rounds == 1)
+                for s in needs}
         if any(not o for o in opts.values()):  # some site has no option that could beat the best plan
             bound = best_val
         else:
@@ -219,7 +238,7 @@ def optimise(fleet: Fleet, model, objective: str, demand_req_per_s: dict[str, fl
             points[s][o.prfaas] = sorted(set(points[s][o.prfaas]) | {o.t_lo, o.t_hi, t})
             segs = segments[s][o.prfaas]
             k = segs.index((o.t_lo, o.t_hi))
-            segs[k:k + 1] = _split(needs[s], (o.t_lo, o.t_hi), t)
+            segs[k:k + 1] = _split((o.t_lo, o.t_hi), t)
     if best is None:
         raise PlanError("no fleet found within the rounds of the threshold search")
     gap = max((best_val - bound) / max(abs(best_val), 1e-12), 0.0)
@@ -230,10 +249,12 @@ def optimise(fleet: Fleet, model, objective: str, demand_req_per_s: dict[str, fl
     return FleetSolution(best[0], best[1], bound * sense, gap, rounds, status, alpha)
 
 
-def _prune(s: str, needs, bounds, segments, objective: str, demand: dict, budget: float | None, best_val: float) -> list[Option]:
+def _prune(s: str, needs, bounds, segments, objective: str, demand: dict, budget: float | None, best_val: float,
+           join: bool) -> list[Option]:
     """Site s's options (all-local, then its segments) whose fractional bound, with every other
     site at its cheapest option, could still beat the best plan; ``segments`` keeps the
-    survivors (joined into at most MAX_SEGMENTS per PrfaaS site for the MILP)."""
+    survivors (the first time, ``join``, the cells that survive are joined into at most
+    MAX_SEGMENTS per PrfaaS site for the MILP)."""
     cheapest = {}
     per_site = {}
     for site in needs:
@@ -251,7 +272,7 @@ def _prune(s: str, needs, bounds, segments, objective: str, demand: dict, budget
     kept = [o for o, k in zip(opts, keep) if k]
     for r in list(segments[s]):
         segs = [(o.t_lo, o.t_hi) for o in kept if o.prfaas == r]
-        segments[s][r] = _merge(segs, MAX_SEGMENTS)
+        segments[s][r] = _merge(segs, MAX_SEGMENTS) if join else segs
     local_only = [o for o in kept if o.prfaas is None]
     return local_only + _options(needs[s], segments[s])[1:]
 
@@ -277,7 +298,7 @@ def _split_points(m: Milp, sol: Solution, needs: dict[str, SiteNeeds]):
     for (s, i, j), f in flow.items():
         o = m.options[s][i]
         used[s, o.prfaas, j] = used.get((s, o.prfaas, j), 0.0) + f * o.remote_s[j]
-    for s, (i, _) in _chosen(m, sol).items():
+    for s, (i, rate) in _chosen(m, sol).items():
         o = m.options[s][i]
         if o.prfaas is None or o.is_point:
             continue
@@ -285,9 +306,10 @@ def _split_points(m: Milp, sol: Solution, needs: dict[str, SiteNeeds]):
         avail = np.array([n_r[o.prfaas, j] - sum(v for (s2, r2, j2), v in used.items() if r2 == o.prfaas and j2 == j and s2 != s)
                           for j in parts], float)
         link = next(lk for lk in m.fleet.links if lk.src == o.prfaas and lk.dst == s)
-        usable = sum(x[col] * v for col, v in _usable(m, link).items())
+        bought = link.link.sizes_gbit_per_s or link.link.fixed_gbit_per_s is not None  # continuous: any need is bought
+        usable = sum(x[col] * v for col, v in _usable(m, link).items()) if bought else math.inf
         local = np.array([n_p[s, k] for k in range(len(needs[s].prefill_parts))], float)
-        yield s, o, _balance(needs[s], o.prfaas, local, np.maximum(avail, 0.0), usable, o.t_lo, o.t_hi)
+        yield s, o, _split_at(needs[s], o.prfaas, local, np.maximum(avail, 0.0), usable, rate, o.t_lo, o.t_hi)
 
 
 def _cheapest_at(best, alpha: float, point_options, needs) -> tuple[Milp, Solution]:

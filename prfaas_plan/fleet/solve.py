@@ -9,7 +9,10 @@ status handled as scipy's own tests do: branch on ``status``, not ``success``.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -19,9 +22,10 @@ from ..errors import PlanError
 from .constraints import Milp
 
 #: HiGHS tolerances: a relative MIP gap of 1e-9 (scipy's default 1e-4 would stop 0.01% from the
-#: optimum), and feasibility to 1e-10 so that a plan never rides on a need 1e-7 over a count
-#: (the one-pair optimizer counts 3.0000000001 instances of need as 3, no more).
-HIGHS_OPTIONS = {"mip_rel_gap": 1e-9}
+#: optimum), and feasibility to 1e-9 (default 1e-7) so that a plan never rides on a need 1e-7 over
+#: a count, nor sends a few requests to a pool of 0 instances whose need per request is 1e-8 s
+#: (the one-pair optimizer counts 3.0000000001 instances of need as 3, and any positive need as 1).
+HIGHS_OPTIONS = {"mip_rel_gap": 1e-9, "primal_feasibility_tolerance": 1e-9, "mip_feasibility_tolerance": 1e-9}
 
 #: Seconds one MILP may run before HiGHS returns its incumbent (status 1).
 TIME_LIMIT_S = 60.0
@@ -49,10 +53,31 @@ def _objective(m: Milp) -> np.ndarray:
     return c
 
 
+@contextlib.contextmanager
+def _quiet_stdout():
+    """HiGHS's MIP solver prints debugging lines straight to file descriptor 1 at tight
+    tolerances ("transformNewIntegerFeasibleSolution"), which would corrupt ``-f json`` on
+    stdout: the descriptor points to the null device while it runs (the status says what happened)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # captured (pytest, notebooks): nothing to guard
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
 def _call(c, integrality, lb, ub, A, lo, hi, time_limit_s: float):
     from scipy.optimize import Bounds, LinearConstraint, milp
 
-    with warnings.catch_warnings():  # the feasibility tolerances go to HiGHS verbatim, with a warning
+    with warnings.catch_warnings(), _quiet_stdout():  # the feasibility tolerances go to HiGHS verbatim, with a warning
         warnings.simplefilter("ignore", RuntimeWarning)
         return milp(c, integrality=integrality, bounds=Bounds(lb, ub), constraints=LinearConstraint(A, lo, hi),
                     options={**HIGHS_OPTIONS, "time_limit": time_limit_s})
