@@ -67,13 +67,13 @@ def simulate(
     """Discrete-event simulation of the planned deployment (or a baseline): TTFT mean / P50 / P90 /
     P99 (s), TPOT, throughput (req/s), utilisation and queues per pool, egress over time (Gbit/s),
     SLO attainment, offload share, and the request and token books (conservation)."""
-    from ..planning.scenario import load_scenario
+    from ..planning.scenario import load_scenario, one_pair_only
     from ..reports.provenance import provenance, provenance_columns
     from ..simulation.run import simulate_scenario
 
     if not switch_s >= 0:
         raise PlanError(f"--switch-s must be >= 0 s, got {switch_s:g}")
-    sc = load_scenario(scenario)
+    sc = one_pair_only(load_scenario(scenario), "simulate")
     m = mode.value if mode else None
     result = simulate_scenario(sc, baseline=baseline.value, load=load, arrival_req_per_s=arrival_req_per_s, trace=trace, duration_s=duration_s,
                                policy=policy.value, seed=seed, link_drop_at_s=link_drop_at_s, link_drop_frac=link_drop_frac, rate_shape=rate_shape,

@@ -127,3 +127,42 @@ def fleet_document(sc: Scenario, sol: FleetSolution, needs: dict[str, SiteNeeds]
                    ("cost_lower_bound_usd_per_hour" if objective == "target" else "alpha_upper_bound"): sol.bound},
         "excluded_parts": [e for sn in needs.values() for e in sn.excluded],
     }
+
+
+def fleet_verdict(result: dict) -> dict:
+    """``{"ok", "text", "problems"}`` like the one-pair verdict: a problem for every site whose
+    rate is below its arrival rate, whose analytic TTFT at its rate is unstable or misses its P90
+    SLO, and for a search stopped before it proved the plan optimal."""
+    problems, good = [], []
+    for st in result["sites"]:
+        arr, lam = st["arrival_req_per_s"], st["rate_req_per_s"]
+        if arr is not None and lam < arr * (1 - 1e-9):
+            problems.append(f"site {st['site']} serves {lam:.3g} of its {arr:g} req/s")
+        at = (st.get("latency") or {}).get("at_rate")
+        if st.get("latency") and at is None:
+            problems.append(f"site {st['site']} is unstable at {lam:.3g} req/s ({st['latency']['at_rate_error']})")
+        elif at and st["ttft_p90_slo_s"] is not None and at["ttft_p90_s"] > st["ttft_p90_slo_s"]:
+            problems.append(f"site {st['site']}: P90 TTFT {at['ttft_p90_s']:.3g} s at {lam:.3g} req/s exceeds its {st['ttft_p90_slo_s']:g} s SLO")
+    if result["solver"]["status"] != "optimal":
+        problems.append(f"the search stopped {result['solver']['gap_frac']:.2g} from its bound (not proven optimal)")
+    if result["alpha"] is not None and not result["fleet_one_pair"]:
+        good.append(f"serves {result['alpha']:.3g}x every site's arrival rate")
+    good.append(f"{len(result['fleet'])} pools, {len(result['links'])} links, {result['cost_usd_per_hour']:,.2f} $/hour")
+    text = ("WARNING: " + "; ".join(problems)) if problems else "OK: " + "; ".join(good)
+    return {"ok": not problems, "text": text, "problems": problems}
+
+
+def plan_fleet(sc: Scenario, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None, latency: bool = True) -> dict:
+    """Plan a fleet scenario (sites or candidate parts): the document ``optimize`` prints, with
+    each site's TTFT at its rate and goodput (``latency``) and the verdict first."""
+    from .latency import add_site_latency
+
+    sol, needs, objective, budget, _ = solve_fleet(sc, budget_usd_per_hour, target_req_per_s)
+    doc = fleet_document(sc, sol, needs, objective, budget)
+    if latency:
+        add_site_latency(sc.model, needs, doc, sc.fleet)
+    result = {"verdict": None, "scenario": sc.name, "model": sc.model.name, "mode": "distribution", "fleet_one_pair": sc.fleet.one_pair,
+              "target_req_per_s": target_req_per_s if target_req_per_s is not None else (sc.target_req_per_s if objective == "target" else None),
+              **doc}
+    result["verdict"] = fleet_verdict(result)
+    return result

@@ -242,3 +242,13 @@ def _check_demands(obj: Fields, fleet: Fleet, objective: str) -> None:
 def list_scenarios() -> list[str]:
     return catalog_names("scenarios")
 
+
+
+def one_pair_only(sc: Scenario, command: str) -> Scenario:
+    """``sc`` if it is a one-pair scenario; a one-line refusal for a fleet (sites or candidate
+    parts), which only ``optimize`` plans so far."""
+    if sc.fleet is not None:
+        what = "sites" if not sc.fleet.one_pair else "candidate parts"
+        raise PlanError(f"{sc.path}: {command} handles one-pair scenarios (one part per role); this one has {what}: "
+                        "plan it with `prfaas-plan optimize`")
+    return sc
