@@ -32,6 +32,7 @@ question, and tests/test_fleet.py checks the two optimizers agree.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,9 +45,10 @@ from .needs import SiteNeeds, site_needs
 from .solve import Solution, solve
 
 GAP_RTOL = 1e-9  # stop when the best plan is within this of the relaxation's bound
+TIME_LIMIT_S = 30.0  # the search's wall-clock budget: past it, the best plan with its gap
 MAX_ROUNDS = 80
-INITIAL_POINTS = 8  # grid thresholds per (site, PrfaaS site) in the first point MILP
-MAX_SEGMENTS = 12  # segments per (site, PrfaaS site) in a relaxation (neighbours joined beyond)
+INITIAL_POINTS = 4  # grid thresholds per (site, PrfaaS site) in the first point MILP
+MAX_SEGMENTS = 8  # segments per (site, PrfaaS site) in a relaxation (neighbours joined beyond)
 _END_SPLIT = 1e-3  # a balance at a segment's end cuts this share of it off next to that end
 _SPLIT_PASSES = 12  # passes of 16 points: the balance to 16^-12 of its segment
 
@@ -182,10 +184,14 @@ def _split(seg: tuple[float, float], t: float) -> list[tuple[float, float]]:
 
 
 def optimise(fleet: Fleet, model, objective: str, demand_req_per_s: dict[str, float], budget_usd_per_hour: float | None = None,
-             needs: dict[str, SiteNeeds] | None = None, max_rounds: int = MAX_ROUNDS) -> FleetSolution:
+             needs: dict[str, SiteNeeds] | None = None, max_rounds: int = MAX_ROUNDS, time_limit_s: float = TIME_LIMIT_S) -> FleetSolution:
     """The cheapest fleet serving ``demand_req_per_s`` per local site (``objective="target"``), or
     the fleet within ``budget_usd_per_hour`` serving the largest multiple alpha of every site's
-    ``demand_req_per_s`` (``"budget"``; among those, the cheapest). See the module docstring."""
+    ``demand_req_per_s`` (``"budget"``; among those, the cheapest). See the module docstring.
+    The search stops after ``time_limit_s`` with the best plan and its gap (status "gap"); each
+    MILP is solved to a relative gap of a tenth of the search's own gap so far (HiGHS's dual
+    bound keeps the relaxation's bound valid), down to 1e-9."""
+    start = time.perf_counter()
     needs = needs or {s.name: site_needs(fleet, model, s) for s in fleet.local_sites}
     alpha_max = _alpha_bound(fleet, needs, demand_req_per_s, budget_usd_per_hour) if objective == "budget" else math.inf
     bounds = {s: Bounds(fleet, sn) for s, sn in needs.items()}
@@ -211,9 +217,13 @@ def optimise(fleet: Fleet, model, objective: str, demand_req_per_s: dict[str, fl
     status = "gap"
     rounds = 0
     for rounds in range(1, max_rounds + 1):
+        left = time_limit_s - (time.perf_counter() - start)
+        if rounds > 1 and left <= 0:
+            break
+        rel = min(max((best_val - bound) / max(abs(best_val), 1e-12) / 10, GAP_RTOL), 1e-3) if math.isfinite(best_val) else 1e-3
         exact = milp({s: point_options(s) for s in needs})
         try:
-            inc = solve(exact)
+            inc = solve(exact, max(left, 1.0), rel)
         except PlanError:
             inc = None
         if inc is not None and inc.objective < best_val:
@@ -225,7 +235,7 @@ def optimise(fleet: Fleet, model, objective: str, demand_req_per_s: dict[str, fl
         else:
             relax = milp(opts)
             try:
-                sol = solve(relax)
+                sol = solve(relax, max(left, 1.0), rel)
                 bound = max(bound, min(sol.bound, best_val))
             except PlanError:
                 if best is None:

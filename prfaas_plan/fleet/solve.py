@@ -25,7 +25,7 @@ from .constraints import Milp
 #: optimum), and feasibility to 1e-9 (default 1e-7) so that a plan never rides on a need 1e-7 over
 #: a count, nor sends a few requests to a pool of 0 instances whose need per request is 1e-8 s
 #: (the one-pair optimizer counts 3.0000000001 instances of need as 3, and any positive need as 1).
-HIGHS_OPTIONS = {"mip_rel_gap": 1e-9, "primal_feasibility_tolerance": 1e-9, "mip_feasibility_tolerance": 1e-9}
+HIGHS_OPTIONS = {"mip_rel_gap": 1e-9}
 
 #: Seconds one MILP may run before HiGHS returns its incumbent (status 1).
 TIME_LIMIT_S = 60.0
@@ -74,21 +74,22 @@ def _quiet_stdout():
         os.close(saved)
 
 
-def _call(c, integrality, lb, ub, A, lo, hi, time_limit_s: float):
+def _call(c, integrality, lb, ub, A, lo, hi, time_limit_s: float, mip_rel_gap: float = HIGHS_OPTIONS["mip_rel_gap"]):
     from scipy.optimize import Bounds, LinearConstraint, milp
 
     with warnings.catch_warnings(), _quiet_stdout():  # the feasibility tolerances go to HiGHS verbatim, with a warning
         warnings.simplefilter("ignore", RuntimeWarning)
         return milp(c, integrality=integrality, bounds=Bounds(lb, ub), constraints=LinearConstraint(A, lo, hi),
-                    options={**HIGHS_OPTIONS, "time_limit": time_limit_s})
+                    options={**HIGHS_OPTIONS, "mip_rel_gap": mip_rel_gap, "time_limit": max(time_limit_s, 0.01)})
 
 
-def solve(m: Milp, time_limit_s: float = TIME_LIMIT_S) -> Solution:
-    """Solve ``m`` (built); see the module docstring for each status."""
+def solve(m: Milp, time_limit_s: float = TIME_LIMIT_S, mip_rel_gap: float = HIGHS_OPTIONS["mip_rel_gap"]) -> Solution:
+    """Solve ``m`` (built); see the module docstring for each status. A looser ``mip_rel_gap``
+    returns sooner; the solution's ``bound`` (HiGHS's dual bound) stays a valid bound."""
     lay, rows = m.lay, m.rows
     c = _objective(m)
     A = rows.matrix(lay.n)
-    res = _call(c, np.array(lay.integer), np.array(lay.lb), np.array(lay.ub), A, np.array(rows.lo), np.array(rows.hi), time_limit_s)
+    res = _call(c, np.array(lay.integer), np.array(lay.lb), np.array(lay.ub), A, np.array(rows.lo), np.array(rows.hi), time_limit_s, mip_rel_gap)
     if res.status == 0 or (res.status == 1 and res.x is not None):
         bound = float(getattr(res, "mip_dual_bound", None) or res.fun) if res.x is not None else math.nan
         gap = float(getattr(res, "mip_gap", 0.0) or 0.0)

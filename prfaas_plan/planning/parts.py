@@ -134,7 +134,7 @@ def _per_part(f: Fields, key: str, parts: tuple[str, ...], read, default):
     raw = f.raw(key, None)
     if raw is None:
         return {p: default for p in parts}
-    if isinstance(raw, dict) and raw and set(raw) <= set(parts) | set(_SHAPE_KEYS) and set(raw) & set(parts):
+    if isinstance(raw, dict) and raw and not set(raw) <= set(_SHAPE_KEYS):  # a per-part mapping (an unknown part is an unknown key)
         sub = f.sub(key)
         out = {p: read(sub, p) if sub.has(p) else default for p in parts}
         sub.done()
