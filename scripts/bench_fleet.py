@@ -32,7 +32,7 @@ from prfaas_plan.planning.scenario import load_scenario  # noqa: E402
 
 LOGNORMAL = {"kind": "lognormal", "sigma": 1.0, "min_tokens": 128, "max_tokens": 131072}
 PRFAAS = [("virginia", 1.0, 8), ("quebec", 0.85, 35), ("oregon", 0.92, 60)]  # price factor, RTT ms to the first local site
-LOCAL = [("new-york", 9.9, 1024, 500), ("chicago", 9.3, 512, 360), ("dallas", 10.3, 768, 260)]  # mu, output tokens, req/s
+LOCAL = [("new-york", 9.9, 1024, 300), ("chicago", 9.3, 512, 220), ("dallas", 10.3, 768, 160)]  # mu, output tokens, req/s
 
 
 def scenario() -> dict:
