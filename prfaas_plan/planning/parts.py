@@ -15,12 +15,14 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import units
 from ..catalog.fields import Fields
 from ..catalog.hardware import Hardware, apply_profile, load_hardware
 from ..catalog.model import ModelSpec, load_model
 from ..catalog.paths import resolve_from
 from ..errors import PlanError
 from ..roofline.instance import DTYPES, Instance, make_instance
+from ..roofline.parallel import PARALLEL_KEYS, shape_options
 from .problem import Range
 
 
@@ -40,22 +42,34 @@ class Cluster:
         return self.gpus_per_instance * self.usd_per_gpu_hour
 
 
-#: Optional ``instance`` keys of a cluster -> make_instance options (defaults: the engine's).
-_SHAPE_KEYS = {"tp": "tp", "ep": "ep", "pp": "pp", "dp_attention": "dp_attention", "weights": "weights", "moe_weights": "moe_weights",
-               "attention_dtype": "attention_dtype", "kv_dtype": "kv_dtype", "mtp_draft": "mtp_draft_tokens", "mtp_accept": "mtp_accepted_tokens"}
+#: Optional ``instance`` keys of a cluster besides the parallelism (roofline/parallel.py: tp, dp,
+#: enable_dp_attention, ep, pp, in the engines' spelling) -> make_instance options (defaults: the engine's).
+_SHAPE_KEYS = {"weights": "weights", "moe_weights": "moe_weights", "attention_dtype": "attention_dtype", "kv_dtype": "kv_dtype",
+               "mtp_draft": "mtp_draft_tokens", "mtp_accept": "mtp_accepted_tokens",
+               "chunk_tokens": "chunk_tokens"}
+
+
+def _deployed(f: Fields | None, model: ModelSpec) -> ModelSpec:
+    """The model as the cluster's ``instance: {engine, state_dtype}`` deploy it (the recurrent-
+    state dtype, :func:`prfaas_plan.catalog.engines.deploy`); the model file's without them."""
+    if f is None:
+        return model
+    from ..catalog.engines import ENGINES, deploy
+
+    engine = f.str("engine", None, choices=tuple(ENGINES))
+    state = f.str("state_dtype", None, choices=tuple(units.DTYPE_BYTES))
+    return deploy(model, engine, state)[0] if engine or state else model
 
 
 def _shape(f: Fields | None) -> dict:
     if f is None:
         return {}
-    out = {}
+    out = shape_options(f)
     for key, option in _SHAPE_KEYS.items():
-        if key == "dp_attention":
-            v = f.bool(key, False) or None
-        elif key == "mtp_accept":
+        if key == "mtp_accept":
             v = f.num(key, None)
-        elif key in ("tp", "ep", "pp", "mtp_draft"):
-            v = f.int(key, None, min_value=0 if key == "mtp_draft" else 1)
+        elif key in ("mtp_draft", "chunk_tokens"):
+            v = f.int(key, None, min_value=0)
         else:
             v = f.str(key, None, choices=DTYPES)
         if v is not None:
@@ -84,8 +98,10 @@ def _hardware(name: str, profile: str | None, base: Path) -> Hardware:
 
 
 def _instance(f: Fields, key: str, shape_fields: Fields | None, model: ModelSpec, hw: Hardware, gpus: int) -> Instance:
+    model = _deployed(shape_fields, model)  # reads engine / state_dtype before _shape checks the rest
+    shape = _shape(shape_fields)
     try:
-        return make_instance(model, hw, gpus, **_shape(shape_fields))
+        return make_instance(model, hw, gpus, **shape)
     except PlanError as exc:
         raise f.error(key, str(exc).replace("--", "")) from None
 
@@ -134,7 +150,7 @@ def _per_part(f: Fields, key: str, parts: tuple[str, ...], read, default):
     raw = f.raw(key, None)
     if raw is None:
         return {p: default for p in parts}
-    if isinstance(raw, dict) and raw and not set(raw) <= set(_SHAPE_KEYS):  # a per-part mapping (an unknown part is an unknown key)
+    if isinstance(raw, dict) and raw and not set(raw) <= set(_SHAPE_KEYS) | set(PARALLEL_KEYS) | {"engine", "state_dtype"}:  # a per-part mapping (an unknown part is an unknown key)
         sub = f.sub(key)
         out = {p: read(sub, p) if sub.has(p) else default for p in parts}
         sub.done()

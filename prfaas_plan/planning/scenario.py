@@ -3,11 +3,12 @@ and the question (fixed fleet, budget or target). Shipped examples live in ``sce
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..catalog.fields import Fields, open_catalog_file
-from ..catalog.model import ModelSpec
+from ..catalog.files import show_path
+from ..catalog.model import RECURRENT_KINDS, ModelSpec
 from ..catalog.paths import catalog_names
 from ..errors import PlanError
 from .overrides import Override, apply_overrides
@@ -16,6 +17,7 @@ from .problem import Link
 from .sites import LINK_MAX_UTILISATION, Fleet, needs_fleet, one_pair_fleet, read_link, read_sites
 from .throughput import MODES
 from .trace_input import TraceInput, trace_input
+from .uncertainty import Distribution, read_uncertainty
 from .workload import LengthDistribution, Mixture, Scaled, TruncatedLogNormal, Workload
 
 OBJECTIVES = ("fixed-fleet", "budget", "target")
@@ -41,6 +43,21 @@ class Scenario:
     raw: dict | None = field(default=None, compare=False)  # the resolved YAML mapping (overrides applied), for provenance
     ttft_p90_slo_s: float | None = None  # slo.ttft_p90_s: goodput is the highest load meeting it
     fleet: Fleet | None = None  # sites and candidate parts: planned by prfaas_plan.fleet (see planning/sites.py)
+    uncertainty: dict[str, Distribution] = field(default_factory=dict, compare=False)  # `uncertainty:` (read by `risk`)
+    link_fixed_by_override: bool = False  # see link_is_fixed
+
+
+#: The override that fixes the link in every question (see :func:`link_is_fixed`).
+LINK_BANDWIDTH_KEY = "link.bandwidth_gbit_per_s"
+
+
+def link_is_fixed(sc: Scenario, objective: str) -> bool:
+    """Whether a plan for ``objective`` must use ``link.bandwidth_gbit_per_s`` as it stands. In a
+    file that key is the link in place, which only a fixed-fleet question keeps (a budget or
+    target question buys its link: purchasable sizes, the cap, or continuous). Set by an override
+    (``--set``, ``--vary``, a what-if), it fixes the link in every question: the question is then
+    "what if the link were this", and a re-plan buys its fleet around that link at its price."""
+    return objective == "fixed-fleet" or (sc.link_fixed_by_override and sc.link.fixed_gbit_per_s is not None)
 
 
 #: The most length distributions (log-normals and traces, counting those inside nested mixtures)
@@ -187,6 +204,12 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
     else:
         prfaas, local = cluster(f.sub("prfaas"), "prfaas", base, model), cluster(f.sub("local"), "local", base, model)
         link = read_link(f.sub("link"))
+        recurrent = any(isinstance(g, RECURRENT_KINDS) for g in model.layers)
+        if recurrent and prfaas.instance.model.dtypes != local.instance.model.dtypes:  # one request's state crosses the link
+            d, e = prfaas.instance.model.dtypes, local.instance.model.dtypes
+            raise PlanError(f"{show_path(path)}: key 'local.instance.state_dtype': the clusters keep the recurrent state in "
+                            f"{d.linear_state}/{d.conv_state} (prfaas) and {e.linear_state}/{e.conv_state} (local); give both the same engine or state_dtype")
+        model = prfaas.instance.model
     mode = f.str("mode", "distribution", choices=MODES)
     if fleet is not None:
         if mode != "distribution":
@@ -214,6 +237,8 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         overrides=tuple(overrides),
         raw=raw,
         fleet=fleet,
+        uncertainty=read_uncertainty(f.sub("uncertainty", None)),
+        link_fixed_by_override=any(o.key == LINK_BANDWIDTH_KEY for o in overrides),
     )
     f.done()
     if objective == "fixed-fleet":
@@ -237,6 +262,17 @@ def _check_demands(obj: Fields, fleet: Fleet, objective: str) -> None:
         if value is None:
             raise PlanError(f"{obj.source}: key 'sites.local[{i}].{key}': missing (objective kind is {objective}: "
                             "every local site needs its demand)")
+=======
+def with_input_scale(sc: Scenario, scale: float) -> Scenario:
+    """``sc`` as if its file said ``workload.input_tokens_scale: scale``: the same workload
+    :func:`scenario_from_mapping` builds (every length distribution of the unscaled prompts
+    wrapped in one Scaled), without reading the mapping again (`risk` makes one per sample)."""
+    wl, old = sc.workload, (sc.raw.get("workload") or {}).get("input_tokens_scale", 1.0)
+    unscaled = lambda d: None if d is None else (d.base if old != 1.0 else d)  # noqa: E731
+    rescaled = lambda d: None if d is None else (Scaled(d, scale) if scale != 1.0 else d)  # noqa: E731
+    raw = {**sc.raw, "workload": {**(sc.raw.get("workload") or {}), "input_tokens_scale": scale}}
+    workload = replace(wl, input=rescaled(unscaled(wl.input)), uncached_input=rescaled(unscaled(wl.uncached_input)))
+    return replace(sc, workload=workload, raw=raw)
 
 
 def list_scenarios() -> list[str]:
