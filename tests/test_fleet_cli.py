@@ -56,7 +56,7 @@ def test_optimize_table_shows_the_fleet():
         assert word in res.output
 
 
-@pytest.mark.parametrize("command", [["whatif"], ["sweep", "--vary", "objective.kind=target"], ["report", "-o", "x.html"], ["simulate"]])
+@pytest.mark.parametrize("command", [["whatif"], ["sweep", "--vary", "objective.kind=target"], ["report", "-o", "x.html"], ["simulate"], ["risk"]])
 def test_commands_without_fleet_support_refuse_in_one_line(command):
     res = _run(command[0], "multi-site-case-study", *command[1:])
     assert res.exit_code == 2

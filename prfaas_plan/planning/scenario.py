@@ -262,7 +262,8 @@ def _check_demands(obj: Fields, fleet: Fleet, objective: str) -> None:
         if value is None:
             raise PlanError(f"{obj.source}: key 'sites.local[{i}].{key}': missing (objective kind is {objective}: "
                             "every local site needs its demand)")
-=======
+
+
 def with_input_scale(sc: Scenario, scale: float) -> Scenario:
     """``sc`` as if its file said ``workload.input_tokens_scale: scale``: the same workload
     :func:`scenario_from_mapping` builds (every length distribution of the unscaled prompts
@@ -277,7 +278,6 @@ def with_input_scale(sc: Scenario, scale: float) -> Scenario:
 
 def list_scenarios() -> list[str]:
     return catalog_names("scenarios")
-
 
 
 def one_pair_only(sc: Scenario, command: str) -> Scenario:
