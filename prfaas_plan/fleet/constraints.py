@@ -30,6 +30,7 @@ class Milp:
     demand_req_per_s: dict[str, float]  # target: Lambda_s; budget: the weight of alpha (arrival rate)
     budget_usd_per_hour: float | None = None
     alpha_max: float = math.inf  # budget question: an upper bound of alpha (for rate <= U choose)
+    integer_counts: bool = True  # False: instance counts continuous (a weaker bound, a plan to round up)
     lay: Layout = field(default_factory=Layout)
     rows: Rows = field(default_factory=Rows)
     cost: dict = field(default_factory=dict)
@@ -44,10 +45,10 @@ def variables(m: Milp) -> None:
     lay, f = m.lay, m.fleet
 
     sites = f.local_sites  # (GPU caps are rows, max-gpus[site], so that an infeasible cap can be named)
-    n_p = lay.add("n_prefill", [(s.name, k) for s in sites for k in range(len(m.needs[s.name].prefill_parts))], integer=True)
-    n_d = lay.add("n_decode", [(s.name, d) for s in sites for d in range(len(m.needs[s.name].decode_parts))], integer=True)
+    n_p = lay.add("n_prefill", [(s.name, k) for s in sites for k in range(len(m.needs[s.name].prefill_parts))], integer=m.integer_counts)
+    n_d = lay.add("n_decode", [(s.name, d) for s in sites for d in range(len(m.needs[s.name].decode_parts))], integer=m.integer_counts)
     prfaas = {p.name: p for p in f.prfaas_sites}
-    n_r = lay.add("n_prfaas", [(p.name, j) for p in f.prfaas_sites for j in range(len(p.parts))], integer=True)
+    n_r = lay.add("n_prfaas", [(p.name, j) for p in f.prfaas_sites for j in range(len(p.parts))], integer=m.integer_counts)
     opts = [(s, i) for s, os in m.options.items() for i in range(len(os))]
     lay.add("choose", opts, ub=1.0, integer=True)
     lay.add("rate", opts, ub=lambda key: m.rate_bound(key[0]))

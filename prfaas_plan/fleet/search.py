@@ -206,8 +206,8 @@ def optimise(fleet: Fleet, model, objective: str, demand_req_per_s: dict[str, fl
             best = np.argsort(bounds[s].of(pts))[:INITIAL_POINTS]
             points[s][r] = sorted(float(g[i]) for i in best)
 
-    def milp(opts) -> Milp:
-        return build(Milp(fleet, needs, opts, objective, demand_req_per_s, budget_usd_per_hour, alpha_max))
+    def milp(opts, integer: bool = True) -> Milp:
+        return build(Milp(fleet, needs, opts, objective, demand_req_per_s, budget_usd_per_hour, alpha_max, integer_counts=integer))
 
     def point_options(s):
         return _options(needs[s], {r: [(t, t) for t in ts] for r, ts in points[s].items()})
@@ -221,6 +221,14 @@ def optimise(fleet: Fleet, model, objective: str, demand_req_per_s: dict[str, fl
         if rounds > 1 and left <= 0:
             break
         rel = min(max((best_val - bound) / max(abs(best_val), 1e-12) / 10, GAP_RTOL), 1e-3) if math.isfinite(best_val) else 1e-3
+        if rounds == 1 and objective == "target":  # a first plan fast: counts continuous, then rounded up
+            first = milp({s: point_options(s) for s in needs}, integer=False)
+            try:
+                inc = _rounded_up(first, solve(first, max(left, 1.0)))
+            except PlanError:
+                inc = None
+            if inc is not None:
+                best, best_val = (first, inc), inc.objective
         exact = milp({s: point_options(s) for s in needs})
         try:
             inc = solve(exact, max(left, 1.0), rel)
@@ -285,6 +293,24 @@ def _prune(s: str, needs, bounds, segments, objective: str, demand: dict, budget
         segments[s][r] = _merge(segs, MAX_SEGMENTS) if join else segs
     local_only = [o for o in kept if o.prfaas is None]
     return local_only + _options(needs[s], segments[s])[1:]
+
+
+def _rounded_up(m: Milp, sol: Solution) -> Solution | None:
+    """The plan of a solution with continuous counts, every count rounded up: still feasible
+    where counts only supply capacity (target questions; a GPU cap can break, then None)."""
+    lay = m.lay
+    x = sol.x.copy()
+    for block in ("n_prefill", "n_decode", "n_prfaas"):
+        for col in lay[block].values():
+            x[col] = math.ceil(x[col] - 1e-9 * max(x[col], 1.0))
+    ax = m.rows.matrix(lay.n) @ x
+    tol = 1e-7 * np.maximum(1.0, np.abs(ax))
+    if np.any(ax < np.array(m.rows.lo) - tol) or np.any(ax > np.array(m.rows.hi) + tol):
+        return None
+    cost = sum(v * x[col] for col, v in m.cost.items())
+    lay.integer = [1 if col in set(c for b in ("n_prefill", "n_decode", "n_prfaas") for c in lay[b].values()) else i
+                   for col, i in enumerate(lay.integer)]  # read back as counts
+    return Solution("optimal", x, float(cost), -math.inf, math.inf)
 
 
 def _chosen(m: Milp, sol: Solution) -> dict[str, tuple[int, float]]:

@@ -286,5 +286,5 @@ def one_pair_only(sc: Scenario, command: str) -> Scenario:
     if sc.fleet is not None:
         what = "sites" if not sc.fleet.one_pair else "candidate parts"
         raise PlanError(f"{sc.path}: {command} handles one-pair scenarios (one part per role); this one has {what}: "
-                        "plan it with `prfaas-plan optimize`")
+                        "plan it with `prfaas-plan optimize` (prfaas_plan.fleet.plan.plan_fleet)")
     return sc
