@@ -11,7 +11,7 @@ from .. import units
 from ..errors import PlanError
 from ..planning.scenario import Scenario
 from .needs import SiteNeeds, site_needs
-from .search import FleetSolution, optimise
+from .search import TIME_LIMIT_S, FleetSolution, optimise
 
 ROLES = ("prfaas", "local-prefill", "local-decode")
 FLEET_KEYS = ("site", "role", "hardware", "instances", "gpus_per_instance", "usd_per_gpu_hour", "usd_per_hour")
@@ -43,11 +43,12 @@ def question(sc: Scenario, budget_usd_per_hour: float | None = None, target_req_
 
 
 def solve_fleet(sc: Scenario, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None,
-                needs: dict[str, SiteNeeds] | None = None) -> tuple[FleetSolution, dict[str, SiteNeeds], str, float | None, dict]:
-    """The MILP's answer to the scenario's question: (solution, need curves, objective, budget, demand)."""
+                needs: dict[str, SiteNeeds] | None = None, time_limit_s: float = TIME_LIMIT_S) -> tuple[FleetSolution, dict[str, SiteNeeds], str, float | None, dict]:
+    """The MILP's answer to the scenario's question: (solution, need curves, objective, budget,
+    demand); ``time_limit_s``: the search's budget (then the best plan and its gap)."""
     objective, budget, demand = question(sc, budget_usd_per_hour, target_req_per_s)
     needs = needs or {s.name: site_needs(sc.fleet, sc.model, s) for s in sc.fleet.local_sites}
-    return optimise(sc.fleet, sc.model, objective, demand, budget, needs), needs, objective, budget, demand
+    return optimise(sc.fleet, sc.model, objective, demand, budget, needs, time_limit_s=time_limit_s), needs, objective, budget, demand
 
 
 def fleet_document(sc: Scenario, sol: FleetSolution, needs: dict[str, SiteNeeds], objective: str, budget: float | None) -> dict:
@@ -152,12 +153,13 @@ def fleet_verdict(result: dict) -> dict:
     return {"ok": not problems, "text": text, "problems": problems}
 
 
-def plan_fleet(sc: Scenario, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None, latency: bool = True) -> dict:
+def plan_fleet(sc: Scenario, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None, latency: bool = True,
+               time_limit_s: float = TIME_LIMIT_S) -> dict:
     """Plan a fleet scenario (sites or candidate parts): the document ``optimize`` prints, with
     each site's TTFT at its rate and goodput (``latency``) and the verdict first."""
     from .latency import add_site_latency
 
-    sol, needs, objective, budget, _ = solve_fleet(sc, budget_usd_per_hour, target_req_per_s)
+    sol, needs, objective, budget, _ = solve_fleet(sc, budget_usd_per_hour, target_req_per_s, time_limit_s=time_limit_s)
     doc = fleet_document(sc, sol, needs, objective, budget)
     if latency:
         add_site_latency(sc.model, needs, doc, sc.fleet)
