@@ -22,11 +22,17 @@ relaxation's local prefill counts still carry the site's rate (the optimum of fi
 lies there: above it local prefill is short, below it the PrfaaS and link needs are larger), or
 at the middle - and t*, t_lo and t_hi join the points. The search stops when the best point plan
 meets the relaxation's bound to a relative 1e-9 (HiGHS's dual bound is used, so the bound holds
-whatever the MILP gap), which proves that no threshold anywhere does better; the rounds are capped
-and a plan stopped by the cap reports its gap. The grid starts from the length distribution's
-cells (2,048, as the one-pair optimizer) in 16 segments per site; only the segments a relaxation
-chooses are refined. For one site, one PrfaaS site and one part per role this is the one-pair
-question, and tests/test_fleet.py checks the two optimizers agree.
+whatever the MILP gap), which proves that no threshold anywhere does better; the rounds and the
+wall-clock time are capped, and a plan stopped by a cap reports its gap (status "gap").
+
+How it is kept small. The segments start as the length distribution's cells (2,048, as the
+one-pair optimizer); a cell whose fractional bound (:class:`Bounds`: each pool at its cheapest
+part, the link at its cheapest $ per Gbit/s) cannot beat the best plan found is dropped, the
+survivors are joined into at most MAX_SEGMENTS per (site, PrfaaS site), and only the segments a
+relaxation chooses are cut again. The first plan comes from the point MILP with continuous counts,
+rounded up; each MILP is solved to a tenth of the search's gap so far. For one site, one PrfaaS
+site and one part per role this is the one-pair question, and tests/test_fleet.py checks the two
+optimizers agree.
 """
 
 from __future__ import annotations
@@ -308,8 +314,8 @@ def _rounded_up(m: Milp, sol: Solution) -> Solution | None:
     if np.any(ax < np.array(m.rows.lo) - tol) or np.any(ax > np.array(m.rows.hi) + tol):
         return None
     cost = sum(v * x[col] for col, v in m.cost.items())
-    lay.integer = [1 if col in set(c for b in ("n_prefill", "n_decode", "n_prfaas") for c in lay[b].values()) else i
-                   for col, i in enumerate(lay.integer)]  # read back as counts
+    counts = {c for b in ("n_prefill", "n_decode", "n_prfaas") for c in lay[b].values()}
+    lay.integer = [1 if col in counts else i for col, i in enumerate(lay.integer)]  # read back as counts
     return Solution("optimal", x, float(cost), -math.inf, math.inf)
 
 

@@ -14,7 +14,7 @@ from ..errors import PlanError
 from .overrides import Override, apply_overrides
 from .parts import Cluster, catalog_entry, cluster
 from .problem import Link
-from .sites import LINK_MAX_UTILISATION, Fleet, needs_fleet, one_pair_fleet, read_link, read_sites
+from .sites import LINK_MAX_UTILISATION, Fleet, needs_fleet, one_pair_fleet, read_link, read_sites  # noqa: F401  (LINK_MAX_UTILISATION: re-exported)
 from .throughput import MODES
 from .trace_input import TraceInput, trace_input
 from .uncertainty import Distribution, read_uncertainty
