@@ -8,7 +8,7 @@ Two approximations beyond the one-pair model, both stated in the README:
   the parts' (requests go to parts in proportion to their capacity); decode of mixed parts is
   sum_d n_d BS_max,d slots with the slot-weighted mean step;
 - a PrfaaS site that serves several local sites is seen by each as its share of the pool:
-  the instances in proportion to the load the site sends there (rounded up). Exact when the
+  the instances in proportion to the instance-seconds the site sends there (rounded up). Exact when the
   PrfaaS site serves one local site; pooling makes a shared pool's real wait shorter.
 """
 
@@ -65,7 +65,15 @@ def _pool(name: str, model, parts, counts) -> MixedPool | None:
     return MixedPool(name, tuple(n for _, n in keep), tuple(pm(c, "throughput") for c, _ in keep), tuple(pm(c, "latency") for c, _ in keep))
 
 
-def site_deployment(model, sn: SiteNeeds, doc: dict, site: dict, prfaas_parts: dict) -> Deployment:
+def _prfaas_seconds(needs: dict[str, SiteNeeds], doc: dict, site: dict, counts: list[int]) -> float:
+    """PrfaaS instance-seconds per second that ``site`` sends to its PrfaaS site: its rate x
+    r_j(t) averaged over the parts by instance count (how a shared pool's load is split)."""
+    t = site["threshold_tokens"] or 0.0
+    r = needs[site["site"]].remote_s(site["prfaas_site"], [t])[:, 0]
+    return site["rate_req_per_s"] * float(sum(n * x for n, x in zip(counts, r)) / max(sum(counts), 1))
+
+
+def site_deployment(model, sn: SiteNeeds, doc: dict, site: dict, prfaas_parts: dict, needs: dict[str, SiteNeeds]) -> Deployment:
     """The deployment a local site sees (see the module docstring) from a fleet document."""
     name = site["site"]
     count = {(e["site"], e["role"], e["hardware"]): e["instances"] for e in doc["fleet"]}
@@ -73,10 +81,11 @@ def site_deployment(model, sn: SiteNeeds, doc: dict, site: dict, prfaas_parts: d
     remote, link_bytes, rtt = None, 0.0, 0.0
     r = site["prfaas_site"]
     if r is not None:
-        loads = [s["rate_req_per_s"] * s["offload_frac"] for s in doc["sites"] if s["prfaas_site"] == r]
-        share = site["rate_req_per_s"] * site["offload_frac"] / sum(loads) if sum(loads) > 0 else 1.0
         parts = prfaas_parts[r]
-        counts = [math.ceil(count.get((r, "prfaas", c.hardware.name), 0) * share - 1e-9) for c in parts]
+        total = [count.get((r, "prfaas", c.hardware.name), 0) for c in parts]
+        loads = [_prfaas_seconds(needs, doc, s, total) for s in doc["sites"] if s["prfaas_site"] == r]
+        share = _prfaas_seconds(needs, doc, site, total) / sum(loads) if sum(loads) > 0 else 1.0
+        counts = [math.ceil(n * share - 1e-9) for n in total]
         remote = _pool("prfaas", model, parts, counts)
         link = next(lk for lk in doc["links"] if lk["from"] == r and lk["to"] == name)
         link_bytes, rtt = units.gbit_per_s_to_bytes_per_s(link["gbit_per_s"]), link["rtt_ms"] / 1e3
@@ -94,7 +103,7 @@ def add_site_latency(model, needs: dict[str, SiteNeeds], doc: dict, fleet) -> di
     prfaas_parts = {p.name: p.parts for p in fleet.prfaas_sites}
     for site in doc["sites"]:
         sn = needs[site["site"]]
-        dep = site_deployment(model, sn, doc, site, prfaas_parts)
+        dep = site_deployment(model, sn, doc, site, prfaas_parts, needs)
         lat = {"zero_load": ttft(dep, 0.0).as_dict(), "at_rate": None, "at_rate_error": None}
         try:
             lat["at_rate"] = ttft(dep, site["rate_req_per_s"]).as_dict()
