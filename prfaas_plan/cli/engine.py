@@ -164,7 +164,7 @@ def estimate(
     batch: Annotated[Optional[int], typer.Option("--batch", help="Decode batch per instance (default: the largest that fits memory).")] = None,
     mtp_draft: Annotated[int, typer.Option("--mtp-draft", help="Multi-token prediction: draft tokens per decode step.")] = 0,
     mtp_accept: Annotated[Optional[float], typer.Option("--mtp-accept", help="Mean tokens emitted per request per step with MTP (1 .. draft + 1).")] = None,
-    chunk_tokens: Annotated[Optional[int], typer.Option("--chunk-tokens", help="Chunked-prefill size, tokens per forward pass; 0 = no chunking (a prompt crosses PP stages in series). Default 16384; engines: SGLang --chunked-prefill-size 8192 (< 160 GiB parts) / 16384, TensorRT-LLM max_num_tokens 8192, vLLM max_num_batched_tokens 8192 (serve).")] = None,
+    chunk_tokens: Annotated[Optional[int], typer.Option("--chunk-tokens", help="Chunked-prefill size, tokens per forward pass; 0 = no chunking (a prompt crosses PP stages in series). Default: --engine's (SGLang --chunked-prefill-size 8192 on < 160 GiB parts, else 16384; TensorRT-LLM max_num_tokens 8192; vLLM serve max_num_batched_tokens 8192), else 16384.")] = None,
     profile: Annotated[Optional[Path], typer.Option("--profile", help="Efficiency profile written by `calibrate` (replaces the part's efficiencies).")] = None,
     engine: EngineOpt = None,
     state_dtype: StateDtypeOpt = None,
@@ -181,6 +181,10 @@ def estimate(
     (m, _), hw = _deployed(model, engine, state_dtype), load_hardware(hardware)
     if profile is not None:
         hw = apply_profile(hw, profile)
+    if chunk_tokens is None and engine is not None:
+        from ..catalog.engines import engine_chunk_tokens
+
+        chunk_tokens = engine_chunk_tokens(engine.value, hw)
     result = run_estimate(
         m, hw, gpus, isl=_tokens_opt("--isl", isl), osl=_tokens_opt("--osl", osl), context_tokens=_tokens_opt("--context", context),
         batch=batch, tp=tp, dp=dp_ranks(dp, enable_dp_attention, dp_attention, tp), ep=ep, pp=pp, weights=_dt(weights), moe_weights=_dt(moe_weights),
