@@ -187,3 +187,23 @@ def test_lossy_link_and_evening_sag_whatifs():
     assert len(lossy) == 1
     sv = load_scenario(sc.path, sc.overrides + lossy[0].overrides)
     assert sv.link.loss_frac == 1e-4 and sv.link.connections == 8
+
+
+# --- the CLI ------------------------------------------------------------------------------------------------
+
+
+def test_cli_prints_the_cap_and_refuses_loss_without_connections():
+    """`optimize --set link.connections=8 --set link.loss_frac=0.0001` says the per-transfer cap
+    binds (8 x 143 Mbit/s = 1.14 Gbit/s on the 200 Gbit/s link); loss alone is one line, exit 2."""
+    from typer.testing import CliRunner
+
+    from prfaas_plan.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["optimize", "budget-case-study", "--set", "link.connections=8", "--set", "link.loss_frac=0.0001"],
+                        env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "Per-transfer rate cap: 1.14 Gbit/s" in " ".join(res.output.split())
+    bad = runner.invoke(app, ["optimize", "budget-case-study", "--set", "link.loss_frac=0.0001"])
+    assert bad.exit_code == 2
+    assert "link.loss_frac" in bad.output and "needs link.connections" in bad.output and "Traceback" not in bad.output
