@@ -37,27 +37,69 @@ def _min_width(cells: list[list[str]], i: int, is_text: bool) -> int:
     return max((len(r[i]) for r in cells), default=1)
 
 
+def _fitting(columns: Sequence[Column], rows: Sequence[dict]) -> tuple[list[Column], list[list[str]], list[int]]:
+    """The columns worth showing (one whose every cell is "-" says nothing and is left out, the
+    first never), their cells, and each one's least width: its widest number, or for text its
+    longest word up to 14 characters, and never less than its header's longest word (so that a
+    header is not broken inside a word: "Prfa aS")."""
+    cells = [[f(row.get(key)) for key, _, f in columns] for row in rows]
+    keep = [i for i in range(len(columns)) if i == 0 or not cells or any(r[i] != "-" for r in cells)]
+    columns, cells = [columns[i] for i in keep], [[r[i] for i in keep] for r in cells]
+    widths = [max(_min_width(cells, i, f is text), min(max((len(w) for w in h.split()), default=1), 14)) for i, (_, h, f) in enumerate(columns)]
+    return columns, cells, widths
+
+
+def _table_width(widths: Sequence[int]) -> int:
+    """Characters a rich table with these column widths takes: one space of padding each side
+    and a rule between and around the columns."""
+    return sum(w + 3 for w in widths) + 1
+
+
 def rows_table(rows: Sequence[dict], columns: Sequence[Column], title: str | None = None, caption: str | None = None,
                width: int | None = None, keep: int | None = None) -> Table:
     """A table whose number columns never shrink below their widest value: on a narrow terminal
-    text columns and headers wrap instead, so no number is cut to "3.…". Given the console
-    ``width``, columns after the first ``keep`` are left out while the table cannot fit."""
-    cells = [[f(row.get(key)) for key, _, f in columns] for row in rows]
-    mins = [_min_width(cells, i, f is text) for i, (_, _, f) in enumerate(columns)]
-    heads = [min(max((len(w) for w in h.split()), default=1), 14) for _, h, _ in columns]  # rich keeps a header's longest word
+    text columns wrap at spaces instead, so no number is cut to "3.…" and no header inside a
+    word. Given the console ``width``, columns after the first ``keep`` are left out while the
+    table cannot fit (:func:`rows_tables` moves them to a second table instead)."""
+    columns, cells, widths = _fitting(columns, rows)
     n = len(columns)
     if width is not None and keep is not None:
-        while n > keep and sum(max(m, h) + 4 for m, h in zip(mins[:n], heads[:n])) + 1 > width:
+        while n > keep and _table_width(widths[:n]) > width:
             n -= 1
         if n < len(columns):
             note = f"{len(columns) - n} columns left out at this width ({', '.join(h for _, h, _ in columns[n:])}); widen the terminal or use -f json."
             caption = f"{caption}\n{note}" if caption else note
+    return _table(columns[:n], [r[:n] for r in cells], widths[:n], title, caption, width)
+
+
+def _table(columns: Sequence[Column], cells: list[list[str]], widths: Sequence[int], title: str | None, caption: str | None,
+           width: int | None = None) -> Table:
+    """The rich table; when it cannot have every cell and header on one line within ``width``,
+    number columns take their least width (their headers wrap) and text columns share the rest
+    (left to rich alone, a squeezed table can still overflow and be cropped)."""
+    natural = [max([len(columns[i][1]), *(len(r[i]) for r in cells)]) for i in range(len(columns))]
+    squeeze = width is not None and _table_width(natural) > width
     table = Table(title=title, caption=caption, caption_justify="left", title_justify="left")
-    for i, (_, header, f) in enumerate(columns[:n]):
-        table.add_column(header, justify="left" if f is text else "right", min_width=mins[i], overflow="fold")
+    for (_, header, f), w in zip(columns, widths):
+        fixed = w if squeeze and f is not text else None
+        table.add_column(header, justify="left" if f is text else "right", min_width=w, width=fixed, overflow="fold")
     for r in cells:
-        table.add_row(*r[:n])
+        table.add_row(*r)
     return table
+
+
+def rows_tables(rows: Sequence[dict], columns: Sequence[Column], title: str, width: int, caption: str | None = None) -> list[Table]:
+    """:func:`rows_table` for a terminal ``width`` columns wide: the columns that do not fit go to
+    further tables, each repeating the first (the row's name), so that nothing is cropped."""
+    columns, cells, widths = _fitting(columns, rows)
+    groups: list[list[int]] = [[0]]
+    for i in range(1, len(columns)):
+        if len(groups[-1]) > 1 and _table_width([widths[j] for j in (*groups[-1], i)]) > width:
+            groups.append([0])
+        groups[-1].append(i)
+    return [_table([columns[i] for i in g], [[r[i] for i in g] for r in cells], [widths[i] for i in g],
+                   title if k == 0 else f"{title} (continued)", caption if k == len(groups) - 1 else None, width)
+            for k, g in enumerate(groups)]
 
 
 def kv_value_table(pairs: Sequence[tuple[str, str]], title: str | None = None) -> Table:
@@ -172,7 +214,8 @@ def print_plan(con: Console, sc: Scenario, r: dict) -> None:
             ("plan_vs_baseline", "PrfaaS plan gain", lambda v: "-" if v is None else f"{v:.2f}x")]
     if r.get("latency"):
         cols += _latency_cols(r)
-    con.print(rows_table(rows, cols, title="Baselines"))
+    for table in rows_tables(rows, cols, "Baselines", con.width):
+        con.print(table)
     _latency_notes(con, r)
     load = r.get("load")
     if load:
