@@ -1,5 +1,6 @@
 """`prfaas-plan hardware` and `prfaas-plan models`: the catalog (list, show, import)."""
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -56,8 +57,10 @@ def hardware_list(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
 
 @hardware_app.command("show")
 @handles_errors
-def hardware_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. h200) or path to a YAML file.")]) -> None:
-    """Show one part with its sources, estimates and efficiency settings."""
+def hardware_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. h200) or path to a YAML file.")], fmt: FormatOpt = None,
+                  output: OutputOpt = None) -> None:
+    """Show one part with its sources, estimates and efficiency settings (JSON: every field in SI
+    base units, as the library holds it; CSV and xlsx: the table's field / value rows)."""
     from ..reports.render import kv_value_table
 
     hw = load_hardware(name)
@@ -80,7 +83,8 @@ def hardware_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. h
     ]
     pairs += [("source", s) for s in hw.sources]
     pairs += [(f"estimate: {k}", n) for k, n in hw.estimates]
-    _console().print(kv_value_table(pairs, title=f"{hw.name} ({hw.path})"))
+    emit(fmt, output, [{"field": k, "value": v} for k, v in pairs], lambda: _console().print(kv_value_table(pairs, title=f"{hw.name} ({hw.path})")),
+         document=dataclasses.asdict(hw))
 
 
 # --- models -------------------------------------------------------------------------------------
@@ -126,10 +130,13 @@ def models_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. kim
         ("total parameters", f"{counts.total_params(m) / 1e9:.1f}B{pub(m.published_total_params)}"),
         ("active parameters", f"{counts.active_params(m) / 1e9:.1f}B{pub(m.published_active_params)}"),
         ("weights", f"{counts.weight_bytes(m) / units.GB:.0f} GB"),
-        ("KV per token", f"{kv_bytes_per_token(m):,.0f} B (full attention + MLA)"),
-        ("SWA KV per token", f"{swa_bytes_per_token(m):,.0f} B up to the window"),
-        ("fixed per request", f"{units.bytes_to_mib(fixed_state_bytes(m)):.2f} MiB (linear-attention state + conv tail)"),
+        ("KV per token", f"{kv_bytes_per_token(m):,.0f} B ({_layers_named(m, ('gqa', 'mla')) or 'no full-attention layers'})"),
     ]
+    if swa_bytes_per_token(m):
+        pairs.append(("SWA KV per token", f"{swa_bytes_per_token(m):,.0f} B up to the window ({_layers_named(m, ('swa',))})"))
+    if fixed_state_bytes(m):
+        pairs.append(("fixed per request", f"{units.bytes_to_mib(fixed_state_bytes(m)):.2f} MiB (recurrent state + conv tail of "
+                                           f"{_layers_named(m, ('linear', 'mamba'))})"))
     for g in m.layers:
         pairs.append((f"layer group {g.kind}", ", ".join(f"{k}={v}" for k, v in vars(g).items() if k != "kind")))
     for p in m.prefill_profiles + m.decode_profiles:
@@ -138,6 +145,19 @@ def models_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. kim
     pairs += [("source", s) for s in m.sources]
     pairs += [(f"estimate: {k}", n) for k, n in m.estimates]
     _console().print(kv_value_table(pairs, title=f"{m.name} ({m.path})"))
+
+
+#: How `models show` names each layer kind.
+_KIND_NAMES = {"gqa": "full attention (GQA)", "mla": "MLA", "swa": "sliding window", "linear": "linear attention", "mamba": "Mamba"}
+
+
+def _layers_named(m, kinds: tuple[str, ...]) -> str:
+    """The model's layers of ``kinds``, as "48 MLA + 3 full attention (GQA) layers" ("" if none)."""
+    counts: dict[str, int] = {}
+    for g in m.layers:
+        if g.kind in kinds:
+            counts[g.kind] = counts.get(g.kind, 0) + g.count
+    return " + ".join(f"{n} {_KIND_NAMES[k]}" for k, n in counts.items()) + " layers" if counts else ""
 
 
 @models_app.command("import")

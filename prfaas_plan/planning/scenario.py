@@ -12,7 +12,7 @@ from ..catalog.hardware import Hardware, apply_profile, load_hardware
 from .. import units
 from ..catalog.files import show_path
 from ..catalog.model import RECURRENT_KINDS, ModelSpec, load_model
-from ..catalog.paths import catalog_names, resolve_from
+from ..catalog.paths import catalog_names, in_catalog, resolve_from
 from ..errors import PlanError
 from ..roofline.instance import DTYPES, Instance, make_instance
 from ..roofline.parallel import shape_options
@@ -300,9 +300,13 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         d, e = prfaas.instance.model.dtypes, local.instance.model.dtypes
         raise PlanError(f"{show_path(path)}: key 'local.instance.state_dtype': the clusters keep the recurrent state in "
                         f"{d.linear_state}/{d.conv_state} (prfaas) and {e.linear_state}/{e.conv_state} (local); give both the same engine or state_dtype")
+    # A shipped scenario documents itself; one of the user's own (outside scenarios/) may leave
+    # description and sources out, and says so wherever they would be shown.
+    shipped = in_catalog("scenarios", Path(path))
+    own = "a user scenario outside scenarios/; only shipped scenarios must give"
     sc = Scenario(
         name=name,
-        description=f.str("description"),
+        description=f.str("description") if shipped or f.has("description") else f"(no description: {own} one)",
         model=prfaas.instance.model,
         mode=f.str("mode", "distribution", choices=MODES),
         prfaas=prfaas,
@@ -314,7 +318,7 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         objective=objective,
         budget_usd_per_hour=budget,
         target_req_per_s=target,
-        sources=f.sources() + ((inputs.source,) if inputs.source and inputs.source not in f.data.get("sources", ()) else ()),
+        sources=(f.sources() if shipped or f.has("sources") else (f"none given ({own} sources)",)) + ((inputs.source,) if inputs.source and inputs.source not in f.data.get("sources", ()) else ()),
         path=str(path),
         overrides=tuple(overrides),
         raw=raw,
