@@ -399,3 +399,27 @@ def test_kv_json_rows_carry_both_halves_of_skv():
     for row in json.loads(result.stdout):
         assert row["kv_bytes_per_token"] == 8064
         assert row["kv_cache_bytes"] == pytest.approx(8064 * row["input_tokens"] + row["fixed_state_bytes"], rel=1e-12)
+
+
+def test_kv_engine_and_state_dtype_agree_with_library(runner):
+    """`kv --engine vllm` is catalog.engines.deploy + kv_report.kv_rows: Qwen3-Next's state in
+    bf16 (vLLM's mamba_ssm_cache_dtype=auto); --state-dtype fp32 overrides the preset."""
+    from prfaas_plan.catalog.engines import deploy
+
+    args = ["kv", "-m", "qwen3-next-80b", "-H", "h200", "--lengths", "1K,32K", "-f", "json"]
+    rows = json.loads(ok(run(runner, *args, "--engine", "vllm")).stdout)
+    model = deploy(load_model("qwen3-next-80b"), "vllm")[0]
+    assert [r["kv_cache_bytes"] for r in rows] == [r["kv_cache_bytes"] for r in kv_rows(model, load_hardware("h200"), 8, [1024, 32768])]
+    assert rows[0]["linear_state_dtype"] == "bf16"
+    rows = json.loads(ok(run(runner, *args, "--engine", "vllm", "--state-dtype", "fp32")).stdout)
+    assert rows[0]["linear_state_dtype"] == "fp32"
+
+
+def test_models_list_shows_family_and_state_dtype(runner):
+    """`models list` names each model's family and its recurrent-state dtype: the file's and
+    the one vLLM and SGLang keep (None for models without recurrent layers)."""
+    rows = {r["name"]: r for r in json.loads(ok(run(runner, "models", "list", "-f", "json")).stdout)}
+    assert all(r["family"] for r in rows.values())
+    assert (rows["qwen3-next-80b"]["state_dtype_vllm"], rows["qwen3-next-80b"]["state_dtype_sglang"]) == ("bf16", "fp32")
+    assert rows["kimi-linear-48b"]["state_dtype_vllm"] == "fp32"  # KDA: always fp32 in vLLM
+    assert rows["deepseek-v3"]["state_dtype"] is None

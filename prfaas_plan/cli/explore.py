@@ -55,7 +55,7 @@ def sweep(
         con.print(sweep_table(sc, rows, keys, con.width))
 
     def workbook():
-        from ..reports.xlsx_review import sweep_workbook
+        from ..reports.xlsx_sweep import sweep_workbook
 
         return sweep_workbook(sc.name, rows, keys, prov)
 

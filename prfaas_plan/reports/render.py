@@ -315,7 +315,8 @@ def estimate_tables(r: dict) -> list[Table]:
     pairs = [
         ("instance", f"{r['gpus']} x {r['hardware']} ({r['deployment']}; scale-up domain {r['scaleup_domain_gpus']} GPUs)"),
         ("as engine flags", f"SGLang {r['sglang_flags']}"),
-        ("dtypes", f"weights {r['weights']}, experts {r['moe_weights']}, attention {r['attention_dtype']}, KV {r['kv_dtype']}"),
+        ("dtypes", f"weights {r['weights']}, experts {r['moe_weights']}, attention {r['attention_dtype']}, KV {r['kv_dtype']}"
+                   + (f", recurrent state {r['state_dtype']}" if r.get("state_dtype") else "")),
         ("weights per GPU", f"{r['weight_gb_per_gpu']:,.1f} GB of {r['usable_memory_gb_per_gpu']:,.1f} GB usable"
                             + ("" if r["weights_fit"] else "  (DO NOT FIT: the engine must offload)")),
         ("TTFT, one request alone", f"{r['ttft_single_request_s']:.3f} s{_band(r, 'ttft_single_request_s', '.3f')} at ISL {r['isl']:,}, "
