@@ -423,3 +423,13 @@ def test_models_list_shows_family_and_state_dtype(runner):
     assert (rows["qwen3-next-80b"]["state_dtype_vllm"], rows["qwen3-next-80b"]["state_dtype_sglang"]) == ("bf16", "fp32")
     assert rows["kimi-linear-48b"]["state_dtype_vllm"] == "fp32"  # KDA: always fp32 in vLLM
     assert rows["deepseek-v3"]["state_dtype"] is None
+
+
+def test_kv_reports_size_when_part_lacks_the_weights_dtype(runner):
+    """Issue 19: gpt-oss ships MXFP4 weights, which H200 has no tensor cores for; `kv` still
+    prints S_kv (18 full layers x 8 KV heads x 128 x 2 B per token, 18 sliding layers capped at
+    128 tokens) and names the dtype as the reason there is no T_prefill."""
+    res = ok(run(runner, "kv", "-m", DATA / "gpt_oss_120b.json", "-H", "h200", "--lengths", "1K", "-f", "json"))
+    row = json.loads(res.stdout)[0]
+    assert row["kv_cache_bytes"] == 18 * 8 * 128 * 2 * 1024 + 18 * 8 * 128 * 2 * 128
+    assert row["weights_dtype_supported"] is False and "FP4" in row["prefill_note"]

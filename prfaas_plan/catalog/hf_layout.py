@@ -16,7 +16,11 @@ Pattern keys, first match wins:
   Mamba1 elsewhere);
 - ``sliding_window_pattern`` (Gemma 3: every pattern-th layer global, the rest sliding);
 - ``full_attention_interval`` (Qwen3-Next/3.5), ``layer_group_size`` (Bailing linear),
-  ``attn_type_list`` (MiniMax: 1 softmax, 0 Lightning).
+  ``attn_type_list`` (MiniMax: 1 softmax, 0 Lightning);
+- ``use_sliding_window`` with ``max_window_layers`` (Qwen2/3: layers from that index slide; with
+  ``use_sliding_window: false``, as shipped, every layer is full).
+A ``sliding_window`` without any of these is refused (which layers slide is not stated), as are
+DeepSeek-V3.2's indexer keys (``index_*``: a per-token key cache this tool does not model).
 Falcon-H1 runs attention and Mamba2 side by side in every layer (:data:`PARALLEL_HYBRIDS`).
 """
 
@@ -58,13 +62,14 @@ UNDERSTOOD = frozenset(
     mamba_dt_rank mamba_n_groups ssm_state_size n_groups conv_kernel expand mamba_ssm_dtype
     mamba_ssm_cache_dtype mamba_hidden_act mamba_chunk_size chunk_size mamba_conv_bias
     mamba_proj_bias mamba_rms_norm mamba_norm_before_gate use_mamba_kernels mamba_use_mlp
-    expert_layer_period expert_layer_offset mlp_only_layers moe_layers_enum
+    expert_layer_period expert_layer_offset mlp_only_layers moe_layers_enum max_window_layers
+    linear_silu
     """.split()
 )
 _LAYOUT_WORDS = re.compile(
     r"layer_types|pattern|block_type|sliding|window|mamba|ssm|linear_|attn_layer|attention_layer|"
     r"attn_type|kv_lora|attention_groups|layer_period|layer_offset|full_attn|attention_other|^swa_|"
-    r"conv_kernel|chunked_attention|attention_chunk|no_rope_layers|kv_shar|shared_kv|cross_attention"
+    r"conv_kernel|chunked_attention|attention_chunk|no_rope_layers|kv_shar|shared_kv|cross_attention|^index_"
 )
 #: Key fragments that never change the cache: scales, biases, norms, initialisation, kernels.
 _BENIGN = re.compile(r"multiplier|_bias$|norm|_init|dt_min|dt_max|dt_limit|time_step|residual|_eps$|dropout|rope")
@@ -136,6 +141,9 @@ def layer_kinds(cfg: dict, n: int, where: str) -> tuple[list[str], bool]:
         return ["full" if (i + 1) % k == 0 else "linear" for i in range(n)], parallel
     if isinstance(cfg.get("attn_type_list"), list):
         return _per_layer_list(cfg, "attn_type_list", n, {1: "full", 0: "linear"}, where), parallel
+    if cfg.get("use_sliding_window") and cfg.get("max_window_layers") is not None:  # Qwen2/3: layers from it slide
+        first = int(cfg["max_window_layers"])
+        return ["swa" if i >= first else "full" for i in range(n)], parallel
     if _active(cfg.get("sliding_window")) and cfg.get("use_sliding_window") is not False:
         raise PlanError(f"{where}: key 'sliding_window': set, but no key says which layers use it "
                         "(layer_types or sliding_window_pattern); refusing rather than guessing")

@@ -88,9 +88,12 @@ def kv(
                    + (f"; recurrent state {s['linear_state_dtype']} ({state_source})" if s["fixed_bytes_per_request"] else "")
                    + (f"; T_prefill from {rows[0]['source']}" if rows[0]["source"] else ""))
         con = _console()
-        con.print(rows_table(rows, cols, title=f"{m.name} on {gpus} x {hw.name}", caption=caption, width=con.width, keep=5))
-        if rows[0]["prefill_note"]:
+        if rows[0]["prefill_note"]:  # a two-column table: caption and note as lines of their own
+            con.print(rows_table(rows, cols, title=f"{m.name} (S_kv)"))
+            con.print(caption)
             con.print(f"no T_prefill on {gpus} x {hw.name}: {rows[0]['prefill_note']}")
+        else:
+            con.print(rows_table(rows, cols, title=f"{m.name} on {gpus} x {hw.name}", caption=caption, width=con.width, keep=5))
 
     emit(fmt, output, rows, table)
 

@@ -10,7 +10,7 @@ where it is. See :mod:`xlsx` for the styling."""
 from __future__ import annotations
 
 from .export import flat
-from .review_tables import BASELINE_NAMES, _get
+from .review_tables import BASELINE_NAMES, dotted_get
 from .xlsx import Sheet, define_section, new_workbook, number_format, rows_sheet, save
 from .xlsx_sweep import CHART_ROWS, about_sheet, sweep_block
 
@@ -60,14 +60,14 @@ def _cost_and_latency_items(r: dict) -> list[tuple[str, object, str, str]]:
     m = r["usd_per_million_tokens"]
     items = [("PrfaaS price", r["prfaas_usd_per_gpu_hour"], "$/GPU-hour", "_usd_per_gpu_hour"),
              ("local price", r["local_usd_per_gpu_hour"], "$/GPU-hour", "_usd_per_gpu_hour"),
-             (f"$ per million input tokens (prefill side, at {m['served_req_per_s']:.3g} req/s)", m["input"], "$", "usd_per_million"),
+             (f"$ per M input tokens (at {m['served_req_per_s']:.3g} req/s)", m["input"], "$", "usd_per_million"),
              ("$ per million output tokens (decode)", m["output"], "$", "usd_per_million"),
              ("$ per million tokens, input + output", m["total"], "$", "usd_per_million")]
     if r.get("ttft_p90_slo_s") is not None:
         items.append(("SLO: P90 TTFT at most", r["ttft_p90_slo_s"], "s", "ttft_p90_s"))
     for label, key, _ in plan_rows(r):
         if key.startswith("latency."):
-            v = _get(r, key)
+            v = dotted_get(r, key)
             err = (r["latency"] or {}).get("at_arrival_rate_error") if key.startswith("latency.at_arrival_rate.") else None
             items.append((label.rsplit(" (", 1)[0] if label.endswith("(s)") else label, "unstable" if v is None and err else v,
                           "s" if key.endswith("_s") else "req/s", key.rsplit(".", 1)[-1]))
@@ -114,7 +114,7 @@ def _plan(wb, rv: dict) -> list[tuple[str, str, int, int]]:
         n = top + i
         rows.append([name] + [d[k] for k, _ in _PLAN_COLS[1:]]
                     + [f"=IF({lam_col}{n}>0,{cost_col}{n}/({lam_col}{n}*3.6),\"-\")", f"=IF({lam_col}{n}>0,${lam_col}${top}/{lam_col}{n},\"-\")", d["bottleneck"]]
-                    + [_get(d, k) for k, _ in _PLAN_EXTRA])
+                    + [dotted_get(d, k) for k, _ in _PLAN_EXTRA])
     s.table(header, rows, keys=keys, freeze=True)
     s.line("formulas", "$ per 1k requests = ($/hour) / (req/s x 3.6); plan gain = this plan's Lambda / the row's Lambda")
     s.line("baselines", "homogeneous PD: the local part alone, with the same GPU count or the same cost")
