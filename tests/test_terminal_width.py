@@ -13,7 +13,7 @@ import typer.main
 from typer.testing import CliRunner
 
 from prfaas_plan.cli import app
-from prfaas_plan.reports.render import console, rows_table, rows_tables, text
+from prfaas_plan.reports.terminal import console, rows_table, rows_tables, text
 
 runner = CliRunner()
 ARGS = ["optimize", "budget-case-study", "--set", "slo.ttft_p90_s=5"]  # arrival rate and SLO: all three latency columns

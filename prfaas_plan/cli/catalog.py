@@ -44,8 +44,8 @@ def hardware_list(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
         )
 
     def table():
-        from ..reports.render import fmt as f
-        from ..reports.render import rows_table, text
+        from ..reports.terminal import fmt as f
+        from ..reports.terminal import rows_table, text
 
         cols = [("name", "name", text), ("bf16_dense_tflops", "BF16 TFLOP/s", f(",.0f")), ("fp8_dense_tflops", "FP8 TFLOP/s", f(",.0f")),
                 ("fp4_dense_tflops", "FP4 TFLOP/s", f(",.0f")), ("memory", "memory", text), ("memory_bandwidth_tb_per_s", "HBM TB/s", f(".2f")),
@@ -61,7 +61,7 @@ def hardware_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. h
                   output: OutputOpt = None) -> None:
     """Show one part with its sources, estimates and efficiency settings (JSON: every field in SI
     base units, as the library holds it; CSV and xlsx: the table's field / value rows)."""
-    from ..reports.render import kv_value_table
+    from ..reports.terminal import kv_value_table
 
     hw = load_hardware(name)
     e = hw.efficiency
@@ -100,8 +100,8 @@ def models_list(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
     rows = catalog_rows(list_models())
 
     def table():
-        from ..reports.render import fmt as f
-        from ..reports.render import rows_table, text
+        from ..reports.terminal import fmt as f
+        from ..reports.terminal import rows_table, text
 
         cols = [("name", "name", text), ("family", "family", text), ("architecture", "architecture", text), ("total_params_b", "total B", f(".0f")),
                 ("active_params_b", "active B", f(".1f")), ("weights_dtype", "weights", text), ("kv_bytes_per_token", "KV B/token", f(",.0f")),
@@ -116,7 +116,7 @@ def models_list(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
 @handles_errors
 def models_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. kimi-linear-48b) or path to a YAML file.")]) -> None:
     """Show one model: layer groups, parameters, KV formula terms, profiles, sources, estimates."""
-    from ..reports.render import kv_value_table
+    from ..reports.terminal import kv_value_table
     from ..roofline import counts
     from ..roofline.kv import fixed_state_bytes, kv_bytes_per_token, swa_bytes_per_token
 
