@@ -128,7 +128,12 @@ def _cluster(f: Fields, role: str, base: Path, model: ModelSpec) -> Cluster:
         instances_range = Range(0, None)
     shape_fields = f.sub("instance", None)
     model = _deployed(shape_fields, model)  # reads engine / state_dtype before _shape checks the rest
+    engine = shape_fields.str("engine", None) if shape_fields is not None else None
     shape = _shape(shape_fields)
+    if engine is not None and "chunk_tokens" not in shape:  # the engine's chunked-prefill default
+        from ..catalog.engines import engine_chunk_tokens
+
+        shape["chunk_tokens"] = engine_chunk_tokens(engine, hw)
     try:
         instance = make_instance(model, hw, gpus, **shape)
     except PlanError as exc:

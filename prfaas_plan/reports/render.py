@@ -159,7 +159,11 @@ def whatif_table(sc: Scenario, rows: list[dict]) -> list[Table]:
 
 def sweep_table(sc: Scenario, rows: list[dict], keys: list[str], width: int | None = None) -> Table:
     """One row per point; on a narrow terminal the columns after req/s are left out first."""
-    cols: list[Column] = [(k, k, lambda v: f"{v:,.4g}" if isinstance(v, float) else text(v)) for k in keys]  # the whole key: prfaas.hardware, not hardware
+    from .labels import axis_label
+
+    # the varied keys in words with their units, prefix kept on a line of its own ("link." over
+    # "bandwidth (Gbit/s)") so that no header breaks inside a word; the title names the exact keys
+    cols: list[Column] = [(k, axis_label(k).replace(".", ".\n", 1), lambda v: f"{v:,.4g}" if isinstance(v, float) else text(v)) for k in keys]
     prices = [(f"{role}_usd_per_gpu_hour", f"{name} $/GPU-h", fmt(".2f")) for role, name in (("prfaas", "PrfaaS"), ("local", "local"))]
     moved = [c for c in prices if f"{c[0].split('_')[0]}.hardware" in keys]  # a varied part's price stays in view beside it
     cols += moved
