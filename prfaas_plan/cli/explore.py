@@ -34,8 +34,8 @@ def sweep(
     from ..planning.sweep import sweep as run_sweep
     from ..reports.provenance import provenance, provenance_columns
 
-    sc = load_scenario(scenario, parse_sets(set_))
     axes = [parse_axis(v) for v in vary]
+    sc = load_scenario(scenario, parse_sets(set_))
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise PlanError(f"--plot {plot}: name the file .png or .svg")
     m = mode.value if mode else None

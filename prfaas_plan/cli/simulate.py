@@ -71,8 +71,6 @@ def simulate(
     from ..reports.provenance import provenance, provenance_columns
     from ..simulation.run import simulate_scenario
 
-    if not switch_s >= 0:
-        raise PlanError(f"--switch-s must be >= 0 s, got {switch_s:g}")
     sc = load_scenario(scenario)
     m = mode.value if mode else None
     result = simulate_scenario(sc, baseline=baseline.value, load=load, arrival_req_per_s=arrival_req_per_s, trace=trace, duration_s=duration_s,

@@ -12,9 +12,11 @@ runs once per distinct problem.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from pathlib import Path
 
+from ..bounds import check
 from ..catalog.fields import open_catalog_file
 from ..errors import PlanError
 from . import optimizer as opt
@@ -66,6 +68,7 @@ def sweep(sc: Scenario, axes: list[tuple[str, list]], mode: str | None = None, b
     if len(axes) == 2 and axes[0][0] == axes[1][0]:
         raise PlanError(f"--vary: {axes[0][0]} given twice")
     path, f, name = open_catalog_file("scenarios", sc.path)
+    check("sweep_points", math.prod(len(vals) for _, vals in axes), "sweep: the grid's points")
     points = list(itertools.product(*(vals for _, vals in axes)))
     scenarios = []
     for pt in points:
