@@ -161,7 +161,7 @@ def _with(hw: Hardware, eff: Efficiency) -> Hardware:
 def predict(m: Measurement, hw: Hardware, model_cache: dict) -> float:
     model = model_cache.get(m.model) or model_cache.setdefault(m.model, load_model(m.model))
     try:
-        value = estimate(model, hw, m.gpus, **m.options)[METRICS[m.metric]]
+        value = estimate(model, hw, m.gpus, measured=True, **m.options)[METRICS[m.metric]]
     except PlanError as exc:
         raise PlanError(f"{m.where}: {exc}") from None
     if value is None or not np.isfinite(value) or value <= 0:
