@@ -102,6 +102,14 @@ def import_hf_config(path: str | Path, name: str | None = None) -> tuple[dict, l
         raise PlanError(f"{show_path(path)}: unexpected value ({exc}), cannot map this config") from None
 
 
+def _whole(value: Any, key: str) -> int:
+    """A config value read as a whole number: an int, or a float with no fraction; JSON ``true``
+    is refused (Python's bool is an int, so ``int(True)`` read it as 1 layer, issue 14)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"key '{key}': expected a whole number, got {json.dumps(value)[:40]}")
+    return int(value)
+
+
 def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
     cfg = _read(path)
     notes: list[str] = []
@@ -111,10 +119,10 @@ def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
             raise PlanError(f"{show_path(path)}: key '{key}': missing, cannot map this config")
         return cfg[key]
 
-    n_layers = int(need("num_hidden_layers"))
+    n_layers = _whole(need("num_hidden_layers"), "num_hidden_layers")
     if not 1 <= n_layers <= MAX_LAYERS:
         raise PlanError(f"{show_path(path)}: key 'num_hidden_layers': must be between 1 and {MAX_LAYERS:,}, got {n_layers:.6g}")
-    hidden = int(need("hidden_size"))
+    hidden = _whole(need("hidden_size"), "hidden_size")
     kinds = _layer_kinds(cfg, n_layers, notes)
     full = _full_attention_group(cfg, notes)
     groups: list[dict] = []
@@ -132,7 +140,7 @@ def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
         "name": check_name(name, "model name (--name, or the --output file name)") if name is not None else default_name(path),
         "description": f"imported from {path.name} ({cfg.get('model_type', 'unknown model_type')})",
         "hidden_size": hidden,
-        "vocab_size": int(need("vocab_size")),
+        "vocab_size": _whole(need("vocab_size"), "vocab_size"),
         "num_layers": n_layers,
         "tie_word_embeddings": bool(cfg.get("tie_word_embeddings", False)),
         "dtypes": {"weights": weights, "kv_cache": "bf16", "linear_state": "fp32"},
@@ -157,10 +165,10 @@ def _layer_kinds(cfg: dict, n: int, notes: list[str]) -> list[str]:
     if isinstance(cfg.get("hybrid_layer_pattern"), list):
         return ["swa" if t == 1 else "full" for t in cfg["hybrid_layer_pattern"]]
     if cfg.get("full_attention_interval"):
-        k = int(cfg["full_attention_interval"])
+        k = _whole(cfg["full_attention_interval"], "full_attention_interval")
         return ["full" if (i + 1) % k == 0 else "linear" for i in range(n)]
     if cfg.get("layer_group_size") and str(cfg.get("model_type", "")).startswith("bailing"):
-        k = int(cfg["layer_group_size"])
+        k = _whole(cfg["layer_group_size"], "layer_group_size")
         return ["full" if (i + 1) % k == 0 else "linear" for i in range(n)]
     if isinstance(cfg.get("attn_type_list"), list):
         if any(t != 1 for t in cfg["attn_type_list"]):
@@ -172,26 +180,26 @@ def _layer_kinds(cfg: dict, n: int, notes: list[str]) -> list[str]:
 def _full_attention_group(cfg: dict, notes: list[str]) -> dict:
     if not cfg.get("num_attention_heads"):
         raise KeyError("num_attention_heads")
-    heads = int(cfg["num_attention_heads"])
+    heads = _whole(cfg["num_attention_heads"], "num_attention_heads")
     if cfg.get("kv_lora_rank"):
         return {
             "kind": "mla",
             "heads": heads,
-            "kv_lora_rank": int(cfg["kv_lora_rank"]),
-            "rope_dim": int(cfg.get("qk_rope_head_dim", 64)),
-            "qk_nope_dim": int(cfg.get("qk_nope_head_dim", 128)),
-            "v_head_dim": int(cfg.get("v_head_dim", 128)),
-            "q_lora_rank": int(cfg.get("q_lora_rank") or 0),
+            "kv_lora_rank": _whole(cfg["kv_lora_rank"], "kv_lora_rank"),
+            "rope_dim": _whole(cfg.get("qk_rope_head_dim", 64), "qk_rope_head_dim"),
+            "qk_nope_dim": _whole(cfg.get("qk_nope_head_dim", 128), "qk_nope_head_dim"),
+            "v_head_dim": _whole(cfg.get("v_head_dim", 128), "v_head_dim"),
+            "q_lora_rank": _whole(cfg.get("q_lora_rank") or 0, "q_lora_rank"),
         }
-    head_dim = int(cfg.get("head_dim") or cfg["hidden_size"] // heads)
+    head_dim = _whole(cfg.get("head_dim") or cfg["hidden_size"] // heads, "head_dim")
     if not cfg.get("head_dim"):
         notes.append("head_dim absent: taken as hidden_size / num_attention_heads")
     group = {
         "kind": "gqa",
         "q_heads": heads,
-        "kv_heads": int(cfg.get("num_key_value_heads") or heads),
+        "kv_heads": _whole(cfg.get("num_key_value_heads") or heads, "num_key_value_heads"),
         "head_dim": head_dim,
-        "v_head_dim": int(cfg.get("v_head_dim") or head_dim),
+        "v_head_dim": _whole(cfg.get("v_head_dim") or head_dim, "v_head_dim"),
     }
     if cfg.get("attn_output_gate"):
         group["output_gate"] = True
@@ -199,60 +207,60 @@ def _full_attention_group(cfg: dict, notes: list[str]) -> dict:
 
 
 def _swa_group(cfg: dict, count: int) -> dict:
-    head_dim = int(cfg.get("swa_head_dim") or cfg.get("head_dim"))
+    head_dim = _whole(cfg.get("swa_head_dim") or cfg.get("head_dim"), "swa_head_dim")
     return {
         "kind": "swa",
         "count": count,
-        "q_heads": int(cfg.get("swa_num_attention_heads") or cfg["num_attention_heads"]),
-        "kv_heads": int(cfg.get("swa_num_key_value_heads") or cfg.get("num_key_value_heads")),
+        "q_heads": _whole(cfg.get("swa_num_attention_heads") or cfg["num_attention_heads"], "swa_num_attention_heads"),
+        "kv_heads": _whole(cfg.get("swa_num_key_value_heads") or cfg.get("num_key_value_heads"), "swa_num_key_value_heads"),
         "head_dim": head_dim,
-        "v_head_dim": int(cfg.get("swa_v_head_dim") or cfg.get("v_head_dim") or head_dim),
-        "window_tokens": int(cfg.get("sliding_window") or cfg.get("sliding_window_size")),
+        "v_head_dim": _whole(cfg.get("swa_v_head_dim") or cfg.get("v_head_dim") or head_dim, "swa_v_head_dim"),
+        "window_tokens": _whole(cfg.get("sliding_window") or cfg.get("sliding_window_size"), "sliding_window"),
     }
 
 
 def _linear_group(cfg: dict, count: int, notes: list[str]) -> dict:
     lin = cfg.get("linear_attn_config") if isinstance(cfg.get("linear_attn_config"), dict) else None
     if lin is not None:  # Kimi Delta Attention
-        heads, dim = int(lin["num_heads"]), int(lin["head_dim"])
+        heads, dim = _whole(lin["num_heads"], "num_heads"), _whole(lin["head_dim"], "head_dim")
         return {"kind": "linear", "variant": "kda", "count": count, "key_heads": heads, "value_heads": heads,
-                "key_dim": dim, "value_dim": dim, "conv_kernel": int(lin.get("short_conv_kernel_size", 0))}
+                "key_dim": dim, "value_dim": dim, "conv_kernel": _whole(lin.get("short_conv_kernel_size", 0), "short_conv_kernel_size")}
     if cfg.get("linear_num_key_heads"):  # Gated DeltaNet (Qwen3-Next / Qwen3.5)
         return {"kind": "linear", "variant": "gated_deltanet", "count": count,
-                "key_heads": int(cfg["linear_num_key_heads"]), "value_heads": int(cfg["linear_num_value_heads"]),
-                "key_dim": int(cfg["linear_key_head_dim"]), "value_dim": int(cfg["linear_value_head_dim"]),
-                "conv_kernel": int(cfg.get("linear_conv_kernel_dim", 0)), "output_gate": True}
-    heads = int(cfg["num_attention_heads"])  # Lightning attention (Bailing / Ring linear)
-    dim = int(cfg.get("head_dim") or cfg["hidden_size"] // heads)
+                "key_heads": _whole(cfg["linear_num_key_heads"], "linear_num_key_heads"), "value_heads": _whole(cfg["linear_num_value_heads"], "linear_num_value_heads"),
+                "key_dim": _whole(cfg["linear_key_head_dim"], "linear_key_head_dim"), "value_dim": _whole(cfg["linear_value_head_dim"], "linear_value_head_dim"),
+                "conv_kernel": _whole(cfg.get("linear_conv_kernel_dim", 0), "linear_conv_kernel_dim"), "output_gate": True}
+    heads = _whole(cfg["num_attention_heads"], "num_attention_heads")  # Lightning attention (Bailing / Ring linear)
+    dim = _whole(cfg.get("head_dim") or cfg["hidden_size"] // heads, "head_dim")
     notes.append("linear layers mapped as Lightning attention with num_attention_heads x head_dim state, no conv")
     return {"kind": "linear", "variant": "lightning", "count": count, "key_heads": heads, "value_heads": heads,
             "key_dim": dim, "value_dim": dim, "conv_kernel": 0}
 
 
 def _ffn(cfg: dict, n: int, notes: list[str]) -> dict:
-    experts = int(cfg.get("n_routed_experts") or 0)
+    experts = _whole(cfg.get("n_routed_experts") or 0, "n_routed_experts")
     if not experts:
-        return {"dense_layers": n, "dense_intermediate": int(cfg["intermediate_size"]), "moe_layers": 0}
+        return {"dense_layers": n, "dense_intermediate": _whole(cfg["intermediate_size"], "intermediate_size"), "moe_layers": 0}
     freq = cfg.get("moe_layer_freq")
     if isinstance(freq, list):
         dense = sum(1 for x in freq if not x)
     else:
-        dense = int(cfg.get("first_k_dense_replace") or 0)
-    shared = int(cfg.get("n_shared_experts") or (1 if cfg.get("shared_expert_intermediate_size") else 0))
+        dense = _whole(cfg.get("first_k_dense_replace") or 0, "first_k_dense_replace")
+    shared = _whole(cfg.get("n_shared_experts") or (1 if cfg.get("shared_expert_intermediate_size") else 0), "n_shared_experts")
     ffn = {
         "dense_layers": dense,
         "moe_layers": n - dense,
         "experts": experts,
-        "active_experts": int(cfg["num_experts_per_tok"]),
-        "expert_intermediate": int(cfg.get("moe_intermediate_size") or cfg["intermediate_size"]),
+        "active_experts": _whole(cfg["num_experts_per_tok"], "num_experts_per_tok"),
+        "expert_intermediate": _whole(cfg.get("moe_intermediate_size") or cfg["intermediate_size"], "moe_intermediate_size"),
         "shared_experts": shared,
     }
     if not cfg.get("moe_intermediate_size"):
         notes.append("moe_intermediate_size absent: intermediate_size taken as the expert width (MiniMax layout)")
     if dense:
-        ffn["dense_intermediate"] = int(cfg["intermediate_size"])
+        ffn["dense_intermediate"] = _whole(cfg["intermediate_size"], "intermediate_size")
     if shared:
-        ffn["shared_intermediate"] = int(cfg.get("shared_expert_intermediate_size") or cfg["moe_intermediate_size"])
+        ffn["shared_intermediate"] = _whole(cfg.get("shared_expert_intermediate_size") or cfg["moe_intermediate_size"], "shared_expert_intermediate_size")
     return ffn
 
 
