@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import PlanError
-from ..reports.export import to_csv, to_json, to_xlsx_bytes, write_atomic
+from ..reports.export import check_output, to_csv, to_json, to_xlsx_bytes, write_atomic
 
 
 class Format(str, Enum):
@@ -51,12 +51,20 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+#: Parameters that name a file a command writes: checked by :func:`handles_errors` first.
+OUTPUT_PARAMS = ("output", "plot")
+
+
 def handles_errors(fn):
-    """Turn PlanError into one clean line and exit code 2 (no traceback)."""
+    """Turn PlanError into one clean line and exit code 2 (no traceback); check the command's
+    output files (:data:`OUTPUT_PARAMS`) with :func:`check_output` before it runs."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
+            for name in OUTPUT_PARAMS:  # refused before the work, not after it (a FIFO nobody reads hung)
+                if isinstance(kwargs.get(name), Path):
+                    check_output(kwargs[name])
             return fn(*args, **kwargs)
         except PlanError as exc:
             _fail(str(exc))

@@ -11,6 +11,7 @@ from ..catalog.fields import Fields, open_catalog_file
 from ..catalog.hardware import Hardware, apply_profile, load_hardware
 from ..catalog.model import ModelSpec, load_model
 from ..catalog.paths import catalog_names, resolve_from
+from ..bounds import check
 from ..errors import PlanError
 from ..roofline.instance import DTYPES, Instance, make_instance
 from ..roofline.parallel import shape_options
@@ -254,8 +255,8 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
     slo.done()
     obj = f.sub("objective")
     objective = obj.str("kind", choices=OBJECTIVES)
-    budget = obj.num("budget_usd_per_hour", None)
-    target = obj.num("target_req_per_s", None)
+    budget = check("budget_usd_per_hour", obj.num("budget_usd_per_hour", None), f"{path}: key 'objective.budget_usd_per_hour'")
+    target = check("target_req_per_s", obj.num("target_req_per_s", None), f"{path}: key 'objective.target_req_per_s'")
     if objective == "budget" and budget is None:
         raise obj.error("budget_usd_per_hour", "missing (objective kind is budget)")
     if objective == "target" and target is None:

@@ -26,6 +26,8 @@ from .scenario import Scenario, scenario_from_mapping
 from .verdict import verdict
 
 def _objective(sc: Scenario, budget: float | None, target: float | None) -> tuple[str, float | None, float | None]:
+    check("budget_usd_per_hour", budget)
+    check("target_req_per_s", target)
     if budget is not None:
         return "budget", budget, None
     if target is not None:

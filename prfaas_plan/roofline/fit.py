@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..catalog.fields import Fields, load_yaml_mapping
+from ..catalog.files import MAX_TRACE_BYTES, read_text
 from ..catalog.hardware import Efficiency, Hardware, load_hardware
 from ..catalog.model import load_model
 from ..errors import PlanError
@@ -119,10 +120,7 @@ def load_measurements(path: str | Path) -> list[Measurement]:
     """Read a measurement file (module docstring); every problem is one PlanError naming the key."""
     path = Path(path)
     if path.suffix.lower() == ".csv":
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PlanError(f"{path}: cannot read file ({exc.__class__.__name__})") from None
+        text = read_text(path, "CSV file", MAX_TRACE_BYTES)  # regular files only, capped (a FIFO hung, /dev/zero ran out of memory)
         rows = list(csv.DictReader(text.splitlines()))
         if not rows:
             raise PlanError(f"{path}: no measurement rows (need a header and one row per measurement)")

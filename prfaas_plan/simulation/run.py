@@ -149,6 +149,13 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
                         ("replan_period_s", replan_period_s if replan else None), ("switch_s", switch_s), ("seed", seed)):
         check(name, value)
     _check_run(duration_s, link_drop_at_s, warmup_s, replan_period_s if replan else None, arrival_req_per_s)
+    if trace is not None or rate_shape is not None:  # read (and checked) before the planning
+        from ..catalog.paths import resolve_trace
+        from ..traces.rates import read_rate_shape
+        from ..traces.readers import read_trace
+
+        tr = read_trace(resolve_trace(trace)) if trace is not None else None
+        shape = read_rate_shape(resolve_trace(rate_shape)) if rate_shape is not None else None
 
     plan = optimize(sc, mode, compare_modes=False)
     key = {"prfaas": None, "homogeneous": "homogeneous", "naive": "naive"}[baseline]
@@ -162,10 +169,6 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
     rate_fn = None  # the arrival rate at a time, for re-planning
 
     if trace is not None:
-        from ..catalog.paths import resolve_trace
-        from ..traces.readers import read_trace
-
-        tr = read_trace(resolve_trace(trace))
         unc = None if tr.hash_ids is not None else scaled_tokens(tr.input_tokens, 1.0 - sc.workload.prefix_cache_hit_frac)
         reqs = arrivals.from_trace(tr, rate, sc.workload.output_tokens_mean, unc)
         if duration_s is not None:
@@ -179,10 +182,6 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
         if rate is None:
             rate = sc.workload.arrival_req_per_s or DEFAULT_LOAD_FRAC * lam_max
         if rate_shape is not None:
-            from ..catalog.paths import resolve_trace
-            from ..traces.rates import read_rate_shape
-
-            shape = read_rate_shape(resolve_trace(rate_shape))
             span = float(shape.t_s[-1] - shape.t_s[0]) + (float(shape.t_s[-1] - shape.t_s[-2]) if len(shape.t_s) > 1 else DEFAULT_DURATION_S)
             duration_s = duration_s or span
             t0 = shape.t_s - shape.t_s[0]
