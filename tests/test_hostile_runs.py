@@ -90,3 +90,16 @@ def test_old_temporary_is_removed_whatever_its_pid(tmp_path):
     os.utime(old, (t, t))
     write_atomic(tmp_path / "plan.json", "new")
     assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]
+
+
+def test_a_run_that_cannot_drain_stops_at_the_event_bound(monkeypatch):
+    """The engine's backstop: a run past BOUNDS['simulated_events'] stops with one PlanError line
+    naming the bound (here lowered to 200 events for a 100-request run)."""
+    from prfaas_plan import bounds
+    from prfaas_plan.errors import PlanError
+    from prfaas_plan.planning.scenario import load_scenario
+    from prfaas_plan.simulation.run import simulate_scenario
+
+    monkeypatch.setitem(bounds.BOUNDS, "simulated_events", bounds.Bound(1, 200, "events", "test", whole=True))
+    with pytest.raises(PlanError, match=r"^simulation \(at .* s simulated, .* requests done\): must be a whole number in \[1, 200\] events, got 201"):
+        simulate_scenario(load_scenario("paper-case-study"), arrival_req_per_s=2.0, duration_s=50.0)
