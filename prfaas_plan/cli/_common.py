@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..bounds import BOUNDS
 from ..errors import PlanError
 from ..reports.export import check_output, to_csv, to_json, to_xlsx_bytes, write_atomic
 
@@ -114,8 +115,8 @@ class Mode(str, Enum):
 
 
 ModeOpt = Annotated[Optional[Mode], typer.Option("--mode", help="paper: one representative length per path (l_long, l_short), as [PRFAAS]; distribution: expectations over the length distribution. Default: the scenario's.")]
-BudgetOpt = Annotated[Optional[float], typer.Option("--budget-usd-per-hour", help="Maximise throughput within this budget (GPU rent + link), USD per hour; instance counts and link bandwidth become free.")]
-TargetOpt = Annotated[Optional[float], typer.Option("--target-req-per-s", help="Find the cheapest plan that sustains this many requests per second.")]
+BudgetOpt = Annotated[Optional[float], typer.Option("--budget-usd-per-hour", help=f"Maximise throughput within this budget (GPU rent + link), USD per hour ({BOUNDS['budget_usd_per_hour'].text()}); instance counts and link bandwidth become free.")]
+TargetOpt = Annotated[Optional[float], typer.Option("--target-req-per-s", help=f"Find the cheapest plan that sustains this many requests per second ({BOUNDS['target_req_per_s'].text()}).")]
 ScenarioArg = Annotated[str, typer.Argument(help="Shipped scenario name (see `prfaas-plan scenarios`) or path to a scenario YAML.")]
 
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Change a scenario key for this run: KEY=VALUE (dotted key, VALUE as in the YAML, e.g. link.bandwidth_gbit_per_s=50, workload.input_tokens_scale=2, local.usd_per_gpu_hour=3) or KEY*=FACTOR (e.g. workload.arrival_req_per_s*=1.5). Repeatable.")]

@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..bounds import BOUNDS
 from ..errors import PlanError
 from ..reports.export import write_atomic
 from ._common import BudgetOpt, Format, FormatOpt, ModeOpt, OutputOpt, ScenarioArg, SetOpt, TargetOpt, _console, emit, handles_errors, output_format
@@ -17,7 +18,7 @@ from ._common import BudgetOpt, Format, FormatOpt, ModeOpt, OutputOpt, ScenarioA
 @handles_errors
 def sweep(
     scenario: ScenarioArg,
-    vary: Annotated[list[str], typer.Option("--vary", help="A scenario key and its values: KEY=START:STOP:N (N evenly spaced values, ends included) or KEY=v1,v2,... Give one or two --vary (a 2-D grid).")],
+    vary: Annotated[list[str], typer.Option("--vary", help="A scenario key and its values: KEY=START:STOP:N (N evenly spaced values, ends included) or KEY=v1,v2,... Give one or two --vary (a 2-D grid); " f"at most {BOUNDS['sweep_axis_points'].max:,.0f} values per key and {BOUNDS['sweep_points'].max:,.0f} points.")],
     set_: SetOpt = None,
     mode: ModeOpt = None,
     budget_usd_per_hour: BudgetOpt = None,
