@@ -14,7 +14,14 @@ from ..catalog.hardware import load_hardware
 from ..catalog.model import load_model
 from ..errors import PlanError
 from ..reports.export import to_csv, to_json, write_atomic
-from ._common import FormatOpt, OutputOpt, _console, emit, handles_errors
+from ._common import EngineOpt, FormatOpt, OutputOpt, StateDtypeOpt, _console, emit, handles_errors
+
+
+def _deployed(model: str, engine, state_dtype):
+    """The model as ``--engine`` / ``--state-dtype`` deploy it, and where its state dtype came from."""
+    from ..catalog.engines import deploy
+
+    return deploy(load_model(model), engine.value if engine else None, state_dtype.value if state_dtype else None)
 
 
 # --- kv -----------------------------------------------------------------------------------------
@@ -45,15 +52,19 @@ def kv(
     lengths: Annotated[str, typer.Option(help="Comma-separated prompt lengths in tokens; K = 1024 (128K = 131,072).")] = "1K,8K,32K,128K",
     roofline: Annotated[bool, typer.Option("--roofline", help="Ignore measured profiles; use the roofline only.")] = False,
     cluster_gpus: Annotated[Optional[int], typer.Option(min=1, max=MAX_COUNT, help="Also show the egress (Gbit/s) an N-GPU prefill cluster needs at each length ([PRFAAS] Eq. 2).")] = None,
+    engine: EngineOpt = None,
+    state_dtype: StateDtypeOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Per prompt length: KV cache S_kv (MiB), prefill time T_prefill (s) and what bounds it, and
-    KV throughput Phi_kv = S_kv / T_prefill (Gbit/s, 1 Gbit = 1e9 bit; [PRFAAS] Eq. 1)."""
+    KV throughput Phi_kv = S_kv / T_prefill (Gbit/s, 1 Gbit = 1e9 bit; [PRFAAS] Eq. 1). S_kv is
+    shown even when the weights do not fit the part or its dtype does not run there; the prefill
+    columns are then empty and the caption says why."""
     from ..reports.kv_report import kv_rows, kv_summary
 
     lens = _parse_lengths(lengths)
-    m, hw = load_model(model), load_hardware(hardware)
+    (m, state_source), hw = _deployed(model, engine, state_dtype), load_hardware(hardware)
     rows = kv_rows(m, hw, gpus, lens, use_profile=not roofline, cluster_gpus=cluster_gpus)
 
     def table():
@@ -63,7 +74,9 @@ def kv(
         s = kv_summary(m)
         cols = [("input_tokens", "input", lambda v: units.format_tokens(v)), ("kv_cache_mib", "S_kv MiB", f(",.1f")),
                 ("prefill_time_s", "T_prefill s", f(".3f")), ("kv_throughput_gbit_per_s", "Phi_kv Gbit/s", f(".2f")), ("bound", "bound", text)]
-        if rows[0]["source"].startswith("roofline"):
+        if rows[0]["source"] is None:
+            cols = cols[:2]
+        elif rows[0]["source"].startswith("roofline"):
             from ..roofline.terms import TERM_NAMES
 
             keys = [k.replace("-", "_") + "_s" for k in TERM_NAMES]
@@ -72,9 +85,12 @@ def kv(
             cols.append(("cluster_egress_gbit_per_s", f"egress {cluster_gpus} GPUs Gbit/s", f(",.0f")))
         caption = (f"S_kv = {s['kv_bytes_per_token']:,.0f} B/token x l + {units.bytes_to_mib(s['fixed_bytes_per_request']):.1f} MiB fixed"
                    + (f" + SWA {s['swa_bytes_per_token_below_window']:,.0f} B/token up to the window" if s["swa_bytes_per_token_below_window"] else "")
-                   + f"; T_prefill from {rows[0]['source']}")
+                   + (f"; recurrent state {s['linear_state_dtype']} ({state_source})" if s["fixed_bytes_per_request"] else "")
+                   + (f"; T_prefill from {rows[0]['source']}" if rows[0]["source"] else ""))
         con = _console()
         con.print(rows_table(rows, cols, title=f"{m.name} on {gpus} x {hw.name}", caption=caption, width=con.width, keep=5))
+        if rows[0]["prefill_note"]:
+            con.print(f"no T_prefill on {gpus} x {hw.name}: {rows[0]['prefill_note']}")
 
     emit(fmt, output, rows, table)
 
@@ -148,7 +164,10 @@ def estimate(
     batch: Annotated[Optional[int], typer.Option("--batch", help="Decode batch per instance (default: the largest that fits memory).")] = None,
     mtp_draft: Annotated[int, typer.Option("--mtp-draft", help="Multi-token prediction: draft tokens per decode step.")] = 0,
     mtp_accept: Annotated[Optional[float], typer.Option("--mtp-accept", help="Mean tokens emitted per request per step with MTP (1 .. draft + 1).")] = None,
+    chunk_tokens: Annotated[Optional[int], typer.Option("--chunk-tokens", help="Chunked-prefill size, tokens per forward pass; 0 = no chunking (a prompt crosses PP stages in series). Default 16384; engines: SGLang --chunked-prefill-size 8192 (< 160 GiB parts) / 16384, TensorRT-LLM max_num_tokens 8192, vLLM max_num_batched_tokens 8192 (serve).")] = None,
     profile: Annotated[Optional[Path], typer.Option("--profile", help="Efficiency profile written by `calibrate` (replaces the part's efficiencies).")] = None,
+    engine: EngineOpt = None,
+    state_dtype: StateDtypeOpt = None,
     fmt: Annotated[EstimateFormat, typer.Option("--format", "-f", help="table, json or csv.")] = EstimateFormat.table,
     output: OutputOpt = None,
 ) -> None:
@@ -159,13 +178,14 @@ def estimate(
     from ..roofline.estimate import estimate as run_estimate
     from ..roofline.parallel import dp_ranks
 
-    m, hw = load_model(model), load_hardware(hardware)
+    (m, _), hw = _deployed(model, engine, state_dtype), load_hardware(hardware)
     if profile is not None:
         hw = apply_profile(hw, profile)
     result = run_estimate(
         m, hw, gpus, isl=_tokens_opt("--isl", isl), osl=_tokens_opt("--osl", osl), context_tokens=_tokens_opt("--context", context),
         batch=batch, tp=tp, dp=dp_ranks(dp, enable_dp_attention, dp_attention, tp), ep=ep, pp=pp, weights=_dt(weights), moe_weights=_dt(moe_weights),
         attention_dtype=_dt(attention_dtype), kv_dtype=_dt(kv_dtype), mtp_draft_tokens=mtp_draft, mtp_accepted_tokens=mtp_accept,
+        chunk_tokens=chunk_tokens,
     )
     for warning in result["warnings"]:
         typer.echo(f"warning: {warning}", err=True)
@@ -189,9 +209,10 @@ def estimate(
 
 @handles_errors
 def calibrate(
-    measurements: Annotated[Optional[Path], typer.Argument(help="YAML (a `measurements` list) or CSV of setups and measured ttft_s, prefill_tokens_per_s_per_gpu, decode_step_s, tpot_s or decode_tokens_per_s_per_gpu.")] = None,
+    measurements: Annotated[Optional[Path], typer.Argument(help="YAML (a `measurements` list) or CSV of setups and measured ttft_s, prefill_tokens_per_s_per_gpu, decode_step_s, tpot_s, decode_tokens_per_s_per_gpu or output_tokens_per_s_per_gpu; with --deployment, a benchmark tool's result file instead.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Profile file to write (YAML; written atomically, only after a successful fit).")] = None,
-    fit: Annotated[Optional[str], typer.Option("--fit", help="Comma-separated parameters to fit (default: every one the measurements respond to).")] = None,
+    fit: Annotated[Optional[str], typer.Option("--fit", help="Comma-separated parameters to fit (default: every one the measurements identify; one they cannot is refused).")] = None,
+    deployment: Annotated[Optional[Path], typer.Option("--deployment", help="YAML of the deployment a benchmark file ran (model, hardware, gpus; optional tp, dp, ep, pp, weights, kv_dtype, chunk_tokens, ...): MEASUREMENTS is then a `vllm bench serve --save-result` JSON, SGLang `bench_serving --output-file` JSONL or `trtllm-bench --report_json` file.")] = None,
     microbench: Annotated[bool, typer.Option("--microbench", help='Measure kernel ceilings on the local GPU instead (needs torch: pip install ".[gpu]").')] = False,
     hardware: Annotated[Optional[str], typer.Option("--hardware", "-H", help="The part the microbenchmark runs on (catalog name or YAML).")] = None,
     fmt: Annotated[EstimateFormat, typer.Option("--format", "-f", help="table, json or csv (the per-measurement errors).")] = EstimateFormat.table,
@@ -219,7 +240,13 @@ def calibrate(
         from ..roofline.fit import fit_measurements, load_measurements, profile_document
 
         keys = tuple(k.strip() for k in fit.split(",") if k.strip()) if fit else None
-        result = fit_measurements(load_measurements(measurements), keys)
+        if deployment is not None:
+            from ..roofline.bench_files import load_bench_file, load_deployment
+
+            points = load_bench_file(measurements, load_deployment(deployment), str(deployment))
+        else:
+            points = load_measurements(measurements)
+        result = fit_measurements(points, keys)
         doc = profile_document(result, str(measurements), date)
         rows = result.rows
     if output is not None:
@@ -234,6 +261,9 @@ def calibrate(
             cols = [("where", "measurement", text), ("metric", "metric", text), ("measured", "measured", f(".4g")),
                     ("before", "before fit", f(".4g")), ("after", "after fit", f(".4g"))]
         caption = ", ".join(f"{k} {v:.3g}" for k, v in doc.get("errors", {}).items()) + (f"; wrote {output}" if output else "; no --output: nothing written")
+        if not microbench:
+            caption += "\nfitted: " + ", ".join(f"{k} {doc['efficiency'][k]:.4g}" + (" (at its bound)" if k in doc["at_bound"] else "") for k in doc["fitted_keys"])
+            caption += "".join(f"\nleft fixed: {k} {doc['efficiency'][k]:.4g}: {why}" for k, why in doc["left_fixed"].items())
         _console().print(rows_table(rows, cols, title=f"calibrate: {doc['fitted_on']}", caption=caption))
         return
     sys.stdout.write(to_json(doc) if fmt is EstimateFormat.json else to_csv(rows))

@@ -9,7 +9,8 @@ import typer
 from ..bounds import BOUNDS
 from ..errors import PlanError
 from ..reports.export import write_atomic
-from ._common import BudgetOpt, Format, FormatOpt, ModeOpt, OutputOpt, ScenarioArg, SetOpt, TargetOpt, _console, emit, handles_errors, output_format
+from ._common import (BudgetOpt, ExecutorOpt, Format, FormatOpt, ModeOpt, OutputOpt, ScenarioArg, SchedulerOpt, SetOpt, TargetOpt, WorkersOpt, _console, emit,
+                      executor_from, handles_errors, output_format)
 
 
 # --- sweep --------------------------------------------------------------------------------------
@@ -24,12 +25,16 @@ def sweep(
     budget_usd_per_hour: BudgetOpt = None,
     target_req_per_s: TargetOpt = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Also draw the sweep (Lambda_max, req/s) to this .png or .svg file.")] = None,
+    executor: ExecutorOpt = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Answer the scenario's question at every value of one or two keys (re-planned at each
     point): threshold (tokens), instances, link (Gbit/s), Lambda_max (req/s), $/hour, $ per 1k
-    requests, what binds. Shows a progress bar on a terminal."""
+    requests, what binds. Shows a progress bar on a terminal. --workers N / --executor run the
+    points in parallel (the same rows)."""
     from ..planning.overrides import parse_axis, parse_sets
     from ..planning.scenario import load_scenario
     from ..planning.sweep import sweep as run_sweep
@@ -41,13 +46,14 @@ def sweep(
         raise PlanError(f"--plot {plot}: name the file .png or .svg")
     m = mode.value if mode else None
     fmt_now = output_format(fmt, output)
-    if fmt_now is Format.table or output is not None:
-        from ..reports.render import progress
+    with executor_from(executor, workers, scheduler) as ex:
+        if fmt_now is Format.table or output is not None:
+            from ..reports.render import progress
 
-        with progress(f"sweep {', '.join(k for k, _ in axes)}") as tick:
-            rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s, progress=tick)
-    else:
-        rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s)
+            with progress(f"sweep {', '.join(k for k, _ in axes)}") as tick:
+                rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s, progress=tick, executor=ex)
+        else:
+            rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s, executor=ex)
     keys = [k for k, _ in axes]
     prov = provenance(sc, m or sc.mode, "sweep", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s, vary=vary)
     def table():

@@ -4,6 +4,9 @@ reports), at the scenario's arrival rate, and the goodput under a TTFT SLO.
 Goodput is the highest arrival rate (req/s) whose analytic P90 TTFT meets ``slo.ttft_p90_s``
 (:func:`~prfaas_plan.latency.ttft.ttft`); P90 TTFT rises with load, so it is found by bisection
 between 0 and Lambda_max. A plan whose zero-load P90 already misses the SLO has goodput 0.
+
+:func:`optimize` is what ``prfaas-plan optimize`` prints, from Python: the plan, baselines and
+verdict of :func:`prfaas_plan.planning.planner.optimize` with this latency beside each.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import math
 
 from ..errors import PlanError
+from ..planning import planner
 from ..planning.planner import throughput_model
 from ..planning.scenario import Scenario
 from .deployment import Deployment, deployment
@@ -82,3 +86,12 @@ def latency_columns(plan: dict) -> dict:
         "ttft_mean_s_at_arrival_rate": at.get("ttft_mean_s", nan), "ttft_p90_s_at_arrival_rate": at.get("ttft_p90_s", nan),
         "goodput_req_per_s": lat.get("goodput_req_per_s", nan),
     }
+
+
+def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float | None = None,
+             target_req_per_s: float | None = None, compare_modes: bool = True) -> dict:
+    """Everything ``prfaas-plan optimize`` prints for ``sc``: the plan, its baselines, verdict,
+    prices, cost per million tokens and the other mode (:func:`~prfaas_plan.planning.planner.optimize`),
+    with a ``latency`` block (TTFT mean/P50/P90/P99 idle and at the arrival rate, goodput under
+    ``slo.ttft_p90_s``) in the plan and every baseline (:func:`add_latency`), and ``ttft_p90_slo_s``."""
+    return add_latency(sc, planner.optimize(sc, mode, budget_usd_per_hour, target_req_per_s, compare_modes))

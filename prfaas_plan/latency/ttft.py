@@ -136,10 +136,13 @@ def _pool(name: str, pool, rate: float, lengths: np.ndarray, mass: np.ndarray, a
     return pool_wait(pool.instances, rate, mean_s, cv2, arrival_cv2), util
 
 
-def ttft(dep: Deployment, arrival_req_per_s: float, n_cells: int = LATENCY_CELLS, arrival_cv2: float = 1.0) -> Latency:
+def ttft(dep: Deployment, arrival_req_per_s: float, n_cells: int = LATENCY_CELLS, arrival_cv2: float = 1.0,
+         quantiles: tuple[str, ...] = tuple(QUANTILES)) -> Latency:
     """TTFT mean / P50 / P90 / P99 and TPOT of ``dep`` at ``arrival_req_per_s``, Poisson by
     default; ``arrival_cv2`` > 1 for bursty arrivals (GI/G/c, each pool's share thinned by
     :func:`split_cv2`; the decode pool sees the prefill pools' output, taken as the arrivals).
+    ``quantiles``: the percentiles to compute (keys of :data:`QUANTILES`; the others are nan,
+    which saves their bisections where only one is read, e.g. `risk`'s P90).
     Raises :class:`PlanError` (one line) if any pool, the link or decode is at or over
     utilisation 1: the queue is unstable and the latency unbounded."""
     lam = float(arrival_req_per_s)
@@ -176,15 +179,17 @@ def ttft(dep: Deployment, arrival_req_per_s: float, n_cells: int = LATENCY_CELLS
         raise PlanError(f"decode pool at {decode_util:.1%} utilisation is unstable: lower the load")
     w_dec = pool_wait(dep.decode_slots, lam, decode_s, 0.0, arrival_cv2) if lam > 0 else no_wait
     delay = delay + dep.decode_step_s
-    cell_wait = {name: waits[name] for name in paths}
+    slices = [(mass[sel], delay[sel], waits[name]) for name, (_, _, _, sel) in paths.items()]  # each path's cells, cut once
 
     def survival(x: float) -> float:
-        return float(sum(np.sum(mass[sel] * _wait_survival(x - delay[sel], cell_wait[name], w_dec))
-                         for name, (_, _, _, sel) in paths.items()))
+        return float(sum(np.sum(m * _wait_survival(x - d, w, w_dec)) for m, d, w in slices))
 
     mean = float(np.sum(mass * delay)) + w_dec.mean_s + sum(paths[n][0] * waits[n].mean_s for n in paths)
     hi = float(delay.max()) + 50 * max([w_dec.mean_if_waiting_s] + [w.mean_if_waiting_s for w in waits.values()]) + 1.0
-    quantiles = {k: _quantile(survival, 1 - q, float(delay.min()), hi) for k, q in QUANTILES.items()}
+    unknown = set(quantiles) - set(QUANTILES)
+    if unknown:
+        raise PlanError(f"unknown TTFT quantile(s) {', '.join(sorted(unknown))}; known: {', '.join(QUANTILES)}")
+    quantiles = {k: _quantile(survival, 1 - q, float(delay.min()), hi) if k in quantiles else math.nan for k, q in QUANTILES.items()}
     path_out = {name: PathLatency(share, util, wait.mean_s, wait.p_wait,
                                   float(np.sum(mass[sel] * delay[sel]) / share) + wait.mean_s + w_dec.mean_s)
                 for name, (share, util, wait, sel) in paths.items()}

@@ -4,12 +4,14 @@ and the question (fixed fleet, budget or target). Shipped examples live in ``sce
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..catalog.fields import Fields, open_catalog_file
 from ..catalog.hardware import Hardware, apply_profile, load_hardware
-from ..catalog.model import ModelSpec, load_model
+from .. import units
+from ..catalog.files import show_path
+from ..catalog.model import RECURRENT_KINDS, ModelSpec, load_model
 from ..catalog.paths import catalog_names, resolve_from
 from ..bounds import check
 from ..errors import PlanError
@@ -19,6 +21,7 @@ from .problem import Link, Range
 from .overrides import Override, apply_overrides
 from .throughput import MODES
 from .trace_input import TraceInput, trace_input
+from .uncertainty import Distribution, read_uncertainty
 from .workload import LengthDistribution, Mixture, Scaled, TruncatedLogNormal, Workload
 
 OBJECTIVES = ("fixed-fleet", "budget", "target")
@@ -55,12 +58,40 @@ class Scenario:
     overrides: tuple[Override, ...] = ()
     raw: dict | None = field(default=None, compare=False)  # the resolved YAML mapping (overrides applied), for provenance
     ttft_p90_slo_s: float | None = None  # slo.ttft_p90_s: goodput is the highest load meeting it
+    uncertainty: dict[str, Distribution] = field(default_factory=dict, compare=False)  # `uncertainty:` (read by `risk`)
+    link_fixed_by_override: bool = False  # see link_is_fixed
+
+
+#: The override that fixes the link in every question (see :func:`link_is_fixed`).
+LINK_BANDWIDTH_KEY = "link.bandwidth_gbit_per_s"
+
+
+def link_is_fixed(sc: Scenario, objective: str) -> bool:
+    """Whether a plan for ``objective`` must use ``link.bandwidth_gbit_per_s`` as it stands. In a
+    file that key is the link in place, which only a fixed-fleet question keeps (a budget or
+    target question buys its link: purchasable sizes, the cap, or continuous). Set by an override
+    (``--set``, ``--vary``, a what-if), it fixes the link in every question: the question is then
+    "what if the link were this", and a re-plan buys its fleet around that link at its price."""
+    return objective == "fixed-fleet" or (sc.link_fixed_by_override and sc.link.fixed_gbit_per_s is not None)
 
 
 #: Optional ``instance`` keys of a cluster besides the parallelism (roofline/parallel.py: tp, dp,
 #: enable_dp_attention, ep, pp, in the engines' spelling) -> make_instance options (defaults: the engine's).
 _SHAPE_KEYS = {"weights": "weights", "moe_weights": "moe_weights", "attention_dtype": "attention_dtype", "kv_dtype": "kv_dtype",
-               "mtp_draft": "mtp_draft_tokens", "mtp_accept": "mtp_accepted_tokens"}
+               "mtp_draft": "mtp_draft_tokens", "mtp_accept": "mtp_accepted_tokens",
+               "chunk_tokens": "chunk_tokens"}
+
+
+def _deployed(f: Fields | None, model: ModelSpec) -> ModelSpec:
+    """The model as the cluster's ``instance: {engine, state_dtype}`` deploy it (the recurrent-
+    state dtype, :func:`prfaas_plan.catalog.engines.deploy`); the model file's without them."""
+    if f is None:
+        return model
+    from ..catalog.engines import ENGINES, deploy
+
+    engine = f.str("engine", None, choices=tuple(ENGINES))
+    state = f.str("state_dtype", None, choices=tuple(units.DTYPE_BYTES))
+    return deploy(model, engine, state)[0] if engine or state else model
 
 
 def _shape(f: Fields | None) -> dict:
@@ -70,7 +101,7 @@ def _shape(f: Fields | None) -> dict:
     for key, option in _SHAPE_KEYS.items():
         if key == "mtp_accept":
             v = f.num(key, None)
-        elif key == "mtp_draft":
+        elif key in ("mtp_draft", "chunk_tokens"):
             v = f.int(key, None, min_value=0)
         else:
             v = f.str(key, None, choices=DTYPES)
@@ -96,7 +127,9 @@ def _cluster(f: Fields, role: str, base: Path, model: ModelSpec) -> Cluster:
         instances_range = Range(lo, hi)
     else:
         instances_range = Range(0, None)
-    shape = _shape(f.sub("instance", None))
+    shape_fields = f.sub("instance", None)
+    model = _deployed(shape_fields, model)  # reads engine / state_dtype before _shape checks the rest
+    shape = _shape(shape_fields)
     try:
         instance = make_instance(model, hw, gpus, **shape)
     except PlanError as exc:
@@ -262,13 +295,19 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
     if objective == "target" and target is None:
         raise obj.error("target_req_per_s", "missing (objective kind is target)")
     obj.done()
+    prfaas, local = _cluster(f.sub("prfaas"), "prfaas", path.parent, model), _cluster(f.sub("local"), "local", path.parent, model)
+    recurrent = any(isinstance(g, RECURRENT_KINDS) for g in model.layers)
+    if recurrent and prfaas.instance.model.dtypes != local.instance.model.dtypes:  # one request's state crosses the link
+        d, e = prfaas.instance.model.dtypes, local.instance.model.dtypes
+        raise PlanError(f"{show_path(path)}: key 'local.instance.state_dtype': the clusters keep the recurrent state in "
+                        f"{d.linear_state}/{d.conv_state} (prfaas) and {e.linear_state}/{e.conv_state} (local); give both the same engine or state_dtype")
     sc = Scenario(
         name=name,
         description=f.str("description"),
-        model=model,
+        model=prfaas.instance.model,
         mode=f.str("mode", "distribution", choices=MODES),
-        prfaas=_cluster(f.sub("prfaas"), "prfaas", path.parent, model),
-        local=_cluster(f.sub("local"), "local", path.parent, model),
+        prfaas=prfaas,
+        local=local,
         link=_link(f.sub("link")),
         workload=workload,
         tpot_s=tpot_s,
@@ -280,6 +319,8 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         path=str(path),
         overrides=tuple(overrides),
         raw=raw,
+        uncertainty=read_uncertainty(f.sub("uncertainty", None)),
+        link_fixed_by_override=any(o.key == LINK_BANDWIDTH_KEY for o in overrides),
     )
     f.done()
     if objective == "fixed-fleet":
@@ -290,6 +331,18 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         if sc.link.fixed_gbit_per_s is None:
             raise PlanError(f"{path}: key 'link.bandwidth_gbit_per_s': missing (objective kind is fixed-fleet)")
     return sc
+
+
+def with_input_scale(sc: Scenario, scale: float) -> Scenario:
+    """``sc`` as if its file said ``workload.input_tokens_scale: scale``: the same workload
+    :func:`scenario_from_mapping` builds (every length distribution of the unscaled prompts
+    wrapped in one Scaled), without reading the mapping again (`risk` makes one per sample)."""
+    wl, old = sc.workload, (sc.raw.get("workload") or {}).get("input_tokens_scale", 1.0)
+    unscaled = lambda d: None if d is None else (d.base if old != 1.0 else d)  # noqa: E731
+    rescaled = lambda d: None if d is None else (Scaled(d, scale) if scale != 1.0 else d)  # noqa: E731
+    raw = {**sc.raw, "workload": {**(sc.raw.get("workload") or {}), "input_tokens_scale": scale}}
+    workload = replace(wl, input=rescaled(unscaled(wl.input)), uncached_input=rescaled(unscaled(wl.uncached_input)))
+    return replace(sc, workload=workload, raw=raw)
 
 
 def list_scenarios() -> list[str]:

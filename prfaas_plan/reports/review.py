@@ -8,9 +8,9 @@ import numpy as np
 
 from ..catalog.model import load_model
 from ..errors import PlanError
+from ..latency.plans import optimize
 from ..planning import curves
 from ..planning.inputs import input_rows
-from ..planning.planner import optimize
 from ..planning.scenario import Scenario
 from ..planning.whatif import whatif_rows
 from .kv_report import kv_rows
@@ -64,7 +64,7 @@ def _safe(fn):
 
 def build_review(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float | None = None,
                  target_req_per_s: float | None = None, command: str = "report") -> dict:
-    result = optimize(sc, mode, budget_usd_per_hour, target_req_per_s)
+    result = optimize(sc, mode, budget_usd_per_hour, target_req_per_s)  # with latency, as `optimize` prints it
     m = result["mode"]
     return {
         "provenance": provenance(sc, m, command, budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s),

@@ -16,7 +16,8 @@ For an instance (:func:`~.instance.make_instance`) and a workload (ISL, OSL, dec
   offload to host memory, which the roofline does not model (issue 14: it printed numbers).
 - co-located (aggregated) output tokens/s per GPU at batch C = ``decode_batch``:
   C * OSL / (C * ISL / (prefill tokens/s per GPU * P) + OSL * T_step(C)) / P.
-Every time comes with its terms (seconds) and the term that binds.
+Every time comes with its terms (seconds) and the term that binds; every metric ``K`` above with
+``K_low`` / ``K_high``, the 80% error band of the shipped calibration (:mod:`.bands`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..bounds import check
 from ..catalog.hardware import Hardware
 from ..catalog.model import ModelSpec
 from ..errors import PlanError
+from .bands import add_bands
 from .decode import step_terms
 from .instance import Instance, make_instance
 from .prefill import latency_terms, throughput_terms
@@ -80,6 +82,7 @@ def estimate_instance(inst: Instance, isl: int, osl: int, context_tokens: float 
         "kv_dtype": inst.kv_dtype,
         "mtp_draft_tokens": inst.mtp_draft_tokens,
         "mtp_accepted_tokens": inst.mtp_accepted_tokens,
+        "chunk_tokens": inst.chunk_tokens,
         "isl": isl,
         "osl": osl,
         "context_tokens": context,
@@ -109,7 +112,7 @@ def estimate_instance(inst: Instance, isl: int, osl: int, context_tokens: float 
     else:  # not one request fits beside the weights
         out.update({"decode_step_s": None, "tpot_s": None, "decode_output_tokens_per_s_per_gpu": 0.0,
                     "bound_decode": "memory", "decode_terms_s": {}, "colocated_output_tokens_per_s_per_gpu": 0.0})
-    return out
+    return add_bands(out)
 
 
 def colocated_tokens_per_s_per_gpu(batch: float, isl: float, osl: float, prefill_tps_per_gpu: float, tpot_s: float, gpus: int) -> float:

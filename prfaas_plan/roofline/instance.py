@@ -26,7 +26,7 @@ from functools import cached_property
 
 from .. import units
 from ..catalog.hardware import Hardware
-from ..catalog.model import MLA, FullAttention, LinearAttention, ModelSpec, SlidingWindow
+from ..catalog.model import MLA, FullAttention, LinearAttention, Mamba, ModelSpec, SlidingWindow
 from ..errors import PlanError
 from . import counts
 from . import elementwise as ew
@@ -34,9 +34,38 @@ from . import elementwise as ew
 DTYPES = ("bf16", "fp8", "fp4", "int4")
 
 #: Tokens each attention rank (DP rank) packs into one prefill forward pass (chunked prefill
-#: budget). The one figure stated in ../shared/reference/engines-train.json is 16,384 per GPU
-#: for SGLang's DP-attention prefill; TensorRT-LLM's max_num_tokens defaults to 8,192. [E]
+#: budget) when the deployment does not say (``chunk_tokens`` None). The one figure stated in
+#: ../shared/reference/engines-train.json is 16,384 per GPU for SGLang's DP-attention prefill,
+#: and the shipped calibration was fitted with it. Engines' own defaults differ
+#: (:data:`ENGINE_CHUNK_TOKENS`); give ``chunk_tokens`` to price one. [E]
 PREFILL_TOKENS_PER_FORWARD = 16_384
+
+#: Each engine's default chunked-prefill size (tokens per forward pass), read from its source:
+#:
+#: - SGLang ``--chunked-prefill-size`` (python/sglang/srt/server_args.py, _handle_chunked_prefill_size):
+#:   by GPU memory, < 35 GiB 2,048; < 160 GiB (A100, H100, H200, H20) 8,192; larger (B200, GB200,
+#:   MI300) 16,384; -1 disables chunking (here: 0);
+#: - vLLM ``max_num_batched_tokens`` (vllm/engine/arg_utils.py, get_batch_defaults): on >= 70 GiB
+#:   parts other than A100, 8,192 for ``vllm serve`` and 16,384 for the offline ``LLM`` class;
+#:   otherwise 2,048 / 8,192;
+#: - TensorRT-LLM ``max_num_tokens`` 8,192 per pass (the LLM API / trtllm-serve default).
+#:
+#: (engine, upper GPU-memory bound in GiB or None, tokens), first match wins.
+ENGINE_CHUNK_TOKENS = (
+    ("sglang", 35, 2048), ("sglang", 160, 8192), ("sglang", None, 16_384),
+    ("vllm", 70, 2048), ("vllm", None, 8192),
+    ("trtllm", None, 8192),
+)
+
+
+def engine_chunk_tokens(engine: str, hw: Hardware) -> int:
+    """``engine``'s default chunked-prefill size on ``hw`` (:data:`ENGINE_CHUNK_TOKENS`)."""
+    gib = hw.memory_capacity_bytes / units.GIB
+    for name, below_gib, tokens in ENGINE_CHUNK_TOKENS:
+        if name == engine and (below_gib is None or gib < below_gib):
+            return tokens
+    engines = ", ".join(dict.fromkeys(e for e, _, _ in ENGINE_CHUNK_TOKENS))
+    raise PlanError(f"--engine: unknown engine {engine!r}; use one of {engines}")
 
 
 @dataclass(frozen=True)
@@ -55,6 +84,7 @@ class Instance:
     mtp_draft_tokens: int = 0
     mtp_accepted_tokens: float = 1.0  # mean tokens emitted per request per decode step (>= 1)
     overlap_comm: bool = False  # two-batch overlap hides EP dispatch/combine behind compute
+    chunk_tokens: int = PREFILL_TOKENS_PER_FORWARD  # chunked-prefill size per pass; 0 = no chunking
 
     # -- shape ----------------------------------------------------------------------------------
     @property
@@ -149,6 +179,8 @@ class Instance:
         tp = self.attention_tp
         if isinstance(group, MLA):
             return float(tp)
+        if isinstance(group, Mamba):  # heads (Mamba2) or channels (Mamba1) shard over attention TP
+            return tp / min(tp, group.heads or group.inner_dim)
         heads = group.value_heads if isinstance(group, LinearAttention) else group.kv_heads
         return tp / min(tp, heads)
 
@@ -156,7 +188,7 @@ class Instance:
     def _cache_parts(self) -> tuple[float, list[tuple[float, int]], float]:
         """(bytes per token of full/MLA layers, [(bytes per token, window)] of SWA layers, fixed
         state bytes of linear layers), each with its TP replication, in the instance's KV dtype."""
-        from .kv import layer_kv_bytes_per_token, linear_state_bytes
+        from .kv import layer_kv_bytes_per_token, recurrent_state_bytes
 
         m, kv = self.model, self.kv_dtype
         grow, swa, state = 0.0, [], 0.0
@@ -167,7 +199,7 @@ class Instance:
             elif isinstance(g, SlidingWindow):
                 swa.append((g.count * layer_kv_bytes_per_token(g, kv) * rep, g.window_tokens))
             else:
-                state += g.count * linear_state_bytes(g, m.dtypes.linear_state, m.dtypes.conv_state) * rep
+                state += g.count * recurrent_state_bytes(g, m.dtypes.linear_state, m.dtypes.conv_state) * rep
         return grow, swa, state
 
     def kv_write_bytes_per_token(self) -> float:
@@ -194,13 +226,21 @@ class Instance:
         return max(int(free // per), 0) if per > 0 else 10**9
 
 
+def dtype_unsupported(hw: Hardware, dtype: str) -> str | None:
+    """Why ``hw`` cannot run weights or attention in ``dtype`` (None when it can)."""
+    if dtype == "fp4" and "fp4" not in hw.peak_flop_per_s:
+        return f"{hw.name} has no FP4 tensor cores (fp4 needs Blackwell or later); use fp8 or int4"
+    if dtype == "fp8" and "fp8" not in hw.peak_flop_per_s and "fp4" not in hw.peak_flop_per_s:
+        return f"{hw.name} has no FP8 tensor cores"
+    return None
+
+
 def _check_dtype(hw: Hardware, option: str, dtype: str) -> None:
     if dtype not in DTYPES and dtype not in units.DTYPE_BYTES:
         raise PlanError(f"{option}: unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
-    if dtype == "fp4" and "fp4" not in hw.peak_flop_per_s:
-        raise PlanError(f"{option}: {hw.name} has no FP4 tensor cores (fp4 needs Blackwell or later); use fp8 or int4")
-    if dtype == "fp8" and "fp8" not in hw.peak_flop_per_s and "fp4" not in hw.peak_flop_per_s:
-        raise PlanError(f"{option}: {hw.name} has no FP8 tensor cores")
+    why = dtype_unsupported(hw, dtype)
+    if why:
+        raise PlanError(f"{option}: {why}")
 
 
 def make_instance(
@@ -219,6 +259,7 @@ def make_instance(
     kv_dtype: str | None = None,
     mtp_draft_tokens: int = 0,
     mtp_accepted_tokens: float | None = None,
+    chunk_tokens: int | None = None,
 ) -> Instance:
     """Build and check an instance in the engines' spelling (:mod:`.parallel`): ``tp`` the
     tensor-parallel world size of a stage (P = TP x PP), ``dp`` the DP-attention ranks splitting
@@ -290,8 +331,12 @@ def make_instance(
         raise PlanError("--mtp-accept: give --mtp-draft too")
     if not 1.0 <= accepted <= mtp_draft_tokens + 1:
         raise PlanError(f"--mtp-accept: mean accepted tokens per step must lie in [1, {mtp_draft_tokens + 1}], got {accepted}")
+    if chunk_tokens is None:
+        chunk_tokens = PREFILL_TOKENS_PER_FORWARD
+    if isinstance(chunk_tokens, bool) or not isinstance(chunk_tokens, int) or chunk_tokens < 0:
+        raise PlanError(f"--chunk-tokens: must be a whole number of tokens >= 0 (0 = no chunking), got {chunk_tokens!r}")
     # Engines that spread experts across scale-up domains run two-batch overlap (SGLang TBO,
     # DeepEP): dispatch/combine of one micro-batch hides behind the other's compute.
     overlap = ep > domain
     return Instance(model, hw, gpus, tp // dp, ep, dp, pp, weights, moe_weights, attention_dtype, kv_dtype,
-                    mtp_draft_tokens, accepted, overlap)
+                    mtp_draft_tokens, accepted, overlap, chunk_tokens)

@@ -112,9 +112,10 @@ def _attention(torch, raw: dict) -> None:
         raw[f"attention_prefill_{length}_exp_per_s"] = h * pairs / t  # one exponential per score
     raw["attention_prefill_flop_per_s"] = raw[f"attention_prefill_{ATTN_TOKENS}_flop_per_s"]
     qd = torch.randn(DECODE_BATCH, h, 1, d, device=dev, dtype=torch.bfloat16)
-    kv = torch.randn(DECODE_BATCH, h, DECODE_CONTEXT, d, device=dev, dtype=torch.bfloat16)
-    t = _time_s(torch, lambda: F.scaled_dot_product_attention(qd, kv, kv))
-    raw["attention_decode_bytes_per_s"] = 2 * kv.numel() * kv.element_size() / t
+    kc = torch.randn(DECODE_BATCH, h, DECODE_CONTEXT, d, device=dev, dtype=torch.bfloat16)
+    vc = torch.randn_like(kc)  # separate K and V tensors: both are read from HBM
+    t = _time_s(torch, lambda: F.scaled_dot_product_attention(qd, kc, vc))
+    raw["attention_decode_bytes_per_s"] = 2 * kc.numel() * kc.element_size() / t
 
 
 def _copy(torch, raw: dict) -> None:
