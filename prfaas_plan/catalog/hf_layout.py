@@ -21,6 +21,7 @@ Falcon-H1 runs attention and Mamba2 side by side in every layer (:data:`PARALLEL
 
 from __future__ import annotations
 
+import json
 import re
 
 from ..errors import PlanError
@@ -32,8 +33,7 @@ def whole_number(value, key: str) -> int:
     is a fraction (``int`` truncated it). A ValueError naming the key (import_hf_config turns it
     into one line naming the file)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
-        shown = "true" if value is True else "false" if value is False else repr(value)[:40]
-        raise ValueError(f"key '{key}': expected a whole number, got {shown}")
+        raise ValueError(f"key '{key}': expected a whole number, got {json.dumps(value)[:40]}")
     return int(value)
 
 #: model_type values whose layers all run attention and a Mamba2 mixer in parallel.
