@@ -49,7 +49,8 @@ SIMULATION_WINDOW_S = 1.0
 
 BOUNDS: dict[str, Bound] = {
     # -- planning ------------------------------------------------------------------------------
-    "budget_usd_per_hour": Bound(0, 1e12, "$/hour", "10^12 $/hour rents ~10^11 GPUs, beyond any fleet", min_open=True),
+    "budget_usd_per_hour": Bound(0, 1e15, "$/hour", "10^15 $/hour rents ~10^14 GPUs, far beyond any fleet; up to it a plan takes ~1 s",
+                                 min_open=True),
     "target_req_per_s": Bound(0, 1e9, "req/s", "10^9 req/s is ~10^4 x the largest published serving fleets", min_open=True),
     # -- sweep ---------------------------------------------------------------------------------
     "sweep_axis_points": Bound(1, 1_000, "values per --vary", "each value is one optimizer run (~0.1 s)", whole=True),

@@ -20,7 +20,7 @@ from prfaas_plan.reports.export import STALE_TEMPORARY_AGE_S, write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from bench_bad_input import CASES, prepare, run_case  # noqa: E402
+from bench_bad_input import CASES, FAST, prepare, run_case  # noqa: E402
 
 RUN_TIMEOUT_S = 60  # a hang fails the test after this long (each case returns within ~2 s)
 
@@ -36,6 +36,16 @@ def test_hostile_input_is_one_line(tmp_path, name, args, words):
     for w in words:
         assert w in lines[0], (w, lines[0])
     assert r["written"] == [], r["written"]
+
+
+@pytest.mark.parametrize("name, args", FAST, ids=[c[0] for c in FAST])
+def test_valid_input_that_hung_returns(tmp_path, name, args):
+    """Issue 14: a 1e15 $/hour budget ran for minutes (Erlang B looped over ~10^13 decode slots);
+    now it is planned, exit 0, its file written (scripts/bench_bad_input.py times it)."""
+    prepare(tmp_path)
+    r = run_case(tmp_path, args, RUN_TIMEOUT_S)
+    assert r["rc"] == 0, r["stderr"][-400:]
+    assert r["written"] == ["x.json"]
 
 
 def _killed_writer(target: Path, reap: bool) -> tuple[Path, subprocess.Popen]:
