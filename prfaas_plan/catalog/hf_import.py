@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import PlanError
 from .fields import check_name
 from .files import MAX_JSON_BYTES, read_text, show_path
-from .hf_layout import check_understood, layer_kinds, whole_number as _whole
+from .hf_layout import check_understood, declared_state_dtype, default, layer_kinds, mamba_group, whole_number
 
 #: More hidden layers than any published model has by two orders of magnitude; above this a
 #: config is refused before a per-layer list is built for it.
@@ -116,9 +116,6 @@ CLASS_DEFAULTS = {
     "gemma3_text": {"vocab_size": 262_208, "head_dim": 256, "sliding_window": 4096, "sliding_window_pattern": 6},
 }
 
-#: Config spellings of a declared recurrent-state dtype -> catalog dtype names.
-_STATE_DTYPES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
-
 
 def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
     cfg = _read(path)
@@ -135,10 +132,10 @@ def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
             raise PlanError(f"{where}: key '{key}': missing, cannot map this config")
         return cfg[key]
 
-    n_blocks = _whole(need("num_hidden_layers"), "num_hidden_layers")
+    n_blocks = whole_number(need("num_hidden_layers"), "num_hidden_layers")
     if not 1 <= n_blocks <= MAX_LAYERS:
         raise PlanError(f"{where}: key 'num_hidden_layers': must be between 1 and {MAX_LAYERS:,}, got {n_blocks:.6g}")
-    hidden = _whole(need("hidden_size"), "hidden_size")
+    hidden = whole_number(need("hidden_size"), "hidden_size")
     kinds, parallel = layer_kinds(cfg, n_blocks, where)
     n_layers = n_blocks - kinds.count("mlp")  # blocks with a mixer
     groups: list[dict] = []
@@ -149,14 +146,14 @@ def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
     if kinds.count("linear"):
         groups.append(_linear_group(cfg, kinds.count("linear"), notes))
     if kinds.count("mamba") or parallel:
-        groups.append(_mamba_group(cfg, n_layers if parallel else kinds.count("mamba"), parallel, notes, where))
+        groups.append(mamba_group(cfg, n_layers if parallel else kinds.count("mamba"), parallel, notes, where))
     if not n_layers:
         raise PlanError(f"{where}: key 'num_hidden_layers': no block has an attention or Mamba mixer")
 
     ffn = _ffn(cfg, n_layers, notes, where)
     weights = _weights_dtype(cfg, path, notes)
     dtypes = {"weights": weights, "kv_cache": "bf16", "linear_state": "fp32"}
-    declared = _declared_state_dtype(cfg, where)
+    declared = declared_state_dtype(cfg, where)
     if declared:
         dtypes["declared_state"] = declared
     if any(g["kind"] in ("linear", "mamba") for g in groups):
@@ -169,7 +166,7 @@ def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
         "description": f"imported from {path.name} ({cfg.get('model_type', 'unknown model_type')})",
         "family": str(cfg.get("model_type") or "unknown")[:60],
         "hidden_size": hidden,
-        "vocab_size": _whole(need("vocab_size"), "vocab_size"),
+        "vocab_size": whole_number(need("vocab_size"), "vocab_size"),
         "num_layers": n_layers,
         "tie_word_embeddings": bool(cfg.get("tie_word_embeddings", False)),
         "dtypes": dtypes,
@@ -183,35 +180,27 @@ def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
     return out, notes
 
 
-def _default(cfg: dict, key: str, value: Any, notes: list[str], why: str = "") -> Any:
-    """``cfg[key]``, or ``value`` with a note saying it was applied."""
-    if cfg.get(key) is not None:
-        return cfg[key]
-    notes.append(f"{key} absent: {value} assumed{why}")
-    return value
-
-
 def _full_attention_group(cfg: dict, notes: list[str]) -> dict:
     if not cfg.get("num_attention_heads"):
         raise KeyError("num_attention_heads")
-    heads = _whole(cfg["num_attention_heads"], "num_attention_heads")
+    heads = whole_number(cfg["num_attention_heads"], "num_attention_heads")
     if cfg.get("kv_lora_rank"):
         return {
             "kind": "mla",
             "heads": heads,
-            "kv_lora_rank": _whole(cfg["kv_lora_rank"], "kv_lora_rank"),
-            "rope_dim": _whole(_default(cfg, "qk_rope_head_dim", 64, notes, " (DeepSeek-V3 value)"), "qk_rope_head_dim"),
-            "qk_nope_dim": _whole(_default(cfg, "qk_nope_head_dim", 128, notes, " (DeepSeek-V3 value)"), "qk_nope_head_dim"),
-            "v_head_dim": _whole(_default(cfg, "v_head_dim", 128, notes, " (DeepSeek-V3 value)"), "v_head_dim"),
-            "q_lora_rank": _whole(cfg.get("q_lora_rank") or 0, "q_lora_rank"),
+            "kv_lora_rank": whole_number(cfg["kv_lora_rank"], "kv_lora_rank"),
+            "rope_dim": whole_number(default(cfg, "qk_rope_head_dim", 64, notes, " (DeepSeek-V3 value)"), "qk_rope_head_dim"),
+            "qk_nope_dim": whole_number(default(cfg, "qk_nope_head_dim", 128, notes, " (DeepSeek-V3 value)"), "qk_nope_head_dim"),
+            "v_head_dim": whole_number(default(cfg, "v_head_dim", 128, notes, " (DeepSeek-V3 value)"), "v_head_dim"),
+            "q_lora_rank": whole_number(cfg.get("q_lora_rank") or 0, "q_lora_rank"),
         }
-    head_dim = _whole(cfg.get("head_dim") or cfg["hidden_size"] // heads, "head_dim")
+    head_dim = whole_number(cfg.get("head_dim") or cfg["hidden_size"] // heads, "head_dim")
     if not cfg.get("head_dim"):
         notes.append("head_dim absent: taken as hidden_size / num_attention_heads")
     if cfg.get("num_key_value_heads"):
-        kv_heads = _whole(cfg["num_key_value_heads"], "num_key_value_heads")
+        kv_heads = whole_number(cfg["num_key_value_heads"], "num_key_value_heads")
     elif cfg.get("num_attention_groups"):  # Step-3: KV heads are "attention groups"
-        kv_heads = _whole(cfg["num_attention_groups"], "num_attention_groups")
+        kv_heads = whole_number(cfg["num_attention_groups"], "num_attention_groups")
     else:
         kv_heads = heads
         notes.append("num_key_value_heads absent: one KV head per query head (MHA, the Hugging Face default)")
@@ -220,7 +209,7 @@ def _full_attention_group(cfg: dict, notes: list[str]) -> dict:
         "q_heads": heads,
         "kv_heads": kv_heads,
         "head_dim": head_dim,
-        "v_head_dim": _whole(cfg.get("v_head_dim") or head_dim, "v_head_dim"),
+        "v_head_dim": whole_number(cfg.get("v_head_dim") or head_dim, "v_head_dim"),
     }
     if cfg.get("share_q_dim"):
         notes.append(f"share_q_dim {cfg['share_q_dim']} (low-rank query) not modelled: q projection counted at full rank (weights only)")
@@ -231,74 +220,34 @@ def _full_attention_group(cfg: dict, notes: list[str]) -> dict:
 
 def _swa_group(cfg: dict, count: int, notes: list[str]) -> dict:
     full = _full_attention_group(cfg, [])
-    head_dim = _whole(cfg.get("swa_head_dim") or full["head_dim"], "swa_head_dim")
+    head_dim = whole_number(cfg.get("swa_head_dim") or full["head_dim"], "swa_head_dim")
     return {
         "kind": "swa",
         "count": count,
-        "q_heads": _whole(cfg.get("swa_num_attention_heads") or full["q_heads"], "swa_num_attention_heads"),
-        "kv_heads": _whole(cfg.get("swa_num_key_value_heads") or full["kv_heads"], "swa_num_key_value_heads"),
+        "q_heads": whole_number(cfg.get("swa_num_attention_heads") or full["q_heads"], "swa_num_attention_heads"),
+        "kv_heads": whole_number(cfg.get("swa_num_key_value_heads") or full["kv_heads"], "swa_num_key_value_heads"),
         "head_dim": head_dim,
-        "v_head_dim": _whole(cfg.get("swa_v_head_dim") or cfg.get("v_head_dim") or head_dim, "swa_v_head_dim"),
-        "window_tokens": _whole(cfg.get("sliding_window") or cfg.get("sliding_window_size"), "sliding_window"),
+        "v_head_dim": whole_number(cfg.get("swa_v_head_dim") or cfg.get("v_head_dim") or head_dim, "swa_v_head_dim"),
+        "window_tokens": whole_number(cfg.get("sliding_window") or cfg.get("sliding_window_size"), "sliding_window"),
     }
 
 
 def _linear_group(cfg: dict, count: int, notes: list[str]) -> dict:
     lin = cfg.get("linear_attn_config") if isinstance(cfg.get("linear_attn_config"), dict) else None
     if lin is not None:  # Kimi Delta Attention
-        heads, dim = _whole(lin["num_heads"], "num_heads"), _whole(lin["head_dim"], "head_dim")
+        heads, dim = whole_number(lin["num_heads"], "num_heads"), whole_number(lin["head_dim"], "head_dim")
         return {"kind": "linear", "variant": "kda", "count": count, "key_heads": heads, "value_heads": heads,
-                "key_dim": dim, "value_dim": dim, "conv_kernel": _whole(lin.get("short_conv_kernel_size", 0), "short_conv_kernel_size")}
+                "key_dim": dim, "value_dim": dim, "conv_kernel": whole_number(lin.get("short_conv_kernel_size", 0), "short_conv_kernel_size")}
     if cfg.get("linear_num_key_heads"):  # Gated DeltaNet (Qwen3-Next / Qwen3.5)
         return {"kind": "linear", "variant": "gated_deltanet", "count": count,
-                "key_heads": _whole(cfg["linear_num_key_heads"], "linear_num_key_heads"), "value_heads": _whole(cfg["linear_num_value_heads"], "linear_num_value_heads"),
-                "key_dim": _whole(cfg["linear_key_head_dim"], "linear_key_head_dim"), "value_dim": _whole(cfg["linear_value_head_dim"], "linear_value_head_dim"),
-                "conv_kernel": _whole(cfg.get("linear_conv_kernel_dim", 0), "linear_conv_kernel_dim"), "output_gate": True}
-    heads = _whole(cfg["num_attention_heads"], "num_attention_heads")  # Lightning attention (Bailing / Ring linear, MiniMax-Text-01)
-    dim = _whole(cfg.get("head_dim") or cfg["hidden_size"] // heads, "head_dim")
+                "key_heads": whole_number(cfg["linear_num_key_heads"], "linear_num_key_heads"), "value_heads": whole_number(cfg["linear_num_value_heads"], "linear_num_value_heads"),
+                "key_dim": whole_number(cfg["linear_key_head_dim"], "linear_key_head_dim"), "value_dim": whole_number(cfg["linear_value_head_dim"], "linear_value_head_dim"),
+                "conv_kernel": whole_number(cfg.get("linear_conv_kernel_dim", 0), "linear_conv_kernel_dim"), "output_gate": True}
+    heads = whole_number(cfg["num_attention_heads"], "num_attention_heads")  # Lightning attention (Bailing / Ring linear, MiniMax-Text-01)
+    dim = whole_number(cfg.get("head_dim") or cfg["hidden_size"] // heads, "head_dim")
     notes.append("linear layers mapped as Lightning attention with num_attention_heads x head_dim state, no conv")
     return {"kind": "linear", "variant": "lightning", "count": count, "key_heads": heads, "value_heads": heads,
             "key_dim": dim, "value_dim": dim, "conv_kernel": 0}
-
-
-def _first(cfg: dict, *keys: str) -> Any:
-    return next((cfg[k] for k in keys if cfg.get(k) is not None), None)
-
-
-def _mamba_group(cfg: dict, count: int, parallel: bool, notes: list[str], where: str) -> dict:
-    """A Mamba1 or Mamba2 group: Mamba2 when the config names SSM heads (Nemotron-H's
-    ``mamba_num_heads``, Falcon-H1's ``mamba_n_heads``), Mamba1 otherwise (Jamba)."""
-    hidden = _whole(cfg["hidden_size"], "hidden_size")
-    state = _first(cfg, "ssm_state_size", "mamba_d_state")
-    if state is None:
-        raise PlanError(f"{where}: key 'mamba_d_state' (or 'ssm_state_size'): missing, cannot size the Mamba state")
-    kernel = _first(cfg, "conv_kernel", "mamba_d_conv")
-    if kernel is None:
-        kernel = 4
-        notes.append("mamba_d_conv absent: conv kernel 4 assumed (the Mamba default)")
-    heads = _first(cfg, "mamba_num_heads", "mamba_n_heads")
-    group: dict[str, Any] = {"kind": "mamba", "count": count, "state_size": _whole(state, "mamba_d_state"), "conv_kernel": _whole(kernel, "mamba_d_conv")}
-    if heads is None:
-        expand = _default(cfg, "mamba_expand", 2, notes, " (the Mamba default)")
-        group.update(variant="mamba1", inner_dim=int(expand * hidden),
-                     dt_rank=_whole(cfg.get("mamba_dt_rank") or math.ceil(hidden / 16), "mamba_dt_rank"))
-        if not cfg.get("mamba_dt_rank"):
-            notes.append("mamba_dt_rank absent: ceil(hidden_size / 16) assumed (the Mamba default)")
-    else:
-        head_dim = _first(cfg, "mamba_head_dim", "mamba_d_head")
-        if head_dim is None:
-            raise PlanError(f"{where}: key 'mamba_head_dim' (or 'mamba_d_head'): missing, cannot size the Mamba2 state")
-        inner = _whole(heads, "mamba_num_heads") * _whole(head_dim, "mamba_head_dim")
-        if cfg.get("mamba_d_ssm") is not None and _whole(cfg["mamba_d_ssm"], "mamba_d_ssm") != inner:
-            raise PlanError(f"{where}: key 'mamba_d_ssm': {cfg['mamba_d_ssm']} differs from heads x head_dim ({inner}); not modelled")
-        groups = _first(cfg, "n_groups", "mamba_n_groups")
-        if groups is None:
-            groups = 1
-            notes.append("n_groups absent: 1 assumed (the Mamba2 default)")
-        group.update(variant="mamba2", inner_dim=inner, heads=_whole(heads, "mamba_num_heads"), head_dim=_whole(head_dim, "mamba_head_dim"), groups=_whole(groups, "n_groups"))
-    if parallel:
-        group["parallel"] = True
-    return group
 
 
 def _moe_layer_count(cfg: dict, n: int) -> int:
@@ -308,15 +257,15 @@ def _moe_layer_count(cfg: dict, n: int) -> int:
     if isinstance(freq, list):
         return sum(1 for x in freq if x)
     if cfg.get("expert_layer_period"):
-        period, offset = _whole(cfg["expert_layer_period"], "expert_layer_period"), _whole(cfg.get("expert_layer_offset") or 0, "expert_layer_offset")
+        period, offset = whole_number(cfg["expert_layer_period"], "expert_layer_period"), whole_number(cfg.get("expert_layer_offset") or 0, "expert_layer_offset")
         return sum(1 for i in range(n) if i % period == offset)
     enum = cfg.get("moe_layers_enum")
     if enum:
         layers = [int(x) for x in str(enum).split(",") if x.strip()] if isinstance(enum, str) else list(enum)
         return len(layers)
-    step = _whole(cfg.get("decoder_sparse_step") or 1, "decoder_sparse_step")
+    step = whole_number(cfg.get("decoder_sparse_step") or 1, "decoder_sparse_step")
     dense_list = set(cfg.get("mlp_only_layers") or [])
-    first_dense = _whole(cfg.get("first_k_dense_replace") or 0, "first_k_dense_replace")
+    first_dense = whole_number(cfg.get("first_k_dense_replace") or 0, "first_k_dense_replace")
     return sum(1 for i in range(n) if i >= first_dense and i not in dense_list and (i + 1) % step == 0)
 
 
@@ -326,7 +275,7 @@ def _ffn(cfg: dict, n: int, notes: list[str], where: str) -> dict:
     pattern = cfg.get("hybrid_override_pattern")
     gated = str(cfg.get("mlp_hidden_act", "")) != "relu2"  # Nemotron-H's squared-ReLU MLP: up and down only
     extra: dict[str, Any] = {} if gated else {"gated": False}
-    experts = _whole(cfg.get("n_routed_experts") or 0, "n_routed_experts")
+    experts = whole_number(cfg.get("n_routed_experts") or 0, "n_routed_experts")
     if isinstance(pattern, str):
         dense, moe = pattern.count("-"), pattern.count("E")
         if dense + moe > n:
@@ -337,30 +286,18 @@ def _ffn(cfg: dict, n: int, notes: list[str], where: str) -> dict:
         dense = n - moe
     ffn: dict[str, Any] = {"dense_layers": dense, "moe_layers": moe}
     if dense:
-        ffn["dense_intermediate"] = _whole(cfg["intermediate_size"], "intermediate_size")
+        ffn["dense_intermediate"] = whole_number(cfg["intermediate_size"], "intermediate_size")
     if moe:
         if not experts:
             raise KeyError("n_routed_experts")
-        shared = _whole(cfg.get("n_shared_experts") or (1 if cfg.get("shared_expert_intermediate_size") else 0), "n_shared_experts")
-        ffn.update(experts=experts, active_experts=_whole(cfg["num_experts_per_tok"], "num_experts_per_tok"),
-                   expert_intermediate=_whole(cfg.get("moe_intermediate_size") or cfg["intermediate_size"], "moe_intermediate_size"), shared_experts=shared)
+        shared = whole_number(cfg.get("n_shared_experts") or (1 if cfg.get("shared_expert_intermediate_size") else 0), "n_shared_experts")
+        ffn.update(experts=experts, active_experts=whole_number(cfg["num_experts_per_tok"], "num_experts_per_tok"),
+                   expert_intermediate=whole_number(cfg.get("moe_intermediate_size") or cfg["intermediate_size"], "moe_intermediate_size"), shared_experts=shared)
         if not cfg.get("moe_intermediate_size"):
             notes.append("moe_intermediate_size absent: intermediate_size taken as the expert width (MiniMax, Jamba layout)")
         if shared:
-            ffn["shared_intermediate"] = _whole(cfg.get("shared_expert_intermediate_size") or cfg["moe_intermediate_size"], "shared_expert_intermediate_size")
+            ffn["shared_intermediate"] = whole_number(cfg.get("shared_expert_intermediate_size") or cfg["moe_intermediate_size"], "shared_expert_intermediate_size")
     return {**ffn, **extra}
-
-
-def _declared_state_dtype(cfg: dict, where: str) -> str | None:
-    """The recurrent-state dtype the checkpoint declares (``mamba_ssm_dtype``, Qwen3.5 and
-    SGLang's key; ``mamba_ssm_cache_dtype``, Nemotron-H's), or None."""
-    for key in ("mamba_ssm_dtype", "mamba_ssm_cache_dtype"):
-        value = cfg.get(key)
-        if value is not None:
-            if value not in _STATE_DTYPES:
-                raise PlanError(f"{where}: key '{key}': {str(value)[:30]!r} is not one of {', '.join(_STATE_DTYPES)}")
-            return _STATE_DTYPES[value]
-    return None
 
 
 #: ``quantization_config.quant_method`` values that say the weights are stored in 8-bit floats.

@@ -29,7 +29,7 @@ def goodput_req_per_s(dep: Deployment, lambda_max_req_per_s: float, ttft_p90_slo
 
     def meets(lam: float) -> bool:
         try:
-            return ttft(dep, lam).ttft_p90_s <= ttft_p90_slo_s
+            return ttft(dep, lam, quantiles=("p90",)).ttft_p90_s <= ttft_p90_slo_s
         except PlanError:  # unstable at this load
             return False
 

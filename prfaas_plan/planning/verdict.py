@@ -10,17 +10,21 @@ _EQUAL_COST = (("homogeneous_equal_cost", "homogeneous PD at the same cost"), ("
 
 def verdict(result: dict) -> dict:
     """``{"ok": bool, "text": one line, "problems": [...]}`` for an ``optimize`` result: a problem
-    when Lambda_max is below the arrival rate, or when an equal-cost baseline (cost <= the plan's)
+    when Lambda_max is below the scenario's arrival rate (named, and beside the target when the
+    question was a target), or when an equal-cost baseline (cost <= the plan's)
     serves more req/s than the plan."""
     lam = result["throughput_req_per_s"]
     problems, good = [], []
     load = result.get("load")
     if load:
         arr = load["arrival_req_per_s"]
+        # name the rate checked: with a target question the plan was sized for another rate
+        which = "workload.arrival_req_per_s" + (f"; the plan is sized for the target {result['target_req_per_s']:g} req/s"
+                                                if result.get("objective") == "target" and result.get("target_req_per_s") else "")
         if lam < arr * (1 - _RTOL):
-            problems.append(f"cannot carry the scenario's {arr:g} req/s: Lambda_max is {lam:.3g} req/s ({lam / arr:.0%} of it)")
+            problems.append(f"cannot carry the scenario's {arr:g} req/s ({which}): Lambda_max is {lam:.3g} req/s ({lam / arr:.0%} of it)")
         else:
-            good.append(f"carries the scenario's {arr:g} req/s with {load['headroom_frac']:.0%} headroom")
+            good.append(f"carries the scenario's {arr:g} req/s ({which}) with {load['headroom_frac']:.0%} headroom")
     for key, label in _EQUAL_COST:
         b = (result.get("baselines") or {}).get(key)
         if not b or b["cost_usd_per_hour"] > result["cost_usd_per_hour"] * (1 + _RTOL):
