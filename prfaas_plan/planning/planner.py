@@ -16,7 +16,7 @@ from ..roofline.decode import decode_capacity
 from ..roofline.prefill import PrefillModel
 from .optimizer import cheapest_for, maximise
 from .problem import Link, Plan, Problem, Range
-from .scenario import Scenario, link_is_fixed
+from .scenario import Scenario, link_is_fixed, one_pair_only
 from .throughput import ThroughputModel
 from .token_cost import served_req_per_s, usd_per_million_tokens
 from .verdict import verdict
@@ -176,7 +176,9 @@ def baselines(sc: Scenario, main: dict, tm: ThroughputModel) -> tuple[dict, dict
 def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float | None = None,
              target_req_per_s: float | None = None, compare_modes: bool = True) -> dict:
     """Plan ``sc``: the answer to its question (or to the budget / target given here), with the
-    baselines and, if ``compare_modes``, the same question answered in the other mode."""
+    baselines and, if ``compare_modes``, the same question answered in the other mode. A fleet
+    scenario (sites or candidate parts) is refused: :func:`prfaas_plan.fleet.plan.plan_fleet` plans it."""
+    one_pair_only(sc, "the one-pair planner")
     mode = mode or sc.mode
     if budget_usd_per_hour is not None and target_req_per_s is not None:
         raise PlanError("give a budget or a target, not both")
