@@ -63,7 +63,7 @@ def test_stress_keeps_the_planned_fleet_and_link():
     sc = load_scenario("budget-case-study")
     base = optimize(sc, compare_modes=False)
     rows = {r["variant"]: r for r in whatif_rows(sc, base=base)}
-    half = rows["link halves"]
+    half = rows["evening sag: link halves"]
     st = half["stress"]
     assert st["n_prfaas"] == base["n_prfaas"]
     assert st["n_pd_prefill"] + st["n_pd_decode"] == base["n_pd_prefill"] + base["n_pd_decode"]

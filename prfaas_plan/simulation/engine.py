@@ -76,7 +76,8 @@ class Simulation:
         self.dec_capacity, self.dec_busy, self.dec_retiring, self.dec_retired, self.dec_owed = dep.decode_slots, 0, 0, 0, 0
         self.dec_queue: deque = deque()
         self.target = [self.pools[0].capacity, dep.decode_instances]  # N_p, N_d as planned now
-        self.egress, self.ingress = Pipe(dep.link_bytes_per_s, window_s), Pipe(dep.link_bytes_per_s, window_s)
+        cap = dep.transfer_cap_bytes_per_s
+        self.egress, self.ingress = Pipe(dep.link_bytes_per_s, window_s, cap), Pipe(dep.link_bytes_per_s, window_s, cap)
         self.caches = caches if requests.hash_ids is not None else None
         self.rec = Records.empty(len(requests))
         self.stage = [0] * len(STAGES)
