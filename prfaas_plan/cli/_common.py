@@ -14,9 +14,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..bounds import BOUNDS
 from ..catalog.engines import ENGINES
 from ..errors import PlanError
-from ..reports.export import to_csv, to_json, write_atomic
+from ..reports.export import check_output, to_csv, to_json, write_atomic
 
 
 class Format(str, Enum):
@@ -71,12 +72,20 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+#: Parameters that name a file a command writes: checked by :func:`handles_errors` first.
+OUTPUT_PARAMS = ("output", "plot")
+
+
 def handles_errors(fn):
-    """Turn PlanError into one clean line and exit code 2 (no traceback)."""
+    """Turn PlanError into one clean line and exit code 2 (no traceback); check the command's
+    output files (:data:`OUTPUT_PARAMS`) with :func:`check_output` before it runs."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
+            for name in OUTPUT_PARAMS:  # refused before the work, not after it (a FIFO nobody reads hung)
+                if isinstance(kwargs.get(name), Path):
+                    check_output(kwargs[name])
             return fn(*args, **kwargs)
         except PlanError as exc:
             _fail(str(exc))
@@ -130,8 +139,8 @@ class Mode(str, Enum):
 
 
 ModeOpt = Annotated[Optional[Mode], typer.Option("--mode", help="paper: one representative length per path (l_long, l_short), as [PRFAAS]; distribution: expectations over the length distribution. Default: the scenario's.")]
-BudgetOpt = Annotated[Optional[float], typer.Option("--budget-usd-per-hour", help="Maximise throughput within this budget (GPU rent + link), USD per hour; instance counts and link bandwidth become free.")]
-TargetOpt = Annotated[Optional[float], typer.Option("--target-req-per-s", help="Find the cheapest plan that sustains this many requests per second.")]
+BudgetOpt = Annotated[Optional[float], typer.Option("--budget-usd-per-hour", help=f"Maximise throughput within this budget (GPU rent + link), USD per hour ({BOUNDS['budget_usd_per_hour'].text()}); instance counts and link bandwidth become free.")]
+TargetOpt = Annotated[Optional[float], typer.Option("--target-req-per-s", help=f"Find the cheapest plan that sustains this many requests per second ({BOUNDS['target_req_per_s'].text()}).")]
 ScenarioArg = Annotated[str, typer.Argument(help="Shipped scenario name (see `prfaas-plan scenarios`) or path to a scenario YAML.")]
 
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Change a scenario key for this run: KEY=VALUE (dotted key, VALUE as in the YAML, e.g. link.bandwidth_gbit_per_s=50, workload.input_tokens_scale=2, local.usd_per_gpu_hour=3) or KEY*=FACTOR (e.g. workload.arrival_req_per_s*=1.5). Repeatable.")]

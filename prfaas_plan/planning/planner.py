@@ -10,6 +10,7 @@ import math
 from dataclasses import replace
 
 from .. import units
+from ..bounds import check
 from ..errors import PlanError
 from ..roofline.decode import decode_capacity
 from ..roofline.prefill import PrefillModel
@@ -186,9 +187,8 @@ def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float |
         objective, budget, target = "budget", budget_usd_per_hour, None
     elif target_req_per_s is not None:
         objective, budget, target = "target", None, target_req_per_s
-    for key, v in (("budget", budget), ("target", target)):
-        if v is not None and not (v > 0 and math.isfinite(v)):
-            raise PlanError(f"{key} must be a positive number, got {v}")
+    check("budget_usd_per_hour", budget_usd_per_hour)
+    check("target_req_per_s", target_req_per_s)
 
     def solve(m: str) -> tuple[dict, ThroughputModel]:
         tm = throughput_model(sc, m)

@@ -39,6 +39,7 @@ from collections import deque
 
 import numpy as np
 
+from ..bounds import check
 from ..errors import PlanError
 from ..traces.cache import BLOCK_TOKENS
 from .arrivals import Requests
@@ -309,6 +310,7 @@ class Simulation:
 
     # -- the loop --------------------------------------------------------------------------------------
     def _tick(self, now: float) -> None:
+        check("simulated_events", self._seq, "simulation: events so far (a run that cannot drain stops here)")
         w = self.window_s
         self.egress.advance(now)
         k = int(round(now / w)) - 1
