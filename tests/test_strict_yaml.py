@@ -113,3 +113,17 @@ def test_written_documents_load_the_same_both_ways(data, style):
     if "\t" in text:  # libyaml takes tabs PyYAML refuses
         return
     assert outcome(sy._FastLoader, text) == outcome(sy._Loader, text)
+
+
+@pytest.mark.parametrize("text, value", [("1e-4", 1e-4), ("-2E3", -2000.0), ("+5e0", 5.0), ("1_0e1", 100.0), ("1.5e-3", 1.5e-3),
+                                         ("12", 12), ("1e", "1e"), ("e5", "e5"), ("'1e-4'", "1e-4")])
+def test_exponent_floats_read_as_numbers(tmp_path, text, value):
+    """PyYAML's YAML 1.1 read `loss_frac: 1e-4` as the string '1e-4' (then refused as not a
+    number); a scenario file, the fast path and a `--set` value all read it as 0.0001 now, and a
+    quoted one stays a string."""
+    path = tmp_path / "f.yaml"
+    path.write_text(f"x: {text}\n", encoding="utf-8")
+    assert sy.load_yaml(path) == {"x": value}
+    assert sy._load(sy._FastLoader, f"x: {text}\n", "f") == {"x": value}
+    assert sy.load_value(text) == value
+    assert type(sy.load_value(text)) is type(value)

@@ -22,6 +22,7 @@ every error is the one it gives.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,26 @@ else:
             Resolver.__init__(self)
             Composer.__init__(self)
             self._source = source
+
+
+#: PyYAML resolves YAML 1.1, where a float needs a dot: ``1e-4`` would be read as the string
+#: "1e-4" and then refused as "not a number" (``0.0001`` was needed). YAML 1.2, and anyone writing
+#: a loss share or a price, reads it as a number: such exponent-only floats resolve as floats here.
+EXPONENT_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$")
+
+
+class _ValueLoader(yaml.SafeLoader):
+    """SafeLoader for one command-line value (``--set KEY=VALUE``), with the same float rule."""
+
+
+for _cls in (_Loader, _FastLoader, _ValueLoader):
+    if _cls is not None:  # add_implicit_resolver copies the table: yaml.SafeLoader is unchanged
+        _cls.add_implicit_resolver("tag:yaml.org,2002:float", EXPONENT_FLOAT, list("-+0123456789"))
+
+
+def load_value(text: str) -> Any:
+    """One YAML scalar or flow value as a scenario file would read it (``1e-4`` is a float)."""
+    return yaml.load(text, Loader=_ValueLoader)
 
 
 def _key_text(node: yaml.Node) -> str:

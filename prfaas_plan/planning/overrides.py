@@ -16,6 +16,7 @@ import numpy as np
 import yaml
 
 from ..bounds import check
+from ..catalog.strict_yaml import load_value
 from ..errors import PlanError
 
 
@@ -40,7 +41,7 @@ def _show(v: Any) -> str:
 
 def _yaml_value(text: str, where: str) -> Any:
     try:
-        return yaml.safe_load(text) if text.strip() else None
+        return load_value(text) if text.strip() else None
     except yaml.YAMLError:
         raise PlanError(f"{where}: cannot read value {text!r} (write it as in the scenario YAML)") from None
 
