@@ -8,7 +8,7 @@ import typer
 
 from ..errors import PlanError
 from ..reports.export import write_atomic
-from ._common import BudgetOpt, Format, FormatOpt, ModeOpt, OutputOpt, ScenarioArg, SetOpt, TargetOpt, _console, emit, handles_errors, output_format
+from ._common import BudgetOpt, Format, FormatOpt, ModeOpt, OutputOpt, ScenarioArg, SetOpt, StrictOpt, TargetOpt, _console, emit, exit_if_warning, handles_errors, output_format
 
 
 # --- sweep --------------------------------------------------------------------------------------
@@ -31,6 +31,7 @@ def sweep(
     requests, what binds. Shows a progress bar on a terminal."""
     from ..planning.overrides import parse_axis, parse_sets
     from ..planning.scenario import load_scenario
+    from ..latency.slo_plan import solve
     from ..planning.sweep import sweep as run_sweep
     from ..reports.provenance import provenance, provenance_columns
 
@@ -44,9 +45,9 @@ def sweep(
         from ..reports.render import progress
 
         with progress(f"sweep {', '.join(k for k, _ in axes)}") as tick:
-            rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s, progress=tick)
+            rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s, progress=tick, solver=solve)
     else:
-        rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s)
+        rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s, solver=solve)
     keys = [k for k, _ in axes]
     prov = provenance(sc, m or sc.mode, "sweep", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s, vary=vary)
     def table():
@@ -79,6 +80,7 @@ def report(
     mode: ModeOpt = None,
     budget_usd_per_hour: BudgetOpt = None,
     target_req_per_s: TargetOpt = None,
+    strict: StrictOpt = False,
 ) -> None:
     """A design-review report: the question, every input with its source (estimates flagged), the
     length histogram, the plan beside the baselines, what binds and the headroom, plots ([PRFAAS]
@@ -105,4 +107,5 @@ def report(
         written = write_report(rv, output)
     typer.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
     typer.echo(rv["plan"]["verdict"]["text"], err=True)
+    exit_if_warning(strict, rv["plan"]["verdict"])
 

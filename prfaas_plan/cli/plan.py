@@ -3,7 +3,7 @@
 
 import typer
 
-from ._common import BudgetOpt, FormatOpt, ModeOpt, OutputOpt, ScenarioArg, SetOpt, TargetOpt, _console, emit, handles_errors
+from ._common import BudgetOpt, FormatOpt, ModeOpt, OutputOpt, ScenarioArg, SetOpt, StrictOpt, TargetOpt, _console, emit, exit_if_warning, handles_errors
 
 
 @handles_errors
@@ -23,21 +23,25 @@ def optimize(
     target_req_per_s: TargetOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    strict: StrictOpt = False,
 ) -> None:
     """Plan a deployment: routing threshold t (tokens), PrfaaS / local prefill / local decode
     instances, link bandwidth (Gbit/s), throughput Lambda_max (req/s), cost (USD/hour), what binds,
     and the baselines (homogeneous PD, naive heterogeneous) beside it ([PRFAAS] Eq. 3-8), each
     with its analytic TTFT (seconds) at zero load and at the scenario's arrival rate, and its
-    goodput (req/s meeting slo.ttft_p90_s) when the scenario sets one."""
+    goodput (req/s meeting the TTFT SLO) when the scenario sets one. Objective kind slo (or a
+    budget / target with a TTFT SLO): the cheapest plan meeting slo.ttft_p90_s / ttft_p99_s /
+    ttft_mean_s (seconds) at workload.arrival_req_per_s (the most goodput within a budget; the
+    cheapest whose goodput reaches a target). The first line is the verdict: WARNING with every
+    stated demand missed."""
+    from ..latency.plans import latency_columns
+    from ..latency.plans import optimize as plan
     from ..planning.planner import PLAN_KEYS
-    from ..planning.planner import optimize as plan
     from ..planning.scenario import load_scenario
     from ..reports.provenance import provenance, provenance_columns
 
-    from ..latency.plans import add_latency, latency_columns
-
     sc = load_scenario(scenario)
-    result = add_latency(sc, plan(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s))
+    result = plan(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s)  # the plan with its latency and verdict
     prov = provenance(sc, result["mode"], "optimize", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s)
     extra = {"verdict": result["verdict"]["text"], "prices": result["prices"], "load": result.get("load"), **provenance_columns(prov)}
     rows = [{"plan": "prfaas", **{k: result[k] for k in PLAN_KEYS}, **latency_columns(result), **extra}]
@@ -55,6 +59,7 @@ def optimize(
         return review_workbook(build_review(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s, command="optimize"))
 
     emit(fmt, output, rows, table, document={**result, "provenance": prov}, workbook=workbook)
+    exit_if_warning(strict, result["verdict"])
 
 
 @handles_errors
@@ -74,6 +79,7 @@ def whatif(
     shorter, prefix cache hits 50%, GPU prices +50%, load +50%)."""
     from ..planning.overrides import parse_sets
     from ..planning.scenario import load_scenario
+    from ..latency.slo_plan import solve
     from ..planning.whatif import WhatIf, whatif_rows
     from ..reports.provenance import provenance, provenance_columns
 
@@ -84,7 +90,7 @@ def whatif(
         load_scenario(scenario, overrides)  # a bad key or value fails here, before any planning
         whatifs = (WhatIf("as planned"), WhatIf(", ".join(x for x in set_), overrides))
     m = mode.value if mode else None
-    rows = whatif_rows(sc, m, budget_usd_per_hour, target_req_per_s, whatifs)
+    rows = whatif_rows(sc, m, budget_usd_per_hour, target_req_per_s, whatifs, solver=solve)
     prov = provenance(sc, m or sc.mode, "whatif", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s, set=set_)
 
     def table():

@@ -13,13 +13,16 @@ from ..catalog.model import ModelSpec, load_model
 from ..catalog.paths import catalog_names, resolve_from
 from ..errors import PlanError
 from ..roofline.instance import DTYPES, Instance, make_instance
-from .problem import Link, Range
+from .problem import Link, Range, TtftSlo
 from .overrides import Override, apply_overrides
 from .throughput import MODES
 from .trace_input import TraceInput, trace_input
 from .workload import LengthDistribution, Mixture, Scaled, TruncatedLogNormal, Workload
 
-OBJECTIVES = ("fixed-fleet", "budget", "target")
+OBJECTIVES = ("fixed-fleet", "budget", "target", "slo")
+
+#: The pools ``slo.max_utilisation_frac`` may cap (a number caps all three).
+POOLS = ("prfaas", "local_prefill", "local_decode")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,20 @@ class Scenario:
     overrides: tuple[Override, ...] = ()
     raw: dict | None = field(default=None, compare=False)  # the resolved YAML mapping (overrides applied), for provenance
     ttft_p90_slo_s: float | None = None  # slo.ttft_p90_s: goodput is the highest load meeting it
+    ttft_p99_slo_s: float | None = None  # slo.ttft_p99_s
+    ttft_mean_slo_s: float | None = None  # slo.ttft_mean_s
+    max_utilisation_frac: tuple[tuple[str, float], ...] = ()  # slo.max_utilisation_frac: (pool, cap) per capped pool
+
+    @property
+    def ttft_slo(self) -> TtftSlo:
+        """The TTFT levels the scenario states (P90, P99, mean)."""
+        return TtftSlo(self.ttft_p90_slo_s, self.ttft_p99_slo_s, self.ttft_mean_slo_s)
+
+    @property
+    def slo_aware(self) -> bool:
+        """Whether a plan must meet latency levels or utilisation caps at a rate (issue #16): a
+        TTFT level or a utilisation cap is stated."""
+        return self.ttft_slo.stated or bool(self.max_utilisation_frac)
 
 
 #: Optional ``instance`` keys of a cluster -> make_instance options (defaults: the engine's).
@@ -203,6 +220,20 @@ def _link(f: Fields) -> Link:
     return link
 
 
+def _max_utilisation(slo: Fields) -> tuple[tuple[str, float], ...]:
+    """``slo.max_utilisation_frac``: one fraction for every pool, or a mapping pool -> fraction
+    (pools: prfaas, local_prefill, local_decode); absent: no cap."""
+    raw = slo.raw("max_utilisation_frac", None)
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        return tuple((pool, slo.frac("max_utilisation_frac")) for pool in POOLS)
+    caps = slo.sub("max_utilisation_frac")
+    out = tuple((pool, caps.frac(pool)) for pool in POOLS if caps.has(pool))
+    caps.done()
+    return out
+
+
 def load_scenario(name_or_path: str | Path, overrides: tuple[Override, ...] | list[Override] = ()) -> Scenario:
     """Read a scenario (catalog name or path). Paths inside it (model, hardware, traces) are taken
     from the scenario file's folder. ``overrides`` change keys before anything is checked."""
@@ -250,7 +281,8 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
     if slo.has("decode_tokens_per_s") == slo.has("tpot_ms"):
         raise slo.error("decode_tokens_per_s", "give exactly one of decode_tokens_per_s and tpot_ms")
     tpot_s = 1.0 / slo.num("decode_tokens_per_s") if slo.has("decode_tokens_per_s") else slo.num("tpot_ms") / 1e3
-    ttft_p90_slo_s = slo.num("ttft_p90_s", None)
+    ttft_levels = {key: slo.num(key, None) for key in ("ttft_p90_s", "ttft_p99_s", "ttft_mean_s")}
+    max_util = _max_utilisation(slo)
     slo.done()
     obj = f.sub("objective")
     objective = obj.str("kind", choices=OBJECTIVES)
@@ -261,6 +293,11 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
     if objective == "target" and target is None:
         raise obj.error("target_req_per_s", "missing (objective kind is target)")
     obj.done()
+    if objective == "slo":
+        if workload.arrival_req_per_s is None:
+            raise w.error("arrival_req_per_s", "missing (objective kind slo plans for the SLO at this rate)")
+        if all(v is None for v in ttft_levels.values()) and not max_util:
+            raise slo.error("ttft_p90_s", "objective kind slo needs a TTFT level (ttft_p90_s, ttft_p99_s or ttft_mean_s) or max_utilisation_frac")
     sc = Scenario(
         name=name,
         description=f.str("description"),
@@ -271,7 +308,10 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         link=_link(f.sub("link")),
         workload=workload,
         tpot_s=tpot_s,
-        ttft_p90_slo_s=ttft_p90_slo_s,
+        ttft_p90_slo_s=ttft_levels["ttft_p90_s"],
+        ttft_p99_slo_s=ttft_levels["ttft_p99_s"],
+        ttft_mean_slo_s=ttft_levels["ttft_mean_s"],
+        max_utilisation_frac=max_util,
         objective=objective,
         budget_usd_per_hour=budget,
         target_req_per_s=target,

@@ -19,17 +19,9 @@ from ..catalog.fields import open_catalog_file
 from ..errors import PlanError
 from . import optimizer as opt
 from .overrides import Override, with_price_sources
-from .planner import PLAN_KEYS, load_report, plan_dict, problem_for, throughput_model
+from .planner import PLAN_KEYS, Solver, load_report, plan_dict, problem_for, question, solve_throughput, throughput_model
 from .scenario import Scenario, scenario_from_mapping
 from .verdict import verdict
-
-def _objective(sc: Scenario, budget: float | None, target: float | None) -> tuple[str, float | None, float | None]:
-    if budget is not None:
-        return "budget", budget, None
-    if target is not None:
-        return "target", None, target
-    return sc.objective, sc.budget_usd_per_hour, sc.target_req_per_s
-
 
 def _tm_key(sc: Scenario, mode: str) -> tuple:
     c = lambda x: (x.hardware.path, x.hardware.name, x.gpus_per_instance, x.use_profile)  # noqa: E731
@@ -39,28 +31,35 @@ def _tm_key(sc: Scenario, mode: str) -> tuple:
 
 
 def solve(sc: Scenario, tm, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None,
-          answers: dict | None = None) -> opt.Plan:
+          answers: dict | None = None, solver: Solver | None = None) -> opt.Plan:
     """The plan for ``sc``'s question (or the budget / target given here) on throughput model
-    ``tm``, as ``optimize`` finds it, without the baselines. ``answers`` remembers solved problems."""
-    objective, budget, target = _objective(sc, budget_usd_per_hour, target_req_per_s)
+    ``tm``, as ``optimize`` finds it, without the baselines. ``answers`` remembers solved
+    problems; ``solver`` as in :func:`~prfaas_plan.planning.planner.optimize`."""
+    objective, budget, target = question(sc, budget_usd_per_hour, target_req_per_s)
+    solver = solver or solve_throughput
+    if sc.slo_aware and objective != "fixed-fleet":  # the answer depends on more than the problem: the SLO and the rate
+        return solver(sc, tm, objective, budget, target)
     problem = problem_for(sc, tm, objective, budget)
     answers = {} if answers is None else answers
     if (problem, objective, target) not in answers:
-        answers[problem, objective, target] = opt.cheapest_for(problem, target) if objective == "target" else opt.maximise(problem)
+        answers[problem, objective, target] = solver(sc, tm, objective, budget, target)
     return answers[problem, objective, target]
 
 
-def plan_only(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None) -> dict:
+def plan_only(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None,
+              solver: Solver | None = None) -> dict:
     """``optimize``'s plan keys for ``sc`` without baselines or the other mode (what-ifs need no more)."""
     m = mode or sc.mode
-    return plan_dict(solve(sc, throughput_model(sc, m), budget_usd_per_hour, target_req_per_s), sc)
+    return plan_dict(solve(sc, throughput_model(sc, m), budget_usd_per_hour, target_req_per_s, solver=solver), sc)
 
 
 def sweep(sc: Scenario, axes: list[tuple[str, list]], mode: str | None = None, budget_usd_per_hour: float | None = None,
-          target_req_per_s: float | None = None, progress: Callable[[int, int], None] | None = None) -> list[dict]:
+          target_req_per_s: float | None = None, progress: Callable[[int, int], None] | None = None,
+          solver: Solver | None = None) -> list[dict]:
     """One row per point of the grid of ``axes`` (1 or 2 (key, values) pairs): the varied values,
     the plan's keys, cost per 1k requests, and the load and verdict where the scenario has an
-    arrival rate. An infeasible point is a row with ``error``; a bad value stops the sweep."""
+    arrival rate. An infeasible point is a row with ``error``; a bad value stops the sweep.
+    ``solver``: as in :func:`~prfaas_plan.planning.planner.optimize`."""
     if not 1 <= len(axes) <= 2:
         raise PlanError("--vary: give one or two keys")
     if len(axes) == 2 and axes[0][0] == axes[1][0]:
@@ -83,7 +82,7 @@ def sweep(sc: Scenario, axes: list[tuple[str, list]], mode: str | None = None, b
         if key not in tms:
             tms[key] = throughput_model(s, m)
         try:
-            plan = solve(s, tms[key], budget_usd_per_hour, target_req_per_s, answers)
+            plan = solve(s, tms[key], budget_usd_per_hour, target_req_per_s, answers, solver)
         except PlanError as exc:
             plan = exc
         rows.append(_row(axes, point, s, m, plan))

@@ -119,6 +119,7 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
     the rate shape's step, else 600 s) pick the local P/D split and t for the coming period's rate
     (:func:`replan_decision`); a node changing role is out for ``switch_s``."""
     from ..latency.deployment import deployment
+    from ..latency.slo_plan import solve
     from ..planning.planner import optimize
 
     if baseline not in BASELINES:
@@ -140,7 +141,7 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
     if not (isinstance(seed, int) and 0 <= seed < 2**63):
         raise PlanError(f"--seed must be a whole number >= 0, got {seed}")
 
-    plan = optimize(sc, mode, compare_modes=False)
+    plan = optimize(sc, mode, compare_modes=False, solver=solve)  # the plan `optimize` prints (for an SLO where the scenario states one)
     key = {"prfaas": None, "homogeneous": "homogeneous", "naive": "naive"}[baseline]
     chosen = plan if key is None else plan["baselines"].get(key)
     if chosen is None:
