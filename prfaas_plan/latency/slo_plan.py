@@ -93,6 +93,23 @@ class SloTarget:
         return " and ".join(x for x in (f"TTFT {levels}" if levels else "", caps) if x) + f" at {self.rate_req_per_s:g} req/s"
 
 
+@dataclass(frozen=True)
+class _Node:
+    """A candidate plan in the search: cost ($/hour), its full-model excess over the SLO (None
+    until checked), threshold option i, counts (N_r, N_p, N_d), usable link and its $/hour, the
+    link's growth factor over the egress, and the tightening steps taken (-1: at the cheap
+    bounds, before the SLO bounds)."""
+
+    cost: float
+    excess: float | None
+    i: int
+    counts: tuple[int, int, int]
+    usable: float
+    link_usd: float
+    grow: float
+    steps: int
+
+
 class _Search:
     """Per-cell and per-threshold quantities of one scenario, mode and rate."""
 
@@ -199,47 +216,37 @@ class _Search:
             self._routing[i] = routing(replace(self.template, threshold_tokens=float(self.t[i])))
         return slo_excess(self.dep(i, *counts, link_usable), self.lam, self.target.slo, cells=self._routing[i])
 
-    def tighten(self, i: int, counts: tuple[int, int, int], cap_usd: float) -> tuple[tuple[int, int, int], float, float] | None:
-        """Add capacity at threshold option i until the full model meets the SLO (marginal
-        excess per $, see the module docstring); None if it stalls or reaches ``cap_usd``.
-        Returns (counts, usable link, cost)."""
-        grow = 1.0
-        usable, link_usd = self.link(i)
-        cost = self.cost(*counts, link_usd)
-        v = self.excess(i, counts, usable)
-        p = float(self.share[i])
-        for _ in range(MAX_TIGHTEN_STEPS):
-            if v <= 0:
-                return counts, usable, cost
-            if cost >= cap_usd * (1 - 1e-12):
-                return None
-            best = None
-            for j, on in enumerate((p > 0, p < 1, True)):
-                if not on:
-                    continue
-                c = list(counts)
-                c[j] += 1
-                if not self.feasible(*c, link_usd):
-                    continue
-                dv = v - self.excess(i, tuple(c), usable)
-                gain = dv / (self.cost(*c, link_usd) - cost) if dv > MIN_PROGRESS_FRAC * v else 0.0
+    def step(self, node: _Node) -> _Node | None:
+        """One tightening step from ``node`` (which misses the SLO): the unit of capacity whose
+        excess falls most per $ (see the module docstring); None if nothing can be added or
+        nothing helps (the SLO is out of reach at this threshold)."""
+        i, counts, v, p = node.i, node.counts, node.excess, float(self.share[node.i])
+        best = None  # (gain, node)
+        for j, on in enumerate((p > 0, p < 1, True)):  # one more PrfaaS, local prefill, decode instance
+            if not on:
+                continue
+            c = list(counts)
+            c[j] += 1
+            c = tuple(c)
+            if not self.feasible(*c, node.link_usd):
+                continue
+            v_c = self.excess(i, c, node.usable)
+            cost = self.cost(*c, node.link_usd)
+            gain = (v - v_c) / (cost - node.cost) if v - v_c > MIN_PROGRESS_FRAC * v else 0.0
+            if best is None or gain > best[0]:
+                best = (gain, _Node(cost, v_c, i, c, node.usable, node.link_usd, node.grow, node.steps + 1))
+        if p > 0 and self.problem.link.fixed_gbit_per_s is None:  # the next link size (or +10%)
+            g = node.grow * LINK_STEP if not self.problem.link.sizes_gbit_per_s else node.usable * (1 + 1e-6) / max(self.egress[i], 1e-300)
+            u, usd = self.link(i, g)
+            if u > node.usable and self.feasible(*counts, usd):
+                v_c = self.excess(i, counts, u)
+                dc = self.cost(*counts, usd) - node.cost
+                gain = 0.0 if v - v_c <= MIN_PROGRESS_FRAC * v else ((v - v_c) / dc if dc > 0 else math.inf)
                 if best is None or gain > best[0]:
-                    best = (gain, tuple(c), grow, usable, link_usd)
-            if p > 0 and self.problem.link.fixed_gbit_per_s is None:
-                g = grow * LINK_STEP if not self.problem.link.sizes_gbit_per_s else (usable * (1 + 1e-6)) / max(self.egress[i], 1e-300)
-                u, usd = self.link(i, g)
-                if u > usable and self.feasible(*counts, usd):
-                    dv = v - self.excess(i, counts, u)
-                    dc = self.cost(*counts, usd) - cost
-                    gain = 0.0 if dv <= MIN_PROGRESS_FRAC * v else (dv / dc if dc > 0 else math.inf)
-                    if best is None or gain > best[0]:
-                        best = (gain, counts, g, u, usd)
-            if best is None or not best[0] > 0:
-                return None  # nothing left to add, or nothing helps: the SLO is out of reach here
-            _, counts, grow, usable, link_usd = best
-            cost = self.cost(*counts, link_usd)
-            v = self.excess(i, counts, usable)
-        return None
+                    best = (gain, _Node(self.cost(*counts, usd), v_c, i, counts, u, usd, g, node.steps + 1))
+        if best is None or not best[0] > 0 or best[1].steps > MAX_TIGHTEN_STEPS:
+            return None
+        return best[1]
 
     def plan(self, i: int, counts: tuple[int, int, int], usable: float, cost: float) -> Plan:
         t = float(self.t[i])
@@ -276,41 +283,48 @@ class _Search:
 def cheapest_meeting_slo(sc: Scenario, tm: ThroughputModel, problem: Problem, target: SloTarget, n_cells: int = SLO_CELLS) -> Plan:
     """The cheapest plan meeting ``target`` (see the module docstring for the method and what
     it guarantees). Raises PlanError "no plan within the ranges meets ..." with the best
-    achievable P90 when none does."""
+    achievable P90 when none does.
+
+    One best-first queue ordered by cost holds every threshold: first at its cheap bounds, then
+    at its SLO bounds (checked with the full model), then at each tightening step. The first
+    entry popped that meets the SLO is the answer: every other entry costs at least as much, and
+    costs only grow along a threshold's steps."""
     if not (target.rate_req_per_s > 0 and math.isfinite(target.rate_req_per_s)):
         raise PlanError(f"the rate an SLO is planned at must be a positive number of req/s, got {target.rate_req_per_s}")
     s = _Search(sc, tm, problem, target, n_cells)
     if s.decode_min is None:
         return _refuse(s)
     cheap = s.cheap_counts()
-    heap = []  # (lower bound $/hour, threshold option, counts with their SLO bounds or None before those)
+    heap = []  # (cost, excess (inf: not checked yet), order, node)
     for i in range(len(s.k)):
         usable, link_usd = s.link(i)
         c = (int(cheap["n_r"][i]), int(cheap["n_p"][i]), s.decode_min)
         if math.isfinite(link_usd):
-            heap.append((s.cost(*c, link_usd), i, None))
+            heap.append((s.cost(*c, link_usd), math.inf, i, _Node(s.cost(*c, link_usd), None, i, c, usable, link_usd, 1.0, -1)))
     heapq.heapify(heap)
-    best: tuple[float, int, tuple, float] | None = None
+    order = len(heap)
     while heap:
-        lb, i, counts = heapq.heappop(heap)
-        if best is not None and lb >= best[0] * (1 - 1e-12):
-            break
-        usable, link_usd = s.link(i)
-        if counts is None:
+        _, _, _, node = heapq.heappop(heap)
+        i = node.i
+        if node.steps < 0:  # at its cheap bounds: raise to its SLO bounds
             bound = s.slo_counts(i)
             if bound is None:
                 continue
-            c = (max(bound[0], int(cheap["n_r"][i]), problem.prfaas.min if s.share[i] > 0 else 0), max(bound[1], int(cheap["n_p"][i])), s.decode_min)
-            if s.feasible(*c, link_usd):
-                heapq.heappush(heap, (s.cost(*c, link_usd), i, c))
-            continue
-        found = s.tighten(i, counts, best[0] if best else math.inf)
-        if found is not None and (best is None or found[2] < best[0]):
-            best = (found[2], i, found[0], found[1])
-    if best is None:
-        return _refuse(s)
-    cost, i, counts, usable = best
-    return s.plan(i, counts, usable, cost)
+            c = (max(bound[0], node.counts[0], problem.prfaas.min if s.share[i] > 0 else 0), max(bound[1], node.counts[1]), s.decode_min)
+            if not s.feasible(*c, node.link_usd):
+                continue
+            nxt = replace(node, cost=s.cost(*c, node.link_usd), counts=c, steps=0)
+        elif node.excess is None:  # at its SLO bounds: the full check
+            nxt = replace(node, excess=s.excess(i, node.counts, node.usable))
+        elif node.excess <= 0:
+            return s.plan(i, node.counts, node.usable, node.cost)
+        else:
+            nxt = s.step(node)
+            if nxt is None:
+                continue
+        order += 1
+        heapq.heappush(heap, (nxt.cost, math.inf if nxt.excess is None else nxt.excess, order, nxt))
+    return _refuse(s)
 
 
 def _refuse(s: _Search):
