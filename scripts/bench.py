@@ -46,7 +46,7 @@ RUNS = {
     "kv minimax-m2.5 on h200": (CLI + ["kv", "-m", "minimax-m2.5", "-H", "h200", "-f", "json"], None),
     "kv prfaas-1t-hybrid on h20 (8 lengths)": (CLI + ["kv", "-m", "prfaas-1t-hybrid", "-H", "h20", "--lengths", "1K,2K,4K,8K,16K,32K,64K,128K", "-f", "json"], None),
     "estimate kimi-k2 on 8 x h200": (CLI + ["estimate", "-m", "kimi-k2", "-H", "h200", "--gpus", "8", "-f", "json"], 2.0),
-    "estimate deepseek-v3 on 32 x h100 (DP-attention + EP32)": (CLI + ["estimate", "-m", "deepseek-v3", "-H", "h100", "--gpus", "32", "--dp-attention", "--tp", "1", "--ep", "32", "-f", "json"], 2.0),
+    "estimate deepseek-v3 on 32 x h100 (DP-attention + EP32)": (CLI + ["estimate", "-m", "deepseek-v3", "-H", "h100", "--gpus", "32", "--tp", "32", "--dp", "32", "--enable-dp-attention", "--ep", "32", "-f", "json"], 2.0),
     "estimate qwen3-235b on 8 x h200 (table)": (CLI + ["estimate", "-m", "qwen3-235b", "-H", "h200", "--gpus", "8", "--isl", "8K"], 2.0),
     "optimize paper-case-study (json)": (CLI + ["optimize", "paper-case-study", "-f", "json"], 3.0),
     "optimize paper-case-study (table)": (CLI + ["optimize", "paper-case-study"], 3.0),

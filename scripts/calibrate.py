@@ -2,6 +2,7 @@
 
     python scripts/calibrate.py            # print the fit, Table 3 cells and engine points
     python scripts/calibrate.py --write    # also rewrite every hardware/*.yaml efficiency block
+                                           # and the error bands (prfaas_plan/roofline/band_data.py)
     python scripts/calibrate.py --as-benchmarked  # diagnostic: TensorRT-LLM offline points as they
                                                   # ran (waves of 3,000 requests); never written
 
@@ -18,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from prfaas_plan.paper.bands import band_data_source, bands  # noqa: E402
 from prfaas_plan.paper.calibration import ENGINE_PARTS, FITTED, fit  # noqa: E402
 
 FIXED = """\
@@ -64,7 +66,12 @@ def main() -> int:
         print(f"  {model:16s} {tokens // 1024:4d}K  model {pred:6.2f}  paper {meas:6.2f}  ratio {pred / meas:5.2f}")
     for r in result.engine_rows:
         print(f"  {r['id']:38s} model {r['predicted']:9.1f}  measured {r['measured']:9.1f}  ratio {r['ratio']:5.2f}")
+    for kind, b in bands(result).items():
+        print(f"  band {kind:8s} {b['points']:2d} points: measured / predicted in [{b['low_factor']:.3f}, {b['high_factor']:.3f}] (80%)")
     if "--write" in sys.argv:
+        band_path = ROOT / "prfaas_plan" / "roofline" / "band_data.py"
+        band_path.write_text(band_data_source(result))
+        print("wrote", band_path.relative_to(ROOT))
         for path in sorted((ROOT / "hardware").glob("*.yaml")):
             content = path.read_text()
             cut = content.index("\nefficiency:\n")

@@ -44,6 +44,23 @@ def traces(draw) -> tuple[dict, list[tuple[int, int]]]:
     return {"kind": "trace", "csv": "TRACE"}, rows
 
 
+def hit_fracs():
+    """prefix_cache_hit_frac: none, the issue-14 values whose scaled lengths round badly under
+    (v x f) / f, or any share up to 0.999 (f down to 1e-3)."""
+    return st.one_of(st.just(0.0), st.sampled_from([0.3, 0.782, 0.3587, 0.9]), st.floats(0.0, 0.999, **finite))
+
+
+@st.composite
+def cached_trace_scenarios(draw, objective: str | None = None) -> tuple[dict, list]:
+    """A scenario whose whole input is a trace, with a prefix-cache hit share (issue 14, class 1):
+    integer lengths, several equal counts, and a hit share that is never 0."""
+    s, _ = draw(scenarios(objective))
+    _, rows = draw(traces())
+    s["workload"]["input_tokens"] = {"kind": "trace", "csv": "TRACE"}
+    s["workload"]["prefix_cache_hit_frac"] = draw(st.one_of(st.sampled_from([0.782, 0.3587, 0.5]), st.floats(1e-3, 0.999, **finite)))
+    return s, rows
+
+
 @st.composite
 def length_distributions(draw, depth: int = 0):
     """(distribution dict, trace rows or None). Mixtures nest at most once."""
@@ -100,7 +117,7 @@ def scenarios(draw, objective: str | None = None) -> tuple[dict, list | None]:
             s["objective"] = {"kind": "target", "target_req_per_s": draw(st.floats(0.01, 200, **finite))}
     s["link"] = link
     dist, rows = draw(length_distributions())
-    s["workload"] = {"input_tokens": dist, "prefix_cache_hit_frac": draw(st.sampled_from([0.0, 0.0, 0.3, 0.9]))}
+    s["workload"] = {"input_tokens": dist, "prefix_cache_hit_frac": draw(hit_fracs())}
     s["workload"]["output_tokens"] = draw(st.one_of(st.integers(1, 8192), lognormals()))
     if draw(st.booleans()):
         s["workload"]["arrival_req_per_s"] = draw(st.floats(0.01, 500, **finite))

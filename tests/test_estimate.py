@@ -35,7 +35,7 @@ def test_default_shapes(models):
     i = make_instance(models["qwen3-235b"], h200, 8)
     assert (i.tp, i.ep, i.dp, i.pp) == (8, 1, 1, 1)
     big = make_instance(models["prfaas-1t-hybrid"], h20, 512)
-    assert (big.tp, big.ep, big.dp, big.pp, big.overlap_comm) == (1, 256, 512, 1, True)  # EP <= 384 experts
+    assert (big.tp, big.attention_tp, big.ep, big.dp, big.pp, big.overlap_comm) == (512, 1, 256, 512, 1, True)  # EP <= 384 experts
     assert big.expert_group == 256
     dense = make_instance(load_model(engines.LLAMA_70B), h200, 16)
     assert (dense.tp, dense.pp) == (8, 2)
@@ -47,7 +47,7 @@ def test_spanning_domains_is_not_priced_as_nvlink(models):
     """512 H20 of the 1T model: its expert dispatch crosses the NIC; the same shape inside one
     hypothetical 512-GPU NVLink domain is several times faster."""
     m, h20 = models["prfaas-1t-hybrid"], load_hardware("h20")
-    shape = {"tp": 1, "ep": 256, "dp_attention": True}
+    shape = {"tp": 512, "dp": 512, "ep": 256}
     real = make_instance(m, h20, 512, **shape)
     one_domain = make_instance(m, replace(h20, gpus_per_node=512), 512, **shape)
     assert dispatch_combine_s(real, 1000, False) > 3 * dispatch_combine_s(one_domain, 1000, False)
@@ -68,7 +68,7 @@ def test_dispatch_combine_by_hand(make_tiny_model, make_simple_hardware):
     (decode kernels) 2 x 7/16 copies stay in the domain, 2 x 8/16 cross the NIC; with one send
     per remote domain (prefill kernels) 1 x (1 - (1/2)^2) copies cross."""
     hw = make_simple_hardware()
-    inst = make_instance(moe_tiny(make_tiny_model), hw, 16, tp=1, ep=16, dp_attention=True)
+    inst = make_instance(moe_tiny(make_tiny_model), hw, 16, tp=16, dp=16, ep=16)
     per_copy = 64 * 3
     intra = 1000 * 2 * 7 / 16 * per_copy / 5e10
     assert dispatch_combine_s(inst, 1000, False) == pytest.approx(max(intra, 1000 * 2 * 8 / 16 * per_copy / 2.5e10), rel=1e-12)
@@ -102,7 +102,7 @@ def test_decode_reads_the_experts_the_batch_touches(make_tiny_model, make_simple
 def test_decode_step_non_decreasing_in_batch(models, name):
     """A bigger batch never steps faster, for TP, DP-attention + EP and cross-domain shapes."""
     m, h200 = models[name], load_hardware("h200")
-    for inst in (make_instance(m, h200, 8), make_instance(m, h200, 16), make_instance(m, h200, 8, tp=1, ep=8, dp_attention=True)):
+    for inst in (make_instance(m, h200, 8), make_instance(m, h200, 16), make_instance(m, h200, 8, tp=8, dp=8, ep=8)):
         steps = [float(step_terms(inst, b, 4096).total_s) for b in (1, 2, 8, 32, 128, 512, 2048, 8192)]
         assert all(b >= a for a, b in zip(steps, steps[1:]))
 
@@ -112,8 +112,9 @@ def test_decode_step_non_decreasing_in_batch(models, name):
 
 @pytest.mark.parametrize(("kwargs", "option"), [
     ({"tp": 3}, "--tp"),
-    ({"tp": 4, "pp": 1}, "--tp"),  # TP4 x PP1 != 8 without DP attention
-    ({"ep": 512, "tp": 1, "dp_attention": True, "gpus": 512}, "--ep"),  # > 256 experts
+    ({"tp": 4, "pp": 1}, "--tp"),  # TP4 x PP1 != 8 GPUs
+    ({"tp": 8, "dp": 3}, "--dp"),  # DP ranks must divide TP
+    ({"ep": 512, "tp": 512, "dp": 512, "gpus": 512}, "--ep"),  # > 256 experts
     ({"pp": 64, "gpus": 64}, "--pp"),  # > 61 layers
     ({"weights": "fp4"}, "--weights"),  # Hopper has no FP4
     ({"moe_weights": "fp4"}, "--moe-weights"),
@@ -138,7 +139,7 @@ def test_ep_on_dense_model_is_refused():
 
 def test_estimate_reports_weights_that_do_not_fit(models):
     """DeepSeek-V3 (671 GB fp8) on 2 x GB200: reported (engines offload), not refused."""
-    r = estimate(models["deepseek-v3"], load_hardware("gb200"), 2, tp=1, ep=2, dp_attention=True, isl=2000)
+    r = estimate(models["deepseek-v3"], load_hardware("gb200"), 2, tp=2, dp=2, ep=2, isl=2000)
     assert r["weights_fit"] is False
     assert r["decode_batch"] == 0 and r["decode_output_tokens_per_s_per_gpu"] == 0.0
     assert r["prefill_input_tokens_per_s_per_gpu"] > 0
@@ -223,7 +224,7 @@ def test_cli_table_and_csv(runner):
     (["--gpus", "8", "--tp", "3"], "--tp"),
     (["--gpus", "8", "--weights", "fp4"], "--weights"),
     (["--gpus", "64", "--pp", "64"], "--pp"),
-    (["--gpus", "8", "--ep", "512", "--dp-attention", "--tp", "1"], "--ep"),
+    (["--gpus", "8", "--tp", "8", "--ep", "512", "--dp", "8", "--enable-dp-attention"], "--ep"),
     (["--gpus", "8", "--isl", "lots"], "--isl"),
     (["--gpus", "8", "--batch", "0"], "--batch"),
 ])

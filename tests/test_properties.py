@@ -10,22 +10,29 @@ as many fresh examples."""
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from conftest import fuzz_examples
-from fuzz_strategies import check_error, check_plan, scenarios, write
+from eq36 import lambda_by_rule
+from fuzz_strategies import cached_trace_scenarios, check_error, check_plan, scenarios, write
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from prfaas_plan.cli import app
 from prfaas_plan.errors import PlanError
+from prfaas_plan.latency.deployment import deployment
 from prfaas_plan.latency.plans import add_latency
-from prfaas_plan.planning.planner import optimize
+from prfaas_plan.latency.ttft import split_cells
+from prfaas_plan.planning.planner import optimize, throughput_model
 from prfaas_plan.planning.scenario import load_scenario
+from prfaas_plan.planning.workload import scaled_tokens
 from prfaas_plan.reports.export import to_json
+from prfaas_plan.simulation.policies import Static
 
 RUNNER = CliRunner(env={"COLUMNS": "200", "SOURCE_DATE_EPOCH": "1790000000"})  # a fixed provenance date
 MONOTONE_RTOL = 1e-6  # the optimizer is exact (issue 9: no gap above 1e-6 relative)
@@ -156,6 +163,36 @@ def test_cli_is_deterministic_and_agrees_with_the_library(drawn, fmt):
             doc = json.loads(first.stdout)
             assert doc.pop("provenance")["generated_utc"] == "2026-09-21T14:13:20+00:00"
             assert doc == json.loads(to_json(expected))
+
+
+@settings(max_examples=fuzz_examples(40))
+@given(cached_trace_scenarios())
+def test_lambda_is_the_rules_on_a_cached_trace(drawn):
+    """Issue 14: on a trace with prefix_cache_hit_frac, the plan's Lambda, p and mean offloaded
+    length equal an independent sum of Eq. 3-6 over the trace's rows under the rule L > t
+    (tests/eq36.py) to 1e-9, for the plan and each baseline; the latency model's split and the
+    simulator's router send every row where the rule does."""
+    data, rows = drawn
+    with tempfile.TemporaryDirectory() as tmp:
+        sc = load_or_error(Path(tmp), data, rows)
+        r = plan_or_error(sc) if sc is not None else None
+    if r is None:
+        return
+    hit, tm = sc.workload.prefix_cache_hit_frac, throughput_model(sc, r["mode"])
+    for name, plan in (("plan", r), *r["baselines"].items()):
+        if plan is None:
+            continue
+        ref = lambda_by_rule(tm, rows, hit, plan, sc.link.max_utilisation)
+        assert plan["throughput_req_per_s"] == pytest.approx(ref["throughput_req_per_s"], rel=1e-9), name
+        assert plan["offload_frac"] == pytest.approx(ref["offload_frac"], rel=1e-9, abs=1e-12), name
+        if ref["mean_offloaded_tokens"] is not None:
+            assert plan["mean_offloaded_tokens"] == pytest.approx(ref["mean_offloaded_tokens"], rel=1e-9), name
+    t = math.inf if r["threshold_tokens"] is None else r["threshold_tokens"]
+    u = scaled_tokens([v for v, c in rows if c > 0], 1.0 - hit)
+    router = Static(t)
+    assert [router.route(v, v - x, v - x).offload for v, x in zip([v for v, c in rows if c > 0], u)] == list(u > t)
+    mass, _, offloaded = split_cells(deployment(sc, r, "prfaas", r["mode"], tm))
+    assert float(mass[offloaded].sum()) == pytest.approx(r["offload_frac"], abs=1e-12)
 
 
 def test_strategy_yields_plannable_scenarios():

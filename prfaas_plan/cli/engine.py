@@ -132,10 +132,12 @@ def estimate(
     model: Annotated[str, typer.Option("--model", "-m", help="Model catalog name, model YAML, or a Hugging Face config.json.")],
     hardware: Annotated[str, typer.Option("--hardware", "-H", help="Part catalog name or hardware YAML.")],
     gpus: Annotated[int, typer.Option("--gpus", help="GPUs in the instance (P).")],
-    tp: Annotated[Optional[int], typer.Option("--tp", help="Tensor-parallel degree (default: all GPUs of a scale-up domain).")] = None,
-    ep: Annotated[Optional[int], typer.Option("--ep", help="Expert-parallel degree (default 1 = experts sharded by TP; across domains all GPUs).")] = None,
-    dp_attention: Annotated[bool, typer.Option("--dp-attention", help="Data-parallel attention: P / (TP x PP) attention ranks.")] = False,
+    tp: Annotated[Optional[int], typer.Option("--tp", help="Tensor-parallel world size of a pipeline stage, as SGLang's --tp and TensorRT-LLM's tp_size: GPUs = TP x PP (default: GPUs / PP).")] = None,
+    dp: Annotated[Optional[int], typer.Option("--dp", help="With --enable-dp-attention: attention runs as DP data-parallel ranks of TP / DP GPUs each (SGLang's --dp); must divide --tp.")] = None,
+    enable_dp_attention: Annotated[bool, typer.Option("--enable-dp-attention", help="Split attention into --dp data-parallel ranks (SGLang's flag; TensorRT-LLM's enable_attention_dp is --dp = --tp).")] = False,
+    ep: Annotated[Optional[int], typer.Option("--ep", help="Expert-parallel ranks over the TP world (default 1 = experts sharded by TP; with DP attention or across domains, the largest that gives each rank an expert).")] = None,
     pp: Annotated[Optional[int], typer.Option("--pp", help="Pipeline-parallel stages (default 1; across domains for dense models, all GPUs on parts without a scale-up link).")] = None,
+    dp_attention: Annotated[bool, typer.Option("--dp-attention", help="Deprecated: DP attention over the whole TP group, the same as --dp TP --enable-dp-attention.")] = False,
     weights: Annotated[Optional[Dtype], typer.Option("--weights", help="Dtype of dense/attention weights (default: the model file's).")] = None,
     moe_weights: Annotated[Optional[Dtype], typer.Option("--moe-weights", help="Dtype of routed-expert weights (default: --weights).")] = None,
     attention_dtype: Annotated[Optional[Dtype], typer.Option("--attention-dtype", help="Attention compute dtype (default fp8 with an fp8 KV cache, else bf16).")] = None,
@@ -146,6 +148,7 @@ def estimate(
     batch: Annotated[Optional[int], typer.Option("--batch", help="Decode batch per instance (default: the largest that fits memory).")] = None,
     mtp_draft: Annotated[int, typer.Option("--mtp-draft", help="Multi-token prediction: draft tokens per decode step.")] = 0,
     mtp_accept: Annotated[Optional[float], typer.Option("--mtp-accept", help="Mean tokens emitted per request per step with MTP (1 .. draft + 1).")] = None,
+    chunk_tokens: Annotated[Optional[int], typer.Option("--chunk-tokens", help="Chunked-prefill size, tokens per forward pass; 0 = no chunking (a prompt crosses PP stages in series). Default 16384; engines: SGLang --chunked-prefill-size 8192 (< 160 GiB parts) / 16384, TensorRT-LLM max_num_tokens 8192, vLLM max_num_batched_tokens 8192 (serve).")] = None,
     profile: Annotated[Optional[Path], typer.Option("--profile", help="Efficiency profile written by `calibrate` (replaces the part's efficiencies).")] = None,
     fmt: Annotated[EstimateFormat, typer.Option("--format", "-f", help="table, json or csv.")] = EstimateFormat.table,
     output: OutputOpt = None,
@@ -155,15 +158,19 @@ def estimate(
     time's terms and what binds. Weights that do not fit memory are reported, not refused."""
     from ..catalog.hardware import apply_profile
     from ..roofline.estimate import estimate as run_estimate
+    from ..roofline.parallel import dp_ranks
 
     m, hw = load_model(model), load_hardware(hardware)
     if profile is not None:
         hw = apply_profile(hw, profile)
     result = run_estimate(
         m, hw, gpus, isl=_tokens_opt("--isl", isl), osl=_tokens_opt("--osl", osl), context_tokens=_tokens_opt("--context", context),
-        batch=batch, tp=tp, ep=ep, dp_attention=dp_attention or None, pp=pp, weights=_dt(weights), moe_weights=_dt(moe_weights),
+        batch=batch, tp=tp, dp=dp_ranks(dp, enable_dp_attention, dp_attention, tp), ep=ep, pp=pp, weights=_dt(weights), moe_weights=_dt(moe_weights),
         attention_dtype=_dt(attention_dtype), kv_dtype=_dt(kv_dtype), mtp_draft_tokens=mtp_draft, mtp_accepted_tokens=mtp_accept,
+        chunk_tokens=chunk_tokens,
     )
+    for warning in result["warnings"]:
+        typer.echo(f"warning: {warning}", err=True)
     if fmt is EstimateFormat.table:
         if output is not None:
             raise PlanError("--output needs --format json or csv")

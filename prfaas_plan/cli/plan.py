@@ -42,6 +42,9 @@ def optimize(
 
     sc = load_scenario(scenario)
     result = plan(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s)  # the plan with its latency and verdict
+    for role, d in result["deployments"].items():
+        for warning in d["warnings"]:
+            typer.echo(f"warning: {role}.instance: {warning}", err=True)
     prov = provenance(sc, result["mode"], "optimize", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s)
     extra = {"verdict": result["verdict"]["text"], "prices": result["prices"], "load": result.get("load"), **provenance_columns(prov)}
     rows = [{"plan": "prfaas", **{k: result[k] for k in PLAN_KEYS}, **latency_columns(result), **extra}]

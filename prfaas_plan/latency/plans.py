@@ -3,7 +3,11 @@ reports), at the scenario's arrival rate, and the goodput under a TTFT SLO.
 
 Goodput is the highest arrival rate (req/s) whose analytic TTFT meets every stated level
 (``slo.ttft_p90_s``, ``ttft_p99_s``, ``ttft_mean_s``; :func:`~prfaas_plan.latency.ttft.slo_excess`);
-TTFT rises with load, so it is found by bisection between 0 and Lambda_max. A plan whose zero-load P90 already misses the SLO has goodput 0.
+TTFT rises with load, so it is found by bisection between 0 and Lambda_max. A plan whose zero-load
+TTFT already misses the SLO has goodput 0.
+
+:func:`optimize` is what ``prfaas-plan optimize`` prints, from Python: the plan, baselines and
+verdict of :func:`prfaas_plan.planning.planner.optimize` with this latency beside each.
 """
 
 from __future__ import annotations
@@ -84,9 +88,12 @@ def add_latency(sc: Scenario, result: dict) -> dict:
 
 def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float | None = None,
              target_req_per_s: float | None = None, compare_modes: bool = True) -> dict:
-    """What ``prfaas-plan optimize`` prints: :func:`~prfaas_plan.planning.planner.optimize` with
-    the SLO-aware solver (:func:`~prfaas_plan.latency.slo_plan.solve`: objective ``slo``, and
-    budget / target with an SLO), the latencies added and the verdict over every stated demand."""
+    """Everything ``prfaas-plan optimize`` prints for ``sc``: the plan, its baselines, verdict,
+    prices, cost per million tokens and the other mode (:func:`~prfaas_plan.planning.planner.optimize`
+    with the SLO-aware solver :func:`~prfaas_plan.latency.slo_plan.solve`: objective ``slo``, and
+    budget / target with an SLO), with a ``latency`` block (TTFT mean/P50/P90/P99 idle and at the
+    arrival rate, goodput under the TTFT SLO) in the plan and every baseline (:func:`add_latency`),
+    ``ttft_p90_slo_s``, and the verdict over every stated demand."""
     result = planner.optimize(sc, mode, budget_usd_per_hour, target_req_per_s, compare_modes, solver=slo_plan.solve)
     return add_latency(sc, result)
 

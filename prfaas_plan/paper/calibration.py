@@ -81,19 +81,34 @@ def evaluate(params: dict[str, float], parts: dict[str, Hardware] | None = None,
     return CalibrationResult(dict(params), table3_predictions(tuned[TABLE3_HARDWARE]), engines.rows(tuned, benchmarked))
 
 
-def fit(benchmarked: bool = False) -> CalibrationResult:
+def point_ids(result: CalibrationResult) -> list[str]:
+    """One id per fitted point, in the order of the fit's residuals: Table 3 cells as
+    ``table3:<model>@<tokens>``, engine points by their id."""
+    return [f"table3:{m}@{t}" for m, t, _, _ in result.cells] + [r["id"] for r in result.engine_rows]
+
+
+def fit(benchmarked: bool = False, exclude: frozenset[str] = frozenset()) -> CalibrationResult:
     """The joint fit (module docstring). ``benchmarked`` predicts the TensorRT-LLM offline points as
     their benchmark ran (engines.as_benchmarked) instead of by the co-located formula; it is a
-    diagnostic, not the shipped calibration. Raises PlanError if the optimiser does not converge."""
+    diagnostic, not the shipped calibration. ``exclude`` leaves points out of the fit (ids of
+    :func:`point_ids`; for leave-one-out checks); the result still predicts every point.
+    Raises PlanError if the optimiser does not converge."""
     parts = {n: load_hardware(n) for n in ENGINE_PARTS}
     models = {name: load_model(name) for name in TABLE3_PHI_KV_GBPS}
+    keep = None
 
     def residuals(x: np.ndarray) -> np.ndarray:
+        nonlocal keep
         params = dict(zip(FITTED, x))
         tuned = {n: with_efficiency(hw, **params) for n, hw in parts.items()}
-        t3 = [p / m for _, _, p, m in table3_predictions(tuned[TABLE3_HARDWARE], models)]
-        eng = [r["ratio"] for r in engines.rows(tuned, benchmarked)]
-        return np.log(np.concatenate([t3, eng]))
+        cells = table3_predictions(tuned[TABLE3_HARDWARE], models)
+        rows = engines.rows(tuned, benchmarked)
+        if keep is None:
+            ids = point_ids(CalibrationResult({}, cells, rows))
+            keep = np.array([i not in exclude for i in ids])
+        t3 = [p / m for _, _, p, m in cells]
+        eng = [r["ratio"] for r in rows]
+        return np.log(np.concatenate([t3, eng]))[keep]
 
     lo, hi, start = (np.array([b[i] for b in BOUNDS]) for i in (1, 2, 3))
     sol = least_squares(residuals, start, bounds=(lo, hi), x_scale="jac", diff_step=1e-3)

@@ -34,22 +34,22 @@ METRIC_KEY = {
     "mixed_tput": "colocated_output_tokens_per_s_per_gpu",
 }
 
-_SGL_H100_PREFILL = {"model": "deepseek-v3", "hardware": "h100", "gpus": 32, "tp": 1, "ep": 32, "dp_attention": True}
-_GB200_DECODE = {"model": "deepseek-v3", "hardware": "gb200", "gpus": 48, "tp": 1, "ep": 48, "dp_attention": True,
+_SGL_H100_PREFILL = {"model": "deepseek-v3", "hardware": "h100", "gpus": 32, "tp": 32, "dp": 32, "ep": 32}
+_GB200_DECODE = {"model": "deepseek-v3", "hardware": "gb200", "gpus": 48, "tp": 48, "dp": 48, "ep": 48,
                  "isl": 2000, "osl": 100, "context_tokens": 2050}
 _TRT = {"kv_dtype": "fp8"}
-_QWEN_ADP = {"model": "qwen3-235b", "gpus": 8, "tp": 1, "ep": 8, "dp_attention": True, **_TRT}
+_QWEN_ADP = {"model": "qwen3-235b", "gpus": 8, "tp": 8, "dp": 8, "ep": 8, **_TRT}
 
 #: Each point's deployment as `estimate` options (point id -> options).
 SETUPS: dict[str, dict] = {
     "sgl-h100-dsv3-prefill-1k": {**_SGL_H100_PREFILL, "isl": 1024},
     "sgl-h100-dsv3-prefill-2k": {**_SGL_H100_PREFILL, "isl": 2048},
     "sgl-h100-dsv3-prefill-4k": {**_SGL_H100_PREFILL, "isl": 4096},
-    "sgl-gb200-dsv3-prefill-bf16attn": {"model": "deepseek-v3", "hardware": "gb200", "gpus": 4, "tp": 1, "ep": 4,
-                                        "dp_attention": True, "isl": 2000, "attention_dtype": "bf16", "kv_dtype": "bf16"},
-    "sgl-gb200-dsv3-prefill-fp4": {"model": "deepseek-v3", "hardware": "gb200", "gpus": 2, "tp": 1, "ep": 2, "dp_attention": True,
+    "sgl-gb200-dsv3-prefill-bf16attn": {"model": "deepseek-v3", "hardware": "gb200", "gpus": 4, "tp": 4, "dp": 4,
+                                        "ep": 4, "isl": 2000, "attention_dtype": "bf16", "kv_dtype": "bf16"},
+    "sgl-gb200-dsv3-prefill-fp4": {"model": "deepseek-v3", "hardware": "gb200", "gpus": 2, "tp": 2, "dp": 2, "ep": 2,
                                    "isl": 2000, "weights": "fp8", "moe_weights": "fp4", "attention_dtype": "fp8", "kv_dtype": "fp8"},
-    "sgl-h100-dsv3-decode-b256": {"model": "deepseek-v3", "hardware": "h100", "gpus": 72, "tp": 1, "ep": 72, "dp_attention": True,
+    "sgl-h100-dsv3-decode-b256": {"model": "deepseek-v3", "hardware": "h100", "gpus": 72, "tp": 72, "dp": 72, "ep": 72,
                                   "isl": 2000, "osl": 100, "context_tokens": 2000, "batch": 18432},
     "sgl-gb200-dsv3-decode-bf16attn": {**_GB200_DECODE, "attention_dtype": "bf16", "kv_dtype": "bf16"},
     "sgl-gb200-dsv3-decode-fp4": {**_GB200_DECODE, "weights": "fp8", "moe_weights": "fp4", "attention_dtype": "fp8", "kv_dtype": "fp8"},
@@ -87,8 +87,8 @@ def cli_args(setup: dict) -> list[str]:
     """`prfaas-plan estimate` arguments for a setup (JSON output)."""
     args = []
     for key, value in setup.items():
-        if key == "dp_attention":
-            args += ["--dp-attention"] if value else []
+        if key == "dp":
+            args += ["--dp", str(value), "--enable-dp-attention"] if value > 1 else []
         else:
             args += [_CLI_FLAGS[key], str(value)]
     return args + ["-f", "json"]

@@ -87,7 +87,9 @@ def input_rows(sc: Scenario) -> list[dict]:
         ]
     if wl.arrival_req_per_s is not None:
         rows.append(_row("workload.arrival_req_per_s", wl.arrival_req_per_s, "req/s", "scenario"))
-    rows.append(_row("slo.tpot_ms", sc.tpot_s * 1e3, "ms", "scenario slo"))
+    rows.append(_row("slo.tpot_ms", sc.tpot_s * 1e3, "ms", "scenario slo (decode_tokens_per_s = 1000 / tpot_ms)"))
+    if sc.ttft_p90_slo_s is not None:
+        rows.append(_row("slo.ttft_p90_s", sc.ttft_p90_slo_s, "s", "scenario slo (goodput: the highest load whose P90 TTFT meets it)"))
     rows += [_row("override", o.label, "", "command line") for o in sc.overrides]
     for owner, items in ((sc.prfaas.hardware.name, sc.prfaas.hardware.estimates), (sc.local.hardware.name, sc.local.hardware.estimates),
                          (sc.model.name, sc.model.estimates)):

@@ -292,7 +292,8 @@ def best_threshold(problem: Problem, n_r: int, n_p: int, n_d: int, link_bytes_pe
     best = (float(lam[k]), float(grid_t[k]))
     for t in (grid_t[k], grid_t[min(k + 1, len(grid_t) - 1)]):
         best = max(best, balance(problem, float(t), n_r, n_p, n_d, link_bytes_per_s))
-    return best
+    t, needs = placed(tm, best[1])
+    return float(tm.throughput_req_per_s(needs, n_r, n_p, n_d, link_bytes_per_s)[0]), t
 
 
 def _upper_bound(problem: Problem, grid: tuple[Needs, np.ndarray]) -> float:
@@ -400,9 +401,19 @@ def _pick(problem: Problem, lam: float, grid: tuple[Needs, np.ndarray], prefer: 
     cost = dep["cost"][idx]
     order = np.lexsort((cost, -got)) if prefer == "throughput" else np.lexsort((-got, cost))
     j = int(idx[order[0]])
-    chosen = needs.select(j)
-    t = float(chosen.threshold_tokens[0])
+    t, chosen = placed(tm, float(needs.threshold_tokens[j]), needs.select(j))
     if chosen.offload_frac[0] <= 0:
         t = math.inf
     n_r, n_p, n_d, link = int(dep["n_r"][j]), int(dep["n_p"][j]), int(dep["n_d"][j]), float(dep["link"][j])
     return Plan(t, n_r, n_p, n_d, link, chosen, tm.evaluate(chosen, n_r, n_p, n_d, link), float(dep["cost"][j]))
+
+
+def placed(tm, t: float, needs: Needs | None = None) -> tuple[float, Needs]:
+    """(t, its needs) for a threshold the planner returns: moved clear of every atom of the
+    length distribution (:meth:`~prfaas_plan.planning.workload.LengthDistribution.clear_threshold`:
+    between two trace lengths, never on one) and its needs evaluated there. ``needs``: those
+    already known at ``t``."""
+    clear = tm.lengths.clear_threshold(t)
+    if needs is None or clear != t:
+        needs = tm.needs_at([clear])
+    return clear, needs

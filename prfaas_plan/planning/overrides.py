@@ -88,11 +88,33 @@ def parse_axis(text: str) -> tuple[str, list[Any]]:
     return key, values
 
 
+#: Cluster roles whose price belongs to their part (``ROLE.hardware`` -> ``ROLE.usd_per_gpu_hour``).
+PRICED_ROLES = ("prfaas", "local")
+
+
+def prices_follow_hardware(data: dict, overrides: tuple[Override, ...] | list[Override]) -> tuple[Override, ...]:
+    """A scenario's ``ROLE.usd_per_gpu_hour`` is the price of the part it names: an override that
+    changes ``ROLE.hardware`` to another part without also setting the price drops the file's
+    price (and its source), so the new part is priced at its catalog price. Returns those extra
+    overrides (clearing a key is setting it to null, which reads as absent)."""
+    keys = {o.key for o in overrides}
+    out = []
+    for role in PRICED_ROLES:
+        if f"{role}.usd_per_gpu_hour" in keys:
+            continue
+        cluster = data.get(role) if isinstance(data.get(role), dict) else {}
+        moved = [o for o in overrides if o.key == f"{role}.hardware" and not o.scale and o.value != cluster.get("hardware")]
+        if moved and cluster.get("usd_per_gpu_hour") is not None:
+            out += [Override(f"{role}.usd_per_gpu_hour", None), Override(f"{role}.price_source", None)]
+    return tuple(out)
+
+
 def apply_overrides(data: dict, overrides: tuple[Override, ...] | list[Override], source: str) -> dict:
     """A copy of the scenario mapping ``data`` with ``overrides`` applied (missing intermediate
-    mappings are created; a scaled key must hold a number or a list of numbers)."""
+    mappings are created; a scaled key must hold a number or a list of numbers). A part changed
+    without its price is priced from the catalog (:func:`prices_follow_hardware`)."""
     out = dict(data)
-    for o in overrides:
+    for o in (*overrides, *prices_follow_hardware(data, overrides)):
         *parents, leaf = o.key.split(".")
         node = out
         for i, part in enumerate(parents):  # copy the mappings on the path only (data is untouched)

@@ -16,14 +16,16 @@ from ..roofline.decode import decode_capacity
 from ..roofline.prefill import PrefillModel
 from .optimizer import cheapest_for, maximise
 from .problem import Link, Plan, Problem, Range, TtftSlo
-from .scenario import Scenario
+from .scenario import Scenario, link_is_fixed
 from .throughput import ThroughputModel
+from .token_cost import served_req_per_s, usd_per_million_tokens
 from .verdict import verdict
 
 PLAN_KEYS = (
     "threshold_tokens", "n_prfaas", "n_pd_prefill", "n_pd_decode", "link_gbit_per_s", "throughput_req_per_s",
     "theta_prfaas_req_per_s", "theta_pd_prefill_req_per_s", "theta_pd_decode_req_per_s", "offload_frac",
     "mean_offloaded_tokens", "egress_gbit_per_s", "cost_usd_per_hour", "bottleneck",
+    "prfaas_usd_per_gpu_hour", "local_usd_per_gpu_hour", "usd_per_million_tokens",
 )
 
 
@@ -42,10 +44,12 @@ def throughput_model(sc: Scenario, mode: str | None = None) -> ThroughputModel:
 
 
 def problem_for(sc: Scenario, tm: ThroughputModel, objective: str, budget: float | None) -> Problem:
-    """The scenario's question: the fleet in place (fixed-fleet), or free counts and link."""
+    """The scenario's question: the fleet in place (fixed-fleet), or free counts and a link bought
+    (or the link an override fixed, :func:`~.scenario.link_is_fixed`)."""
     if objective == "fixed-fleet":
         return _make(sc, tm, Range.exactly(sc.prfaas.instances), Range.exactly(sc.local.instances), sc.link, None)
-    return _make(sc, tm, sc.prfaas.instances_range, sc.local.instances_range, replace(sc.link, fixed_gbit_per_s=None), budget)
+    link = sc.link if link_is_fixed(sc, objective) else replace(sc.link, fixed_gbit_per_s=None)
+    return _make(sc, tm, sc.prfaas.instances_range, sc.local.instances_range, link, budget)
 
 
 def fleet_problem(sc: Scenario, tm: ThroughputModel, plan: dict, thresholds: str = "any") -> Problem:
@@ -93,6 +97,11 @@ def plan_dict(plan: Plan, sc: Scenario) -> dict:
     p = first(n.offload_frac)
     egress = lam * first(n.link_bytes)
     link_gbit = units.bytes_per_s_to_gbit_per_s(sc.link.bought_bytes_per_s(plan.link_bytes_per_s))
+    local_instance_usd_per_hour = sc.local.gpus_per_instance * sc.local.usd_per_gpu_hour
+    decode_usd_per_hour = plan.n_pd_decode * local_instance_usd_per_hour
+    served = served_req_per_s(lam, sc.workload.arrival_req_per_s)
+    per_mtok = usd_per_million_tokens(plan.cost_usd_per_hour - decode_usd_per_hour, decode_usd_per_hour, served,
+                                      sc.workload.input.mean(), sc.workload.output_tokens_mean)
     return {
         "threshold_tokens": None if math.isinf(plan.threshold_tokens) else plan.threshold_tokens,
         "n_prfaas": plan.n_prfaas,
@@ -112,6 +121,9 @@ def plan_dict(plan: Plan, sc: Scenario) -> dict:
         "bottleneck": bottleneck(m, p),
         "gpus_prfaas": plan.n_prfaas * sc.prfaas.gpus_per_instance,
         "gpus_local": (plan.n_pd_prefill + plan.n_pd_decode) * sc.local.gpus_per_instance,
+        "prfaas_usd_per_gpu_hour": sc.prfaas.usd_per_gpu_hour,
+        "local_usd_per_gpu_hour": sc.local.usd_per_gpu_hour,
+        "usd_per_million_tokens": {**per_mtok, "served_req_per_s": served},
     }
 
 
@@ -249,6 +261,7 @@ def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float |
             "source": tm.decode.source,
         },
         "prefill_sources": {"prfaas": tm.remote.source, "local": tm.local.source},
+        "deployments": {"prfaas": sc.prfaas.instance.deployment(), "local": sc.local.instance.deployment()},  # in the engines' terms
         "prices": {
             "prfaas_usd_per_gpu_hour": sc.prfaas.usd_per_gpu_hour, "prfaas_price_source": sc.prfaas.price_source,
             "local_usd_per_gpu_hour": sc.local.usd_per_gpu_hour, "local_price_source": sc.local.price_source,

@@ -13,6 +13,7 @@ from ..catalog.model import ModelSpec, load_model
 from ..catalog.paths import catalog_names, resolve_from
 from ..errors import PlanError
 from ..roofline.instance import DTYPES, Instance, make_instance
+from ..roofline.parallel import shape_options
 from .problem import Link, Range, TtftSlo
 from .overrides import Override, apply_overrides
 from .throughput import MODES
@@ -56,6 +57,7 @@ class Scenario:
     overrides: tuple[Override, ...] = ()
     raw: dict | None = field(default=None, compare=False)  # the resolved YAML mapping (overrides applied), for provenance
     ttft_p90_slo_s: float | None = None  # slo.ttft_p90_s: goodput is the highest load meeting it
+    link_fixed_by_override: bool = False  # see link_is_fixed
     ttft_p99_slo_s: float | None = None  # slo.ttft_p99_s
     ttft_mean_slo_s: float | None = None  # slo.ttft_mean_s
     max_utilisation_frac: tuple[tuple[str, float], ...] = ()  # slo.max_utilisation_frac: (pool, cap) per capped pool
@@ -72,22 +74,35 @@ class Scenario:
         return self.ttft_slo.stated or bool(self.max_utilisation_frac)
 
 
-#: Optional ``instance`` keys of a cluster -> make_instance options (defaults: the engine's).
-_SHAPE_KEYS = {"tp": "tp", "ep": "ep", "pp": "pp", "dp_attention": "dp_attention", "weights": "weights", "moe_weights": "moe_weights",
-               "attention_dtype": "attention_dtype", "kv_dtype": "kv_dtype", "mtp_draft": "mtp_draft_tokens", "mtp_accept": "mtp_accepted_tokens"}
+#: The override that fixes the link in every question (see :func:`link_is_fixed`).
+LINK_BANDWIDTH_KEY = "link.bandwidth_gbit_per_s"
+
+
+def link_is_fixed(sc: Scenario, objective: str) -> bool:
+    """Whether a plan for ``objective`` must use ``link.bandwidth_gbit_per_s`` as it stands. In a
+    file that key is the link in place, which only a fixed-fleet question keeps (a budget or
+    target question buys its link: purchasable sizes, the cap, or continuous). Set by an override
+    (``--set``, ``--vary``, a what-if), it fixes the link in every question: the question is then
+    "what if the link were this", and a re-plan buys its fleet around that link at its price."""
+    return objective == "fixed-fleet" or (sc.link_fixed_by_override and sc.link.fixed_gbit_per_s is not None)
+
+
+#: Optional ``instance`` keys of a cluster besides the parallelism (roofline/parallel.py: tp, dp,
+#: enable_dp_attention, ep, pp, in the engines' spelling) -> make_instance options (defaults: the engine's).
+_SHAPE_KEYS = {"weights": "weights", "moe_weights": "moe_weights", "attention_dtype": "attention_dtype", "kv_dtype": "kv_dtype",
+               "mtp_draft": "mtp_draft_tokens", "mtp_accept": "mtp_accepted_tokens",
+               "chunk_tokens": "chunk_tokens"}
 
 
 def _shape(f: Fields | None) -> dict:
     if f is None:
         return {}
-    out = {}
+    out = shape_options(f)
     for key, option in _SHAPE_KEYS.items():
-        if key == "dp_attention":
-            v = f.bool(key, False) or None
-        elif key == "mtp_accept":
+        if key == "mtp_accept":
             v = f.num(key, None)
-        elif key in ("tp", "ep", "pp", "mtp_draft"):
-            v = f.int(key, None, min_value=0 if key == "mtp_draft" else 1)
+        elif key in ("mtp_draft", "chunk_tokens"):
+            v = f.int(key, None, min_value=0)
         else:
             v = f.str(key, None, choices=DTYPES)
         if v is not None:
@@ -112,9 +127,9 @@ def _cluster(f: Fields, role: str, base: Path, model: ModelSpec) -> Cluster:
         instances_range = Range(lo, hi)
     else:
         instances_range = Range(0, None)
-    shape_fields = f.sub("instance", None)
+    shape = _shape(f.sub("instance", None))
     try:
-        instance = make_instance(model, hw, gpus, **_shape(shape_fields))
+        instance = make_instance(model, hw, gpus, **shape)
     except PlanError as exc:
         raise f.error("instance", str(exc).replace("--", "")) from None
     price = f.num("usd_per_gpu_hour", None)
@@ -319,6 +334,7 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         path=str(path),
         overrides=tuple(overrides),
         raw=raw,
+        link_fixed_by_override=any(o.key == LINK_BANDWIDTH_KEY for o in overrides),
     )
     f.done()
     if objective == "fixed-fleet":

@@ -6,7 +6,10 @@
   and whether it still carries the demand (the arrival rate, or the target).
 
 A what-if is a list of scenario-key overrides (:mod:`overrides`), so ``--set KEY=VALUE`` and the
-standard questions of a design review go through the same checked path.
+standard questions of a design review go through the same checked path. A what-if that sets
+``link.bandwidth_gbit_per_s`` fixes the link for its re-plan too, even where the scenario buys
+its link in purchasable sizes (:func:`~.scenario.link_is_fixed`); one that scales the link
+scales whatever the scenario gives (the fixed bandwidth, the sizes or the cap).
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from .scenario import Scenario, load_scenario
 from .sweep import plan_only
 
 LINK_KEYS = ("link.bandwidth_gbit_per_s", "link.purchasable_gbit_per_s", "link.max_gbit_per_s")
+
+#: What a what-if's link bandwidth means (:func:`~.scenario.link_is_fixed`), said under its tables.
+LINK_OVERRIDE_NOTE = ("A link bandwidth set by a what-if (link.bandwidth_gbit_per_s=...) fixes the link: the re-plan buys its "
+                      "fleet around that link at its price, whatever sizes or cap the scenario could otherwise buy.")
 
 
 @dataclass(frozen=True)

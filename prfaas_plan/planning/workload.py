@@ -11,6 +11,14 @@ mean), so p, l_long and l_short are exact at cell boundaries; expectations of ot
 each cell's mean as its representative (error O(cell width^2), with 2,048 cells below 1e-5
 relative for the latency curves used here). A threshold inside a cell splits it exactly
 (:meth:`prfaas_plan.planning.throughput.ThroughputModel.needs_at`).
+
+Atoms are compared exactly, as stored: a scaled trace (the uncached part of each prompt under a
+flat prefix-cache hit share, or a what-if's longer prompts) stores its atoms v x f, computed once
+by :func:`scaled_tokens`, and never divides back (``(v x f) / f`` rounds one ulp below v for many
+lengths: the longest prompts' mass then dropped out of every cell, issue 14). Thresholds the
+planner returns lie between atoms, never on one (:meth:`LengthDistribution.clear_threshold`), so
+that the rule "uncached length L > t goes to PrfaaS" routes every atom the same way however a
+consumer rounds its own copy of v x f.
 """
 
 from __future__ import annotations
@@ -36,6 +44,21 @@ def ndtr(x) -> np.ndarray:
     """Standard normal CDF, Phi(x) = erfc(-x / sqrt 2) / 2, accurate in both tails (math.erfc;
     scipy.special would add ~0.3 s of import to every command)."""
     return 0.5 * _erfc(-np.asarray(x, float) / math.sqrt(2.0))
+
+
+#: A threshold closer than this (relative) to an atom of a distribution that also has a density is
+#: moved this far off it, on the side it lies (:meth:`LengthDistribution.clear_threshold`): far
+#: above the rounding of any consumer's own product v x f (a few ulp, 1e-16 relative; 2e-10 of
+#: the uncached length at a hit share of 1 - 1e-6), and moving at most ~1e-9 of the mass.
+ATOM_CLEARANCE_FRAC = 1e-9
+
+
+def scaled_tokens(lengths, factor: float) -> np.ndarray:
+    """factor x each length, tokens: the one product by which a scaled length is made (the
+    uncached part (1 - prefix_cache_hit_frac) x L, ``input_tokens_scale`` x L). Distributions
+    store its results as their atoms and the simulator's trace replay uses it too, so both hold
+    bit-identical uncached lengths."""
+    return np.asarray(lengths, float) * factor
 
 
 #: Probability left out of each tail when placing the cell grid of a distribution with a density:
@@ -140,6 +163,32 @@ class LengthDistribution:
         _, mass, means = self.cells(n)
         return float(np.sum(weighted(mass, f(means))))
 
+    def clear_threshold(self, t: float) -> float:
+        """A threshold that routes every atom as ``t`` does (L > t remote) and lies clear of all
+        of them. With atoms only: the mid-point of the gap between the atoms around ``t`` (every
+        t in the gap routes the same mass), ``t`` itself below the shortest atom, and above the
+        longest (all local) the longest x (1 + ATOM_CLEARANCE_FRAC). With a density too: ``t``
+        if no atom is within ATOM_CLEARANCE_FRAC of it, else that far off the atom on ``t``'s
+        side (never past the mid-point to the next atom); the caller re-evaluates the needs at
+        the returned threshold (a sliver of density mass, <= ~1e-9, changes side)."""
+        atoms = self.atoms()
+        if not len(atoms) or not math.isfinite(t) or t < 0:
+            return t
+        k = int(np.searchsorted(atoms, t, side="right"))  # atoms[k-1] <= t < atoms[k]
+        below = float(atoms[k - 1]) if k > 0 else None
+        above = float(atoms[k]) if k < len(atoms) else None
+        if not self.has_density:
+            if below is None:
+                return t
+            return (below + above) / 2 if above is not None else max(t, below * (1 + ATOM_CLEARANCE_FRAC))
+        if below is not None and t - below <= below * ATOM_CLEARANCE_FRAC:
+            t = below * (1 + ATOM_CLEARANCE_FRAC)
+            return min(t, (below + above) / 2) if above is not None else t
+        if above is not None and above - t <= above * ATOM_CLEARANCE_FRAC:
+            t = above * (1 - ATOM_CLEARANCE_FRAC)
+            return max(t, (below + above) / 2) if below is not None else t
+        return t
+
 
 def cell_means(mass, partial_mean, lo, hi) -> np.ndarray:
     """Conditional mean of each cell (lo, hi]: partial_mean / mass, clipped into the cell (where
@@ -230,12 +279,21 @@ class Empirical(LengthDistribution):
             raise PlanError(f"{where}: no lengths")
         if not np.all(np.isfinite(v)) or np.any(v < 1):
             raise PlanError(f"{where}: lengths must be finite and >= 1 token")
-        w = normalised(weights, where)
+        return cls._merged(v, normalised(weights, where))
+
+    @classmethod
+    def _merged(cls, v: np.ndarray, w: np.ndarray, output_tokens_mean: float | None = None) -> Empirical:
+        """Lengths ``v`` (finite, > 0) with weights ``w`` (normalised), sorted, equal lengths merged."""
         order = np.argsort(v)
         v, w = v[order], w[order]
         uniq, idx = np.unique(v, return_inverse=True)
         merged = np.bincount(idx, weights=w)
-        return cls(tuple(uniq), tuple(merged / merged.sum()))
+        return cls(tuple(uniq.tolist()), tuple((merged / merged.sum()).tolist()), output_tokens_mean)
+
+    def scaled(self, factor: float) -> Empirical:
+        """The same trace with every length v stored as ``scaled_tokens(v, factor)`` (lengths
+        that round to one product merge)."""
+        return Empirical._merged(scaled_tokens(self.values, factor), np.asarray(self.weights, float), self.output_tokens_mean)
 
     def support(self):
         return (self.values[0], self.values[-1])
@@ -288,26 +346,58 @@ class Mixture(LengthDistribution):
 
 @dataclass(frozen=True)
 class Scaled(LengthDistribution):
-    """L' = factor * L: the uncached part of a prompt when a share (1 - factor) hits the prefix cache."""
+    """L' = factor * L: the uncached part of a prompt when a share (1 - factor) hits the prefix
+    cache, or every prompt ``input_tokens_scale`` times longer.
+
+    The scaled atoms are stored, not recomputed: a trace inside ``base`` (itself, or a mixture's
+    component) is held as the trace of its products ``scaled_tokens(v, factor)`` (:attr:`exact`),
+    and every CDF, partial mean, atom and support end compares against those stored values. Only
+    a density is read through ``base.cdf(x / factor)`` (its CDF is continuous: the ulp that
+    ``(x / f) * f`` may lose moves no mass). Issue 14: reading a trace that way dropped the mass
+    of every atom whose ``(v x f) / f`` rounds below v (130,387 x 0.218 / 0.218 = 130,386.99999999999)."""
 
     base: LengthDistribution
     factor: float
+
+    def __post_init__(self):
+        if not (math.isfinite(self.factor) and self.factor > 0):
+            raise PlanError(f"a length scale must be a finite number > 0, got {self.factor}")
+
+    @cached_property
+    def exact(self) -> LengthDistribution | None:
+        """The scaled distribution with its atoms stored (None for a base without atoms)."""
+        base = self.base
+        if isinstance(base, Scaled) and base.exact is not None:  # scale the stored products again
+            base = base.exact
+        if isinstance(base, Empirical):
+            return base.scaled(self.factor)
+        if isinstance(base, Mixture) and len(base.atoms()):
+            return Mixture(tuple(Scaled(c, self.factor) for c in base.components), base.weights)
+        if len(base.atoms()):  # a subclass this module does not know: no silent division
+            raise PlanError(f"cannot scale a {type(base).__name__} length distribution with atoms")
+        return None
 
     @property
     def has_density(self) -> bool:  # type: ignore[override]
         return self.base.has_density
 
     def support(self):
+        if self.exact is not None:
+            return self.exact.support()
         lo, hi = self.base.support()
         return (lo * self.factor, hi * self.factor)
 
     def atoms(self) -> np.ndarray:
-        return self.base.atoms() * self.factor
+        return self.exact.atoms() if self.exact is not None else np.empty(0)
 
     def cdf(self, x):
+        if self.exact is not None:
+            return self.exact.cdf(x)
         return self.base.cdf(np.asarray(x, float) / self.factor)
 
     def partial_mean(self, a, b):
+        if self.exact is not None:
+            return self.exact.partial_mean(a, b)
         return self.factor * self.base.partial_mean(np.asarray(a, float) / self.factor, np.asarray(b, float) / self.factor)
 
 

@@ -116,6 +116,14 @@ def _latency_notes(con: Console, r: dict) -> None:
                   "'idle' is zero load, as [PRFAAS] Table 6 reports." + ("" if not unstable else " Unstable at the arrival rate: " + "; ".join(unstable)))
 
 
+def _per_mtok(m: dict) -> str:
+    """The cost per million tokens line (planning/token_cost.py says how it is counted)."""
+    if m["total"] is None:
+        return "- (no tokens served)"
+    return (f"input {m['input']:.3f}, output {m['output']:.3f}, input + output {m['total']:.3f} "
+            f"(reserved capacity at {m['served_req_per_s']:.3f} req/s; input: PrfaaS + local prefill + link, output: decode)")
+
+
 def print_plan(con: Console, sc: Scenario, r: dict) -> None:
     p, l = sc.prfaas, sc.local
     from ..planning.planner import goal as question
@@ -124,14 +132,16 @@ def print_plan(con: Console, sc: Scenario, r: dict) -> None:
     head = [
         ("question", f"{goal}; mode {r['mode']}; model {sc.model.name}"),
         ("routing threshold t", _t(r["threshold_tokens"]) + f"  -> {r['offload_frac'] * 100:.1f}% of requests offloaded"),
-        ("PrfaaS cluster", f"{r['n_prfaas']} x {p.gpus_per_instance} {p.hardware.name} ({r['gpus_prfaas']} GPUs)"),
-        ("local PD cluster", f"{r['n_pd_prefill']} prefill + {r['n_pd_decode']} decode x {l.gpus_per_instance} {l.hardware.name} ({r['gpus_local']} GPUs)"),
+        ("PrfaaS cluster", f"{r['n_prfaas']} x {p.gpus_per_instance} {p.hardware.name} ({r['gpus_prfaas']} GPUs; {r['deployments']['prfaas']['text']})"),
+        ("local PD cluster", f"{r['n_pd_prefill']} prefill + {r['n_pd_decode']} decode x {l.gpus_per_instance} {l.hardware.name} "
+                             f"({r['gpus_local']} GPUs; {r['deployments']['local']['text']})"),
         ("cross-DC link", f"{r['link_gbit_per_s']:,.1f} Gbit/s; mean egress {r['egress_gbit_per_s']:,.1f} Gbit/s"
          + (f" ({r['link_utilisation_frac'] * 100:.0f}% of the link)" if r["link_utilisation_frac"] is not None else "")),
         ("throughput Lambda_max", f"{r['throughput_req_per_s']:.3f} req/s ({r['throughput_req_per_s'] * 3600:,.0f} req/h)"),
         ("binding", r["bottleneck"]),
         ("cost", f"{r['cost_usd_per_hour']:,.2f} $/hour"
          + (f" = {r['cost_usd_per_hour'] / (r['throughput_req_per_s'] * 3.6):.4f} $ per 1k requests" if r["throughput_req_per_s"] > 0 else "")),
+        ("$ per million tokens", _per_mtok(r["usd_per_million_tokens"])),
     ]
     v = r.get("verdict")
     if v:
@@ -180,8 +190,12 @@ def print_plan(con: Console, sc: Scenario, r: dict) -> None:
               f"link {r['prices']['link_usd_per_gbit_per_s_hour']:.3f} $/(Gbit/s)-h.")
 
 
+WHATIF_FLEET_NOTE = "P/PD-P/PD-D: PrfaaS, local prefill and local decode instances of the new plan."
+
+
 def whatif_table(sc: Scenario, rows: list[dict]) -> list[Table]:
     """Re-plan and stress readings side by side (see planning/whatif.py)."""
+    from ..planning.whatif import LINK_OVERRIDE_NOTE
     by_cost = bool(rows) and rows[0]["replan_compared_by"] == "cost"
     flat = []
     for w in rows:
@@ -189,31 +203,38 @@ def whatif_table(sc: Scenario, rows: list[dict]) -> list[Table]:
         carries = w["stress_carries_demand"]
         flat.append({
             "variant": w["variant"], "t": rp["threshold_tokens"], "fleet": None if rp["error"] else f"{rp['n_prfaas']}/{rp['n_pd_prefill']}/{rp['n_pd_decode']}",
-            "rp_req": rp["throughput_req_per_s"], "rp_cost": rp["cost_usd_per_hour"],
+            "rp_link": rp["link_gbit_per_s"], "rp_req": rp["throughput_req_per_s"], "rp_cost": rp["cost_usd_per_hour"],
             "rp_vs": w["replan_cost_vs_planned"] if by_cost else w["replan_throughput_vs_planned"],
             "st_req": st["throughput_req_per_s"], "st_vs": w["stress_throughput_vs_planned"],
+            "st_cost": st["cost_usd_per_hour"], "st_cost_vs": w["stress_cost_vs_planned"],
             "carries": None if carries is None else ("yes" if carries else f"NO, {w['demand_req_per_s']:g}"),
             "binding": st["bottleneck"], "note": rp["error"] or st["error"],
         })
     replan = [("variant", "what if", text), ("t", "t tokens", lambda v: "none" if v is None else f"{v:,.0f}"), ("fleet", "P/PD-P/PD-D", text),
-              ("rp_req", "req/s", fmt(".3f")), ("rp_cost", "$/hour", fmt(",.0f")), ("rp_vs", "$ vs plan" if by_cost else "vs plan", fmt(".2f")),
-              ("note", "note", text)]
-    stress = [("variant", "what if", text), ("st_req", "req/s", fmt(".3f")), ("st_vs", "vs plan", fmt(".2f")), ("carries", "carries load", text),
-              ("binding", "binding", text)]
-    return [rows_table(flat, replan, title=f"What if, re-planned (buy again): {sc.name}",
-                       caption="P/PD-P/PD-D: PrfaaS, local prefill and local decode instances of the new plan."),
-            rows_table(flat, stress, title="What if, stressed (the planned fleet and link; threshold and split re-chosen)")]
+              ("rp_link", "link Gbit/s", fmt(",.0f")), ("rp_req", "req/s", fmt(".3f")), ("rp_cost", "$/hour", fmt(",.0f")),
+              ("rp_vs", "$ vs plan" if by_cost else "vs plan", fmt(".2f")), ("note", "note", text)]
+    stress = [("variant", "what if", text), ("st_req", "req/s", fmt(".3f")), ("st_vs", "vs plan", fmt(".2f")), ("st_cost", "$/hour", fmt(",.0f")),
+              ("st_cost_vs", "$ vs plan", fmt(".2f")), ("carries", "carries load", text), ("binding", "binding", text)]
+    return [rows_table(flat, replan, title=f"What if, re-planned (buy again): {sc.name}", caption=f"{WHATIF_FLEET_NOTE} {LINK_OVERRIDE_NOTE}"),
+            rows_table(flat, stress, title="What if, stressed (the planned fleet and link; threshold and split re-chosen)",
+                       caption="$/hour: the planned fleet and link at the what-if's prices; $ vs plan: that over the plan's $/hour.")]
 
 
 def sweep_table(sc: Scenario, rows: list[dict], keys: list[str], width: int | None = None) -> Table:
     """One row per point; on a narrow terminal the columns after req/s are left out first."""
-    cols: list[Column] = [(k, k.rsplit(".", 1)[-1], lambda v: f"{v:,.4g}" if isinstance(v, float) else text(v)) for k in keys]
+    cols: list[Column] = [(k, k, lambda v: f"{v:,.4g}" if isinstance(v, float) else text(v)) for k in keys]  # the whole key: prfaas.hardware, not hardware
+    prices = [(f"{role}_usd_per_gpu_hour", f"{name} $/GPU-h", fmt(".2f")) for role, name in (("prfaas", "PrfaaS"), ("local", "local"))]
+    moved = [c for c in prices if f"{c[0].split('_')[0]}.hardware" in keys]  # a varied part's price stays in view beside it
+    cols += moved
     cols += [("threshold_tokens", "t tokens", lambda v: "none" if v is None else f"{v:,.0f}"), ("n_prfaas", "PrfaaS", fmt("d")),
              ("n_pd_prefill", "PD-P", fmt("d")), ("n_pd_decode", "PD-D", fmt("d")), ("link_gbit_per_s", "link Gbit/s", fmt(",.0f")),
              ("throughput_req_per_s", "req/s", fmt(".3f")), ("cost_usd_per_hour", "$/hour", fmt(",.0f")),
-             ("usd_per_1k_requests", "$/1k req", fmt(".3f")), ("bottleneck", "binding", text), ("error", "note", text)]
+             ("usd_per_1k_requests", "$/1k req", fmt(".3f")), ("usd_per_million_tokens", "$/M tokens", lambda v: fmt(".3f")((v or {}).get("total"))),
+             *[c for c in prices if c not in moved], ("bottleneck", "binding", text), ("error", "note", text)]
     return rows_table(rows, cols, title=f"Sweep: {sc.name} ({len(rows)} points, each re-planned; varied: {', '.join(keys)})",
-                      width=width, keep=len(keys) + 6)
+                      caption="$/M tokens: the fleet's $/hour over the input + output tokens served per hour (reserved capacity); "
+                              "$/GPU-h: the price each point used (a varied part at its catalog price unless the price is varied too).",
+                      width=width, keep=len(keys) + len(moved) + 6)
 
 
 @contextmanager
@@ -236,23 +257,36 @@ def progress(label: str):
         yield tick
 
 
+def _band(r: dict, key: str, spec: str, scale: float = 1.0) -> str:
+    """" (80% band lo-hi)" of an `estimate` metric where the result carries its band."""
+    lo, hi = r.get(f"{key}_low"), r.get(f"{key}_high")
+    if lo is None or hi is None:
+        return ""
+    return f" (80% band {lo * scale:{spec}}-{hi * scale:{spec}})"
+
+
 def estimate_tables(r: dict) -> list[Table]:
-    """`prfaas-plan estimate`: the headline numbers, then the terms of each time."""
-    shape = f"TP{r['tp']}" + (f" DP-attention {r['dp']}" if r["dp_attention"] else "") + (f" EP{r['ep']}" if r["ep"] > 1 else "") + (f" PP{r['pp']}" if r["pp"] > 1 else "")
+    """`prfaas-plan estimate`: the headline numbers with their 80% error bands, then the terms of
+    each time."""
     pairs = [
-        ("instance", f"{r['gpus']} x {r['hardware']} ({shape}; scale-up domain {r['scaleup_domain_gpus']} GPUs)"),
+        ("instance", f"{r['gpus']} x {r['hardware']} ({r['deployment']}; scale-up domain {r['scaleup_domain_gpus']} GPUs)"),
+        ("as engine flags", f"SGLang {r['sglang_flags']}"),
         ("dtypes", f"weights {r['weights']}, experts {r['moe_weights']}, attention {r['attention_dtype']}, KV {r['kv_dtype']}"),
         ("weights per GPU", f"{r['weight_gb_per_gpu']:,.1f} GB of {r['usable_memory_gb_per_gpu']:,.1f} GB usable"
                             + ("" if r["weights_fit"] else "  (DO NOT FIT: the engine must offload)")),
-        ("TTFT, one request alone", f"{r['ttft_single_request_s']:.3f} s at ISL {r['isl']:,}"),
-        ("prefill, saturated", f"{r['prefill_input_tokens_per_s_per_gpu']:,.0f} input tokens/s per GPU (bound: {r['bound_prefill']})"),
+        ("TTFT, one request alone", f"{r['ttft_single_request_s']:.3f} s{_band(r, 'ttft_single_request_s', '.3f')} at ISL {r['isl']:,}, "
+                                    + (f"chunks of {r['chunk_tokens']:,} tokens" if r["chunk_tokens"] else "no chunking")),
+        ("prefill, saturated", f"{r['prefill_input_tokens_per_s_per_gpu']:,.0f}{_band(r, 'prefill_input_tokens_per_s_per_gpu', ',.0f')} "
+                               f"input tokens/s per GPU (bound: {r['bound_prefill']})"),
         ("decode batch", f"{r['decode_batch']:,} per instance (memory allows {r['memory_max_batch']:,}) at context {r['context_tokens']:,.0f}"),
     ]
     if r["decode_step_s"] is not None:
         pairs += [
-            ("decode step / TPOT", f"{r['decode_step_s'] * 1e3:.2f} ms / {r['tpot_s'] * 1e3:.2f} ms (bound: {r['bound_decode']})"),
-            ("decode throughput", f"{r['decode_output_tokens_per_s_per_gpu']:,.0f} output tokens/s per GPU"),
-            ("co-located (offline max)", f"{r['colocated_output_tokens_per_s_per_gpu']:,.0f} output tokens/s per GPU at OSL {r['osl']:,}"),
+            ("decode step / TPOT", f"{r['decode_step_s'] * 1e3:.2f} ms / {r['tpot_s'] * 1e3:.2f} ms{_band(r, 'tpot_s', '.2f', 1e3)} "
+                                   f"(bound: {r['bound_decode']})"),
+            ("decode throughput", f"{r['decode_output_tokens_per_s_per_gpu']:,.0f}{_band(r, 'decode_output_tokens_per_s_per_gpu', ',.0f')} output tokens/s per GPU"),
+            ("co-located (offline max)", f"{r['colocated_output_tokens_per_s_per_gpu']:,.0f}{_band(r, 'colocated_output_tokens_per_s_per_gpu', ',.0f')} "
+                                         f"output tokens/s per GPU at OSL {r['osl']:,}"),
         ]
     tables = [kv_value_table(pairs, title=f"{r['model']}: estimate")]
     terms = [("prefill, one request alone (s)", r["prefill_latency_terms_s"]),

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..planning.whatif import LINK_OVERRIDE_NOTE
+
 
 @dataclass
 class Cell:
@@ -35,33 +37,78 @@ BASELINE_NAMES = {"homogeneous": "Homogeneous PD, same GPUs", "homogeneous_equal
                   "naive": "Naive heterogeneous"}
 
 
-def plan_table(rv: dict) -> Table:
-    """[PRFAAS] Table 6 layout: one column per configuration, one row per quantity."""
-    r = rv["plan"]
-    cols = [("", r)] + [(k, b) for k, b in r["baselines"].items() if b]
-    t = Table("Plan beside the baselines ([PRFAAS] Table 6 layout)", ["quantity", "PrfaaS-PD (this plan)"] + [BASELINE_NAMES[k] for k, _ in cols[1:]],
-              note="TTFT: not modelled in this version (no queueing or latency model); capacities are steady-state maxima.")
-    spec = [("threshold t (tokens)", "threshold_tokens", None), ("offloaded share of requests", "offload_frac", ".1%"),
+def _get(d: dict, dotted: str):
+    for part in dotted.split("."):
+        d = d.get(part) if isinstance(d, dict) else None
+    return d
+
+
+def plan_rows(r: dict) -> list[tuple[str, str, str | None]]:
+    """(label, dotted JSON key, format) of each row of the plan table: the plan's keys, prices,
+    cost per million tokens and the analytic latency that ``optimize`` prints. A format of None
+    is the threshold (in words)."""
+    rows = [("threshold t (tokens)", "threshold_tokens", None), ("offloaded share of requests", "offload_frac", ".1%"),
             ("PrfaaS instances", "n_prfaas", "d"), ("local prefill instances (PD-P)", "n_pd_prefill", "d"),
             ("local decode instances (PD-D)", "n_pd_decode", "d"), ("link (Gbit/s)", "link_gbit_per_s", ",.1f"),
             ("mean egress (Gbit/s)", "egress_gbit_per_s", ",.2f"), ("Lambda_max (req/s)", "throughput_req_per_s", ".3f"),
-            ("cost ($/hour)", "cost_usd_per_hour", ",.2f"), ("binding", "bottleneck", "s"), ("PrfaaS plan gain", "plan_vs_baseline", ".2f")]
-    for label, key, fmt in spec:
-        row = [Cell(label)]
-        for name, d in cols:
-            full = f"baselines.{name}.{key}" if name else key
-            v = d.get(key) if name or key != "plan_vs_baseline" else None
-            if key == "plan_vs_baseline" and not name:
-                row.append(Cell("1.00x"))
-            elif fmt is None:
-                row.append(Cell(_t(v), full, v))
-            else:
-                row.append(_f(v, fmt, full))
-                if key == "plan_vs_baseline" and v is not None:
-                    row[-1].text += "x"
-                    row[-1].flag = "warning" if v < 1 else None
-        t.rows.append(row)
+            ("cost ($/hour)", "cost_usd_per_hour", ",.2f"), ("PrfaaS price ($/GPU-hour)", "prfaas_usd_per_gpu_hour", ".2f"),
+            ("local price ($/GPU-hour)", "local_usd_per_gpu_hour", ".2f"),
+            ("$ per million input tokens (prefill side)", "usd_per_million_tokens.input", ".3f"),
+            ("$ per million output tokens (decode)", "usd_per_million_tokens.output", ".3f"),
+            ("$ per million tokens, input + output", "usd_per_million_tokens.total", ".3f"),
+            ("rate the token costs are at (req/s)", "usd_per_million_tokens.served_req_per_s", ".3f"),
+            ("binding", "bottleneck", "s"), ("PrfaaS plan gain", "plan_vs_baseline", ".2f")]
+    if not r.get("latency"):
+        return rows
+    at = ("idle", "zero_load")
+    points = [at] + ([(f"at {r['load']['arrival_req_per_s']:g} req/s", "at_arrival_rate")] if r.get("load") else [])
+    for words, key in points:
+        rows += [(f"TTFT {stat}, {words} (s)", f"latency.{key}.ttft_{stat.lower()}_s", ".2f") for stat in ("mean", "P50", "P90", "P99")]
+    if r.get("ttft_p90_slo_s") is not None:
+        rows.append((f"goodput: req/s with P90 TTFT <= {r['ttft_p90_slo_s']:g} s", "latency.goodput_req_per_s", ".3f"))
+    return rows
+
+
+def _plan_cell(d: dict, key: str, full: str, fmt: str | None, is_plan: bool) -> Cell:
+    if key == "plan_vs_baseline":
+        v = None if is_plan else d.get(key)
+        c = Cell("1.00x") if is_plan else _f(v, fmt, full)
+        if v is not None:
+            c.text += "x"
+            c.flag = "warning" if v < 1 else None
+        return c
+    v = _get(d, key)
+    if fmt is None:
+        return Cell(_t(v), full, v)
+    if v is None and key.startswith("latency.at_arrival_rate.") and (d.get("latency") or {}).get("at_arrival_rate_error"):
+        return Cell("unstable", flag="warning")
+    return _f(v, fmt, full)
+
+
+def plan_table(rv: dict) -> Table:
+    """[PRFAAS] Table 6 layout: one column per configuration, one row per quantity, TTFT included."""
+    r = rv["plan"]
+    cols = [("", r)] + [(k, b) for k, b in r["baselines"].items() if b]
+    t = Table("Plan beside the baselines ([PRFAAS] Table 6 layout)", ["quantity", "PrfaaS-PD (this plan)"] + [BASELINE_NAMES[k] for k, _ in cols[1:]],
+              note=latency_note(r))
+    for label, key, fmt in plan_rows(r):
+        t.rows.append([Cell(label)] + [_plan_cell(d, key, f"baselines.{name}.{key}" if name else key, fmt, not name) for name, d in cols])
     return t
+
+
+def latency_note(r: dict) -> str:
+    """What the plan table's TTFT and token-cost rows are (and which configurations are unstable)."""
+    note = ("TTFT: analytic, from the queueing model (see Assumptions); 'idle' is zero load, as [PRFAAS] Table 6 reports. "
+            "Token costs: the fleet's $/hour (reserved capacity, paid busy or idle) over the tokens served in an hour at the rate shown "
+            "(the arrival rate, at most Lambda_max; else Lambda_max); input = PrfaaS + local prefill + link, output = decode.")
+    if r.get("ttft_p90_slo_s") is not None:
+        note += f" SLO: P90 TTFT <= {r['ttft_p90_slo_s']:g} s (slo.ttft_p90_s); goodput is the highest load meeting it."
+    names = {"": "this plan", **BASELINE_NAMES}
+    unstable = [f"{names[k]}: {p['latency']['at_arrival_rate_error']}" for k, p in [("", r), *r["baselines"].items()]
+                if p and (p.get("latency") or {}).get("at_arrival_rate_error")]
+    if unstable:
+        note += " Unstable at the arrival rate: " + "; ".join(unstable) + "."
+    return note
 
 
 def capacity_table(rv: dict) -> Table:
@@ -99,8 +146,9 @@ def inputs_table(rv: dict) -> Table:
 
 def whatif_table(rv: dict) -> Table:
     t = Table("What-ifs: re-plan (buy again) and stress (the planned fleet and link, conditions changed)",
-              ["what if", "re-plan t", "re-plan fleet P/PD-P/PD-D", "re-plan req/s", "re-plan $/h", "re-plan vs plan",
-               "stress req/s", "stress vs plan", "stress carries demand", "stress binding"])
+              ["what if", "re-plan t", "re-plan fleet P/PD-P/PD-D", "re-plan link Gbit/s", "re-plan req/s", "re-plan $/h", "re-plan vs plan",
+               "stress req/s", "stress vs plan", "stress $/h", "stress $ vs plan", "stress carries demand", "stress binding"],
+              note=f"Stress $/h: the planned fleet and link at the what-if's prices. {LINK_OVERRIDE_NOTE}")
     for w in rv["whatifs"]:
         rp, st = w["replan"], w["stress"]
         by_cost = w["replan_compared_by"] == "cost"
@@ -108,10 +156,11 @@ def whatif_table(rv: dict) -> Table:
         carries = w["stress_carries_demand"]
         t.rows.append([
             Cell(w["variant"]), Cell(_t(rp["threshold_tokens"]) if rp["error"] is None else "infeasible"),
-            Cell("-" if rp["error"] else f"{rp['n_prfaas']}/{rp['n_pd_prefill']}/{rp['n_pd_decode']}"),
+            Cell("-" if rp["error"] else f"{rp['n_prfaas']}/{rp['n_pd_prefill']}/{rp['n_pd_decode']}"), _f(rp["link_gbit_per_s"], ",.0f"),
             _f(rp["throughput_req_per_s"], ".3f"), _f(rp["cost_usd_per_hour"], ",.0f"),
             Cell("-" if vs is None else f"{vs:.2f}x {'cost' if by_cost else 'req/s'}"),
             _f(st["throughput_req_per_s"], ".3f"), _f(w["stress_throughput_vs_planned"], ".2f"),
+            _f(st["cost_usd_per_hour"], ",.0f"), _f(w["stress_cost_vs_planned"], ".2f"),
             Cell("-" if carries is None else ("yes" if carries else f"NO ({w['demand_req_per_s']:g} req/s)"), flag=None if carries is not False else "warning"),
             Cell(st["bottleneck"] or (st["error"] or "-")),
         ])
@@ -119,7 +168,12 @@ def whatif_table(rv: dict) -> Table:
 
 
 ASSUMPTIONS = [
-    "Steady-state capacities ([PRFAAS] Eq. 3-6): no queueing, bursts or TTFT model; a plan at 100% utilisation has no slack for bursts.",
+    "Capacities are steady-state maxima ([PRFAAS] Eq. 3-6); a plan at 100% utilisation has no slack for bursts, which the TTFT rows show.",
+    "TTFT is analytic: each prefill pool is an M/G/c FCFS queue (Allen-Cunneen waits on the batched service time of its slice of "
+    "lengths), bursty arrivals GI/G/c (the same with the arrivals' squared coefficient of variation), plus the request's own prefill, "
+    "the KV transfer left exposed after layer-wise pipelining on the shared link, the RTT, the wait for a decode slot and the first step.",
+    "Percentiles sum the closed-form tail over the cells of the length distribution; goodput is the highest load whose P90 meets the SLO. "
+    "The command prfaas-plan simulate runs the same plan as a discrete-event simulation to check the model (traces, bursts, policies).",
     "distribution mode takes E[T(L)] over each side of the threshold; paper mode one representative length per path, as the paper does.",
     "Instance counts are exact integers; the routing threshold is continuous (Eq. 7 balance); the link is bought at the scenario's price per Gbit/s.",
     "The prefix cache is a share of each prompt already cached: it costs no prefill and is not shipped; decode holds the whole prompt's cache.",

@@ -12,7 +12,7 @@ import io
 from collections.abc import Sequence
 
 #: Number formats by the unit a key's name carries (units in names, house style).
-FORMATS = (("_frac", "0.0%"), ("_tokens", "#,##0"), ("_req_per_s", "0.000"), ("_usd_per_hour", "#,##0.00"),
+FORMATS = (("usd_per_million", "0.000"), ("_frac", "0.0%"), ("_tokens", "#,##0"), ("_req_per_s", "0.000"), ("_usd_per_hour", "#,##0.00"),
            ("usd_per_1k_requests", "0.0000"), ("_usd_per_gpu_hour", "0.00"), ("_gbit_per_s", "#,##0.0"), ("_s", "0.000"),
            ("_bytes", "#,##0"), ("_mib", "#,##0.0"), ("n_", "0"), ("_vs_", "0.00\"x\""), ("gain", "0.00\"x\""))
 MAX_WIDTH = 60

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .export import flat
 from .provenance import provenance_columns
-from .review_tables import BASELINE_NAMES
+from .review_tables import BASELINE_NAMES, _get
 from .xlsx import Sheet, define_section, line_chart, new_workbook, number_format, rows_sheet, save
 
 
@@ -39,6 +39,7 @@ def _summary(wb, rv: dict) -> Sheet:
     if load:
         items += [("arrival rate", load["arrival_req_per_s"], "req/s", "arrival_req_per_s"), ("utilisation", load["utilisation_frac"], "", "utilisation_frac"),
                   ("headroom", load["headroom_frac"], "", "headroom_frac")]
+    items += _cost_and_latency_items(r)
     first, _ = s.table(["key number", "value", "unit"], [[a, v, u] for a, v, u, _ in items], freeze=True)
     for i, (_, v, _, key) in enumerate(items):
         fmt = number_format(key)
@@ -49,6 +50,28 @@ def _summary(wb, rv: dict) -> Sheet:
     if p["overrides"]:
         s.line("overrides", ", ".join(p["overrides"]))
     return s
+
+
+def _cost_and_latency_items(r: dict) -> list[tuple[str, object, str, str]]:
+    """Summary lines: prices, cost per million tokens, and the plan's rows of the review's latency
+    (the same labels and values as the report's plan table)."""
+    from .review_tables import plan_rows
+
+    m = r["usd_per_million_tokens"]
+    items = [("PrfaaS price", r["prfaas_usd_per_gpu_hour"], "$/GPU-hour", "_usd_per_gpu_hour"),
+             ("local price", r["local_usd_per_gpu_hour"], "$/GPU-hour", "_usd_per_gpu_hour"),
+             (f"$ per million input tokens (prefill side, at {m['served_req_per_s']:.3g} req/s)", m["input"], "$", "usd_per_million"),
+             ("$ per million output tokens (decode)", m["output"], "$", "usd_per_million"),
+             ("$ per million tokens, input + output", m["total"], "$", "usd_per_million")]
+    if r.get("ttft_p90_slo_s") is not None:
+        items.append(("SLO: P90 TTFT at most", r["ttft_p90_slo_s"], "s", "ttft_p90_s"))
+    for label, key, _ in plan_rows(r):
+        if key.startswith("latency."):
+            v = _get(r, key)
+            err = (r["latency"] or {}).get("at_arrival_rate_error") if key.startswith("latency.at_arrival_rate.") else None
+            items.append((label.rsplit(" (", 1)[0] if label.endswith("(s)") else label, "unstable" if v is None and err else v,
+                          "s" if key.endswith("_s") else "req/s", key.rsplit(".", 1)[-1]))
+    return items
 
 
 def _inputs(wb, rv: dict) -> list[tuple[str, str, int, int]]:
@@ -65,6 +88,13 @@ _PLAN_COLS = [("plan", "plan"), ("threshold_tokens", "t (tokens)"), ("offload_fr
               ("egress_gbit_per_s", "egress Gbit/s"), ("throughput_req_per_s", "Lambda req/s"), ("cost_usd_per_hour", "$/hour")]
 
 
+#: Plan-sheet columns after the binding: prices, cost per million tokens, TTFT (dotted keys of a plan).
+_PLAN_EXTRA = [("prfaas_usd_per_gpu_hour", "PrfaaS $/GPU-h"), ("local_usd_per_gpu_hour", "local $/GPU-h"),
+               ("usd_per_million_tokens.input", "$/M input tok"), ("usd_per_million_tokens.output", "$/M output tok"),
+               ("usd_per_million_tokens.total", "$/M tokens"), ("latency.zero_load.ttft_mean_s", "TTFT mean s, idle"),
+               ("latency.zero_load.ttft_p90_s", "TTFT P90 s, idle"), ("latency.at_arrival_rate.ttft_mean_s", "TTFT mean s, at arrival rate"),
+               ("latency.at_arrival_rate.ttft_p90_s", "TTFT P90 s, at arrival rate"), ("latency.goodput_req_per_s", "goodput req/s")]
+
 PLAN_SHEET, WHATIF_SHEET = "Plan, baselines, capacities", "What-ifs, sweeps"
 
 
@@ -75,20 +105,24 @@ def _plan(wb, rv: dict) -> list[tuple[str, str, int, int]]:
     r = rv["plan"]
     s = Sheet(wb, PLAN_SHEET)
     plans = [("PrfaaS-PD (this plan)", r)] + [(BASELINE_NAMES[k], b) for k, b in r["baselines"].items() if b]
-    header = [h for _, h in _PLAN_COLS] + ["$ per 1k req", "plan gain", "binding"]
-    keys = [k for k, _ in _PLAN_COLS] + ["usd_per_1k_requests", "gain", "bottleneck"]
+    header = [h for _, h in _PLAN_COLS] + ["$ per 1k req", "plan gain", "binding"] + [h for _, h in _PLAN_EXTRA]
+    keys = [k for k, _ in _PLAN_COLS] + ["usd_per_1k_requests", "gain", "bottleneck"] + [k.rsplit(".", 1)[-1] if k.startswith("latency") else k.replace(".", "_") for k, _ in _PLAN_EXTRA]
     lam_col, cost_col = L(keys.index("throughput_req_per_s") + 1), L(keys.index("cost_usd_per_hour") + 1)
     top = s.row + 1
     rows = []
     for i, (name, d) in enumerate(plans):
         n = top + i
         rows.append([name] + [d[k] for k, _ in _PLAN_COLS[1:]]
-                    + [f"=IF({lam_col}{n}>0,{cost_col}{n}/({lam_col}{n}*3.6),\"-\")", f"=IF({lam_col}{n}>0,${lam_col}${top}/{lam_col}{n},\"-\")", d["bottleneck"]])
+                    + [f"=IF({lam_col}{n}>0,{cost_col}{n}/({lam_col}{n}*3.6),\"-\")", f"=IF({lam_col}{n}>0,${lam_col}${top}/{lam_col}{n},\"-\")", d["bottleneck"]]
+                    + [_get(d, k) for k, _ in _PLAN_EXTRA])
     s.table(header, rows, keys=keys, freeze=True)
     s.line("formulas", "$ per 1k requests = ($/hour) / (req/s x 3.6); plan gain = this plan's Lambda / the row's Lambda")
     s.line("baselines", "homogeneous PD: the local part alone, with the same GPU count or the same cost")
     s.line("", "naive heterogeneous: every prompt prefilled on the plan's PrfaaS instances")
-    s.line("TTFT", "not modelled in this version (steady-state capacities only)")
+    s.line("$ per M tokens", "reserved capacity: input = (PrfaaS + local prefill + link) $/hour, output = decode $/hour, over the tokens served "
+           f"per hour at {r['usd_per_million_tokens']['served_req_per_s']:.3g} req/s (the arrival rate, at most Lambda_max; else Lambda_max)")
+    s.line("TTFT", "analytic (M/G/c Allen-Cunneen prefill queues, own prefill, exposed KV transfer, RTT, decode slot, first step); idle = zero load"
+           + (f"; SLO P90 <= {r['ttft_p90_slo_s']:g} s" if r.get("ttft_p90_slo_s") is not None else ""))
     plan_end = s.row - 1
     s.row += 1
     caps = _capacities(s, rv)

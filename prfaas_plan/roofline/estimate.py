@@ -2,6 +2,8 @@
 
 For an instance (:func:`~.instance.make_instance`) and a workload (ISL, OSL, decode context):
 
+- ``tp``, ``attention_tp``, ``dp``, ``ep``, ``pp`` and ``deployment``: the parallelism in the
+  engines' terms (:mod:`.parallel`), with ``warnings`` (a TP group across scale-up domains);
 - ``ttft_single_request_s``: latency-regime prefill of one ISL-token prompt on an idle instance;
 - ``prefill_input_tokens_per_s_per_gpu``: throughput-regime (saturated, batched) prefill;
 - ``decode_batch``: the given batch per instance, else the largest whose caches fit memory;
@@ -10,7 +12,8 @@ For an instance (:func:`~.instance.make_instance`) and a workload (ISL, OSL, dec
   not refused (engines offload to host memory); refusing is the planner's job.
 - co-located (aggregated) output tokens/s per GPU at batch C = ``decode_batch``:
   C * OSL / (C * ISL / (prefill tokens/s per GPU * P) + OSL * T_step(C)) / P.
-Every time comes with its terms (seconds) and the term that binds.
+Every time comes with its terms (seconds) and the term that binds; every metric ``K`` above with
+``K_low`` / ``K_high``, the 80% error band of the shipped calibration (:mod:`.bands`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from .. import units
 from ..catalog.hardware import Hardware
 from ..catalog.model import ModelSpec
 from ..errors import PlanError
+from .bands import add_bands
 from .decode import step_terms
 from .instance import Instance, make_instance
 from .prefill import latency_terms, throughput_terms
@@ -43,15 +47,20 @@ def estimate_instance(inst: Instance, isl: int, osl: int, context_tokens: float 
     lat = latency_terms(inst, isl)
     tput = throughput_terms(inst, isl)
     prefill_tps_gpu = isl / float(tput.total_s) / inst.gpus
+    deployment = inst.deployment()
     out = {
         "model": inst.model.name,
         "hardware": inst.hw.name,
         "gpus": inst.gpus,
-        "tp": inst.tp,
-        "ep": inst.ep,
-        "dp_attention": inst.dp_attention,
+        "tp": inst.tp,  # the engines' spelling (roofline/parallel.py): TP world size of a stage
+        "attention_tp": inst.attention_tp,
         "dp": inst.dp,
+        "dp_attention": inst.dp_attention,
+        "ep": inst.ep,
         "pp": inst.pp,
+        "deployment": deployment["text"],
+        "sglang_flags": deployment["sglang_flags"],
+        "warnings": deployment["warnings"],
         "scaleup_domain_gpus": inst.domain_gpus,
         "weights": inst.weights_dtype,
         "moe_weights": inst.moe_weights_dtype,
@@ -59,6 +68,7 @@ def estimate_instance(inst: Instance, isl: int, osl: int, context_tokens: float 
         "kv_dtype": inst.kv_dtype,
         "mtp_draft_tokens": inst.mtp_draft_tokens,
         "mtp_accepted_tokens": inst.mtp_accepted_tokens,
+        "chunk_tokens": inst.chunk_tokens,
         "isl": isl,
         "osl": osl,
         "context_tokens": context,
@@ -88,7 +98,7 @@ def estimate_instance(inst: Instance, isl: int, osl: int, context_tokens: float 
     else:  # not one request fits beside the weights
         out.update({"decode_step_s": None, "tpot_s": None, "decode_output_tokens_per_s_per_gpu": 0.0,
                     "bound_decode": "memory", "decode_terms_s": {}, "colocated_output_tokens_per_s_per_gpu": 0.0})
-    return out
+    return add_bands(out)
 
 
 def colocated_tokens_per_s_per_gpu(batch: float, isl: float, osl: float, prefill_tps_per_gpu: float, tpot_s: float, gpus: int) -> float:

@@ -5,8 +5,9 @@ as `estimate` options plus one measured number:
 
     metric: ttft_s | prefill_tokens_per_s_per_gpu | decode_step_s | tpot_s | decode_tokens_per_s_per_gpu
     value:  the measurement (s, or tokens/s per GPU)
-    model, hardware, gpus; optional tp, ep, dp_attention, pp, weights, moe_weights,
-    attention_dtype, kv_dtype, isl, osl, context, batch, mtp_draft, mtp_accept
+    model, hardware, gpus; optional tp, dp, enable_dp_attention, ep, pp (the engines' spelling,
+    roofline/parallel.py; dp_attention: deprecated, DP = TP), weights, moe_weights,
+    attention_dtype, kv_dtype, isl, osl, context, batch, mtp_draft, mtp_accept, chunk_tokens
 
 :func:`fit_measurements` fits the global efficiency parameters (:data:`BOUNDS`) that the
 measurements are sensitive to, by bounded least squares on log(predicted / measured), starting
@@ -28,6 +29,7 @@ from ..catalog.hardware import Efficiency, Hardware, load_hardware
 from ..catalog.model import load_model
 from ..errors import PlanError
 from .estimate import estimate
+from .parallel import shape_options
 
 #: Fitted efficiency keys: (key, lower bound, upper bound). Physical bounds: kernel ceilings ~0.8
 #: of the datasheet tensor peak and ~0.9 of HBM (a device copy reaches 4.3 of 4.8 TB/s on H200),
@@ -52,11 +54,12 @@ METRICS = {
     "tpot_s": "tpot_s",
     "decode_tokens_per_s_per_gpu": "decode_output_tokens_per_s_per_gpu",
 }
-_INT_KEYS = ("gpus", "tp", "ep", "pp", "isl", "osl", "context", "batch", "mtp_draft")
+_INT_KEYS = ("gpus", "isl", "osl", "context", "batch", "mtp_draft", "chunk_tokens")
 _STR_KEYS = ("model", "hardware", "weights", "moe_weights", "attention_dtype", "kv_dtype")
-_SHAPE = {"tp": "tp", "ep": "ep", "pp": "pp", "weights": "weights", "moe_weights": "moe_weights", "attention_dtype": "attention_dtype",
-          "kv_dtype": "kv_dtype", "dp_attention": "dp_attention", "mtp_draft": "mtp_draft_tokens", "mtp_accept": "mtp_accepted_tokens",
-          "isl": "isl", "osl": "osl", "context": "context_tokens", "batch": "batch"}
+#: Setup keys besides the parallelism (roofline/parallel.py PARALLEL_KEYS) -> `estimate` keywords.
+_SHAPE = {"weights": "weights", "moe_weights": "moe_weights", "attention_dtype": "attention_dtype", "kv_dtype": "kv_dtype",
+          "mtp_draft": "mtp_draft_tokens", "mtp_accept": "mtp_accepted_tokens", "isl": "isl", "osl": "osl", "context": "context_tokens",
+          "batch": "batch", "chunk_tokens": "chunk_tokens"}
 
 
 @dataclass(frozen=True)
@@ -97,11 +100,9 @@ def _measurement(f: Fields, where: str) -> Measurement:
     value = f.num("value")
     if not value > 0:
         raise f.error("value", f"must be > 0, got {value}")
-    options = {}
+    options = shape_options(f)
     for key, target in _SHAPE.items():
-        if key == "dp_attention":
-            v = f.bool(key, False) or None
-        elif key == "mtp_accept":
+        if key == "mtp_accept":
             v = f.num(key, None)
         elif key in _INT_KEYS:
             v = f.int(key, None)

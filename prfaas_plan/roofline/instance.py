@@ -2,10 +2,11 @@
 
 An :class:`Instance` is what prefill, decode, `estimate` and the planner all price. It holds
 
-- the part and the number of GPUs P, split as P = TP x DP x PP: tensor parallel (TP) inside each
-  attention group, data-parallel attention ranks (DP; 1 unless ``dp_attention``), pipeline stages
-  (PP). Routed experts are spread over the P / PP GPUs of a stage, either sharded by tensor
-  parallelism (EP = 1) or placed whole on EP ranks (expert parallelism, dispatch/combine);
+- the part and the number of GPUs P = TP x PP, in the engines' spelling (SGLang, TensorRT-LLM;
+  :mod:`.parallel`): TP is the tensor-parallel world size of a pipeline stage, PP the stages;
+  DP attention splits TP into DP ranks of attention TP = TP / DP each (DP = 1: none). Routed
+  experts are spread over the TP GPUs of a stage, either sharded by tensor parallelism (EP = 1)
+  or placed whole on EP ranks (expert parallelism, dispatch/combine);
 - the part's scale-up domain (``gpus_per_node``): a collective whose group fits inside it runs
   on the scale-up link (NVLink), one that spans domains crosses the NIC;
 - dtypes per component: dense/attention weights, routed-expert weights, attention compute, KV
@@ -33,9 +34,38 @@ from . import elementwise as ew
 DTYPES = ("bf16", "fp8", "fp4", "int4")
 
 #: Tokens each attention rank (DP rank) packs into one prefill forward pass (chunked prefill
-#: budget). The one figure stated in ../shared/reference/engines-train.json is 16,384 per GPU
-#: for SGLang's DP-attention prefill; TensorRT-LLM's max_num_tokens defaults to 8,192. [E]
+#: budget) when the deployment does not say (``chunk_tokens`` None). The one figure stated in
+#: ../shared/reference/engines-train.json is 16,384 per GPU for SGLang's DP-attention prefill,
+#: and the shipped calibration was fitted with it. Engines' own defaults differ
+#: (:data:`ENGINE_CHUNK_TOKENS`); give ``chunk_tokens`` to price one. [E]
 PREFILL_TOKENS_PER_FORWARD = 16_384
+
+#: Each engine's default chunked-prefill size (tokens per forward pass), read from its source:
+#:
+#: - SGLang ``--chunked-prefill-size`` (python/sglang/srt/server_args.py, _handle_chunked_prefill_size):
+#:   by GPU memory, < 35 GiB 2,048; < 160 GiB (A100, H100, H200, H20) 8,192; larger (B200, GB200,
+#:   MI300) 16,384; -1 disables chunking (here: 0);
+#: - vLLM ``max_num_batched_tokens`` (vllm/engine/arg_utils.py, get_batch_defaults): on >= 70 GiB
+#:   parts other than A100, 8,192 for ``vllm serve`` and 16,384 for the offline ``LLM`` class;
+#:   otherwise 2,048 / 8,192;
+#: - TensorRT-LLM ``max_num_tokens`` 8,192 per pass (the LLM API / trtllm-serve default).
+#:
+#: (engine, upper GPU-memory bound in GiB or None, tokens), first match wins.
+ENGINE_CHUNK_TOKENS = (
+    ("sglang", 35, 2048), ("sglang", 160, 8192), ("sglang", None, 16_384),
+    ("vllm", 70, 2048), ("vllm", None, 8192),
+    ("trtllm", None, 8192),
+)
+
+
+def engine_chunk_tokens(engine: str, hw: Hardware) -> int:
+    """``engine``'s default chunked-prefill size on ``hw`` (:data:`ENGINE_CHUNK_TOKENS`)."""
+    gib = hw.memory_capacity_bytes / units.GIB
+    for name, below_gib, tokens in ENGINE_CHUNK_TOKENS:
+        if name == engine and (below_gib is None or gib < below_gib):
+            return tokens
+    engines = ", ".join(dict.fromkeys(e for e, _, _ in ENGINE_CHUNK_TOKENS))
+    raise PlanError(f"--engine: unknown engine {engine!r}; use one of {engines}")
 
 
 @dataclass(frozen=True)
@@ -43,7 +73,7 @@ class Instance:
     model: ModelSpec
     hw: Hardware
     gpus: int
-    tp: int
+    attention_tp: int  # tensor parallel inside each attention rank (TP / DP)
     ep: int
     dp: int  # data-parallel attention ranks (1 without DP attention)
     pp: int
@@ -54,6 +84,7 @@ class Instance:
     mtp_draft_tokens: int = 0
     mtp_accepted_tokens: float = 1.0  # mean tokens emitted per request per decode step (>= 1)
     overlap_comm: bool = False  # two-batch overlap hides EP dispatch/combine behind compute
+    chunk_tokens: int = PREFILL_TOKENS_PER_FORWARD  # chunked-prefill size per pass; 0 = no chunking
 
     # -- shape ----------------------------------------------------------------------------------
     @property
@@ -61,8 +92,35 @@ class Instance:
         return self.dp > 1
 
     @property
+    def tp(self) -> int:
+        """Tensor-parallel world size of a stage, the engines' ``tp`` (= attention TP x DP)."""
+        return self.attention_tp * self.dp
+
+    def deployment(self) -> dict:
+        """The parallelism in the engines' terms (:mod:`.parallel`): tp (world size of a stage),
+        attention_tp, dp, enable_dp_attention, ep, pp; ``text`` as one line
+        (``tp 8 (attention tp 1 x dp 8), ep 8, pp 1``), the SGLang flags and ``warnings``
+        (:meth:`tp_span_warning`)."""
+        dp = f" (attention tp {self.attention_tp} x dp {self.dp})" if self.dp > 1 else ""
+        flags = f"--tp {self.tp}" + (f" --dp {self.dp} --enable-dp-attention" if self.dp > 1 else "") + (f" --ep {self.ep}" if self.ep > 1 else "")
+        return {"tp": self.tp, "attention_tp": self.attention_tp, "dp": self.dp, "enable_dp_attention": self.dp > 1, "ep": self.ep,
+                "pp": self.pp, "text": f"tp {self.tp}{dp}, ep {self.ep}, pp {self.pp}",
+                "sglang_flags": flags + (f" --pp {self.pp}" if self.pp > 1 else ""), "warnings": [w for w in (self.tp_span_warning(),) if w]}
+
+    def tp_span_warning(self) -> str | None:
+        """A warning when a tensor-parallel all-reduce group is larger than the scale-up domain
+        (its collectives then cross the NIC, [scaling-book] a costly shape engines avoid): the
+        attention TP group, or with DP attention and EP = 1 the FFN's TP world. None otherwise."""
+        group = self.stage_gpus if self.dp > 1 and self.ep == 1 else self.attention_tp
+        if group <= self.domain_gpus:
+            return None
+        what = "the FFN's TP world" if group != self.attention_tp else "the attention TP group"
+        return (f"{what} spans {group} GPUs, more than a {self.hw.name} scale-up domain of {self.domain_gpus}: "
+                "its all-reduces cross the NIC (engines keep TP inside a domain and use PP, or DP attention with EP, across)")
+
+    @property
     def stage_gpus(self) -> int:
-        """GPUs of one pipeline stage (= TP x DP): the routed experts are spread over these."""
+        """GPUs of one pipeline stage (= TP = attention TP x DP): the routed experts are spread over these."""
         return self.gpus // self.pp
 
     @property
@@ -77,15 +135,8 @@ class Instance:
         return self.hw.gpus_per_node
 
     def describe(self) -> str:
-        parts = [f"TP{self.tp}"]
-        if self.dp > 1:
-            parts.append(f"DP-attention {self.dp}")
-        if self.ep > 1:
-            parts.append(f"EP{self.ep}")
-        if self.pp > 1:
-            parts.append(f"PP{self.pp}")
         dt = f"weights {self.weights_dtype}/{self.moe_weights_dtype}, attention {self.attention_dtype}, KV {self.kv_dtype}"
-        return f"{self.gpus} x {self.hw.name} ({' '.join(parts)}; {dt})"
+        return f"{self.gpus} x {self.hw.name} ({self.deployment()['text']}; {dt})"
 
     # -- peaks ----------------------------------------------------------------------------------
     def gemm_peak_flop_per_s(self, weights_dtype: str) -> float:
@@ -111,24 +162,25 @@ class Instance:
         return counts.expert_params(self.model) * units.dtype_bytes(self.moe_weights_dtype)
 
     def weight_bytes_per_gpu(self) -> float:
-        """Resident weights on each GPU: the dense copy sharded by TP and PP (replicated over DP
-        ranks), all routed experts spread over the stage's GPUs, the embedding table replicated."""
+        """Resident weights on each GPU: the dense copy sharded by attention TP and PP (replicated
+        over DP ranks), all routed experts spread over the stage's GPUs, the embedding table replicated."""
         m, f = self.model, self.model.ffn
         experts = f.moe_layers * f.experts * self.expert_bytes()
         embed = m.vocab_size * m.hidden_size * units.dtype_bytes(self.weights_dtype) * (0 if m.tie_word_embeddings else 1)
-        return (self.dense_weight_bytes() + embed) / (self.tp * self.pp) + experts / (self.expert_group * self.pp)
+        return (self.dense_weight_bytes() + embed) / (self.attention_tp * self.pp) + experts / (self.expert_group * self.pp)
 
     def weights_fit(self) -> bool:
         return self.weight_bytes_per_gpu() <= self.hw.memory_capacity_bytes * self.hw.efficiency.memory_usable_frac
 
     def kv_replication(self, group) -> float:
-        """How many copies of a layer's cache TP keeps: heads shard over min(TP, heads) ranks, so
-        GQA with fewer KV heads than TP ranks duplicates, and MLA's shared latent sits whole on
-        every TP rank (why engines run MLA with DP attention)."""
+        """How many copies of a layer's cache attention TP keeps: heads shard over
+        min(TP, heads) ranks, so GQA with fewer KV heads than TP ranks duplicates, and MLA's
+        shared latent sits whole on every TP rank (why engines run MLA with DP attention)."""
+        tp = self.attention_tp
         if isinstance(group, MLA):
-            return float(self.tp)
+            return float(tp)
         heads = group.value_heads if isinstance(group, LinearAttention) else group.kv_heads
-        return self.tp / min(self.tp, heads)
+        return tp / min(tp, heads)
 
     @cached_property
     def _cache_parts(self) -> tuple[float, list[tuple[float, int]], float]:
@@ -187,28 +239,38 @@ def make_instance(
     gpus: int,
     *,
     tp: int | None = None,
+    dp: int | None = None,
     ep: int | None = None,
-    dp_attention: bool | None = None,
     pp: int | None = None,
+    dp_attention: bool | None = None,
     weights: str | None = None,
     moe_weights: str | None = None,
     attention_dtype: str | None = None,
     kv_dtype: str | None = None,
     mtp_draft_tokens: int = 0,
     mtp_accepted_tokens: float | None = None,
+    chunk_tokens: int | None = None,
 ) -> Instance:
-    """Build and check an instance; options left at None take the engine default (module
-    docstring). Raises :class:`PlanError` naming the option for an inconsistent shape."""
+    """Build and check an instance in the engines' spelling (:mod:`.parallel`): ``tp`` the
+    tensor-parallel world size of a stage (P = TP x PP), ``dp`` the DP-attention ranks splitting
+    it (attention TP = TP / DP; 1 or None without DP attention), ``ep``, ``pp``. ``dp_attention``
+    is the deprecated alias DP = TP (:func:`.parallel.dp_ranks`). Options left at None take the
+    engine default (module docstring). Raises :class:`PlanError` naming the option for an
+    inconsistent shape."""
     if gpus < 1:
         raise PlanError(f"--gpus: must be >= 1, got {gpus}")
+    if dp_attention:
+        from .parallel import dp_ranks
+
+        dp = dp_ranks(dp, False, True, tp)
     moe = model.ffn.moe_layers > 0
     domain = hw.gpus_per_node
-    if tp is not None and tp >= 1 and pp is None and not dp_attention and gpus % tp:
-        raise PlanError(f"--tp: {tp} does not divide --gpus {gpus}")
     if pp is None:
-        if tp is not None and not dp_attention:
-            pp = max(gpus // tp, 1)
-        elif dp_attention or ep is not None or (gpus <= domain and domain > 1) or (moe and domain > 1):
+        if tp is not None:
+            if tp < 1 or gpus % tp:
+                raise PlanError(f"--tp: {tp} does not divide --gpus {gpus} (--tp is the tensor-parallel world size of a pipeline stage: GPUs = TP x PP)")
+            pp = gpus // tp
+        elif dp is not None or ep is not None or (gpus <= domain and domain > 1) or (moe and domain > 1):
             pp = 1
         elif domain == 1:
             pp = gpus  # no scale-up link: pipeline stages over the NIC
@@ -216,26 +278,25 @@ def make_instance(
             raise PlanError(f"--gpus: {gpus} GPUs span scale-up domains of {domain} unevenly; give --tp and --pp")
         else:
             pp = gpus // domain  # dense model across domains: TP inside each, PP across
-    if dp_attention is None:
-        dp_attention = moe and gpus // pp > domain and tp is None
-    if tp is None:
-        tp = 1 if dp_attention else gpus // pp
-    if ep is None:
-        ep = 1
-        if moe and (dp_attention or gpus // pp > domain):  # the largest EP over the stage that has an expert per rank
-            stage = gpus // pp
-            ep = max(d for d in range(1, min(stage, model.ffn.experts) + 1) if stage % d == 0)
-    for name, v in (("--tp", tp), ("--ep", ep), ("--pp", pp)):
-        if v < 1:
-            raise PlanError(f"{name}: must be >= 1, got {v}")
+    if pp < 1:
+        raise PlanError(f"--pp: must be >= 1, got {pp}")
     if gpus % pp:
         raise PlanError(f"--pp: {pp} does not divide --gpus {gpus}")
     stage = gpus // pp
-    if stage % tp:
-        raise PlanError(f"--tp: TP {tp} x PP {pp} must divide --gpus {gpus}")
-    dp = stage // tp
-    if dp > 1 and not dp_attention:
-        raise PlanError(f"--tp: TP {tp} x PP {pp} != --gpus {gpus}; use --dp-attention to run the remaining {dp} ranks as data-parallel attention")
+    if dp is None:  # MoE across domains: DP attention over the whole stage with EP (the large-EP deployments)
+        dp = stage if moe and stage > domain and tp is None else 1
+    if tp is None:
+        tp = stage
+    if tp != stage:
+        raise PlanError(f"--tp: TP {tp} x PP {pp} != --gpus {gpus} (--tp is the tensor-parallel world size of a pipeline stage, as in SGLang and TensorRT-LLM)")
+    if dp < 1 or tp % dp:
+        raise PlanError(f"--dp: {dp} DP-attention ranks must divide --tp {tp} (attention TP = TP / DP)")
+    if ep is None:
+        ep = 1
+        if moe and (dp > 1 or stage > domain):  # the largest EP over the stage that has an expert per rank
+            ep = max(d for d in range(1, min(stage, model.ffn.experts) + 1) if stage % d == 0)
+    if ep < 1:
+        raise PlanError(f"--ep: must be >= 1, got {ep}")
     if pp > model.num_layers:
         raise PlanError(f"--pp: {pp} pipeline stages > {model.num_layers} layers of {model.name}")
     if ep > 1 and not moe:
@@ -243,7 +304,7 @@ def make_instance(
     if moe and ep > model.ffn.experts:
         raise PlanError(f"--ep: EP {ep} > {model.ffn.experts} experts of {model.name}")
     if ep > stage or stage % ep:
-        raise PlanError(f"--ep: EP {ep} must divide the {stage} GPUs of a pipeline stage")
+        raise PlanError(f"--ep: EP {ep} must divide the TP world of {stage} GPUs (a pipeline stage)")
     weights = weights or model.dtypes.weights
     moe_weights = moe_weights or weights
     kv_dtype = kv_dtype or model.dtypes.kv_cache
@@ -260,8 +321,12 @@ def make_instance(
         raise PlanError("--mtp-accept: give --mtp-draft too")
     if not 1.0 <= accepted <= mtp_draft_tokens + 1:
         raise PlanError(f"--mtp-accept: mean accepted tokens per step must lie in [1, {mtp_draft_tokens + 1}], got {accepted}")
+    if chunk_tokens is None:
+        chunk_tokens = PREFILL_TOKENS_PER_FORWARD
+    if isinstance(chunk_tokens, bool) or not isinstance(chunk_tokens, int) or chunk_tokens < 0:
+        raise PlanError(f"--chunk-tokens: must be a whole number of tokens >= 0 (0 = no chunking), got {chunk_tokens!r}")
     # Engines that spread experts across scale-up domains run two-batch overlap (SGLang TBO,
     # DeepEP): dispatch/combine of one micro-batch hides behind the other's compute.
     overlap = ep > domain
-    return Instance(model, hw, gpus, tp, ep, dp, pp, weights, moe_weights, attention_dtype, kv_dtype,
-                    mtp_draft_tokens, accepted, overlap)
+    return Instance(model, hw, gpus, tp // dp, ep, dp, pp, weights, moe_weights, attention_dtype, kv_dtype,
+                    mtp_draft_tokens, accepted, overlap, chunk_tokens)

@@ -1,21 +1,37 @@
 """Prefill time of an instance in its two regimes, and KV throughput ([PRFAAS] Eq. 1-2).
 
 *Latency* (:func:`latency_terms`): one request of l tokens alone on an idle instance, what
-[PRFAAS] Tables 3 and 5 measured and the TTFT at zero load. The prompt runs in chunks of
-``PREFILL_TOKENS_PER_FORWARD`` tokens, one pass each (pipelined across PP stages), after a fixed
-per-request latency:
+[PRFAAS] Tables 3 and 5 measured and the TTFT at zero load. With chunked prefill
+(``Instance.chunk_tokens`` = c > 0) the prompt runs as n = l / min(l, c) passes of c tokens;
+chunk i attends to its own c tokens and the (i - 1) c already cached, so it holds
 
-    T_latency(l) = request_overhead + (n + PP - 1) / PP * T_pass(l / n),  n = l / min(l, chunk)
+    (c^2 / 2 + (i - 1) c^2) / (l^2 / 2) = (2i - 1) / n^2                   (:func:`chunk_attention_frac`)
+
+of the prompt's causal attention (the n shares sum to 1; the first chunk is the cheapest). The
+chunks cross the PP stages as a pipeline in which chunk i on stage s waits for chunk i - 1 on s
+(its cache) and for chunk i on s - 1 (its activations). With T_i the time of chunk i's pass
+through all layers (a stage takes T_i / PP), the last chunk leaves the last stage after
+
+    T_latency(l) = request_overhead + sum_i T_i / PP + (PP - 1) / PP * max_i T_i
+                 = request_overhead + n / PP * T_mean + (PP - 1) / PP * T_n
+
+(the longest path through the stages: every chunk on one stage, the costliest, last, chunk on
+the others). The fill by the first, cheapest chunk is hidden behind the later ones; what cannot
+be hidden is the last chunk's walk through the remaining stages. Without chunking (c = 0) n = 1
+and T_latency = request_overhead + T_pass(l): the prompt crosses the stages in series and PP buys
+no TTFT at all.
 
 *Throughput* (:func:`throughput_terms`): the instance under load, every attention rank packing
-``PREFILL_TOKENS_PER_FORWARD`` tokens of many requests per pass, per-forward overhead shared by
-them, PP micro-batches in flight (no bubble in steady state). Instance-seconds per request:
+c tokens of many requests per pass (without chunking, B = max(l, ``PREFILL_TOKENS_PER_FORWARD``):
+short prompts are packed up to the engine's prefill budget, a long one runs whole), per-forward
+overhead shared by them, PP micro-batches in flight (no bubble in steady state).
+Instance-seconds per request:
 
-    T_throughput(l) = T_pass(chunk) * l / (chunk * DP * PP)
+    T_throughput(l) = T_pass(B) * l / (B * DP * PP)
 
-T_pass is :func:`~prfaas_plan.roofline.terms.pass_terms`; a request's attention work is spread
-evenly over its tokens. A measured profile on the same (part, GPU count) takes precedence where
-the model carries one (it is a latency measurement).
+T_pass is :func:`~prfaas_plan.roofline.terms.pass_terms`; in the throughput regime a request's
+attention work is spread evenly over its tokens. A measured profile on the same (part, GPU
+count) takes precedence where the model carries one (it is a latency measurement).
 """
 
 from __future__ import annotations
@@ -56,44 +72,70 @@ class PrefillTime:
         return max(self.terms, key=lambda k: float(self.terms[k]))
 
 
-def _pass(inst: Instance, chunk, input_tokens, ranks: int, overhead_s: float) -> Terms:
-    """One prefill pass of ``chunk`` tokens per rank from requests of ``input_tokens`` tokens."""
+def chunk_attention_frac(i, n):
+    """(2i - 1) / n^2: chunk i's (1-based) share of an n-chunk prompt's causal attention (module
+    docstring); the first chunk holds 1 / n^2, the last (2n - 1) / n^2. n may be fractional."""
+    return (2.0 * i - 1.0) / (n * n)
+
+
+def _pass(inst: Instance, chunk, input_tokens, ranks: int, last: bool = False) -> Terms:
+    """One prefill pass of ``chunk`` tokens per rank from requests of ``input_tokens`` tokens: the
+    mean chunk of a request (attention share c / l, cache read of half the earlier chunks), or
+    with ``last`` its last chunk (share (2n - 1) / n^2, the whole earlier prompt read, logits)."""
     m = inst.model
     l = ew.asfloat(input_tokens)
     share = chunk / l  # requests (or parts of one) in the pass
     n_chunks = ew.maximum(l / chunk, 1.0)
     kv_tok = inst.kv_write_bytes_per_token()
-    kv_bytes = kv_tok * chunk * (1.0 + (n_chunks - 1.0) / 2.0)  # write own, read earlier chunks
+    if last:
+        attention_share, cached_chunks, logits = chunk_attention_frac(n_chunks, n_chunks), n_chunks - 1.0, 1.0
+    else:
+        attention_share, cached_chunks, logits = share, (n_chunks - 1.0) / 2.0, share
     return pass_terms(
         inst,
         tokens_per_rank=chunk,
         ranks=ranks,
-        attention_flop_per_rank=counts.prefill_attention_flop(m, l) * share,
-        kv_read_bytes_per_rank=kv_bytes,
+        attention_flop_per_rank=counts.prefill_attention_flop(m, l) * attention_share,
+        kv_read_bytes_per_rank=kv_tok * chunk * (1.0 + cached_chunks),  # write own, read earlier chunks
         linear_flop_per_rank=counts.linear_attention_flop(m, chunk),
         state_bytes_per_rank=2.0 * inst.state_bytes_per_request() * ew.maximum(share, 1.0),
-        logits_per_rank=share,
+        logits_per_rank=logits,
         overhead_s=inst.hw.efficiency.forward_overhead_s,
         dedup_per_domain=True,
     )
 
 
-def latency_terms(inst: Instance, input_tokens) -> Terms:
-    """T_latency(l) (module docstring) by term; ``pipeline`` holds the PP bubble (filling the
-    stages, (PP - 1) / PP of a pass) besides the hand-offs."""
+def latency_chunk_tokens(inst: Instance, input_tokens):
+    """Tokens per pass of one request alone: min(l, c), or l without chunking (c = 0)."""
     l = ew.asfloat(input_tokens)
-    chunk = ew.minimum(l, PREFILL_TOKENS_PER_FORWARD)
-    n = l / chunk
-    one = _pass(inst, chunk, l, 1, inst.hw.efficiency.forward_overhead_s)
-    bubble = (inst.pp - 1) / inst.pp * one.total_s  # filling the pipeline
-    return one.scaled(n / inst.pp, pipeline=bubble, overhead=inst.hw.efficiency.request_overhead_s)
+    return l if inst.chunk_tokens == 0 else ew.minimum(l, float(inst.chunk_tokens))
+
+
+def latency_terms(inst: Instance, input_tokens) -> Terms:
+    """T_latency(l) (module docstring) by term; ``pipeline`` holds what the stages add beyond one
+    stage's work, (PP - 1) / PP of the last chunk's pass, besides the hand-offs."""
+    l = ew.asfloat(input_tokens)
+    chunk = latency_chunk_tokens(inst, l)
+    one = _pass(inst, chunk, l, 1)
+    drain = 0.0
+    if inst.pp > 1:
+        drain = (inst.pp - 1) / inst.pp * _pass(inst, chunk, l, 1, last=True).total_s
+    return one.scaled(l / chunk / inst.pp, pipeline=drain, overhead=inst.hw.efficiency.request_overhead_s)
+
+
+def throughput_chunk_tokens(inst: Instance, input_tokens):
+    """Tokens per rank per pass under load: c, or max(l, PREFILL_TOKENS_PER_FORWARD) without
+    chunking (module docstring)."""
+    if inst.chunk_tokens:
+        return float(inst.chunk_tokens)
+    return ew.maximum(ew.asfloat(input_tokens), float(PREFILL_TOKENS_PER_FORWARD))
 
 
 def throughput_terms(inst: Instance, input_tokens) -> Terms:
     """T_throughput(l) (module docstring): instance-seconds per request under load."""
     l = ew.asfloat(input_tokens)
-    chunk = PREFILL_TOKENS_PER_FORWARD
-    one = _pass(inst, chunk, l, inst.dp, inst.hw.efficiency.forward_overhead_s)
+    chunk = throughput_chunk_tokens(inst, l)
+    one = _pass(inst, chunk, l, inst.dp)
     return one.scaled(l / (chunk * inst.dp * inst.pp))
 
 

@@ -128,7 +128,7 @@ def pass_terms(
     their TP replication, see :meth:`Instance.cache_bytes_per_request`)."""
     m, f, hw, e = inst.model, inst.model.ffn, inst.hw, inst.hw.efficiency
     bw = hw.memory_bandwidth_bytes_per_s * e.memory_frac
-    tp = inst.tp
+    tp = inst.attention_tp
     all_tokens = tokens_per_rank * ranks
     gemm = weights = 0.0
 

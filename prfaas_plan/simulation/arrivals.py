@@ -135,12 +135,14 @@ def thinned_times(shape_t_s, shape_rate_req_per_s, duration_s: float, rng: np.ra
 
 def sample_lengths(lengths: LengthDistribution, n: int, rng: np.random.Generator, cells: int = SAMPLE_CELLS) -> np.ndarray:
     """``n`` lengths (tokens, float) drawn from ``lengths``: a cell by its mass, then log-uniform
-    inside it for a density, the cell's mean (its atom) for a distribution with atoms."""
+    inside it for a density, the atom itself for a trace, the cell's mean for a mixture of both."""
     upper, mass, means = lengths.cells(cells)
     cum = np.cumsum(mass)
     u = rng.random(n) * cum[-1]
     k = np.minimum(np.searchsorted(cum, u, side="right"), len(cum) - 1)
-    if len(lengths.atoms()) or not lengths.has_density:
+    if not lengths.has_density:  # a trace's cells end at its atoms: draw those, exactly as stored
+        return np.array(upper[k], float)
+    if len(lengths.atoms()):
         return means[k].astype(float)
     lower = np.concatenate([[lengths.cell_edges(cells)[0]], upper[:-1]])
     frac = np.clip((u - (cum[k] - mass[k])) / np.where(mass[k] > 0, mass[k], 1.0), 0.0, 1.0)

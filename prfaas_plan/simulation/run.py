@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import units
 from ..errors import PlanError
+from ..planning.workload import scaled_tokens
 from ..traces.cache import BLOCK_TOKENS, PrefixCache
 from . import arrivals
 from .engine import Simulation
@@ -157,7 +158,7 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
         from ..traces.readers import read_trace
 
         tr = read_trace(resolve_trace(trace))
-        unc = None if tr.hash_ids is not None else np.asarray(tr.input_tokens, float) * (1 - sc.workload.prefix_cache_hit_frac)
+        unc = None if tr.hash_ids is not None else scaled_tokens(tr.input_tokens, 1.0 - sc.workload.prefix_cache_hit_frac)
         reqs = arrivals.from_trace(tr, rate, sc.workload.output_tokens_mean, unc)
         if duration_s is not None:
             keep = reqs.arrival_s < duration_s
