@@ -252,7 +252,7 @@ MODEL_CASES = [
     ("nan-published", "kimi-linear-48b", _set("published.total_params_b", math.nan), "published.total_params_b"),
     ("layers-do-not-add-up", "kimi-linear-48b", _set("layers.1.count", 19), "layers"),
     ("dense-plus-moe-not-num-layers", "kimi-linear-48b", _set("ffn.moe_layers", 25), "ffn.moe_layers"),
-    ("unknown-layer-kind", "kimi-linear-48b", _set("layers.0.kind", "mamba"), "layers[0].kind"),
+    ("unknown-layer-kind", "kimi-linear-48b", _set("layers.0.kind", "rwkv"), "layers[0].kind"),
     ("unknown-linear-variant", "kimi-linear-48b", _set("layers.1.variant", "rwkv"), "layers[1].variant"),
     ("unknown-dtype", "kimi-linear-48b", _set("dtypes.weights", "fp7"), "dtypes.weights"),
     ("active-above-experts", "kimi-linear-48b", _set("ffn.active_experts", 300), "ffn.active_experts"),

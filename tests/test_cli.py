@@ -239,7 +239,7 @@ def test_models_import_to_stdout(runner):
     data = yaml.safe_load(res.stdout)
     assert data["name"] == "minimax-m2"
     assert data["num_layers"] == 62
-    assert "not mapped" in res.stderr
+    assert "note: moe_intermediate_size absent" in res.stderr
 
 
 # --- bad input: one clean line, non-zero exit, nothing written ----------------------------------
@@ -261,8 +261,16 @@ BAD_KV_ARGS = {
     "lengths-empty": ["-m", "minimax-m2.5", "-H", "h200", "--lengths", ""],
     "lengths-zero": ["-m", "minimax-m2.5", "-H", "h200", "--lengths", "1K,0"],
     "cluster-smaller-than-instance": ["-m", "minimax-m2.5", "-H", "h200", "--cluster-gpus", "4"],
-    "model-does-not-fit": ["-m", "ring-2.5-1t", "-H", "h20", "--gpus", "1"],
 }
+
+
+def test_kv_reports_size_when_weights_do_not_fit(runner):
+    """Issue 19: S_kv does not depend on the part, so `kv` prints it when the weights do not fit
+    (ring-2.5-1t on one H20) or their dtype does not run there, and says why there is no
+    T_prefill instead of refusing."""
+    rows = json.loads(ok(run(runner, "kv", "-m", "ring-2.5-1t", "-H", "h20", "--gpus", "1", "-f", "json")).stdout)
+    assert all(r["kv_cache_bytes"] > 0 and r["prefill_time_s"] is None for r in rows)
+    assert rows[0]["weights_fit"] is False and "weights need" in rows[0]["prefill_note"]
 
 
 @pytest.mark.parametrize("args", BAD_KV_ARGS.values(), ids=BAD_KV_ARGS.keys())

@@ -191,3 +191,21 @@ def test_trace_and_mixture_workloads_from_scenario_files(tmp_path):
     bad = _write(tmp_path, lambda d: d["workload"].update(input_tokens={"kind": "trace", "csv": "bad.csv"}), "badtrace")
     with pytest.raises(PlanError, match=r"workload\.input_tokens\.csv"):
         load_scenario(bad)
+
+
+def test_scenario_state_dtype_is_a_deployment_setting(tmp_path):
+    """Issue 19: a cluster's `instance: {state_dtype | engine}` sets the recurrent-state dtype the
+    plan ships; bf16 halves the KDA state of the fp32 model file. The two clusters must agree (one
+    request's state crosses the link): PlanError naming the key otherwise."""
+    from prfaas_plan.roofline.kv import fixed_state_bytes
+
+    def both(d):
+        for role in ("prfaas", "local"):
+            d[role].setdefault("instance", {})["state_dtype"] = "bf16"
+
+    base = load_scenario(_write(tmp_path, lambda d: None, "base"))
+    half = load_scenario(_write(tmp_path, both, "half"))
+    assert half.model.dtypes.linear_state == "bf16"
+    assert fixed_state_bytes(half.model) < fixed_state_bytes(base.model)
+    with pytest.raises(PlanError, match="local.instance.state_dtype"):
+        load_scenario(_write(tmp_path, lambda d: d["prfaas"].setdefault("instance", {}).update(state_dtype="bf16"), "one"))

@@ -2,9 +2,13 @@
 
 Supported layouts: DeepSeek-V3 / Kimi K2 (MLA), Kimi Linear (KDA + MLA), Qwen3 MoE (GQA),
 Qwen3-Next / Qwen3.5 (Gated DeltaNet + gated GQA), MiMo-V2-Flash (SWA + GQA), MiniMax-M2 (GQA),
-Bailing / Ring linear (Lightning + GQA or MLA), and DeepSeek's own repo format. Whatever could not
-be mapped is returned as a list of notes (and written to the YAML's ``estimates``), never guessed
-silently.
+gpt-oss and Gemma 3 (SWA + GQA by ``layer_types`` / ``sliding_window_pattern``), Step-3 (GQA with
+``num_attention_groups`` KV heads), Nemotron-H (Mamba2 + GQA + MLP blocks), Jamba (Mamba1 + GQA),
+Falcon-H1 (GQA and Mamba2 in parallel), Bailing / Ring linear (Lightning + GQA or MLA), and
+DeepSeek's own repo format; the layer patterns are read in :mod:`.hf_layout`. The importer never
+guesses silently: a key that shapes the attention layout or the state and is not understood is a
+PlanError naming it; every default applied is returned as a note (and written to the YAML's
+``estimates``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 from ..errors import PlanError
 from .fields import check_name
 from .files import MAX_JSON_BYTES, read_text, show_path
+from .hf_layout import check_understood, layer_kinds
 
 #: More hidden layers than any published model has by two orders of magnitude; above this a
 #: config is refused before a per-layer list is built for it.
@@ -37,6 +42,9 @@ _ALIASES = {
     "num_experts_per_token": "num_experts_per_tok",
     "num_shared_experts": "n_shared_experts",
     "moe_shared_expert_intermediate_size": "shared_expert_intermediate_size",
+    "moe_num_experts": "n_routed_experts",  # Step-3
+    "moe_top_k": "num_experts_per_tok",
+    "share_expert_dim": "shared_expert_intermediate_size",
 }
 
 
@@ -102,40 +110,69 @@ def import_hf_config(path: str | Path, name: str | None = None) -> tuple[dict, l
         raise PlanError(f"{show_path(path)}: unexpected value ({exc}), cannot map this config") from None
 
 
+#: Defaults of Hugging Face configuration classes (transformers ``configuration_<model>.py``) for
+#: keys a config.json may leave out, by model_type. Each one applied is printed as a note.
+CLASS_DEFAULTS = {
+    "gemma3_text": {"vocab_size": 262_208, "head_dim": 256, "sliding_window": 4096, "sliding_window_pattern": 6},
+}
+
+#: Config spellings of a declared recurrent-state dtype -> catalog dtype names.
+_STATE_DTYPES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+
+
 def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
     cfg = _read(path)
     notes: list[str] = []
+    where = show_path(path)
+    for key, value in CLASS_DEFAULTS.get(str(cfg.get("model_type")), {}).items():
+        if key not in cfg:
+            cfg[key] = value
+            notes.append(f"{key} absent: {value} taken from the {cfg['model_type']} configuration class default")
+    check_understood(cfg, where)
 
     def need(key: str) -> Any:
         if key not in cfg or cfg[key] is None:
-            raise PlanError(f"{show_path(path)}: key '{key}': missing, cannot map this config")
+            raise PlanError(f"{where}: key '{key}': missing, cannot map this config")
         return cfg[key]
 
-    n_layers = int(need("num_hidden_layers"))
-    if not 1 <= n_layers <= MAX_LAYERS:
-        raise PlanError(f"{show_path(path)}: key 'num_hidden_layers': must be between 1 and {MAX_LAYERS:,}, got {n_layers:.6g}")
+    n_blocks = int(need("num_hidden_layers"))
+    if not 1 <= n_blocks <= MAX_LAYERS:
+        raise PlanError(f"{where}: key 'num_hidden_layers': must be between 1 and {MAX_LAYERS:,}, got {n_blocks:.6g}")
     hidden = int(need("hidden_size"))
-    kinds = _layer_kinds(cfg, n_layers, notes)
-    full = _full_attention_group(cfg, notes)
+    kinds, parallel = layer_kinds(cfg, n_blocks, where)
+    n_layers = n_blocks - kinds.count("mlp")  # blocks with a mixer
     groups: list[dict] = []
-    n_full = kinds.count("full")
-    if n_full:
-        groups.append({**full, "count": n_full})
+    if kinds.count("full"):
+        groups.append({**_full_attention_group(cfg, notes), "count": kinds.count("full")})
     if kinds.count("swa"):
-        groups.append(_swa_group(cfg, kinds.count("swa")))
+        groups.append(_swa_group(cfg, kinds.count("swa"), notes))
     if kinds.count("linear"):
         groups.append(_linear_group(cfg, kinds.count("linear"), notes))
+    if kinds.count("mamba") or parallel:
+        groups.append(_mamba_group(cfg, n_layers if parallel else kinds.count("mamba"), parallel, notes, where))
+    if not n_layers:
+        raise PlanError(f"{where}: key 'num_hidden_layers': no block has an attention or Mamba mixer")
 
-    ffn = _ffn(cfg, n_layers, notes)
+    ffn = _ffn(cfg, n_layers, notes, where)
     weights = _weights_dtype(cfg, path, notes)
+    dtypes = {"weights": weights, "kv_cache": "bf16", "linear_state": "fp32"}
+    declared = _declared_state_dtype(cfg, where)
+    if declared:
+        dtypes["declared_state"] = declared
+    if any(g["kind"] in ("linear", "mamba") for g in groups):
+        dtypes["linear_state"] = declared or "fp32"
+        if not declared:
+            notes.append("recurrent state dtype not declared by the checkpoint: fp32 written (SGLang's default); "
+                         "--engine / --state-dtype set it per deployment")
     out: dict[str, Any] = {
         "name": check_name(name, "model name (--name, or the --output file name)") if name is not None else default_name(path),
         "description": f"imported from {path.name} ({cfg.get('model_type', 'unknown model_type')})",
+        "family": str(cfg.get("model_type") or "unknown")[:60],
         "hidden_size": hidden,
         "vocab_size": int(need("vocab_size")),
         "num_layers": n_layers,
         "tie_word_embeddings": bool(cfg.get("tie_word_embeddings", False)),
-        "dtypes": {"weights": weights, "kv_cache": "bf16", "linear_state": "fp32"},
+        "dtypes": dtypes,
         "layers": groups,
         "ffn": ffn,
         "sources": [f"{path.name} ({cfg.get('_provenance', 'Hugging Face config.json')})"],
@@ -146,27 +183,12 @@ def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
     return out, notes
 
 
-def _layer_kinds(cfg: dict, n: int, notes: list[str]) -> list[str]:
-    """'full', 'swa' or 'linear' for each layer."""
-    lin = cfg.get("linear_attn_config")
-    if isinstance(lin, dict) and lin.get("full_attn_layers"):
-        full = set(lin["full_attn_layers"])  # 1-based in Kimi Linear configs
-        return ["full" if i + 1 in full else "linear" for i in range(n)]
-    if isinstance(cfg.get("layer_types"), list):
-        return ["linear" if t == "linear_attention" else "swa" if t == "sliding_attention" else "full" for t in cfg["layer_types"]]
-    if isinstance(cfg.get("hybrid_layer_pattern"), list):
-        return ["swa" if t == 1 else "full" for t in cfg["hybrid_layer_pattern"]]
-    if cfg.get("full_attention_interval"):
-        k = int(cfg["full_attention_interval"])
-        return ["full" if (i + 1) % k == 0 else "linear" for i in range(n)]
-    if cfg.get("layer_group_size") and str(cfg.get("model_type", "")).startswith("bailing"):
-        k = int(cfg["layer_group_size"])
-        return ["full" if (i + 1) % k == 0 else "linear" for i in range(n)]
-    if isinstance(cfg.get("attn_type_list"), list):
-        if any(t != 1 for t in cfg["attn_type_list"]):
-            notes.append("attn_type_list has non-full entries; mapped as full attention")
-        return ["full"] * n
-    return ["full"] * n
+def _default(cfg: dict, key: str, value: Any, notes: list[str], why: str = "") -> Any:
+    """``cfg[key]``, or ``value`` with a note saying it was applied."""
+    if cfg.get(key) is not None:
+        return cfg[key]
+    notes.append(f"{key} absent: {value} assumed{why}")
+    return value
 
 
 def _full_attention_group(cfg: dict, notes: list[str]) -> dict:
@@ -178,33 +200,43 @@ def _full_attention_group(cfg: dict, notes: list[str]) -> dict:
             "kind": "mla",
             "heads": heads,
             "kv_lora_rank": int(cfg["kv_lora_rank"]),
-            "rope_dim": int(cfg.get("qk_rope_head_dim", 64)),
-            "qk_nope_dim": int(cfg.get("qk_nope_head_dim", 128)),
-            "v_head_dim": int(cfg.get("v_head_dim", 128)),
+            "rope_dim": int(_default(cfg, "qk_rope_head_dim", 64, notes, " (DeepSeek-V3 value)")),
+            "qk_nope_dim": int(_default(cfg, "qk_nope_head_dim", 128, notes, " (DeepSeek-V3 value)")),
+            "v_head_dim": int(_default(cfg, "v_head_dim", 128, notes, " (DeepSeek-V3 value)")),
             "q_lora_rank": int(cfg.get("q_lora_rank") or 0),
         }
     head_dim = int(cfg.get("head_dim") or cfg["hidden_size"] // heads)
     if not cfg.get("head_dim"):
         notes.append("head_dim absent: taken as hidden_size / num_attention_heads")
+    if cfg.get("num_key_value_heads"):
+        kv_heads = int(cfg["num_key_value_heads"])
+    elif cfg.get("num_attention_groups"):  # Step-3: KV heads are "attention groups"
+        kv_heads = int(cfg["num_attention_groups"])
+    else:
+        kv_heads = heads
+        notes.append("num_key_value_heads absent: one KV head per query head (MHA, the Hugging Face default)")
     group = {
         "kind": "gqa",
         "q_heads": heads,
-        "kv_heads": int(cfg.get("num_key_value_heads") or heads),
+        "kv_heads": kv_heads,
         "head_dim": head_dim,
         "v_head_dim": int(cfg.get("v_head_dim") or head_dim),
     }
+    if cfg.get("share_q_dim"):
+        notes.append(f"share_q_dim {cfg['share_q_dim']} (low-rank query) not modelled: q projection counted at full rank (weights only)")
     if cfg.get("attn_output_gate"):
         group["output_gate"] = True
     return group
 
 
-def _swa_group(cfg: dict, count: int) -> dict:
-    head_dim = int(cfg.get("swa_head_dim") or cfg.get("head_dim"))
+def _swa_group(cfg: dict, count: int, notes: list[str]) -> dict:
+    full = _full_attention_group(cfg, [])
+    head_dim = int(cfg.get("swa_head_dim") or full["head_dim"])
     return {
         "kind": "swa",
         "count": count,
-        "q_heads": int(cfg.get("swa_num_attention_heads") or cfg["num_attention_heads"]),
-        "kv_heads": int(cfg.get("swa_num_key_value_heads") or cfg.get("num_key_value_heads")),
+        "q_heads": int(cfg.get("swa_num_attention_heads") or full["q_heads"]),
+        "kv_heads": int(cfg.get("swa_num_key_value_heads") or full["kv_heads"]),
         "head_dim": head_dim,
         "v_head_dim": int(cfg.get("swa_v_head_dim") or cfg.get("v_head_dim") or head_dim),
         "window_tokens": int(cfg.get("sliding_window") or cfg.get("sliding_window_size")),
@@ -222,38 +254,113 @@ def _linear_group(cfg: dict, count: int, notes: list[str]) -> dict:
                 "key_heads": int(cfg["linear_num_key_heads"]), "value_heads": int(cfg["linear_num_value_heads"]),
                 "key_dim": int(cfg["linear_key_head_dim"]), "value_dim": int(cfg["linear_value_head_dim"]),
                 "conv_kernel": int(cfg.get("linear_conv_kernel_dim", 0)), "output_gate": True}
-    heads = int(cfg["num_attention_heads"])  # Lightning attention (Bailing / Ring linear)
+    heads = int(cfg["num_attention_heads"])  # Lightning attention (Bailing / Ring linear, MiniMax-Text-01)
     dim = int(cfg.get("head_dim") or cfg["hidden_size"] // heads)
     notes.append("linear layers mapped as Lightning attention with num_attention_heads x head_dim state, no conv")
     return {"kind": "linear", "variant": "lightning", "count": count, "key_heads": heads, "value_heads": heads,
             "key_dim": dim, "value_dim": dim, "conv_kernel": 0}
 
 
-def _ffn(cfg: dict, n: int, notes: list[str]) -> dict:
-    experts = int(cfg.get("n_routed_experts") or 0)
-    if not experts:
-        return {"dense_layers": n, "dense_intermediate": int(cfg["intermediate_size"]), "moe_layers": 0}
+def _first(cfg: dict, *keys: str) -> Any:
+    return next((cfg[k] for k in keys if cfg.get(k) is not None), None)
+
+
+def _mamba_group(cfg: dict, count: int, parallel: bool, notes: list[str], where: str) -> dict:
+    """A Mamba1 or Mamba2 group: Mamba2 when the config names SSM heads (Nemotron-H's
+    ``mamba_num_heads``, Falcon-H1's ``mamba_n_heads``), Mamba1 otherwise (Jamba)."""
+    hidden = int(cfg["hidden_size"])
+    state = _first(cfg, "ssm_state_size", "mamba_d_state")
+    if state is None:
+        raise PlanError(f"{where}: key 'mamba_d_state' (or 'ssm_state_size'): missing, cannot size the Mamba state")
+    kernel = _first(cfg, "conv_kernel", "mamba_d_conv")
+    if kernel is None:
+        kernel = 4
+        notes.append("mamba_d_conv absent: conv kernel 4 assumed (the Mamba default)")
+    heads = _first(cfg, "mamba_num_heads", "mamba_n_heads")
+    group: dict[str, Any] = {"kind": "mamba", "count": count, "state_size": int(state), "conv_kernel": int(kernel)}
+    if heads is None:
+        expand = _default(cfg, "mamba_expand", 2, notes, " (the Mamba default)")
+        group.update(variant="mamba1", inner_dim=int(expand * hidden),
+                     dt_rank=int(cfg.get("mamba_dt_rank") or math.ceil(hidden / 16)))
+        if not cfg.get("mamba_dt_rank"):
+            notes.append("mamba_dt_rank absent: ceil(hidden_size / 16) assumed (the Mamba default)")
+    else:
+        head_dim = _first(cfg, "mamba_head_dim", "mamba_d_head")
+        if head_dim is None:
+            raise PlanError(f"{where}: key 'mamba_head_dim' (or 'mamba_d_head'): missing, cannot size the Mamba2 state")
+        inner = int(heads) * int(head_dim)
+        if cfg.get("mamba_d_ssm") is not None and int(cfg["mamba_d_ssm"]) != inner:
+            raise PlanError(f"{where}: key 'mamba_d_ssm': {cfg['mamba_d_ssm']} differs from heads x head_dim ({inner}); not modelled")
+        groups = _first(cfg, "n_groups", "mamba_n_groups")
+        if groups is None:
+            groups = 1
+            notes.append("n_groups absent: 1 assumed (the Mamba2 default)")
+        group.update(variant="mamba2", inner_dim=inner, heads=int(heads), head_dim=int(head_dim), groups=int(groups))
+    if parallel:
+        group["parallel"] = True
+    return group
+
+
+def _moe_layer_count(cfg: dict, n: int) -> int:
+    """MoE layers among ``n``: the per-family keys (moe_layer_freq, expert_layer_period/offset,
+    moe_layers_enum, mlp_only_layers / decoder_sparse_step, first_k_dense_replace)."""
     freq = cfg.get("moe_layer_freq")
     if isinstance(freq, list):
-        dense = sum(1 for x in freq if not x)
+        return sum(1 for x in freq if x)
+    if cfg.get("expert_layer_period"):
+        period, offset = int(cfg["expert_layer_period"]), int(cfg.get("expert_layer_offset") or 0)
+        return sum(1 for i in range(n) if i % period == offset)
+    enum = cfg.get("moe_layers_enum")
+    if enum:
+        layers = [int(x) for x in str(enum).split(",") if x.strip()] if isinstance(enum, str) else list(enum)
+        return len(layers)
+    step = int(cfg.get("decoder_sparse_step") or 1)
+    dense_list = set(cfg.get("mlp_only_layers") or [])
+    first_dense = int(cfg.get("first_k_dense_replace") or 0)
+    return sum(1 for i in range(n) if i >= first_dense and i not in dense_list and (i + 1) % step == 0)
+
+
+def _ffn(cfg: dict, n: int, notes: list[str], where: str) -> dict:
+    """The FFN stack of ``n`` mixer layers. Nemotron-H's ``hybrid_override_pattern`` has FFN
+    blocks of their own (``-`` MLP, ``E`` MoE); the mixer layers beyond them have no FFN."""
+    pattern = cfg.get("hybrid_override_pattern")
+    gated = str(cfg.get("mlp_hidden_act", "")) != "relu2"  # Nemotron-H's squared-ReLU MLP: up and down only
+    extra: dict[str, Any] = {} if gated else {"gated": False}
+    experts = int(cfg.get("n_routed_experts") or 0)
+    if isinstance(pattern, str):
+        dense, moe = pattern.count("-"), pattern.count("E")
+        if dense + moe > n:
+            raise PlanError(f"{where}: key 'hybrid_override_pattern': more FFN blocks ({dense + moe}) than mixer blocks ({n}); not modelled")
+        extra["no_ffn_layers"] = n - dense - moe
     else:
-        dense = int(cfg.get("first_k_dense_replace") or 0)
-    shared = int(cfg.get("n_shared_experts") or (1 if cfg.get("shared_expert_intermediate_size") else 0))
-    ffn = {
-        "dense_layers": dense,
-        "moe_layers": n - dense,
-        "experts": experts,
-        "active_experts": int(cfg["num_experts_per_tok"]),
-        "expert_intermediate": int(cfg.get("moe_intermediate_size") or cfg["intermediate_size"]),
-        "shared_experts": shared,
-    }
-    if not cfg.get("moe_intermediate_size"):
-        notes.append("moe_intermediate_size absent: intermediate_size taken as the expert width (MiniMax layout)")
+        moe = _moe_layer_count(cfg, n) if experts else 0
+        dense = n - moe
+    ffn: dict[str, Any] = {"dense_layers": dense, "moe_layers": moe}
     if dense:
         ffn["dense_intermediate"] = int(cfg["intermediate_size"])
-    if shared:
-        ffn["shared_intermediate"] = int(cfg.get("shared_expert_intermediate_size") or cfg["moe_intermediate_size"])
-    return ffn
+    if moe:
+        if not experts:
+            raise KeyError("n_routed_experts")
+        shared = int(cfg.get("n_shared_experts") or (1 if cfg.get("shared_expert_intermediate_size") else 0))
+        ffn.update(experts=experts, active_experts=int(cfg["num_experts_per_tok"]),
+                   expert_intermediate=int(cfg.get("moe_intermediate_size") or cfg["intermediate_size"]), shared_experts=shared)
+        if not cfg.get("moe_intermediate_size"):
+            notes.append("moe_intermediate_size absent: intermediate_size taken as the expert width (MiniMax, Jamba layout)")
+        if shared:
+            ffn["shared_intermediate"] = int(cfg.get("shared_expert_intermediate_size") or cfg["moe_intermediate_size"])
+    return {**ffn, **extra}
+
+
+def _declared_state_dtype(cfg: dict, where: str) -> str | None:
+    """The recurrent-state dtype the checkpoint declares (``mamba_ssm_dtype``, Qwen3.5 and
+    SGLang's key; ``mamba_ssm_cache_dtype``, Nemotron-H's), or None."""
+    for key in ("mamba_ssm_dtype", "mamba_ssm_cache_dtype"):
+        value = cfg.get(key)
+        if value is not None:
+            if value not in _STATE_DTYPES:
+                raise PlanError(f"{where}: key '{key}': {str(value)[:30]!r} is not one of {', '.join(_STATE_DTYPES)}")
+            return _STATE_DTYPES[value]
+    return None
 
 
 #: ``quantization_config.quant_method`` values that say the weights are stored in 8-bit floats.

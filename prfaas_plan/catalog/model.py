@@ -74,8 +74,36 @@ class LinearAttention:
     kind: str = "linear"
 
 
-LayerGroup = Union[FullAttention, SlidingWindow, MLA, LinearAttention]
+@dataclass(frozen=True)
+class Mamba:
+    """Selective state-space layer (Mamba1 as in Jamba, Mamba2 as in Nemotron-H and Falcon-H1).
+
+    ``inner_dim`` channels (d_inner = expand * hidden) run through a short causal convolution of
+    ``conv_kernel`` taps and a recurrent scan with a ``state_size`` (d_state) state per channel.
+    Mamba1: a state of inner_dim x state_size; its dt projection has rank ``dt_rank``.
+    Mamba2: ``heads`` x ``head_dim`` (= inner_dim) channels, a heads x head_dim x state_size
+    state, and B/C projections shared over ``groups`` (n_groups) that also pass the convolution.
+    ``parallel``: the layers run beside the attention of the same layers (Falcon-H1), so they do
+    not count towards ``num_layers``."""
+
+    count: int
+    variant: str
+    inner_dim: int
+    state_size: int
+    conv_kernel: int
+    heads: int = 0
+    head_dim: int = 0
+    groups: int = 1
+    dt_rank: int = 0
+    parallel: bool = False
+    kind: str = "mamba"
+
+
+LayerGroup = Union[FullAttention, SlidingWindow, MLA, LinearAttention, Mamba]
 LINEAR_VARIANTS = ("kda", "gated_deltanet", "lightning")
+MAMBA_VARIANTS = ("mamba1", "mamba2")
+#: Layer kinds whose per-request cache is a fixed-size recurrent state (plus a conv tail).
+RECURRENT_KINDS = (LinearAttention, Mamba)
 
 
 @dataclass(frozen=True)
@@ -90,14 +118,28 @@ class FFN:
     shared_experts: int
     expert_intermediate: int
     shared_intermediate: int
+    no_ffn_layers: int = 0  # layers with a mixer but no FFN (Nemotron-H's attention/Mamba blocks)
+    gated: bool = True  # SwiGLU (3 matrices); False: up/down only (Nemotron-H's squared ReLU)
+
+    @property
+    def matrices(self) -> int:
+        """Weight matrices per MLP: 3 for a gated (SwiGLU) MLP, 2 for a plain one."""
+        return 3 if self.gated else 2
 
 
 @dataclass(frozen=True)
 class Dtypes:
+    """Storage dtypes. ``linear_state`` is the recurrent state of linear-attention and Mamba
+    layers, ``conv_state`` their short-convolution tail; both are deployment settings an engine
+    decides (:mod:`prfaas_plan.catalog.engines`). ``declared_state`` is the state dtype the
+    checkpoint's own config declares (``mamba_ssm_dtype`` / ``mamba_ssm_cache_dtype``), which some
+    engines honour; None when it declares none."""
+
     weights: str
     kv_cache: str
     linear_state: str
     conv_state: str
+    declared_state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +184,7 @@ class ModelSpec:
     sources: tuple[str, ...]
     estimates: tuple[tuple[str, str], ...]
     path: str = ""
+    family: str = ""  # the architecture family (HF model_type), e.g. nemotron_h, qwen3_next
 
     def prefill_profile(self, hardware: str, gpus: int) -> PrefillProfile | None:
         return next((p for p in self.prefill_profiles if p.hardware == hardware and p.gpus == gpus), None)
@@ -152,8 +195,9 @@ class ModelSpec:
     def architecture_summary(self) -> str:
         parts = []
         for g in self.layers:
-            label = g.variant if isinstance(g, LinearAttention) else g.kind
-            parts.append(f"{g.count} {label.upper() if label != 'gated_deltanet' else 'GDN'}")
+            label = g.variant if isinstance(g, (LinearAttention, Mamba)) else g.kind
+            text = f"{g.count} {label.upper() if label != 'gated_deltanet' else 'GDN'}"
+            parts.append(text + (" (parallel)" if isinstance(g, Mamba) and g.parallel else ""))
         moe = self.ffn
         ffn = f"MoE {moe.experts}x{moe.expert_intermediate} top-{moe.active_experts}" if moe.moe_layers else "dense FFN"
         return f"{' + '.join(parts)}; {ffn}"
@@ -164,7 +208,7 @@ def _int(f: Fields, key: str, default=None, min_value: int = 1):
 
 
 def _load_group(g: Fields) -> LayerGroup:
-    kind = g.str("kind", choices=("gqa", "swa", "mla", "linear"))
+    kind = g.str("kind", choices=("gqa", "swa", "mla", "linear", "mamba"))
     count = _int(g, "count")
     if kind in ("gqa", "swa"):
         q_heads, kv_heads, head_dim = _int(g, "q_heads"), _int(g, "kv_heads"), _int(g, "head_dim")
@@ -185,6 +229,8 @@ def _load_group(g: Fields) -> LayerGroup:
             _int(g, "v_head_dim"),
             _int(g, "q_lora_rank", 0, min_value=0),
         )
+    if kind == "mamba":
+        return _load_mamba(g, count)
     key_heads = _int(g, "key_heads")
     value_heads = _int(g, "value_heads", key_heads)
     return LinearAttention(
@@ -199,11 +245,26 @@ def _load_group(g: Fields) -> LayerGroup:
     )
 
 
+def _load_mamba(g: Fields, count: int) -> Mamba:
+    variant = g.str("variant", choices=MAMBA_VARIANTS)
+    inner, state, kernel = _int(g, "inner_dim"), _int(g, "state_size"), _int(g, "conv_kernel")
+    parallel = g.bool("parallel", False)
+    if variant == "mamba1":
+        return Mamba(count, variant, inner, state, kernel, dt_rank=_int(g, "dt_rank"), parallel=parallel)
+    heads, head_dim, groups = _int(g, "heads"), _int(g, "head_dim"), _int(g, "groups", 1)
+    if heads * head_dim != inner:
+        raise g.error("inner_dim", f"must equal heads x head_dim ({heads} x {head_dim} = {heads * head_dim}), got {inner}")
+    if heads % groups:
+        raise g.error("groups", f"must divide heads ({heads}), got {groups}")
+    return Mamba(count, variant, inner, state, kernel, heads, head_dim, groups, parallel=parallel)
+
+
 def _load_ffn(f: Fields, num_layers: int) -> FFN:
     moe_layers = _int(f, "moe_layers", 0, min_value=0)
     dense_layers = _int(f, "dense_layers", 0, min_value=0)
-    if moe_layers + dense_layers != num_layers:
-        raise f.error("moe_layers", f"dense_layers ({dense_layers}) + moe_layers ({moe_layers}) must equal num_layers ({num_layers})")
+    no_ffn = _int(f, "no_ffn_layers", 0, min_value=0)
+    if moe_layers + dense_layers + no_ffn != num_layers:
+        raise f.error("moe_layers", f"dense_layers ({dense_layers}) + moe_layers ({moe_layers}) + no_ffn_layers ({no_ffn}) must equal num_layers ({num_layers})")
     dense_intermediate = _int(f, "dense_intermediate") if dense_layers else _int(f, "dense_intermediate", 0, min_value=0)
     if moe_layers:
         experts, active = _int(f, "experts"), _int(f, "active_experts")
@@ -214,8 +275,9 @@ def _load_ffn(f: Fields, num_layers: int) -> FFN:
         shared_intermediate = _int(f, "shared_intermediate", expert_intermediate) if shared else 0
     else:
         experts = active = expert_intermediate = shared = shared_intermediate = 0
+    gated = f.bool("gated", True)
     f.done()
-    return FFN(dense_layers, dense_intermediate, moe_layers, experts, active, shared, expert_intermediate, shared_intermediate)
+    return FFN(dense_layers, dense_intermediate, moe_layers, experts, active, shared, expert_intermediate, shared_intermediate, no_ffn, gated)
 
 
 def _load_profile(p: Fields) -> PrefillProfile | DecodeProfile:
@@ -268,6 +330,7 @@ def model_from_fields(path: Path, f: Fields, name: str) -> ModelSpec:
         kv_cache=kv_dtype,
         linear_state=d.str("linear_state", "fp32", choices=choices),
         conv_state=d.str("conv_state", kv_dtype, choices=choices),
+        declared_state=d.str("declared_state", None, choices=choices),
     )
     d.done()
 
@@ -279,9 +342,12 @@ def model_from_fields(path: Path, f: Fields, name: str) -> ModelSpec:
         g = f.item("layers", i)
         groups.append(_load_group(g))
         g.done()
-    total = sum(g.count for g in groups)
+    total = sum(g.count for g in groups if not getattr(g, "parallel", False))
     if total != num_layers:
-        raise f.error("layers", f"layer counts add up to {total}, but num_layers is {num_layers}")
+        raise f.error("layers", f"layer counts add up to {total} (parallel groups aside), but num_layers is {num_layers}")
+    for i, g in enumerate(groups):
+        if getattr(g, "parallel", False) and g.count > num_layers:
+            raise f.error(f"layers[{i}].count", f"a parallel group runs beside at most num_layers ({num_layers}) layers, got {g.count}")
 
     published = f.sub("published", None)
     total_params = active_params = None
@@ -314,6 +380,7 @@ def model_from_fields(path: Path, f: Fields, name: str) -> ModelSpec:
         sources=sources,
         estimates=estimates,
         path=str(path),
+        family=f.str("family", ""),
     )
     f.done()
     return spec
@@ -331,6 +398,7 @@ __all__ = [
     "FullAttention",
     "LayerGroup",
     "LinearAttention",
+    "Mamba",
     "ModelSpec",
     "PlanError",
     "PrefillProfile",

@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..catalog.engines import ENGINES
 from ..errors import PlanError
 from ..reports.export import to_csv, to_json, to_xlsx_bytes, write_atomic
 
@@ -24,6 +25,10 @@ class Format(str, Enum):
     xlsx = "xlsx"
 
 
+EngineName = Enum("EngineName", {name: name for name in ENGINES}, type=str)
+StateDtype = Enum("StateDtype", {d: d for d in ("fp32", "bf16", "fp16", "fp8")}, type=str)
+EngineOpt = Annotated[Optional[EngineName], typer.Option("--engine", help="Serving engine whose defaults to apply: the recurrent-state dtype of linear-attention and Mamba layers (vllm: bf16 with fp32 for KDA and Nemotron-H and the checkpoint's own for Qwen3.5; sglang: fp32; trtllm: the checkpoint's, else bf16). Default: the model file's.")]
+StateDtypeOpt = Annotated[Optional[StateDtype], typer.Option("--state-dtype", help="Recurrent-state (SSM) dtype of linear-attention and Mamba layers; overrides --engine's. Default: the model file's.")]
 FormatOpt = Annotated[Optional[Format], typer.Option("--format", "-f", help="table (terminal), json, csv, or xlsx (needs --output). Default: table, or the --output file's extension.")]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write json/csv/xlsx to this file instead of stdout (written atomically; the format follows the extension .json/.csv/.xlsx).")]
 _BY_EXTENSION = {".json": Format.json, ".csv": Format.csv, ".xlsx": Format.xlsx}

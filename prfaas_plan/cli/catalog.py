@@ -89,31 +89,20 @@ def hardware_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. h
 @models_app.command("list")
 @handles_errors
 def models_list(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
-    """List the models: layer stack, parameters, KV bytes per token and fixed state per request."""
-    from ..roofline import counts
-    from ..roofline.kv import fixed_state_bytes, kv_bytes_per_token
+    """List the models: family, layer stack, parameters, KV bytes per token, fixed state per
+    request and the recurrent-state dtype (the model file's, and what vLLM and SGLang keep)."""
+    from ..reports.kv_report import catalog_rows
 
-    rows = [
-        {
-            "name": m.name,
-            "architecture": m.architecture_summary(),
-            "total_params_b": counts.total_params(m) / 1e9,
-            "active_params_b": counts.active_params(m) / 1e9,
-            "weights_dtype": m.dtypes.weights,
-            "kv_bytes_per_token": kv_bytes_per_token(m),
-            "fixed_state_mib": units.bytes_to_mib(fixed_state_bytes(m)),
-            "profiles": len(m.prefill_profiles) + len(m.decode_profiles),
-        }
-        for m in list_models()
-    ]
+    rows = catalog_rows(list_models())
 
     def table():
         from ..reports.render import fmt as f
         from ..reports.render import rows_table, text
 
-        cols = [("name", "name", text), ("architecture", "architecture", text), ("total_params_b", "total B", f(".0f")),
+        cols = [("name", "name", text), ("family", "family", text), ("architecture", "architecture", text), ("total_params_b", "total B", f(".0f")),
                 ("active_params_b", "active B", f(".1f")), ("weights_dtype", "weights", text), ("kv_bytes_per_token", "KV B/token", f(",.0f")),
-                ("fixed_state_mib", "fixed MiB/req", f(".1f")), ("profiles", "profiles", f("d"))]
+                ("fixed_state_mib", "fixed MiB/req", f(".1f")), ("state_dtype", "state", text), ("state_dtype_vllm", "vLLM", text),
+                ("state_dtype_sglang", "SGLang", text), ("profiles", "profiles", f("d"))]
         _console().print(rows_table(rows, cols, title="Model catalog (parameters computed from the layer stack)"))
 
     emit(fmt, output, rows, table)
@@ -158,7 +147,9 @@ def models_import(
     name: Annotated[Optional[str], typer.Option(help="Model name (default: from the file name).")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the YAML here (default: stdout).")] = None,
 ) -> None:
-    """Turn a Hugging Face config.json into a model YAML; say what could not be mapped."""
+    """Turn a Hugging Face config.json into a model YAML. A key that shapes the attention layout or
+    the recurrent state and is not understood is an error naming it; every default applied is
+    printed as a note (and kept in the YAML's estimates)."""
     import yaml
 
     data, notes = import_hf_config(config, name=name or (output.stem if output else None))
@@ -173,4 +164,4 @@ def models_import(
         write_atomic(output, text)
         typer.echo(f"wrote {output}", err=True)
     for n in notes:
-        typer.echo(f"not mapped: {n}", err=True)
+        typer.echo(f"note: {n}", err=True)

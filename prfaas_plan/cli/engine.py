@@ -14,7 +14,14 @@ from ..catalog.hardware import load_hardware
 from ..catalog.model import load_model
 from ..errors import PlanError
 from ..reports.export import to_csv, to_json, write_atomic
-from ._common import FormatOpt, OutputOpt, _console, emit, handles_errors
+from ._common import EngineOpt, FormatOpt, OutputOpt, StateDtypeOpt, _console, emit, handles_errors
+
+
+def _deployed(model: str, engine, state_dtype):
+    """The model as ``--engine`` / ``--state-dtype`` deploy it, and where its state dtype came from."""
+    from ..catalog.engines import deploy
+
+    return deploy(load_model(model), engine.value if engine else None, state_dtype.value if state_dtype else None)
 
 
 # --- kv -----------------------------------------------------------------------------------------
@@ -45,15 +52,19 @@ def kv(
     lengths: Annotated[str, typer.Option(help="Comma-separated prompt lengths in tokens; K = 1024 (128K = 131,072).")] = "1K,8K,32K,128K",
     roofline: Annotated[bool, typer.Option("--roofline", help="Ignore measured profiles; use the roofline only.")] = False,
     cluster_gpus: Annotated[Optional[int], typer.Option(min=1, max=MAX_COUNT, help="Also show the egress (Gbit/s) an N-GPU prefill cluster needs at each length ([PRFAAS] Eq. 2).")] = None,
+    engine: EngineOpt = None,
+    state_dtype: StateDtypeOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Per prompt length: KV cache S_kv (MiB), prefill time T_prefill (s) and what bounds it, and
-    KV throughput Phi_kv = S_kv / T_prefill (Gbit/s, 1 Gbit = 1e9 bit; [PRFAAS] Eq. 1)."""
+    KV throughput Phi_kv = S_kv / T_prefill (Gbit/s, 1 Gbit = 1e9 bit; [PRFAAS] Eq. 1). S_kv is
+    shown even when the weights do not fit the part or its dtype does not run there; the prefill
+    columns are then empty and the caption says why."""
     from ..reports.kv_report import kv_rows, kv_summary
 
     lens = _parse_lengths(lengths)
-    m, hw = load_model(model), load_hardware(hardware)
+    (m, state_source), hw = _deployed(model, engine, state_dtype), load_hardware(hardware)
     rows = kv_rows(m, hw, gpus, lens, use_profile=not roofline, cluster_gpus=cluster_gpus)
 
     def table():
@@ -63,7 +74,9 @@ def kv(
         s = kv_summary(m)
         cols = [("input_tokens", "input", lambda v: units.format_tokens(v)), ("kv_cache_mib", "S_kv MiB", f(",.1f")),
                 ("prefill_time_s", "T_prefill s", f(".3f")), ("kv_throughput_gbit_per_s", "Phi_kv Gbit/s", f(".2f")), ("bound", "bound", text)]
-        if rows[0]["source"].startswith("roofline"):
+        if rows[0]["source"] is None:
+            cols = cols[:2]
+        elif rows[0]["source"].startswith("roofline"):
             from ..roofline.terms import TERM_NAMES
 
             keys = [k.replace("-", "_") + "_s" for k in TERM_NAMES]
@@ -72,9 +85,12 @@ def kv(
             cols.append(("cluster_egress_gbit_per_s", f"egress {cluster_gpus} GPUs Gbit/s", f(",.0f")))
         caption = (f"S_kv = {s['kv_bytes_per_token']:,.0f} B/token x l + {units.bytes_to_mib(s['fixed_bytes_per_request']):.1f} MiB fixed"
                    + (f" + SWA {s['swa_bytes_per_token_below_window']:,.0f} B/token up to the window" if s["swa_bytes_per_token_below_window"] else "")
-                   + f"; T_prefill from {rows[0]['source']}")
+                   + (f"; recurrent state {s['linear_state_dtype']} ({state_source})" if s["fixed_bytes_per_request"] else "")
+                   + (f"; T_prefill from {rows[0]['source']}" if rows[0]["source"] else ""))
         con = _console()
         con.print(rows_table(rows, cols, title=f"{m.name} on {gpus} x {hw.name}", caption=caption, width=con.width, keep=5))
+        if rows[0]["prefill_note"]:
+            con.print(f"no T_prefill on {gpus} x {hw.name}: {rows[0]['prefill_note']}")
 
     emit(fmt, output, rows, table)
 
@@ -150,6 +166,8 @@ def estimate(
     mtp_accept: Annotated[Optional[float], typer.Option("--mtp-accept", help="Mean tokens emitted per request per step with MTP (1 .. draft + 1).")] = None,
     chunk_tokens: Annotated[Optional[int], typer.Option("--chunk-tokens", help="Chunked-prefill size, tokens per forward pass; 0 = no chunking (a prompt crosses PP stages in series). Default 16384; engines: SGLang --chunked-prefill-size 8192 (< 160 GiB parts) / 16384, TensorRT-LLM max_num_tokens 8192, vLLM max_num_batched_tokens 8192 (serve).")] = None,
     profile: Annotated[Optional[Path], typer.Option("--profile", help="Efficiency profile written by `calibrate` (replaces the part's efficiencies).")] = None,
+    engine: EngineOpt = None,
+    state_dtype: StateDtypeOpt = None,
     fmt: Annotated[EstimateFormat, typer.Option("--format", "-f", help="table, json or csv.")] = EstimateFormat.table,
     output: OutputOpt = None,
 ) -> None:
@@ -160,7 +178,7 @@ def estimate(
     from ..roofline.estimate import estimate as run_estimate
     from ..roofline.parallel import dp_ranks
 
-    m, hw = load_model(model), load_hardware(hardware)
+    (m, _), hw = _deployed(model, engine, state_dtype), load_hardware(hardware)
     if profile is not None:
         hw = apply_profile(hw, profile)
     result = run_estimate(

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from ..catalog.fields import Fields, open_catalog_file
 from ..catalog.hardware import Hardware, apply_profile, load_hardware
-from ..catalog.model import ModelSpec, load_model
+from .. import units
+from ..catalog.files import show_path
+from ..catalog.model import RECURRENT_KINDS, ModelSpec, load_model
 from ..catalog.paths import catalog_names, resolve_from
 from ..errors import PlanError
 from ..roofline.instance import DTYPES, Instance, make_instance
@@ -94,6 +96,18 @@ _SHAPE_KEYS = {"weights": "weights", "moe_weights": "moe_weights", "attention_dt
                "chunk_tokens": "chunk_tokens"}
 
 
+def _deployed(f: Fields | None, model: ModelSpec) -> ModelSpec:
+    """The model as the cluster's ``instance: {engine, state_dtype}`` deploy it (the recurrent-
+    state dtype, :func:`prfaas_plan.catalog.engines.deploy`); the model file's without them."""
+    if f is None:
+        return model
+    from ..catalog.engines import ENGINES, deploy
+
+    engine = f.str("engine", None, choices=tuple(ENGINES))
+    state = f.str("state_dtype", None, choices=tuple(units.DTYPE_BYTES))
+    return deploy(model, engine, state)[0] if engine or state else model
+
+
 def _shape(f: Fields | None) -> dict:
     if f is None:
         return {}
@@ -127,7 +141,9 @@ def _cluster(f: Fields, role: str, base: Path, model: ModelSpec) -> Cluster:
         instances_range = Range(lo, hi)
     else:
         instances_range = Range(0, None)
-    shape = _shape(f.sub("instance", None))
+    shape_fields = f.sub("instance", None)
+    model = _deployed(shape_fields, model)  # reads engine / state_dtype before _shape checks the rest
+    shape = _shape(shape_fields)
     try:
         instance = make_instance(model, hw, gpus, **shape)
     except PlanError as exc:
@@ -313,13 +329,19 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
             raise w.error("arrival_req_per_s", "missing (objective kind slo plans for the SLO at this rate)")
         if all(v is None for v in ttft_levels.values()) and not max_util:
             raise slo.error("ttft_p90_s", "objective kind slo needs a TTFT level (ttft_p90_s, ttft_p99_s or ttft_mean_s) or max_utilisation_frac")
+    prfaas, local = _cluster(f.sub("prfaas"), "prfaas", path.parent, model), _cluster(f.sub("local"), "local", path.parent, model)
+    recurrent = any(isinstance(g, RECURRENT_KINDS) for g in model.layers)
+    if recurrent and prfaas.instance.model.dtypes != local.instance.model.dtypes:  # one request's state crosses the link
+        d, e = prfaas.instance.model.dtypes, local.instance.model.dtypes
+        raise PlanError(f"{show_path(path)}: key 'local.instance.state_dtype': the clusters keep the recurrent state in "
+                        f"{d.linear_state}/{d.conv_state} (prfaas) and {e.linear_state}/{e.conv_state} (local); give both the same engine or state_dtype")
     sc = Scenario(
         name=name,
         description=f.str("description"),
-        model=model,
+        model=prfaas.instance.model,
         mode=f.str("mode", "distribution", choices=MODES),
-        prfaas=_cluster(f.sub("prfaas"), "prfaas", path.parent, model),
-        local=_cluster(f.sub("local"), "local", path.parent, model),
+        prfaas=prfaas,
+        local=local,
         link=_link(f.sub("link")),
         workload=workload,
         tpot_s=tpot_s,

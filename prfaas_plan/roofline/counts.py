@@ -10,7 +10,7 @@ softmax and small gate projections (KDA/GDN beta and decay, < 2% of parameters) 
 
 from __future__ import annotations
 
-from ..catalog.model import MLA, FullAttention, LayerGroup, LinearAttention, ModelSpec, SlidingWindow
+from ..catalog.model import MLA, FullAttention, LayerGroup, LinearAttention, Mamba, ModelSpec, SlidingWindow
 from ..units import dtype_bytes
 from . import elementwise as ew
 
@@ -18,6 +18,13 @@ from . import elementwise as ew
 #: attention layer, chunked prefill or recurrent decode. specs.md gives "roughly 8" [E:
 #: kernel-dependent]: state update (k v^T, decay/delta correction) plus the q S read-out.
 LINEAR_ATTENTION_FLOP_PER_STATE_ELEMENT = 8.0
+
+#: FLOPs per token per SSM state element of a Mamba layer. Per element and token the selective
+#: scan does a decay multiply and a B x update (3 FLOPs) and the C read-out (2 FLOPs); Mamba2's
+#: chunked (SSD) prefill does about as many as matrix products. The same 8 as linear attention is
+#: used as a round upper figure [E: kernel-dependent]; the causal conv adds 2 * conv_kernel per
+#: conv channel per token.
+MAMBA_FLOP_PER_STATE_ELEMENT = 8.0
 
 def attention_params(g: LayerGroup, hidden: int) -> float:
     """Projection weights of all ``g.count`` layers of one attention group."""
@@ -34,6 +41,8 @@ def attention_params(g: LayerGroup, hidden: int) -> float:
         kv_b = g.kv_lora_rank * g.heads * (g.qk_nope_dim + g.v_head_dim)
         o = g.heads * g.v_head_dim * hidden
         per_layer = q + kv_a + kv_b + o
+    elif isinstance(g, Mamba):
+        per_layer = mamba_params(g, hidden)
     else:
         qk = 2 * hidden * g.key_heads * g.key_dim
         v = hidden * g.value_heads * g.value_dim
@@ -43,9 +52,20 @@ def attention_params(g: LayerGroup, hidden: int) -> float:
     return float(per_layer * g.count)
 
 
+def mamba_params(g: Mamba, hidden: int) -> float:
+    """Projection weights of one Mamba layer (conv taps, A, D, dt bias and norms ignored).
+
+    Mamba1: in_proj hidden x 2 inner (x, z); x_proj inner x (dt_rank + 2 state); dt_proj
+    dt_rank x inner; out_proj inner x hidden. Mamba2: in_proj hidden x (2 inner + 2 groups x
+    state + heads) (z, x, B, C, dt); out_proj inner x hidden."""
+    if g.variant == "mamba1":
+        return float(hidden * 2 * g.inner_dim + g.inner_dim * (g.dt_rank + 2 * g.state_size) + g.dt_rank * g.inner_dim + g.inner_dim * hidden)
+    return float(hidden * (2 * g.inner_dim + 2 * g.groups * g.state_size + g.heads) + g.inner_dim * hidden)
+
+
 def expert_params(model: ModelSpec) -> float:
-    """Weights of one routed expert (SwiGLU)."""
-    return 3.0 * model.hidden_size * model.ffn.expert_intermediate
+    """Weights of one routed expert (SwiGLU: 3 matrices; 2 for a non-gated MLP)."""
+    return model.ffn.matrices * model.hidden_size * model.ffn.expert_intermediate
 
 
 def dense_params(model: ModelSpec) -> float:
@@ -53,8 +73,8 @@ def dense_params(model: ModelSpec) -> float:
     projections, dense FFN layers, shared experts and routers."""
     f, h = model.ffn, model.hidden_size
     attn = sum(attention_params(g, h) for g in model.layers)
-    dense_ffn = 3.0 * h * f.dense_intermediate * f.dense_layers
-    shared = 3.0 * h * f.shared_intermediate * f.shared_experts * f.moe_layers
+    dense_ffn = f.matrices * h * f.dense_intermediate * f.dense_layers
+    shared = f.matrices * h * f.shared_intermediate * f.shared_experts * f.moe_layers
     router = float(h * f.experts * f.moe_layers)
     return attn + dense_ffn + shared + router
 
@@ -126,13 +146,19 @@ def prefill_attention_flop(model: ModelSpec, input_tokens: float) -> float:
 
 
 def linear_attention_flop(model: ModelSpec, tokens: float) -> float:
-    """Recurrent-state FLOPs of linear-attention layers: 8 * value_heads * key_dim * value_dim per
-    token per layer (:data:`LINEAR_ATTENTION_FLOP_PER_STATE_ELEMENT`), linear in l."""
-    return sum(
-        g.count * LINEAR_ATTENTION_FLOP_PER_STATE_ELEMENT * g.value_heads * g.key_dim * g.value_dim * tokens
-        for g in model.layers
-        if isinstance(g, LinearAttention)
-    )
+    """Recurrent-state FLOPs of linear-attention and Mamba layers, linear in l. Linear attention:
+    8 * value_heads * key_dim * value_dim per token per layer
+    (:data:`LINEAR_ATTENTION_FLOP_PER_STATE_ELEMENT`). Mamba: 8 per SSM state element
+    (:data:`MAMBA_FLOP_PER_STATE_ELEMENT`) plus 2 * conv_kernel per conv channel per token."""
+    total = 0.0
+    for g in model.layers:
+        if isinstance(g, LinearAttention):
+            total += g.count * LINEAR_ATTENTION_FLOP_PER_STATE_ELEMENT * g.value_heads * g.key_dim * g.value_dim * tokens
+        elif isinstance(g, Mamba):
+            state = g.inner_dim * g.state_size  # = heads * head_dim * state_size for Mamba2
+            channels = g.inner_dim + (2 * g.groups * g.state_size if g.variant == "mamba2" else 0)
+            total += g.count * (MAMBA_FLOP_PER_STATE_ELEMENT * state + 2.0 * g.conv_kernel * channels) * tokens
+    return total
 
 
 def decode_attention_flop(model: ModelSpec, context_tokens: float) -> float:

@@ -26,7 +26,7 @@ from functools import cached_property
 
 from .. import units
 from ..catalog.hardware import Hardware
-from ..catalog.model import MLA, FullAttention, LinearAttention, ModelSpec, SlidingWindow
+from ..catalog.model import MLA, FullAttention, LinearAttention, Mamba, ModelSpec, SlidingWindow
 from ..errors import PlanError
 from . import counts
 from . import elementwise as ew
@@ -179,6 +179,8 @@ class Instance:
         tp = self.attention_tp
         if isinstance(group, MLA):
             return float(tp)
+        if isinstance(group, Mamba):  # heads (Mamba2) or channels (Mamba1) shard over attention TP
+            return tp / min(tp, group.heads or group.inner_dim)
         heads = group.value_heads if isinstance(group, LinearAttention) else group.kv_heads
         return tp / min(tp, heads)
 
@@ -186,7 +188,7 @@ class Instance:
     def _cache_parts(self) -> tuple[float, list[tuple[float, int]], float]:
         """(bytes per token of full/MLA layers, [(bytes per token, window)] of SWA layers, fixed
         state bytes of linear layers), each with its TP replication, in the instance's KV dtype."""
-        from .kv import layer_kv_bytes_per_token, linear_state_bytes
+        from .kv import layer_kv_bytes_per_token, recurrent_state_bytes
 
         m, kv = self.model, self.kv_dtype
         grow, swa, state = 0.0, [], 0.0
@@ -197,7 +199,7 @@ class Instance:
             elif isinstance(g, SlidingWindow):
                 swa.append((g.count * layer_kv_bytes_per_token(g, kv) * rep, g.window_tokens))
             else:
-                state += g.count * linear_state_bytes(g, m.dtypes.linear_state, m.dtypes.conv_state) * rep
+                state += g.count * recurrent_state_bytes(g, m.dtypes.linear_state, m.dtypes.conv_state) * rep
         return grow, swa, state
 
     def kv_write_bytes_per_token(self) -> float:
@@ -224,13 +226,21 @@ class Instance:
         return max(int(free // per), 0) if per > 0 else 10**9
 
 
+def dtype_unsupported(hw: Hardware, dtype: str) -> str | None:
+    """Why ``hw`` cannot run weights or attention in ``dtype`` (None when it can)."""
+    if dtype == "fp4" and "fp4" not in hw.peak_flop_per_s:
+        return f"{hw.name} has no FP4 tensor cores (fp4 needs Blackwell or later); use fp8 or int4"
+    if dtype == "fp8" and "fp8" not in hw.peak_flop_per_s and "fp4" not in hw.peak_flop_per_s:
+        return f"{hw.name} has no FP8 tensor cores"
+    return None
+
+
 def _check_dtype(hw: Hardware, option: str, dtype: str) -> None:
     if dtype not in DTYPES and dtype not in units.DTYPE_BYTES:
         raise PlanError(f"{option}: unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
-    if dtype == "fp4" and "fp4" not in hw.peak_flop_per_s:
-        raise PlanError(f"{option}: {hw.name} has no FP4 tensor cores (fp4 needs Blackwell or later); use fp8 or int4")
-    if dtype == "fp8" and "fp8" not in hw.peak_flop_per_s and "fp4" not in hw.peak_flop_per_s:
-        raise PlanError(f"{option}: {hw.name} has no FP8 tensor cores")
+    why = dtype_unsupported(hw, dtype)
+    if why:
+        raise PlanError(f"{option}: {why}")
 
 
 def make_instance(

@@ -5,13 +5,19 @@ S_kv(l) = kv_bytes_per_token * (growing part of l) + fixed_bytes, where
 - sliding-window layers grow only up to the window (KV of min(l, window) tokens);
 - linear-attention layers hold a fixed recurrent state (value_heads x key_dim x value_dim in the
   state dtype) plus the short-convolution tail ((kernel - 1) cached inputs of q, k and v),
-  independent of l.
+  independent of l;
+- Mamba layers hold a fixed SSM state (Mamba1: inner_dim x state_size; Mamba2: heads x head_dim
+  x state_size) plus the conv tail ((kernel - 1) x conv channels), independent of l.
+The recurrent shapes are the engines' own (vLLM ``vllm/model_executor/layers/mamba/mamba_utils.py``
+``MambaStateShapeCalculator``, SGLang ``python/sglang/srt/configs/mamba_utils.py``) at TP 1; the
+dtypes are deployment settings (:mod:`prfaas_plan.catalog.engines`). Block/page rounding of the
+engines' allocators (vLLM pads a Mamba page up to the attention page) is left out.
 This is the quantity [PRFAAS] Eq. 1-3 ship across datacenters. Lengths may be numpy arrays.
 """
 
 from __future__ import annotations
 
-from ..catalog.model import MLA, FullAttention, LayerGroup, LinearAttention, ModelSpec, SlidingWindow
+from ..catalog.model import MLA, RECURRENT_KINDS, FullAttention, LayerGroup, LinearAttention, Mamba, ModelSpec, SlidingWindow
 from ..units import dtype_bytes
 from . import elementwise as ew
 
@@ -41,6 +47,30 @@ def linear_state_bytes(group: LinearAttention, state_dtype: str, conv_dtype: str
     return state + conv
 
 
+def mamba_state_bytes(group: Mamba, state_dtype: str, conv_dtype: str) -> float:
+    """Fixed per-request state of one Mamba layer, bytes (vLLM ``mamba1_state_shape`` /
+    ``mamba2_state_shape``, SGLang ``Mamba2StateShape.create``, at TP 1).
+
+    Mamba1: SSM state inner_dim * state_size, conv tail (conv_kernel - 1) * inner_dim.
+    Mamba2: SSM state heads * head_dim * state_size, conv tail (conv_kernel - 1) *
+    (inner_dim + 2 * groups * state_size) (x, B and C pass the convolution)."""
+    if group.variant == "mamba1":
+        state, conv_channels = group.inner_dim * group.state_size, group.inner_dim
+    else:
+        state = group.heads * group.head_dim * group.state_size
+        conv_channels = group.inner_dim + 2 * group.groups * group.state_size
+    return state * dtype_bytes(state_dtype) + max(group.conv_kernel - 1, 0) * conv_channels * dtype_bytes(conv_dtype)
+
+
+def recurrent_state_bytes(group: LayerGroup, state_dtype: str, conv_dtype: str) -> float:
+    """Fixed per-request state of one layer of ``group`` (0 for softmax-attention kinds)."""
+    if isinstance(group, LinearAttention):
+        return linear_state_bytes(group, state_dtype, conv_dtype)
+    if isinstance(group, Mamba):
+        return mamba_state_bytes(group, state_dtype, conv_dtype)
+    return 0.0
+
+
 def kv_bytes_per_token(model: ModelSpec) -> float:
     """Bytes per token of the layers whose KV grows without bound (full attention and MLA)."""
     return sum(
@@ -56,9 +86,9 @@ def swa_bytes_per_token(model: ModelSpec) -> float:
 
 
 def fixed_state_bytes(model: ModelSpec) -> float:
-    """Per-request bytes independent of l: the linear-attention states and conv tails."""
+    """Per-request bytes independent of l: the linear-attention and Mamba states and conv tails."""
     d = model.dtypes
-    return sum(g.count * linear_state_bytes(g, d.linear_state, d.conv_state) for g in model.layers if isinstance(g, LinearAttention))
+    return sum(g.count * recurrent_state_bytes(g, d.linear_state, d.conv_state) for g in model.layers if isinstance(g, RECURRENT_KINDS))
 
 
 def kv_cache_bytes(model: ModelSpec, input_tokens: float) -> float:

@@ -1,0 +1,147 @@
+"""The layer layout of a Hugging Face ``config.json``: which mixer each layer runs.
+
+Every family's pattern key is read here, and a config whose layout or recurrent state depends on
+a key this module does not understand is refused with that key named (:func:`check_understood`),
+never mapped by a guess. Layer kinds: ``full`` (softmax attention, GQA or MLA), ``swa``
+(sliding-window attention), ``linear`` (linear attention), ``mamba`` (a Mamba1/Mamba2 mixer) and
+``mlp`` (a block with no mixer: Nemotron-H's ``-`` and ``E`` blocks).
+
+Pattern keys, first match wins:
+- ``linear_attn_config.full_attn_layers`` (Kimi Linear, 1-based);
+- ``hybrid_override_pattern`` (Nemotron-H: ``M`` Mamba2, ``*`` attention, ``-`` MLP, ``E`` MoE);
+- ``layers_block_type`` / ``layer_types`` (lists of per-layer names);
+- ``hybrid_layer_pattern`` (MiMo-V2: 1 = sliding window);
+- ``attn_layer_period`` / ``attn_layer_offset`` (Jamba: attention where i % period == offset,
+  Mamba1 elsewhere);
+- ``sliding_window_pattern`` (Gemma 3: every pattern-th layer global, the rest sliding);
+- ``full_attention_interval`` (Qwen3-Next/3.5), ``layer_group_size`` (Bailing linear),
+  ``attn_type_list`` (MiniMax: 1 softmax, 0 Lightning).
+Falcon-H1 runs attention and Mamba2 side by side in every layer (:data:`PARALLEL_HYBRIDS`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import PlanError
+
+#: model_type values whose layers all run attention and a Mamba2 mixer in parallel.
+PARALLEL_HYBRIDS = ("falcon_h1",)
+
+_LAYER_TYPE_NAMES = {
+    "full_attention": "full",
+    "attention": "full",
+    "global_attention": "full",
+    "sliding_attention": "swa",
+    "linear_attention": "linear",
+    "mamba": "mamba",
+}
+_OVERRIDE_PATTERN = {"M": "mamba", "*": "full", "-": "mlp", "E": "mlp"}
+
+#: Keys read by the importer (layout, attention, state, FFN, dtype), or known to leave the cache
+#: unchanged. Anything else matching :data:`_LAYOUT_WORDS` with a set value is refused.
+UNDERSTOOD = frozenset(
+    """
+    linear_attn_config hybrid_override_pattern layers_block_type layer_types hybrid_layer_pattern
+    attn_layer_period attn_layer_offset sliding_window_pattern full_attention_interval
+    layer_group_size attn_type_list sliding_window sliding_window_size use_sliding_window
+    swa_head_dim swa_num_attention_heads swa_num_key_value_heads swa_v_head_dim swa_rope_theta
+    add_swa_attention_sink_bias add_full_attention_sink_bias kv_lora_rank q_lora_rank
+    num_attention_groups num_key_value_heads linear_conv_kernel_dim linear_key_head_dim
+    linear_num_key_heads linear_num_value_heads linear_value_head_dim mamba_num_heads
+    mamba_head_dim mamba_n_heads mamba_d_head mamba_d_ssm mamba_d_state mamba_d_conv mamba_expand
+    mamba_dt_rank mamba_n_groups ssm_state_size n_groups conv_kernel expand mamba_ssm_dtype
+    mamba_ssm_cache_dtype mamba_hidden_act mamba_chunk_size chunk_size mamba_conv_bias
+    mamba_proj_bias mamba_rms_norm mamba_norm_before_gate use_mamba_kernels mamba_use_mlp
+    expert_layer_period expert_layer_offset mlp_only_layers moe_layers_enum
+    """.split()
+)
+_LAYOUT_WORDS = re.compile(
+    r"layer_types|pattern|block_type|sliding|window|mamba|ssm|linear_|attn_layer|attention_layer|"
+    r"attn_type|kv_lora|attention_groups|layer_period|layer_offset|full_attn|attention_other|^swa_|"
+    r"conv_kernel|chunked_attention|attention_chunk|no_rope_layers|kv_shar|shared_kv|cross_attention"
+)
+#: Key fragments that never change the cache: scales, biases, norms, initialisation, kernels.
+_BENIGN = re.compile(r"multiplier|_bias$|norm|_init|dt_min|dt_max|dt_limit|time_step|residual|_eps$|dropout|rope")
+
+
+def _active(value) -> bool:
+    return value not in (None, False, 0, "", [], {})
+
+
+def check_understood(cfg: dict, where: str) -> None:
+    """Refuse a config with a set key that looks like it shapes the attention layout or the
+    recurrent state and that this importer does not read: PlanError naming the key."""
+    for key in sorted(cfg):
+        if key.startswith("_") or key in UNDERSTOOD or _BENIGN.search(key):
+            continue
+        if _LAYOUT_WORDS.search(key) and _active(cfg[key]):
+            raise PlanError(
+                f"{where}: key '{key}': changes the attention layout or recurrent state and is not "
+                "understood by this importer; refusing rather than guessing"
+            )
+    lin = cfg.get("linear_attn_config")
+    if isinstance(lin, dict):
+        for key in sorted(set(lin) - {"full_attn_layers", "kda_layers", "head_dim", "num_heads", "short_conv_kernel_size"}):
+            if _active(lin[key]):
+                raise PlanError(f"{where}: key 'linear_attn_config.{key}': not understood by this importer; refusing rather than guessing")
+
+
+def _per_layer_list(cfg: dict, key: str, n: int, names: dict, where: str) -> list[str]:
+    values = cfg[key]
+    if len(values) != n:
+        raise PlanError(f"{where}: key '{key}': lists {len(values)} layers, num_hidden_layers is {n}")
+    out = []
+    for v in values:
+        if v not in names:
+            raise PlanError(f"{where}: key '{key}': layer type {str(v)[:40]!r} is not modelled (known: {', '.join(map(str, names))})")
+        out.append(names[v])
+    return out
+
+
+def layer_kinds(cfg: dict, n: int, where: str) -> tuple[list[str], bool]:
+    """(kind of each of the ``n`` blocks, whether a Mamba2 mixer runs in parallel in every
+    layer). See the module docstring for the keys read, in order."""
+    parallel = str(cfg.get("model_type", "")) in PARALLEL_HYBRIDS
+    lin = cfg.get("linear_attn_config")
+    if isinstance(lin, dict) and lin.get("full_attn_layers"):
+        full = {int(i) for i in lin["full_attn_layers"]}  # 1-based in Kimi Linear configs
+        return ["full" if i + 1 in full else "linear" for i in range(n)], parallel
+    if isinstance(cfg.get("hybrid_override_pattern"), str):
+        blocks = {"hybrid_override_pattern": list(cfg["hybrid_override_pattern"])}
+        return _per_layer_list(blocks, "hybrid_override_pattern", n, _OVERRIDE_PATTERN, where), parallel
+    for key in ("layers_block_type", "layer_types"):
+        if isinstance(cfg.get(key), list):
+            kinds = _per_layer_list(cfg, key, n, _LAYER_TYPE_NAMES, where)
+            _check_interval(cfg, kinds, where)
+            return kinds, parallel
+    if isinstance(cfg.get("hybrid_layer_pattern"), list):
+        return _per_layer_list(cfg, "hybrid_layer_pattern", n, {0: "full", 1: "swa"}, where), parallel
+    if cfg.get("attn_layer_period"):
+        period, offset = int(cfg["attn_layer_period"]), int(cfg.get("attn_layer_offset") or 0)
+        return ["full" if i % period == offset else "mamba" for i in range(n)], parallel
+    if cfg.get("sliding_window_pattern"):
+        k = int(cfg["sliding_window_pattern"])
+        return ["full" if (i + 1) % k == 0 else "swa" for i in range(n)], parallel
+    if cfg.get("full_attention_interval"):
+        k = int(cfg["full_attention_interval"])
+        return ["full" if (i + 1) % k == 0 else "linear" for i in range(n)], parallel
+    if cfg.get("layer_group_size") and str(cfg.get("model_type", "")).startswith("bailing"):
+        k = int(cfg["layer_group_size"])
+        return ["full" if (i + 1) % k == 0 else "linear" for i in range(n)], parallel
+    if isinstance(cfg.get("attn_type_list"), list):
+        return _per_layer_list(cfg, "attn_type_list", n, {1: "full", 0: "linear"}, where), parallel
+    if _active(cfg.get("sliding_window")) and cfg.get("use_sliding_window") is not False:
+        raise PlanError(f"{where}: key 'sliding_window': set, but no key says which layers use it "
+                        "(layer_types or sliding_window_pattern); refusing rather than guessing")
+    if any(k in cfg for k in ("mamba_d_state", "ssm_state_size", "mamba_n_heads", "mamba_num_heads")) and not parallel:
+        raise PlanError(f"{where}: Mamba keys without a layer pattern (hybrid_override_pattern, layers_block_type, "
+                        "attn_layer_period) for model_type " + repr(str(cfg.get("model_type"))[:40]) + "; refusing rather than guessing")
+    return ["full"] * n, parallel
+
+
+def _check_interval(cfg: dict, kinds: list[str], where: str) -> None:
+    """A config with both ``layer_types`` and ``full_attention_interval`` must agree."""
+    k = cfg.get("full_attention_interval")
+    if k and kinds != ["full" if (i + 1) % int(k) == 0 else "linear" for i in range(len(kinds))]:
+        raise PlanError(f"{where}: keys 'layer_types' and 'full_attention_interval' ({k}) disagree")
