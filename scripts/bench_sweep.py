@@ -8,6 +8,10 @@ points whose second key (the arrival rate) leaves the optimisation problem uncha
 distinct problems are solved. Each point is re-planned exactly as `optimize` would
 (tests/test_whatif_sweep.py checks equality). Medians of repeated runs; the machine is shared,
 so read it, do not assert on it. `--grids` adds 1,000-point grids of 1,000 distinct problems.
+`--parallel` (issue 18 target: 1,000 distinct points on 2 workers in <= 0.6x their time on one)
+times that grid on one worker (the serial executor) and on a process pool of `--workers` (pool
+start included), once each, with the load average before each: the machine is shared, so run it
+when others are quiet and quote the conditions.
 """
 
 from __future__ import annotations
@@ -40,7 +44,11 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--grids", action="store_true", help="also the 1,000-problem grids (minutes)")
+    ap.add_argument("--parallel", action="store_true", help="only the 1,000-problem grid on one worker and on --workers (minutes)")
+    ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
+    if args.parallel:
+        return parallel(args.workers)
     print(f"median of {args.repeat} runs")
     for label, (name, vary) in {**CASES, **(GRIDS if args.grids else {})}.items():
         sc = load_scenario(name)
@@ -58,6 +66,27 @@ def main() -> int:
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
             wall.append(time.perf_counter() - t0)
         print(f"  {label:80s} planning {statistics.median(times):6.3f} s, CLI {statistics.median(wall):6.3f} s ({len(rows)} points, {errors} infeasible)")
+    return 0
+
+
+def parallel(workers: int) -> int:
+    import os
+
+    from prfaas_plan.execution.executors import Executor, make_executor
+
+    (label, (name, vary)), = GRIDS.items()
+    sc, axes = load_scenario(name), [parse_axis(v) for v in vary]
+    print(f"{label}: one worker vs a process pool of {workers}, {os.cpu_count()} cores here")
+    times, rows = {}, {}
+    for n in (1, workers):
+        load = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        with (Executor() if n == 1 else make_executor("process", n)) as ex:
+            rows[n] = sweep(sc, axes, executor=ex)
+        times[n] = time.perf_counter() - t0
+        print(f"  {n} worker{'s' if n > 1 else ' '}  wall {times[n]:7.2f} s  (load average before: {load:.2f})")
+    assert rows[1] == rows[workers], "rows differ between executors"
+    print(f"  ratio {times[workers] / times[1]:.2f} (target <= 0.6); rows identical")
     return 0
 
 

@@ -73,6 +73,7 @@ def simple_hardware(**overrides):
         base,
         name="simple",
         peak_flop_per_s={"bf16": 1e15, "fp8": 2e15},
+        sfu_exp_per_s=None,  # no softmax floor: attention terms stay FLOPs / peak by hand
         memory_capacity_bytes=100e9,
         memory_bandwidth_bytes_per_s=1e12,
         scaleup_bytes_per_s=1e11,

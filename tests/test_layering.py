@@ -106,8 +106,8 @@ def test_library_imports_without_cli_dependencies():
 #: The layers, bottom to top, as the folder listing shows them. A module may import from its own
 #: layer or below, never above (house style: specs/units -> roofline and KV -> planning ->
 #: latency -> reports -> CLI; `paper` reproduces the published tables on top of planning).
-LAYERS = {"units": 0, "errors": 0, "catalog": 1, "traces": 1, "roofline": 2, "planning": 3, "latency": 4, "simulation": 4, "paper": 5, "reports": 6,
-          "cli": 7, "__main__": 7}
+LAYERS = {"units": 0, "errors": 0, "execution": 1, "catalog": 1, "traces": 1, "roofline": 2, "planning": 3, "latency": 4, "simulation": 4, "paper": 5,
+          "risk": 5, "reports": 6, "cli": 7, "__main__": 7}
 
 
 def _layer(module: str) -> str | None:
@@ -170,3 +170,12 @@ def test_plain_commands_do_not_load_matplotlib(args):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=PACKAGE_DIR.parent)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip().splitlines()[-1] == "LOADED:"
+
+
+def test_only_the_executors_import_dask():
+    """Distributed libraries load only when used: one module imports dask, inside DaskExecutor."""
+    offenders = [_rel(p) for p in SOURCES if _imports_top(p, "dask") or _imports_top(p, "distributed")]
+    assert offenders == ["prfaas_plan/execution/executors.py"]
+    tree = ast.parse((PACKAGE_DIR / "execution" / "executors.py").read_text(encoding="utf-8"))
+    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert not any((getattr(n, "module", "") or "").startswith("dask") or any(a.name.startswith("dask") for a in n.names) for n in top)

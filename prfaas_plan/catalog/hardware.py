@@ -62,6 +62,7 @@ class Hardware:
     estimates: tuple[tuple[str, str], ...]
     path: str = ""
     memory_capacity_as_stated: str = field(default="", compare=False)
+    sfu_exp_per_s: float | None = None  # special-function-unit exponentials/s (softmax floor); None = not published
 
     def peak_for(self, dtype: str) -> float:
         """Dense tensor peak for GEMMs in ``dtype``; falls back to the nearest wider supported
@@ -93,6 +94,7 @@ def load_hardware(name_or_path: str | Path) -> Hardware:
         value = peak.num(f"{dtype}_dense_tflops", None)
         if value is not None:
             peaks[dtype] = units.tflops_to_flop_per_s(value)
+    sfu = peak.num("sfu_tera_exp_per_s", None, min_value=0.0)
     peak.done()
     if not peaks:
         raise f.error("peak", "at least one of bf16/fp8/fp4_dense_tflops must be given")
@@ -147,6 +149,7 @@ def load_hardware(name_or_path: str | Path) -> Hardware:
         estimates=estimates,
         path=str(path),
         memory_capacity_as_stated=stated,
+        sfu_exp_per_s=sfu * 1e12 if sfu else None,
     )
 
 
@@ -184,7 +187,7 @@ def load_profile_efficiency(path: str | Path) -> Efficiency:
     p = Path(path)
     f = Fields(load_yaml_mapping(p), p)
     eff = _load_efficiency(f.sub("efficiency"))
-    for key in ("kind", "hardware", "date", "fitted_on", "errors", "fitted_keys", "note"):
+    for key in ("kind", "hardware", "date", "fitted_on", "errors", "fitted_keys", "left_fixed", "at_bound", "note"):
         f.raw(key, None)
     f.done()
     return eff

@@ -6,6 +6,7 @@ This module is the registry: it builds the root `app` and adds each command grou
 - ``plan.py``: scenarios, optimize, whatif
 - ``explore.py``: sweep, report
 - ``simulate.py``: simulate
+- ``risk.py``: risk (Monte Carlo over the scenario's uncertainties)
 - ``engine.py``: estimate, calibrate, kv, validate
 - ``catalog.py``: the ``hardware`` and ``models`` groups
 - ``_common.py``: the options every command shares (``Annotated`` aliases), ``emit`` and the
@@ -25,7 +26,7 @@ import typer
 import typer.core
 
 from ..errors import PlanError
-from . import catalog, engine, explore, plan, simulate
+from . import catalog, engine, explore, plan, risk, simulate
 from .values import one_blas_thread, plain_values
 
 
@@ -89,7 +90,7 @@ def _main(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 # The order of `--help` (commands, then the groups).
 for _command in (engine.kv, engine.validate, plan.scenarios, plan.optimize, plan.whatif, engine.estimate, explore.sweep, engine.calibrate,
-                 explore.report, simulate.simulate):
+                 explore.report, simulate.simulate, risk.risk):
     app.command()(_command)
 app.add_typer(catalog.hardware_app, name="hardware")
 app.add_typer(catalog.models_app, name="models")

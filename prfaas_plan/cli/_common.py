@@ -126,3 +126,28 @@ def exit_if_warning(strict: bool, verdict: dict) -> None:
 ScenarioArg = Annotated[str, typer.Argument(help="Shipped scenario name (see `prfaas-plan scenarios`) or path to a scenario YAML.")]
 
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Change a scenario key for this run: KEY=VALUE (dotted key, VALUE as in the YAML, e.g. link.bandwidth_gbit_per_s=50, workload.input_tokens_scale=2, local.usd_per_gpu_hour=3) or KEY*=FACTOR (e.g. workload.arrival_req_per_s*=1.5). Repeatable.")]
+
+
+class ExecutorKind(str, Enum):
+    serial = "serial"
+    process = "process"
+    dask = "dask"
+
+
+ExecutorOpt = Annotated[Optional[ExecutorKind], typer.Option("--executor", help="Where independent tasks run: serial (this process), process (a local process pool of --workers), dask (a Dask cluster: --scheduler ADDRESS joins one, else a LocalCluster of --workers starts here; pip install \".[distributed]\"). Default: serial, or process when --workers > 1, or dask with --scheduler. Results are identical on each.")]
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="Worker processes for --executor process or a Dask LocalCluster (default: this machine's cores). Each worker runs one BLAS thread.")]
+SchedulerOpt = Annotated[Optional[str], typer.Option("--scheduler", help="Join a running Dask cluster at this address (e.g. tcp://10.0.0.5:8786); its workers need prfaas-plan installed.")]
+
+
+def executor_from(kind: "ExecutorKind | None", workers: Optional[int], scheduler: Optional[str]):
+    """The executor the options ask for (see ExecutorOpt); close it after use (a context manager)."""
+    from ..execution.executors import make_executor
+
+    name = kind.value if kind else ("dask" if scheduler else ("process" if workers and workers > 1 else "serial"))
+    return make_executor(name, workers, scheduler)
+
+
+UncertainOpt = Annotated[Optional[list[str]], typer.Option("--uncertain", help="An uncertain factor (1 = as the scenario states): NAME=KIND(param=value,...) or NAME=NUMBER, e.g. arrival_rate_factor=lognormal(mu=0.1,sigma=0.2), link_bandwidth_factor=uniform(min=0.5,max=1), input_tokens_factor=triangular(min=0.9,mode=1,max=1.4), prfaas_price_factor=normal(mean=1,sd=0.1). Names: arrival_rate_factor, input_tokens_factor, prefill_time_factor, decode_time_factor, link_bandwidth_factor, prfaas_price_factor, local_price_factor, link_price_factor. Overrides the scenario's uncertainty: section; the two time factors default to the engine model's error band. Repeatable.")]
+SamplesOpt = Annotated[int, typer.Option("--samples", help="Monte Carlo samples (each re-evaluates a fleet under one draw of every uncertain factor).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Root seed: sample i draws from numpy default_rng([i, seed]); the same seed gives the same result on any executor.")]
+DesignOpt = Annotated[str, typer.Option("--design", help="lhs (Latin hypercube: one sample per stratum of each factor) or random.")]

@@ -209,9 +209,10 @@ def estimate(
 
 @handles_errors
 def calibrate(
-    measurements: Annotated[Optional[Path], typer.Argument(help="YAML (a `measurements` list) or CSV of setups and measured ttft_s, prefill_tokens_per_s_per_gpu, decode_step_s, tpot_s or decode_tokens_per_s_per_gpu.")] = None,
+    measurements: Annotated[Optional[Path], typer.Argument(help="YAML (a `measurements` list) or CSV of setups and measured ttft_s, prefill_tokens_per_s_per_gpu, decode_step_s, tpot_s, decode_tokens_per_s_per_gpu or output_tokens_per_s_per_gpu; with --deployment, a benchmark tool's result file instead.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Profile file to write (YAML; written atomically, only after a successful fit).")] = None,
-    fit: Annotated[Optional[str], typer.Option("--fit", help="Comma-separated parameters to fit (default: every one the measurements respond to).")] = None,
+    fit: Annotated[Optional[str], typer.Option("--fit", help="Comma-separated parameters to fit (default: every one the measurements identify; one they cannot is refused).")] = None,
+    deployment: Annotated[Optional[Path], typer.Option("--deployment", help="YAML of the deployment a benchmark file ran (model, hardware, gpus; optional tp, dp, ep, pp, weights, kv_dtype, chunk_tokens, ...): MEASUREMENTS is then a `vllm bench serve --save-result` JSON, SGLang `bench_serving --output-file` JSONL or `trtllm-bench --report_json` file.")] = None,
     microbench: Annotated[bool, typer.Option("--microbench", help='Measure kernel ceilings on the local GPU instead (needs torch: pip install ".[gpu]").')] = False,
     hardware: Annotated[Optional[str], typer.Option("--hardware", "-H", help="The part the microbenchmark runs on (catalog name or YAML).")] = None,
     fmt: Annotated[EstimateFormat, typer.Option("--format", "-f", help="table, json or csv (the per-measurement errors).")] = EstimateFormat.table,
@@ -239,7 +240,13 @@ def calibrate(
         from ..roofline.fit import fit_measurements, load_measurements, profile_document
 
         keys = tuple(k.strip() for k in fit.split(",") if k.strip()) if fit else None
-        result = fit_measurements(load_measurements(measurements), keys)
+        if deployment is not None:
+            from ..roofline.bench_files import load_bench_file, load_deployment
+
+            points = load_bench_file(measurements, load_deployment(deployment), str(deployment))
+        else:
+            points = load_measurements(measurements)
+        result = fit_measurements(points, keys)
         doc = profile_document(result, str(measurements), date)
         rows = result.rows
     if output is not None:
@@ -254,6 +261,9 @@ def calibrate(
             cols = [("where", "measurement", text), ("metric", "metric", text), ("measured", "measured", f(".4g")),
                     ("before", "before fit", f(".4g")), ("after", "after fit", f(".4g"))]
         caption = ", ".join(f"{k} {v:.3g}" for k, v in doc.get("errors", {}).items()) + (f"; wrote {output}" if output else "; no --output: nothing written")
+        if not microbench:
+            caption += "\nfitted: " + ", ".join(f"{k} {doc['efficiency'][k]:.4g}" + (" (at its bound)" if k in doc["at_bound"] else "") for k in doc["fitted_keys"])
+            caption += "".join(f"\nleft fixed: {k} {doc['efficiency'][k]:.4g}: {why}" for k, why in doc["left_fixed"].items())
         _console().print(rows_table(rows, cols, title=f"calibrate: {doc['fitted_on']}", caption=caption))
         return
     sys.stdout.write(to_json(doc) if fmt is EstimateFormat.json else to_csv(rows))

@@ -8,7 +8,8 @@ import typer
 
 from ..errors import PlanError
 from ..reports.export import write_atomic
-from ._common import BudgetOpt, Format, FormatOpt, ModeOpt, OutputOpt, ScenarioArg, SetOpt, StrictOpt, TargetOpt, _console, emit, exit_if_warning, handles_errors, output_format
+from ._common import (BudgetOpt, ExecutorOpt, Format, FormatOpt, ModeOpt, OutputOpt, ScenarioArg, SchedulerOpt, SetOpt, StrictOpt, TargetOpt, WorkersOpt,
+                      _console, emit, executor_from, exit_if_warning, handles_errors, output_format)
 
 
 # --- sweep --------------------------------------------------------------------------------------
@@ -23,12 +24,16 @@ def sweep(
     budget_usd_per_hour: BudgetOpt = None,
     target_req_per_s: TargetOpt = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Also draw the sweep (Lambda_max, req/s) to this .png or .svg file.")] = None,
+    executor: ExecutorOpt = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Answer the scenario's question at every value of one or two keys (re-planned at each
     point): threshold (tokens), instances, link (Gbit/s), Lambda_max (req/s), $/hour, $ per 1k
-    requests, what binds. Shows a progress bar on a terminal."""
+    requests, what binds. Shows a progress bar on a terminal. --workers N / --executor run the
+    points in parallel (the same rows)."""
     from ..planning.overrides import parse_axis, parse_sets
     from ..planning.scenario import load_scenario
     from ..latency.slo_plan import solve
@@ -41,13 +46,14 @@ def sweep(
         raise PlanError(f"--plot {plot}: name the file .png or .svg")
     m = mode.value if mode else None
     fmt_now = output_format(fmt, output)
-    if fmt_now is Format.table or output is not None:
-        from ..reports.render import progress
+    with executor_from(executor, workers, scheduler) as ex:
+        if fmt_now is Format.table or output is not None:
+            from ..reports.render import progress
 
-        with progress(f"sweep {', '.join(k for k, _ in axes)}") as tick:
-            rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s, progress=tick, solver=solve)
-    else:
-        rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s, solver=solve)
+            with progress(f"sweep {', '.join(k for k, _ in axes)}") as tick:
+                rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s, progress=tick, executor=ex, solver=solve)
+        else:
+            rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s, executor=ex, solver=solve)
     keys = [k for k, _ in axes]
     prov = provenance(sc, m or sc.mode, "sweep", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s, vary=vary)
     def table():

@@ -28,10 +28,12 @@ from .ttft import slo_excess, ttft
 GOODPUT_RTOL = 1e-3
 
 
-def goodput_req_per_s(dep: Deployment, lambda_max_req_per_s: float, slo: TtftSlo, floor_req_per_s: float | None = None) -> float:
-    """Highest load (req/s) at which TTFT meets every stated level of ``slo``; 0 if even an idle
-    deployment misses it. ``floor_req_per_s``: a rate the plan was made for; where it meets the
-    SLO there the bisection starts from it, so the goodput is never reported below it."""
+def goodput_req_per_s(dep: Deployment, lambda_max_req_per_s: float, slo: TtftSlo | float, floor_req_per_s: float | None = None) -> float:
+    """Highest load (req/s) at which TTFT meets every stated level of ``slo`` (a number: a P90
+    level, s); 0 if even an idle deployment misses it. ``floor_req_per_s``: a rate the plan was
+    made for; where it meets the SLO there the bisection starts from it, so the goodput is never
+    reported below it."""
+    slo = slo if isinstance(slo, TtftSlo) else TtftSlo(p90_s=float(slo))
 
     def meets(lam: float) -> bool:
         return slo_excess(dep, lam, slo) <= 0  # inf (not met) where unstable

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -189,10 +190,14 @@ class _Model:
     link_util: float
     decode_util: float
 
+    @cached_property
+    def _slices(self) -> list:
+        """Each path's (mass, delay, wait), its cells cut once for the survival's many calls."""
+        return [(self.mass[sel], self.delay[sel], wait) for _, _, wait, sel in self.paths.values()]
+
     def survival(self, x: float) -> float:
         """P(TTFT > x) over all requests (exact given each cell at its mean)."""
-        return float(sum(np.sum(self.mass[sel] * _wait_survival(x - self.delay[sel], wait, self.w_dec))
-                         for _, _, wait, sel in self.paths.values()))
+        return float(sum(np.sum(m * _wait_survival(x - d, w, self.w_dec)) for m, d, w in self._slices))
 
     @property
     def mean_s(self) -> float:
@@ -236,17 +241,23 @@ def _model(dep: Deployment, arrival_req_per_s: float, n_cells: int, arrival_cv2:
     return _Model(mass, delay + dep.decode_step_s, paths, w_dec, link_util, decode_util)
 
 
-def ttft(dep: Deployment, arrival_req_per_s: float, n_cells: int = LATENCY_CELLS, arrival_cv2: float = 1.0) -> Latency:
+def ttft(dep: Deployment, arrival_req_per_s: float, n_cells: int = LATENCY_CELLS, arrival_cv2: float = 1.0,
+         quantiles: tuple[str, ...] = tuple(QUANTILES)) -> Latency:
     """TTFT mean / P50 / P90 / P99 and TPOT of ``dep`` at ``arrival_req_per_s``, Poisson by
     default; ``arrival_cv2`` > 1 for bursty arrivals (GI/G/c, each pool's share thinned by
     :func:`split_cv2`; the decode pool sees the prefill pools' output, taken as the arrivals).
+    ``quantiles``: the percentiles to compute (keys of :data:`QUANTILES`; the others are nan,
+    which saves their bisections where only one is read, e.g. `risk`'s P90).
     Raises :class:`PlanError` (one line) if any pool, the link or decode is at or over
     utilisation 1: the queue is unstable and the latency unbounded."""
     m = _model(dep, arrival_req_per_s, n_cells, arrival_cv2)
     delay = m.delay
     waits = [m.w_dec.mean_if_waiting_s] + [w.mean_if_waiting_s for _, _, w, _ in m.paths.values()]
     hi = float(delay.max()) + 50 * max(waits) + 1.0
-    quantiles = {k: _quantile(m.survival, 1 - q, float(delay.min()), hi) for k, q in QUANTILES.items()}
+    unknown = set(quantiles) - set(QUANTILES)
+    if unknown:
+        raise PlanError(f"unknown TTFT quantile(s) {', '.join(sorted(unknown))}; known: {', '.join(QUANTILES)}")
+    quantiles = {k: _quantile(m.survival, 1 - q, float(delay.min()), hi) if k in quantiles else math.nan for k, q in QUANTILES.items()}
     path_out = {name: PathLatency(share, util, wait.mean_s, wait.p_wait,
                                   float(np.sum(m.mass[sel] * delay[sel]) / share) + wait.mean_s + m.w_dec.mean_s)
                 for name, (share, util, wait, sel) in m.paths.items()}

@@ -4,7 +4,7 @@ and the question (fixed fleet, budget or target). Shipped examples live in ``sce
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..catalog.fields import Fields, open_catalog_file
@@ -20,6 +20,7 @@ from .problem import Link, Range, TtftSlo
 from .overrides import Override, apply_overrides
 from .throughput import MODES
 from .trace_input import TraceInput, trace_input
+from .uncertainty import Distribution, read_uncertainty
 from .workload import LengthDistribution, Mixture, Scaled, TruncatedLogNormal, Workload
 
 OBJECTIVES = ("fixed-fleet", "budget", "target", "slo")
@@ -59,6 +60,7 @@ class Scenario:
     overrides: tuple[Override, ...] = ()
     raw: dict | None = field(default=None, compare=False)  # the resolved YAML mapping (overrides applied), for provenance
     ttft_p90_slo_s: float | None = None  # slo.ttft_p90_s: goodput is the highest load meeting it
+    uncertainty: dict[str, Distribution] = field(default_factory=dict, compare=False)  # `uncertainty:` (read by `risk`)
     link_fixed_by_override: bool = False  # see link_is_fixed
     ttft_p99_slo_s: float | None = None  # slo.ttft_p99_s
     ttft_mean_slo_s: float | None = None  # slo.ttft_mean_s
@@ -356,6 +358,7 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         path=str(path),
         overrides=tuple(overrides),
         raw=raw,
+        uncertainty=read_uncertainty(f.sub("uncertainty", None)),
         link_fixed_by_override=any(o.key == LINK_BANDWIDTH_KEY for o in overrides),
     )
     f.done()
@@ -367,6 +370,18 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         if sc.link.fixed_gbit_per_s is None:
             raise PlanError(f"{path}: key 'link.bandwidth_gbit_per_s': missing (objective kind is fixed-fleet)")
     return sc
+
+
+def with_input_scale(sc: Scenario, scale: float) -> Scenario:
+    """``sc`` as if its file said ``workload.input_tokens_scale: scale``: the same workload
+    :func:`scenario_from_mapping` builds (every length distribution of the unscaled prompts
+    wrapped in one Scaled), without reading the mapping again (`risk` makes one per sample)."""
+    wl, old = sc.workload, (sc.raw.get("workload") or {}).get("input_tokens_scale", 1.0)
+    unscaled = lambda d: None if d is None else (d.base if old != 1.0 else d)  # noqa: E731
+    rescaled = lambda d: None if d is None else (Scaled(d, scale) if scale != 1.0 else d)  # noqa: E731
+    raw = {**sc.raw, "workload": {**(sc.raw.get("workload") or {}), "input_tokens_scale": scale}}
+    workload = replace(wl, input=rescaled(unscaled(wl.input)), uncached_input=rescaled(unscaled(wl.uncached_input)))
+    return replace(sc, workload=workload, raw=raw)
 
 
 def list_scenarios() -> list[str]:

@@ -7,16 +7,26 @@ every value is still checked as in a file); points that share a throughput model
 latency sources, workload, SLO, mode) share it, and points that pose the same optimisation
 problem (e.g. a key that only moves the arrival rate) share its answer. The optimizer itself
 runs once per distinct problem.
+
+Executors. The points run as tasks of contiguous points (:class:`SweepTask`: the scenario by
+file and overrides, the axes, the points' indices) on an executor
+(:mod:`prfaas_plan.execution.executors`): in this process (default), on a process pool or on
+Dask. A worker reads the scenario file once per sweep and shares throughput models and answers
+among the points it is given (caches scoped to the sweep's token); a row depends on its point
+alone, so every executor gives the same rows.
 """
 
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..catalog.fields import open_catalog_file
 from ..errors import PlanError
+from ..execution.executors import Executor, chunks
 from . import optimizer as opt
 from .overrides import Override, with_price_sources
 from .planner import PLAN_KEYS, Solver, load_report, plan_dict, problem_for, question, solve_throughput, throughput_model
@@ -53,41 +63,78 @@ def plan_only(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float 
     return plan_dict(solve(sc, throughput_model(sc, m), budget_usd_per_hour, target_req_per_s, solver=solver), sc)
 
 
-def sweep(sc: Scenario, axes: list[tuple[str, list]], mode: str | None = None, budget_usd_per_hour: float | None = None,
-          target_req_per_s: float | None = None, progress: Callable[[int, int], None] | None = None,
-          solver: Solver | None = None) -> list[dict]:
-    """One row per point of the grid of ``axes`` (1 or 2 (key, values) pairs): the varied values,
-    the plan's keys, cost per 1k requests, and the load and verdict where the scenario has an
-    arrival rate. An infeasible point is a row with ``error``; a bad value stops the sweep.
-    ``solver``: as in :func:`~prfaas_plan.planning.planner.optimize`."""
-    if not 1 <= len(axes) <= 2:
-        raise PlanError("--vary: give one or two keys")
-    if len(axes) == 2 and axes[0][0] == axes[1][0]:
-        raise PlanError(f"--vary: {axes[0][0]} given twice")
-    path, f, name = open_catalog_file("scenarios", sc.path)
-    points = list(itertools.product(*(vals for _, vals in axes)))
-    scenarios = []
-    for pt in points:
-        point = tuple(Override(k, v) for (k, _), v in zip(axes, pt))
+@dataclass(frozen=True)
+class SweepTask:
+    """Points ``first`` .. of a sweep for one worker (module docstring); ``token`` names the sweep."""
+
+    token: str
+    scenario_path: str
+    overrides: tuple[Override, ...]
+    axes: tuple[tuple[str, tuple], ...]
+    points: tuple[tuple, ...]
+    mode: str | None
+    budget_usd_per_hour: float | None
+    target_req_per_s: float | None
+    solver: Solver | None = None  # a module-level function (it pickles by name)
+
+
+_WORKER: dict = {}  # this sweep's file, throughput models and answers, per worker process
+
+
+def sweep_points(task: SweepTask) -> list[dict]:
+    """The rows of ``task``'s points (an executor task: module-level, so it pickles)."""
+    if _WORKER.get("token") != task.token:
+        _WORKER.clear()
+        _WORKER.update(token=task.token, file=open_catalog_file("scenarios", task.scenario_path), tms={}, answers={})
+    path, f, name = _WORKER["file"]
+    tms, answers, rows = _WORKER["tms"], _WORKER["answers"], []
+    for pt in task.points:
+        point = tuple(Override(k, v) for (k, _), v in zip(task.axes, pt))
         try:
-            scenarios.append(scenario_from_mapping(f.data, Path(path), name, sc.overrides + with_price_sources(point)))
+            s = scenario_from_mapping(f.data, Path(path), name, task.overrides + with_price_sources(point))
         except PlanError as exc:
             raise PlanError(f"--vary at {', '.join(o.label for o in point)}: {exc}") from None
-    tms: dict[tuple, object] = {}
-    answers: dict = {}  # identical problems (same model, ranges, link, prices, budget) answer once
-    rows = []
-    for n, (point, s) in enumerate(zip(points, scenarios)):
-        m = mode or s.mode
+        m = task.mode or s.mode
         key = _tm_key(s, m)
         if key not in tms:
             tms[key] = throughput_model(s, m)
         try:
-            plan = solve(s, tms[key], budget_usd_per_hour, target_req_per_s, answers, solver)
+            plan = solve(s, tms[key], task.budget_usd_per_hour, task.target_req_per_s, answers, task.solver)
         except PlanError as exc:
             plan = exc
-        rows.append(_row(axes, point, s, m, plan))
+        rows.append(_row(task.axes, pt, s, m, plan))
+    return rows
+
+
+#: Points per task on a serial executor: the progress bar moves every this many points.
+SERIAL_TASK_POINTS = 25
+
+
+def sweep(sc: Scenario, axes: list[tuple[str, list]], mode: str | None = None, budget_usd_per_hour: float | None = None,
+          target_req_per_s: float | None = None, progress: Callable[[int, int], None] | None = None,
+          executor: Executor | None = None, solver: Solver | None = None) -> list[dict]:
+    """One row per point of the grid of ``axes`` (1 or 2 (key, values) pairs): the varied values,
+    the plan's keys, cost per 1k requests, and the load and verdict where the scenario has an
+    arrival rate. An infeasible point is a row with ``error``; a bad value stops the sweep.
+    ``executor``: where the points run (default: this process); ``solver``: as in
+    :func:`~prfaas_plan.planning.planner.optimize`."""
+    if not 1 <= len(axes) <= 2:
+        raise PlanError("--vary: give one or two keys")
+    if len(axes) == 2 and axes[0][0] == axes[1][0]:
+        raise PlanError(f"--vary: {axes[0][0]} given twice")
+    executor = executor or Executor()
+    points = list(itertools.product(*(vals for _, vals in axes)))
+    parts = chunks(len(points), executor) if executor.workers > 1 else [range(a, min(a + SERIAL_TASK_POINTS, len(points)))
+                                                                         for a in range(0, len(points), SERIAL_TASK_POINTS)]
+    token = uuid.uuid4().hex
+    axes_t = tuple((k, tuple(v)) for k, v in axes)
+    tasks = [SweepTask(token, sc.path, sc.overrides, axes_t, tuple(points[r.start:r.stop]), mode, budget_usd_per_hour, target_req_per_s,
+                       solver) for r in parts]
+    rows: list[dict] = []
+    for part in executor.imap(sweep_points, tasks):
+        rows.extend(part)
         if progress:
-            progress(n + 1, len(points))
+            progress(len(rows), len(points))
     return rows
 
 

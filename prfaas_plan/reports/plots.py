@@ -162,3 +162,38 @@ def review_figures(rv: dict) -> dict:
         "budget": budget(rv["budget_curve"], plan),
         "kv": kv(rv["kv"]),
     }
+
+
+def risk(r: dict):
+    """`prfaas-plan risk --plot`: the empirical CDF of each outcome over the samples, the point
+    value (every factor 1) dashed and the demand it is judged against in red."""
+    from matplotlib.figure import Figure
+
+    samples = r["sample_rows"]
+    panels = [("throughput_req_per_s", "Lambda_max (req/s)", None), ("ttft_p90_s", "P90 TTFT at the demand (s)", r["ttft_p90_slo_s"]),
+              ("cost_usd_per_hour", "$/hour", r["budget_usd_per_hour"])]
+    if r["ttft_p90_slo_s"] is not None:
+        panels.append(("goodput_req_per_s", "goodput (req/s)", None))
+    fig = Figure(figsize=(3.3 * len(panels), 3.2), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    point = r["point"]
+    for ax, (key, label, limit) in zip(axes, panels):
+        values = sorted(s[key] for s in samples if s[key] is not None and math.isfinite(s[key]))
+        if values:
+            ax.step(values, [(i + 1) / len(samples) for i in range(len(values))], where="post", color="#2c6fbb")
+        if point.get(key) is not None and math.isfinite(point[key]):
+            ax.axvline(point[key], color="#555", ls="--", lw=1, label="point")
+        if key == "throughput_req_per_s" and r["demand_req_per_s"] is not None:
+            demand = sorted(s["demand_req_per_s"] for s in samples)
+            ax.step(demand, [(i + 1) / len(demand) for i in range(len(demand))], where="post", color="#c0392b", label="demand")
+        elif limit is not None:
+            ax.axvline(limit, color="#c0392b", label="SLO" if key == "ttft_p90_s" else "budget")
+        if key == "ttft_p90_s" and values and values[-1] > 20 * max(values[0], 1e-9):
+            ax.set_xscale("log")  # near saturation the tail spans decades
+        ax.set_xlabel(label)
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=7)
+    axes[0].set_ylabel("share of samples <= x")
+    fig.suptitle(f"{r['scenario']}: {r['samples']:,} samples (seed {r['seed']}); unstable samples (infinite TTFT) never reach the top", fontsize=9)
+    return fig

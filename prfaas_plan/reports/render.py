@@ -3,6 +3,7 @@ looks, including the design-review view of a plan (:func:`print_plan`)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -342,3 +343,43 @@ def print_simulation(con: Console, r: dict) -> None:
             ("queue_mean", "queue mean", fmt(",.2f")), ("queue_max", "queue max", fmt(",d"))]
     rows = [{"pool": k, **v} for k, v in r["pools"].items()]
     con.print(rows_table(rows, cols, title="Pools over the measured window (decode: instances; queues in requests)"))
+
+
+def risk_tables(r: dict) -> list[Table]:
+    """`prfaas-plan risk`: the fleet and the distributions, the probability of each demand, the
+    percentiles of each metric."""
+    f = r["fleet"]
+    head = (f"Risk: {r['scenario']} - {r['samples']:,} samples ({r['design']} design, seed {r['seed']}); the planned fleet "
+            f"{f['n_prfaas']} PrfaaS + {f['n_local']} local instances, link {f['link_gbit_per_s']:,.0f} Gbit/s; t and P/D split re-chosen per sample")
+    dists = rows_table([u for u in r["uncertainty"] if u["distribution"] != "1"],
+                       [("quantity", "uncertain factor", text), ("distribution", "distribution", text), ("multiplies", "multiplies", text),
+                        ("source", "source", text)], title=head)
+    demands = rows_table(r["demands"], [("condition", "demand", text), ("probability", "P(met)", lambda v: f"{v:.1%}"),
+                                        ("stderr", "+/- (1 s.e.)", lambda v: f"{v:.1%}"), ("samples_met", "samples", fmt(",d"))],
+                         title="Probability of meeting each demand")
+    g = lambda v: "unstable" if isinstance(v, float) and math.isinf(v) else fmt(",.4g")(v)  # noqa: E731
+    names = {"throughput_req_per_s": "Lambda_max (req/s)", "goodput_req_per_s": "goodput (req/s)",
+             "ttft_p90_s": "P90 TTFT at the demand (s)", "cost_usd_per_hour": "$/hour"}
+    metrics = rows_table([{**m, "metric": names.get(m["metric"], m["metric"])} for m in r["metrics"]],
+                         [("metric", "metric", text), ("point", "point (factors 1)", g), ("p10", "P10", g), ("p50", "P50", g), ("p90", "P90", g)],
+                         title="Outcomes over the samples", caption="unstable: the sample's demand exceeds a pool's capacity (latency unbounded).")
+    return [dists, demands, metrics]
+
+
+def robust_table(rb: dict) -> Table:
+    """`optimize --robust`: the point plan, the cheapest plan for the demand and the robust plan,
+    with the share of samples in which each meets the demands."""
+    names = {"point": "the plan above", "for_demand": "cheapest for the demand", "robust": f"robust ({rb['level']:.0%} of samples)"}
+    rows = [{"plan": names[k], **rb[k]} for k in ("point", "for_demand", "robust")]
+    pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
+    cols: list[Column] = [("plan", "plan", text), ("n_prfaas", "PrfaaS", fmt("d")), ("n_pd_prefill", "PD-P", fmt("d")), ("n_pd_decode", "PD-D", fmt("d")),
+                          ("link_gbit_per_s", "link Gbit/s", fmt(",.0f")), ("throughput_req_per_s", "req/s (factors 1)", fmt(".2f")),
+                          ("cost_usd_per_hour", "$/hour", fmt(",.0f")), ("meets_rate", "P(rate)", pct), ("meets_ttft_slo", "P(TTFT SLO)", pct),
+                          ("meets_budget", "P(budget)", pct), ("all_frac", "P(all)", pct)]
+    note = (f"Demand {rb['demand_req_per_s']:g} req/s x arrival_rate_factor over {rb['samples']:,} samples (seed {rb['seed']}, common to every plan). "
+            f"The {rb['level']:.0%} margin costs {rb['margin_usd_per_hour']:+,.0f} $/hour ({rb['margin_frac']:+.0%}) over the cheapest plan for the demand "
+            f"({rb['robust']['demand_factor']:.3g}x its demand, then trimmed; {rb['candidates_evaluated']} demand factors tried). "
+            + ("It meets every demand, the budget included, at that level." if rb["meets_every_demand"]
+               else "With the budget it meets every demand in only " + pct(rb["robust"]["all_frac"]) + " of samples.")
+            + " Method and limits: prfaas_plan/risk/robust.py (an upper bound on the cheapest robust cost).")
+    return rows_table(rows, cols, title="Robust plan: the cheapest found that carries the demand in the stated share of uncertain samples", caption=note)

@@ -4,7 +4,7 @@
 
 COVERAGE = 0.8
 BANDS = {
-    'ttft': {'points': 24, 'mean_log': 0.00734, 'sd_log': 0.15042, 'low_factor': 0.8226, 'high_factor': 1.2336},
-    'prefill': {'points': 5, 'mean_log': 0.05877, 'sd_log': 0.09212, 'low_factor': 0.9085, 'high_factor': 1.238},
-    'decode': {'points': 14, 'mean_log': -0.03357, 'sd_log': 0.2392, 'low_factor': 0.6922, 'high_factor': 1.3508},
+    'ttft': {'points': 24, 'mean_log': 0.00779, 'sd_log': 0.15041, 'low_factor': 0.823, 'high_factor': 1.2341},
+    'prefill': {'points': 5, 'mean_log': 0.06186, 'sd_log': 0.09708, 'low_factor': 0.9038, 'high_factor': 1.2522},
+    'decode': {'points': 14, 'mean_log': -0.03387, 'sd_log': 0.23924, 'low_factor': 0.692, 'high_factor': 1.3505},
 }

@@ -145,6 +145,33 @@ def prefill_attention_flop(model: ModelSpec, input_tokens: float) -> float:
     return total
 
 
+def prefill_attention_exp(model: ModelSpec, input_tokens: float) -> float:
+    """Softmax exponentials of an l-token prompt: one per query head per causal query-key pair
+    (full, windowed, MLA layers); what the special-function unit computes (MUFU.EX2)."""
+    total = 0.0
+    for g in model.layers:
+        if isinstance(g, FullAttention):
+            total += g.count * g.q_heads * causal_pairs(input_tokens)
+        elif isinstance(g, SlidingWindow):
+            total += g.count * g.q_heads * causal_pairs(input_tokens, g.window_tokens)
+        elif isinstance(g, MLA):
+            total += g.count * g.heads * causal_pairs(input_tokens)
+    return total
+
+
+def decode_attention_exp(model: ModelSpec, context_tokens: float) -> float:
+    """Softmax exponentials of one new token against ``context_tokens`` cached tokens."""
+    total = 0.0
+    for g in model.layers:
+        if isinstance(g, FullAttention):
+            total += g.count * g.q_heads * context_tokens
+        elif isinstance(g, SlidingWindow):
+            total += g.count * g.q_heads * ew.minimum(context_tokens, g.window_tokens)
+        elif isinstance(g, MLA):
+            total += g.count * g.heads * context_tokens
+    return total
+
+
 def linear_attention_flop(model: ModelSpec, tokens: float) -> float:
     """Recurrent-state FLOPs of linear-attention and Mamba layers, linear in l. Linear attention:
     8 * value_heads * key_dim * value_dim per token per layer

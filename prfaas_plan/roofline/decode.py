@@ -73,6 +73,7 @@ def step_terms(inst: Instance, batch: float, context_tokens: float) -> Terms:
         tokens_per_rank=per_rank * q,
         ranks=inst.dp,
         attention_flop_per_rank=per_rank * q * (counts.decode_attention_flop(m, context_tokens) - linear_flop),
+        attention_exp_per_rank=per_rank * q * counts.decode_attention_exp(m, context_tokens),
         kv_read_bytes_per_rank=per_rank * inst.attention_cache_bytes(context_tokens),
         linear_flop_per_rank=per_rank * q * linear_flop,
         state_bytes_per_rank=2.0 * per_rank * inst.state_bytes_per_request(),

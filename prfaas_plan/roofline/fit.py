@@ -4,6 +4,7 @@ A measurement file (YAML with a ``measurements`` list, or CSV with one row each)
 as `estimate` options plus one measured number:
 
     metric: ttft_s | prefill_tokens_per_s_per_gpu | decode_step_s | tpot_s | decode_tokens_per_s_per_gpu
+            | output_tokens_per_s_per_gpu (a serving run at decode batch C: the co-located cycle)
     value:  the measurement (s, or tokens/s per GPU)
     model, hardware, gpus; optional tp, dp, enable_dp_attention, ep, pp (the engines' spelling,
     roofline/parallel.py; dp_attention: deprecated, DP = TP), weights, moe_weights,
@@ -14,12 +15,19 @@ measurements are sensitive to, by bounded least squares on log(predicted / measu
 from the part's catalog values, and reports the errors before and after. The result is a
 profile (same keys as a hardware file's ``efficiency``) that `estimate --profile` and scenario
 clusters (``efficiency_profile``) use in place of the catalog's.
+
+Only the parameters the measurements identify are fitted (:func:`identifiable`): those some
+measurement responds to, at most one per measurement, and none that moves the predictions like
+one already chosen. The others keep their catalog values, and the result says why
+(``left_fixed``); a parameter asked for with ``--fit`` that cannot be identified is refused, and
+nothing is written. Benchmark-tool result files (vLLM, SGLang, TensorRT-LLM) are read by
+:mod:`.bench_files`.
 """
 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +61,7 @@ METRICS = {
     "decode_step_s": "decode_step_s",
     "tpot_s": "tpot_s",
     "decode_tokens_per_s_per_gpu": "decode_output_tokens_per_s_per_gpu",
+    "output_tokens_per_s_per_gpu": "colocated_output_tokens_per_s_per_gpu",  # a serving run at batch C
 }
 _INT_KEYS = ("gpus", "isl", "osl", "context", "batch", "mtp_draft", "chunk_tokens")
 _STR_KEYS = ("model", "hardware", "weights", "moe_weights", "attention_dtype", "kv_dtype")
@@ -73,6 +82,17 @@ class Measurement:
     value: float
 
 
+#: A parameter joins the fit only while the fitted set stays separable: the condition number of the
+#: measurements' sensitivities to the chosen parameters (columns of d ln(prediction) / d(parameter
+#: as a share of its range), at the catalog values) at most this. Above it the parameters move the
+#: predictions (nearly) alike and the fit would trade one against another (as 4 measurements did
+#: with 7 parameters, sending attention_frac to 0.229). The sensitivities are taken at the start,
+#: where a term may not bind yet, so the gate is loose: it refuses near-degenerate sets only.
+MAX_CONDITION = 1000.0
+#: A parameter the measurements respond to: 5% of its range moves some prediction by more than this (log).
+MIN_RESPONSE = 1e-3
+
+
 @dataclass(frozen=True)
 class FitResult:
     hardware: str
@@ -80,6 +100,8 @@ class FitResult:
     efficiency: Efficiency
     fitted_keys: tuple[str, ...]
     rows: list[dict]  # per measurement: where, metric, measured, before, after
+    left_fixed: dict = field(default_factory=dict)  # parameter -> why it kept its catalog value
+    at_bound: tuple[str, ...] = ()  # fitted parameters that ended on a bound (the data push past it)
 
     def errors(self) -> dict:
         def stats(key: str) -> tuple[float, float]:
@@ -95,11 +117,9 @@ def error_frac(predicted, measured):
     return np.exp(np.abs(np.log(np.divide(predicted, measured)))) - 1
 
 
-def _measurement(f: Fields, where: str) -> Measurement:
-    metric = f.str("metric", choices=tuple(METRICS))
-    value = f.num("value")
-    if not value > 0:
-        raise f.error("value", f"must be > 0, got {value}")
+def setup_options(f: Fields) -> tuple[str, str, int, dict]:
+    """(model, hardware, gpus, `estimate` keyword options) of a setup: a measurement's or a
+    benchmark file's deployment; errors name the file and key."""
     options = shape_options(f)
     for key, target in _SHAPE.items():
         if key == "mtp_accept":
@@ -110,7 +130,15 @@ def _measurement(f: Fields, where: str) -> Measurement:
             v = f.str(key, None)
         if v is not None:
             options[target] = v
-    m = Measurement(where, f.str("model"), f.str("hardware"), f.int("gpus"), options, metric, float(value))
+    return f.str("model"), f.str("hardware"), f.int("gpus"), options
+
+
+def _measurement(f: Fields, where: str) -> Measurement:
+    metric = f.str("metric", choices=tuple(METRICS))
+    value = f.num("value")
+    if not value > 0:
+        raise f.error("value", f"must be > 0, got {value}")
+    m = Measurement(where, *setup_options(f), metric, float(value))
     f.done()
     return m
 
@@ -190,14 +218,19 @@ def fit_measurements(measurements: list[Measurement], keys: tuple[str, ...] | No
     measured = np.array([m.value for m in measurements])
     start = {k: min(max(getattr(base, k), bounds[k][0]), bounds[k][1]) for k in candidates}
     before = preds({})
-    # Keep only parameters the measurements respond to (5% of its range moves some prediction > 0.1%).
-    sensitive = []
-    for k in candidates:
-        lo, hi = bounds[k]
-        step = 0.05 * (hi - lo)
-        probe = start[k] + step if start[k] + step <= hi else start[k] - step
-        if np.max(np.abs(np.log(preds({**start, k: probe}) / preds(start)))) > 1e-3:
-            sensitive.append(k)
+    base_pred = preds(start)
+    columns = {}
+    for k in candidates:  # sensitivity of ln(prediction) to each parameter, per share of its range
+        lo_k, hi_k = bounds[k]
+        step = 0.05 * (hi_k - lo_k)
+        probe = start[k] + step if start[k] + step <= hi_k else start[k] - step
+        columns[k] = np.log(preds({**start, k: probe}) / base_pred) / ((probe - start[k]) / (hi_k - lo_k))
+    sensitive, left_fixed = identifiable(columns, len(measurements))
+    if keys:
+        refused = {k: left_fixed[k] for k in keys if k in left_fixed}
+        if refused:
+            raise PlanError("calibrate: --fit asks for parameters these measurements cannot identify: "
+                            + "; ".join(f"{k} ({why})" for k, why in refused.items()) + "; nothing written")
     if not sensitive:
         raise PlanError("calibrate: the measurements do not depend on any fitted parameter; add TTFT, prefill or decode measurements")
     lo = np.array([bounds[k][0] for k in sensitive])
@@ -220,7 +253,30 @@ def fit_measurements(measurements: list[Measurement], keys: tuple[str, ...] | No
     after = np.array([predict(m, _with(parts[m.hardware], eff), cache) for m in measurements])
     rows = [{"where": m.where, "metric": m.metric, "measured": m.value, "before": float(b), "after": float(a)}
             for m, b, a in zip(measurements, before, after)]
-    return FitResult(base_hw.name, base, eff, tuple(sensitive), rows)
+    at_bound = tuple(k for k in sensitive if min(abs(fitted[k] - bounds[k][0]), abs(fitted[k] - bounds[k][1])) <= 1e-3 * (bounds[k][1] - bounds[k][0]))
+    return FitResult(base_hw.name, base, eff, tuple(sensitive), rows, left_fixed, at_bound)
+
+
+def identifiable(columns: dict[str, np.ndarray], n_measurements: int) -> tuple[list[str], dict[str, str]]:
+    """The parameters the measurements identify, and why each other one is left fixed. Greedy, most
+    responsive first: a parameter joins while the chosen set has fewer parameters than
+    measurements and the condition number of its sensitivity columns stays <= MAX_CONDITION."""
+    chosen: list[str] = []
+    fixed: dict[str, str] = {}
+    for k in sorted(columns, key=lambda c: -float(np.max(np.abs(columns[c])))):
+        col = columns[k]
+        if float(np.max(np.abs(col))) * 0.05 <= MIN_RESPONSE:
+            fixed[k] = "no measurement responds to it"
+            continue
+        if len(chosen) >= n_measurements:
+            fixed[k] = f"as many parameters as measurements already ({n_measurements})"
+            continue
+        sv = np.linalg.svd(np.column_stack([columns[c] for c in chosen] + [col]), compute_uv=False)
+        if sv[-1] <= 0 or sv[0] / sv[-1] > MAX_CONDITION:
+            fixed[k] = f"moves the predictions like {', '.join(chosen)}: the measurements cannot tell them apart"
+            continue
+        chosen.append(k)
+    return chosen, fixed
 
 
 def profile_document(result: FitResult, source: str, date: str) -> dict:
@@ -232,6 +288,8 @@ def profile_document(result: FitResult, source: str, date: str) -> dict:
         "date": date,
         "fitted_on": f"{source} ({len(result.rows)} measurements)",
         "fitted_keys": list(result.fitted_keys),
+        "left_fixed": dict(result.left_fixed),
+        "at_bound": list(result.at_bound),
         "errors": {k: round(v, 4) for k, v in result.errors().items()},
         "efficiency": eff,
     }

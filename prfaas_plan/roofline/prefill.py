@@ -96,6 +96,7 @@ def _pass(inst: Instance, chunk, input_tokens, ranks: int, last: bool = False) -
         tokens_per_rank=chunk,
         ranks=ranks,
         attention_flop_per_rank=counts.prefill_attention_flop(m, l) * attention_share,
+        attention_exp_per_rank=counts.prefill_attention_exp(m, l) * attention_share,
         kv_read_bytes_per_rank=kv_tok * chunk * (1.0 + cached_chunks),  # write own, read earlier chunks
         linear_flop_per_rank=counts.linear_attention_flop(m, chunk),
         state_bytes_per_rank=2.0 * inst.state_bytes_per_request() * ew.maximum(share, 1.0),

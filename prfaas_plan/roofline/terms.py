@@ -5,12 +5,17 @@ GPU, on the busiest rank, with e_* the engine efficiencies of the part (``Effici
 
     T_pass = overhead
            + sum over GEMM groups (dense, routed experts) of max(F / (peak_dtype e_gemm), W / (BW e_mem))
-           + max(F_attn / (peak_attn_dtype e_attn), KV read / (BW e_mem))          softmax attention
+           + max(max(F_attn / peak_attn_dtype, E / SFU) / e_attn, KV read / (BW e_mem))   softmax attention
            + max(F_lin / (peak_bf16 e_lin), state read + write / (BW e_mem))        linear attention
            + activation traffic / (BW e_mem)                                        norms, residuals, SwiGLU, MoE permute
            + TP all-reduce + EP dispatch/combine + pipeline hand-offs               communication
 
-Each kernel overlaps its own loads with its own math (the max inside a term); kernels run one
+E is the softmax exponentials (one per query head per query-key pair) and SFU the part's
+special-function-unit rate (``Hardware.sfu_exp_per_s``; no floor where the part does not publish
+one): an attention kernel is held to the slower of its tensor-core MMAs and its exponentials,
+which binds on Blackwell with fp8 attention (5 TeraExponentials/s beside 5 PFLOP/s fp8) and not
+on Hopper bf16 (measured on H200: SDPA at 0.62 of the bf16 peak used 0.30 of the SFU,
+hardware/measured/). Each kernel overlaps its own loads with its own math (the max inside a term); kernels run one
 after another, so terms add. Communication is not hidden, except EP dispatch/combine under
 two-batch overlap (``Instance.overlap_comm``), where it hides behind the other micro-batch's
 compute. Routed-expert GEMMs carry the busiest rank's extra load (``expert_imbalance_frac``) when
@@ -122,6 +127,7 @@ def pass_terms(
     logits_per_rank: float,
     overhead_s: float,
     dedup_per_domain: bool,
+    attention_exp_per_rank: float = 0.0,
 ) -> Terms:
     """One pass (module docstring) with ``tokens_per_rank`` new tokens on each of ``ranks`` busy
     attention ranks. Attention and state quantities are per rank before TP sharding (caches with
@@ -148,6 +154,8 @@ def pass_terms(
         add_gemm(expert_flop * imbalance / stage, inst.gemm_peak_flop_per_s(inst.moe_weights_dtype), touched / group)
 
     attn_c = attention_flop_per_rank / tp / (inst.attention_peak_flop_per_s * e.attention_frac)
+    if hw.sfu_exp_per_s:  # softmax exponentials on the special-function unit: a floor under the MMAs
+        attn_c = ew.maximum(attn_c, attention_exp_per_rank / tp / (hw.sfu_exp_per_s * e.attention_frac))
     attn_m = kv_read_bytes_per_rank / tp / bw
     lin_c = linear_flop_per_rank / tp / (hw.bf16_flop_per_s * e.linear_attention_frac)
     lin_m = state_bytes_per_rank / tp / bw

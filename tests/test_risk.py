@@ -1,0 +1,204 @@
+"""`risk`: the uncertainty schema, the sample design, the per-sample evaluation against a
+brute-force re-evaluation through the ordinary planning path, and the summary."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import yaml
+
+from prfaas_plan.catalog.paths import catalog_dir
+from prfaas_plan.errors import PlanError
+from prfaas_plan.planning.optimizer import maximise
+from prfaas_plan.planning.overrides import Override, with_price_sources
+from prfaas_plan.planning.planner import problem_for, throughput_model
+from prfaas_plan.planning.scenario import load_scenario, with_input_scale
+from prfaas_plan.planning.sweep import plan_only
+from prfaas_plan.planning.throughput import ThroughputModel
+from prfaas_plan.planning.uncertainty import QUANTITIES, parse_uncertain
+from prfaas_plan.planning.whatif import stressed
+from prfaas_plan.risk.analysis import risk
+from prfaas_plan.risk.evaluate import COL, TimeScaled
+from prfaas_plan.risk.sampling import factors, ppf, uniforms
+
+EVERYTHING = ("arrival_rate_factor=lognormal(mu=0.05,sigma=0.1)", "input_tokens_factor=triangular(min=0.8,mode=1,max=1.3)",
+              "prefill_time_factor=lognormal(mu=0,sigma=0.15)", "decode_time_factor=uniform(min=0.85,max=1.2)",
+              "link_bandwidth_factor=uniform(min=0.3,max=1)", "prfaas_price_factor=normal(mean=1,sd=0.1)",
+              "local_price_factor=uniform(min=0.9,max=1.1)", "link_price_factor=triangular(min=0.5,mode=1,max=2)")
+
+
+def _uncertain(texts=EVERYTHING):
+    return dict(parse_uncertain(t) for t in texts)
+
+
+def _scenario(tmp_path, uncertainty, name="budget-case-study"):
+    data = yaml.safe_load((catalog_dir("scenarios") / f"{name}.yaml").read_text())
+    data.pop("name")
+    data["uncertainty"] = uncertainty
+    path = tmp_path / "u.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+# --- schema ---------------------------------------------------------------------------------------
+
+
+def test_scenario_uncertainty_section_is_read(tmp_path):
+    """Numbers are fixed factors; mappings are distributions; the parameters keep their order."""
+    sc = load_scenario(_scenario(tmp_path, {"arrival_rate_factor": {"kind": "lognormal", "mu": 0.1, "sigma": 0.2}, "link_price_factor": 1.5}))
+    assert sc.uncertainty["arrival_rate_factor"].label == "lognormal(mu=0.1, sigma=0.2)"
+    assert sc.uncertainty["link_price_factor"].label == "1.5"
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"traffic_factor": 1.1}, "key 'uncertainty.traffic_factor': unknown uncertain quantity"),
+    ({"arrival_rate_factor": {"kind": "gamma", "k": 1}}, "key 'uncertainty.arrival_rate_factor.kind': must be one of normal"),
+    ({"arrival_rate_factor": {"kind": "uniform", "min": 1}}, "key 'uncertainty.arrival_rate_factor.max': missing"),
+    ({"arrival_rate_factor": {"kind": "uniform", "min": 2, "max": 1}}, "needs 0 < min < max"),
+    ({"arrival_rate_factor": {"kind": "normal", "mean": 1, "sd": 0.3}}, "use lognormal"),
+    ({"arrival_rate_factor": {"kind": "lognormal", "mu": 0, "sigma": 0.1, "median": 1}}, "key 'uncertainty.arrival_rate_factor.median': unknown key"),
+    ({"arrival_rate_factor": -1}, "must be > 0"),
+])
+def test_scenario_uncertainty_errors_name_file_and_key(tmp_path, section, message):
+    """A bad uncertainty section is one line naming the file and the key, not a late crash."""
+    with pytest.raises(PlanError, match="u.yaml") as exc:
+        load_scenario(_scenario(tmp_path, section))
+    assert message in str(exc.value)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("arrival_rate_factor", "expected NAME=DISTRIBUTION"),
+    ("growth=1.1", "unknown quantity 'growth'"),
+    ("arrival_rate_factor=lognormal(mu=0.1)", "lognormal needs sigma"),
+    ("arrival_rate_factor=lognormal(mu=0.1,sd=2)", "lognormal takes mu=..., sigma=..."),
+    ("arrival_rate_factor=poisson(3)", "KIND one of normal"),
+    ("arrival_rate_factor=uniform(min=a,max=2)", "min must be a finite number"),
+])
+def test_uncertain_option_errors(text, message):
+    with pytest.raises(PlanError, match=r"^--uncertain ") as exc:
+        parse_uncertain(text)
+    assert message in str(exc.value)
+
+
+# --- the design --------------------------------------------------------------------------------
+
+
+def test_ppf_by_hand():
+    """uniform(1, 3) at 0.25 is 1.5; a lognormal's median is e^mu; a symmetric triangle's median is its mode."""
+    u = np.array([0.25, 0.5])
+    assert ppf(parse_uncertain("link_price_factor=uniform(min=1,max=3)")[1], u)[0] == pytest.approx(1.5)
+    assert ppf(parse_uncertain("link_price_factor=lognormal(mu=0.2,sigma=0.5)")[1], u)[1] == pytest.approx(math.exp(0.2))
+    assert ppf(parse_uncertain("link_price_factor=triangular(min=1,mode=2,max=3)")[1], u)[1] == pytest.approx(2.0)
+
+
+def test_random_design_sample_i_does_not_depend_on_n():
+    """Sample i comes from default_rng([i, seed]): the first 10 of 50 are the 10 of a run of 10."""
+    assert np.array_equal(uniforms(50, 7, "random")[:10], uniforms(10, 7, "random"))
+    assert not np.array_equal(uniforms(10, 7, "random"), uniforms(10, 8, "random"))
+
+
+def test_latin_hypercube_fills_every_stratum_once():
+    u = uniforms(40, 3, "lhs")
+    for j in range(u.shape[1]):
+        assert sorted(np.floor(u[:, j] * 40).astype(int)) == list(range(40))
+    assert np.array_equal(u, uniforms(40, 3, "lhs"))
+
+
+def test_unstated_quantities_are_one():
+    rows = factors({"arrival_rate_factor": parse_uncertain("arrival_rate_factor=uniform(min=1,max=2)")[1]}, 5, 0)
+    assert np.all(rows[:, 1:] == 1.0) and np.all((rows[:, 0] > 1) & (rows[:, 0] < 2))
+
+
+# --- evaluation against the ordinary planning path ---------------------------------------------
+
+
+def brute_force_lambda(sc, plan, row) -> float:
+    """One sample re-evaluated the slow, obvious way: the scenario re-read with the length and
+    price overrides, the fleet stressed as `whatif` does, prefill and decode models wrapped to
+    run slower, and the optimizer's own fixed-fleet search."""
+    scale = (sc.raw.get("workload") or {}).get("input_tokens_scale", 1.0)
+    sv = load_scenario(sc.path, sc.overrides + with_price_sources((Override("workload.input_tokens_scale", scale * row[COL["input_tokens_factor"]]),)))
+    st = stressed(sv, plan, plan["link_gbit_per_s"] * row[COL["link_bandwidth_factor"]])
+    tm = throughput_model(st)
+    pf, df = row[COL["prefill_time_factor"]], row[COL["decode_time_factor"]]
+    slow = ThroughputModel(tm.model, tm.lengths, TimeScaled(tm.remote, pf), TimeScaled(tm.local, pf),
+                           replace(tm.decode, step_s=tm.decode.step_s * df), tm.output_tokens, tm.mode)
+    return maximise(problem_for(st, slow, "fixed-fleet", None)).throughput_req_per_s
+
+
+def test_probability_of_meeting_the_rate_matches_brute_force():
+    """Done-when of issue 18: the same samples re-evaluated through the optimizer give the same
+    Lambda_max (to the optimizer's tolerance) and so the same probability of meeting the rate."""
+    sc = load_scenario("budget-case-study")
+    plan = plan_only(sc)
+    r = risk(sc, samples=24, seed=5, uncertain=_uncertain())
+    fast = np.array([s["throughput_req_per_s"] for s in r["sample_rows"]])
+    rows = [np.array([s[q] for q in QUANTITIES]) for s in r["sample_rows"]]
+    slow = np.array([brute_force_lambda(sc, plan, row) for row in rows])
+    np.testing.assert_allclose(fast, slow, rtol=1e-7)
+    demand = np.array([s["demand_req_per_s"] for s in r["sample_rows"]])
+    p_slow = float(np.mean(slow >= demand * (1 - 1e-9)))
+    assert r["demands"][0]["demand"] == "meets_rate" and r["demands"][0]["probability"] == p_slow
+    assert 0 < p_slow < 1  # the check means something: samples on both sides of the demand
+
+
+def test_input_scale_variant_equals_the_file_path():
+    """with_input_scale builds the workload the scenario file would (no re-read per sample)."""
+    sc = load_scenario("budget-case-study")
+    a = with_input_scale(sc, 1.3)
+    b = load_scenario("budget-case-study", (Override("workload.input_tokens_scale", 1.3),))
+    assert a.workload == b.workload
+
+
+def test_point_sample_is_the_plan():
+    """With every factor 1 the fleet gives the plan's own Lambda_max and cost."""
+    sc = load_scenario("budget-case-study")
+    plan = plan_only(sc)
+    r = risk(sc, samples=4, uncertain=_uncertain(()))
+    assert r["point"]["throughput_req_per_s"] == pytest.approx(plan["throughput_req_per_s"], rel=1e-9)
+    assert r["point"]["cost_usd_per_hour"] == pytest.approx(plan["cost_usd_per_hour"], rel=1e-12)
+    assert r["point"]["n_pd_prefill"] == plan["n_pd_prefill"]
+
+
+def test_fixed_factors_move_by_hand():
+    """Prices x2 double the bill; arrival x2 doubles the demand; a link at 1% and twice-as-slow
+    prefill lower Lambda_max; no uncertainty at all: every sample is the point."""
+    sc = load_scenario("budget-case-study")
+    ones = tuple(f"{q}=1" for q in QUANTITIES)  # the scenario's own uncertainty section overridden too
+    base = risk(sc, samples=3, uncertain=_uncertain(ones))
+    assert all(s["throughput_req_per_s"] == base["point"]["throughput_req_per_s"] for s in base["sample_rows"])
+    r = risk(sc, samples=3, uncertain=_uncertain(ones + ("prefill_time_factor=2", "prfaas_price_factor=2", "local_price_factor=2",
+                                                  "link_price_factor=2", "arrival_rate_factor=2", "link_bandwidth_factor=0.01")))
+    s = r["sample_rows"][0]
+    assert s["cost_usd_per_hour"] == pytest.approx(2 * base["point"]["cost_usd_per_hour"])
+    assert s["demand_req_per_s"] == pytest.approx(60.0)
+    assert s["throughput_req_per_s"] < 0.6 * base["point"]["throughput_req_per_s"]
+    assert r["demands"][0]["probability"] == 0.0 and s["meets_budget"] is False
+
+
+def test_reproducible_and_summarised():
+    """The same seed gives the same result; quantiles are order statistics of the samples."""
+    sc = load_scenario("budget-case-study")
+    a = risk(sc, samples=12, seed=1, uncertain=_uncertain())
+    assert a == risk(sc, samples=12, seed=1, uncertain=_uncertain())
+    lam = sorted(s["throughput_req_per_s"] for s in a["sample_rows"])
+    m = {x["metric"]: x for x in a["metrics"]}["throughput_req_per_s"]
+    assert m["p50"] == lam[5] and m["p10"] == lam[1] and m["p90"] == lam[10]  # inverted_cdf: ceil(q n) - 1
+    assert [d["demand"] for d in a["demands"]] == ["meets_rate", "meets_budget", "all"]
+
+
+def test_ttft_slo_adds_goodput_and_its_demand(tmp_path):
+    """With slo.ttft_p90_s the samples carry goodput and the SLO is a demand."""
+    data = yaml.safe_load((catalog_dir("scenarios") / "budget-case-study.yaml").read_text())
+    data.pop("name")
+    data["slo"]["ttft_p90_s"] = 5
+    path = tmp_path / "slo.yaml"
+    path.write_text(yaml.safe_dump(data))
+    r = risk(load_scenario(path), samples=4, uncertain=_uncertain(("arrival_rate_factor=uniform(min=0.9,max=1.1)",)))
+    assert "meets_ttft_slo" in [d["demand"] for d in r["demands"]]
+    assert all(s["goodput_req_per_s"] is not None and s["goodput_req_per_s"] <= s["throughput_req_per_s"] for s in r["sample_rows"])
+    for s in r["sample_rows"]:
+        assert s["meets_ttft_slo"] == (s["ttft_p90_s"] <= 5)
