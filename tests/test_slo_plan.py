@@ -203,3 +203,18 @@ def test_simulated_p90_of_the_slo_plan_meets_the_slo_within_10_percent():
     sim = simulate(dep, arrivals.synthetic(times, dep.lengths, dep.output_tokens_mean, rng, "Poisson"), duration_s=4 * 3600.0)
     assert r["latency"]["at_arrival_rate"]["ttft_p90_s"] <= 5.0
     assert sim["ttft"]["p90_s"] <= 5.0 * 1.10
+
+
+def test_whatif_and_sweep_replan_for_the_slo():
+    """The commands pass the SLO-aware solver on: a what-if's re-plan and a sweep point of an SLO
+    scenario are the plan `optimize` gives, not the throughput one."""
+    from prfaas_plan.planning.sweep import sweep
+    from prfaas_plan.planning.whatif import WhatIf, whatif_rows
+
+    sc = load_scenario("qwen35-h20-slo")
+    r = optimize(sc, compare_modes=False)
+    row = whatif_rows(sc, whatifs=(WhatIf("as planned"),), solver=solve)[0]
+    assert {k: row["replan"][k] for k in ("n_prfaas", "n_pd_prefill", "n_pd_decode", "cost_usd_per_hour")} == \
+        {k: r[k] for k in ("n_prfaas", "n_pd_prefill", "n_pd_decode", "cost_usd_per_hour")}
+    point = sweep(sc, [("workload.arrival_req_per_s", [40.0])], solver=solve)[0]
+    assert point["cost_usd_per_hour"] == r["cost_usd_per_hour"] and point["n_prfaas"] == r["n_prfaas"]
