@@ -7,10 +7,10 @@ whose pools stay under ``slo.max_utilisation_frac`` where given, within the scen
 ranges, link and budget. TPOT holds by construction: decode is sized at the step the TPOT SLO
 fixes (:func:`~prfaas_plan.roofline.decode.decode_capacity`).
 
-Method (branch and bound over the threshold, greedy in the counts):
+Method (best-first over the thresholds, greedy in the counts):
 
-1. Thresholds: the lower edges of the latency model's length cells (``SLO_CELLS`` of them,
-   each a small slice of the requests) and "no offload"; only those the problem allows.
+1. Thresholds: the lower edges of the cells of a ``SLO_CELLS``-cell grid of the uncached lengths
+   (each a small slice of the requests) and "no offload"; only those the problem allows.
 2. Bounds, per threshold: each pool's smallest count that can meet the SLO on its own
    (:func:`~prfaas_plan.latency.slo.min_instances_for_slo`: its routed rate, the mean and cv^2 of
    its service times in the slice, its requests' own latency-regime prefill plus RTT and the
@@ -27,11 +27,12 @@ Method (branch and bound over the threshold, greedy in the counts):
    instance, or the next link size (+10% of a continuous link) - marginal analysis, which is
    optimal when the excess is a separable convex function of the counts (it nearly is: each
    pool's tail falls convexly with its count; the decode wait and the link couple them weakly).
-   A threshold whose tightening cannot fall below the best plan found is dropped; the search
-   ends when every remaining lower bound is at or above the best plan found. The answer is
-   therefore the cheapest plan on the threshold grid reachable by the greedy tightening from
-   the bounds; tests compare it with a brute force over counts on small cases and with the
-   oversized throughput plan (:func:`headroom_baseline`).
+   Every step goes back into the one queue ordered by cost, so no threshold is tightened past
+   the cost of a cheaper candidate; the first candidate popped that meets the SLO is the
+   answer. It is therefore the cheapest plan on the threshold grid that the greedy tightening
+   reaches from the bounds - not a proof of optimality: tests compare it with a brute force over
+   every count, threshold and link size on small cases and with the oversized throughput plan
+   (:func:`headroom_baseline`), which it must never cost more than.
 
 When no threshold yields a plan (the delays alone miss the SLO, or the ranges or budget cap
 the counts below it) the error states the best P90 achievable: the lowest analytic P90 at the
@@ -281,10 +282,12 @@ class _Search:
         return best
 
 
-def cheapest_meeting_slo(sc: Scenario, tm: ThroughputModel, problem: Problem, target: SloTarget, n_cells: int = SLO_CELLS) -> Plan:
+def cheapest_meeting_slo(sc: Scenario, tm: ThroughputModel, problem: Problem, target: SloTarget, n_cells: int = SLO_CELLS,
+                         explain: bool = True) -> Plan:
     """The cheapest plan meeting ``target`` (see the module docstring for the method and what
     it guarantees). Raises PlanError "no plan within the ranges meets ..." with the best
-    achievable P90 when none does.
+    achievable P90 when none does (without it when not ``explain``: a search that only asks
+    whether a plan exists skips that work).
 
     One best-first queue ordered by cost holds every threshold: first at its cheap bounds, then
     at its SLO bounds (checked with the full model), then at each tightening step. The first
@@ -294,7 +297,7 @@ def cheapest_meeting_slo(sc: Scenario, tm: ThroughputModel, problem: Problem, ta
         raise PlanError(f"the rate an SLO is planned at must be a positive number of req/s, got {target.rate_req_per_s}")
     s = _Search(sc, tm, problem, target, n_cells)
     if s.decode_min is None:
-        return _refuse(s)
+        return _refuse(s, explain)
     cheap = s.cheap_counts()
     heap = []  # (cost, excess (inf: not checked yet), order, node)
     for i in range(len(s.k)):
@@ -325,13 +328,16 @@ def cheapest_meeting_slo(sc: Scenario, tm: ThroughputModel, problem: Problem, ta
                 continue
         order += 1
         heapq.heappush(heap, (nxt.cost, math.inf if nxt.excess is None else nxt.excess, order, nxt))
-    return _refuse(s)
+    return _refuse(s, explain)
 
 
-def _refuse(s: _Search):
+def _refuse(s: _Search, explain: bool = True):
+    head = f"no plan within the ranges{' and budget' if s.problem.budget_usd_per_hour else ''} meets {s.target.describe()}"
+    if not explain:
+        raise PlanError(head)
     p90 = s.best_p90_s()
     best = f"the best achievable P90 TTFT is {p90:.3g} s" if math.isfinite(p90) else "no plan within them is even stable at that rate"
-    raise PlanError(f"no plan within the ranges{' and budget' if s.problem.budget_usd_per_hour else ''} meets {s.target.describe()}: {best}")
+    raise PlanError(f"{head}: {best}")
 
 
 def slo_target(sc: Scenario, rate_req_per_s: float) -> SloTarget:
@@ -364,9 +370,9 @@ def most_goodput_within_budget(sc: Scenario, tm: ThroughputModel, problem: Probl
     hi = maximise(problem).throughput_req_per_s
     lo, plan = 0.0, None
     while hi - lo > RATE_RTOL * hi:
-        mid = 0.5 * (lo + hi) if plan is not None or lo > 0 else hi * 0.5
+        mid = 0.5 * (lo + hi)
         try:
-            plan, lo = cheapest_meeting_slo(sc, tm, problem, slo_target(sc, mid)), mid
+            plan, lo = cheapest_meeting_slo(sc, tm, problem, slo_target(sc, mid), explain=False), mid
         except PlanError:
             hi = mid
     if plan is None:
