@@ -399,3 +399,37 @@ def test_kv_json_rows_carry_both_halves_of_skv():
     for row in json.loads(result.stdout):
         assert row["kv_bytes_per_token"] == 8064
         assert row["kv_cache_bytes"] == pytest.approx(8064 * row["input_tokens"] + row["fixed_state_bytes"], rel=1e-12)
+
+
+def test_kv_engine_and_state_dtype_agree_with_library(runner):
+    """`kv --engine vllm` is catalog.engines.deploy + kv_report.kv_rows: Qwen3-Next's state in
+    bf16 (vLLM's mamba_ssm_cache_dtype=auto); --state-dtype fp32 overrides the preset."""
+    from prfaas_plan.catalog.engines import deploy
+
+    args = ["kv", "-m", "qwen3-next-80b", "-H", "h200", "--lengths", "1K,32K", "-f", "json"]
+    rows = json.loads(ok(run(runner, *args, "--engine", "vllm")).stdout)
+    model = deploy(load_model("qwen3-next-80b"), "vllm")[0]
+    assert [r["kv_cache_bytes"] for r in rows] == [r["kv_cache_bytes"] for r in kv_rows(model, load_hardware("h200"), 8, [1024, 32768])]
+    assert rows[0]["linear_state_dtype"] == "bf16"
+    rows = json.loads(ok(run(runner, *args, "--engine", "vllm", "--state-dtype", "fp32")).stdout)
+    assert rows[0]["linear_state_dtype"] == "fp32"
+
+
+def test_models_list_shows_family_and_state_dtype(runner):
+    """`models list` names each model's family and its recurrent-state dtype: the file's and
+    the one vLLM and SGLang keep (None for models without recurrent layers)."""
+    rows = {r["name"]: r for r in json.loads(ok(run(runner, "models", "list", "-f", "json")).stdout)}
+    assert all(r["family"] for r in rows.values())
+    assert (rows["qwen3-next-80b"]["state_dtype_vllm"], rows["qwen3-next-80b"]["state_dtype_sglang"]) == ("bf16", "fp32")
+    assert rows["kimi-linear-48b"]["state_dtype_vllm"] == "fp32"  # KDA: always fp32 in vLLM
+    assert rows["deepseek-v3"]["state_dtype"] is None
+
+
+def test_kv_reports_size_when_part_lacks_the_weights_dtype(runner):
+    """Issue 19: gpt-oss ships MXFP4 weights, which H200 has no tensor cores for; `kv` still
+    prints S_kv (18 full layers x 8 KV heads x 128 x 2 B per token, 18 sliding layers capped at
+    128 tokens) and names the dtype as the reason there is no T_prefill."""
+    res = ok(run(runner, "kv", "-m", DATA / "gpt_oss_120b.json", "-H", "h200", "--lengths", "1K", "-f", "json"))
+    row = json.loads(res.stdout)[0]
+    assert row["kv_cache_bytes"] == 18 * 8 * 128 * 2 * 1024 + 18 * 8 * 128 * 2 * 128
+    assert row["weights_dtype_supported"] is False and "FP4" in row["prefill_note"]

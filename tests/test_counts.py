@@ -202,3 +202,19 @@ def test_active_params_near_published(models, name, published):
     """Active parameters (embeddings included) within 10% of the card."""
     assert counts.active_params(models[name]) == pytest.approx(published, rel=0.10)
 
+
+
+def test_mamba_params_and_flop_by_hand(make_tiny_model):
+    """Mamba terms (issue 19), hand-counted. Mamba2 of Nemotron-H 8B (hidden 4096, 128 heads x
+    64, 8 groups, state 128, conv 4): in_proj 4096 x (2 x 8192 + 2 x 8 x 128 + 128) = 76,021,760
+    plus out_proj 8192 x 4096 = 33,554,432. Scan + conv FLOPs per token: 8 x 8192 x 128 state
+    elements + 2 x 4 x (8192 + 2048) conv channels. Mamba1 (hidden 4096, inner 8192, state 16,
+    dt_rank 256): 4096 x 16384 + 8192 x (256 + 32) + 256 x 8192 + 8192 x 4096."""
+    from prfaas_plan.catalog.model import Mamba
+
+    m2 = Mamba(count=1, variant="mamba2", inner_dim=8192, state_size=128, conv_kernel=4, heads=128, head_dim=64, groups=8)
+    assert counts.mamba_params(m2, 4096) == 76_021_760 + 33_554_432
+    m1 = Mamba(count=1, variant="mamba1", inner_dim=8192, state_size=16, conv_kernel=4, dt_rank=256)
+    assert counts.mamba_params(m1, 4096) == 4096 * 16384 + 8192 * 288 + 256 * 8192 + 8192 * 4096
+    model = replace(make_tiny_model(), layers=(m2,), num_layers=1)
+    assert counts.linear_attention_flop(model, 10) == 10 * (8 * 8192 * 128 + 2 * 4 * (8192 + 2048))

@@ -92,3 +92,9 @@ def test_chunks_cover_every_item_once():
     assert [i for r in parts for i in r] == list(range(10)) and len(parts) == 8
     assert chunks(3, Executor()) == [range(0, 3)]
     assert executors.default_workers() >= 1
+
+
+def test_spawned_process_pool_works():
+    """The start method used off Linux (and on request): fresh interpreters that import the task's module."""
+    with make_executor("process", workers=1, start_method="spawn") as ex:
+        assert ex.map(abs, [-3, 4]) == [3, 4]

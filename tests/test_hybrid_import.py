@@ -102,6 +102,7 @@ def test_falcon_h1_parallel_mamba():
     ("qwen3_235b_a22b.json", "attention_chunk_size", 8192),
     ("nemotron_h_8b_base_8k.json", "hybrid_override_pattern", "M*"),
     ("nemotron_h_8b_base_8k.json", "mamba_ssm_cache_dtype", "float64"),
+    ("deepseek_v3_inference_config_671B.json", "index_topk", 2048),  # DeepSeek-V3.2's indexer cache
 ])
 def test_not_understood_is_refused_naming_the_key(tmp_path, config, key, value):
     """A key that shapes the layout or the state and is not understood (an unknown layer letter
@@ -145,3 +146,14 @@ def test_state_dtype_option_overrides_engine():
     assert deploy(m)[0] is not None and deploy(m)[0].dtypes == m.dtypes
     with pytest.raises(PlanError, match="--engine"):
         deploy(m, "tgi")
+
+
+def test_qwen_max_window_layers(tmp_path):
+    """Real Qwen3 configs carry max_window_layers with use_sliding_window false: every layer full
+    (not refused); with use_sliding_window true the layers from max_window_layers slide."""
+    m = model_from_mapping(import_hf_config(_edited(tmp_path, "qwen3_235b_a22b.json", max_window_layers=94, use_sliding_window=False,
+                                                    sliding_window=131072))[0], "q")
+    assert [(g.kind, g.count) for g in m.layers] == [("gqa", 94)]
+    m = model_from_mapping(import_hf_config(_edited(tmp_path, "qwen3_235b_a22b.json", max_window_layers=90, use_sliding_window=True,
+                                                    sliding_window=4096))[0], "q")
+    assert [(g.kind, g.count) for g in m.layers] == [("gqa", 90), ("swa", 4)]

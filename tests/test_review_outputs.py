@@ -219,7 +219,8 @@ def test_whatif_part_change_is_priced_from_the_catalog(priced):
 
 def test_sweep_table_keeps_the_key_prefix_and_names_prices(priced):
     out = cli("sweep", priced, "--vary", "prfaas.hardware=h200,b200").stdout
-    assert "prfaas.hardware" in out and "PrfaaS $/GPU-h" in out
+    header = out[out.index("┏"):out.index("┡")]  # regression: the header read "hardware", the prefix dropped
+    assert "prfaas." in header and "hardware" in header and "PrfaaS $/GPU-h" in header
     doc = json.loads(cli("sweep", priced, "--vary", "prfaas.hardware=h200,b200", "-f", "json").stdout)
     assert [p["prfaas_usd_per_gpu_hour"] for p in doc["points"]] == [3.0, load_hardware("b200").rent_usd_per_gpu_hour]
     plan = json.loads(cli("optimize", priced, "-f", "json").stdout)

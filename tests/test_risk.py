@@ -151,6 +151,8 @@ def test_input_scale_variant_equals_the_file_path():
     a = with_input_scale(sc, 1.3)
     b = load_scenario("budget-case-study", (Override("workload.input_tokens_scale", 1.3),))
     assert a.workload == b.workload
+    scaled = load_scenario("budget-case-study", (Override("workload.input_tokens_scale", 2.0),))  # from a scale already set
+    assert with_input_scale(scaled, 1.3).workload == b.workload and with_input_scale(scaled, 1.0).workload == sc.workload
 
 
 def test_point_sample_is_the_plan():
@@ -202,3 +204,15 @@ def test_ttft_slo_adds_goodput_and_its_demand(tmp_path):
     assert all(s["goodput_req_per_s"] is not None and s["goodput_req_per_s"] <= s["throughput_req_per_s"] for s in r["sample_rows"])
     for s in r["sample_rows"]:
         assert s["meets_ttft_slo"] == (s["ttft_p90_s"] <= 5)
+
+
+def test_model_error_default_reproduces_the_engine_models_band():
+    """The default time factors are lognormals whose P10/P90 are the published 80% bands, turned
+    from rates (measured / predicted) into times (actual / predicted)."""
+    from prfaas_plan.risk.model_error import model_error
+    from prfaas_plan.roofline.bands import band
+
+    for kind in ("prefill", "decode"):
+        b = band(kind)
+        p10, p90 = ppf(model_error(kind), np.array([0.1, 0.9]))
+        assert p10 == pytest.approx(1 / b.high_factor, rel=1e-9) and p90 == pytest.approx(1 / b.low_factor, rel=1e-9)

@@ -49,7 +49,8 @@ def test_risk_table_csv_and_plot(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--uncertain", "arrival_rate_factor=gamma(k=1)"], "--uncertain arrival_rate_factor=gamma(k=1): expected a number or KIND"),
-    (["--samples", "0"], "--samples must be >= 1"),
+    (["--samples", "0"], "--samples must be from 1 to 1,000,000"),
+    (["--samples", "2000000000"], "--samples must be from 1 to 1,000,000"),
     (["--design", "sobol"], "--design must be one of lhs, random"),
     (["--plot", "x.pdf"], "--plot x.pdf: name the file .png or .svg"),
     (["--executor", "process", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler joins a Dask cluster"),

@@ -30,7 +30,7 @@ def result(**extra) -> dict:
 
 def test_all_demands_met_is_ok():
     v = verdict(result(slo={"ttft_p90_s": 4.0, "ttft_p99_s": 6.0, "ttft_mean_s": 2.0}, budget_usd_per_hour=100.0))
-    assert v["ok"] and v["text"].startswith("OK: carries the scenario's 8 req/s with 25% headroom; meets the TTFT SLO at 8 req/s")
+    assert v["ok"] and v["text"].startswith("OK: carries the scenario's 8 req/s (workload.arrival_req_per_s) with 25% headroom; meets the TTFT SLO at 8 req/s")
 
 
 @pytest.mark.parametrize("slo, words", [

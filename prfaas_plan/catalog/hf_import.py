@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import PlanError
 from .fields import check_name
 from .files import MAX_JSON_BYTES, read_text, show_path
-from .hf_layout import check_understood, layer_kinds
+from .hf_layout import check_understood, default, declared_state_dtype, layer_kinds, mamba_group
 
 #: More hidden layers than any published model has by two orders of magnitude; above this a
 #: config is refused before a per-layer list is built for it.
@@ -116,9 +116,6 @@ CLASS_DEFAULTS = {
     "gemma3_text": {"vocab_size": 262_208, "head_dim": 256, "sliding_window": 4096, "sliding_window_pattern": 6},
 }
 
-#: Config spellings of a declared recurrent-state dtype -> catalog dtype names.
-_STATE_DTYPES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
-
 
 def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
     cfg = _read(path)
@@ -149,14 +146,14 @@ def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
     if kinds.count("linear"):
         groups.append(_linear_group(cfg, kinds.count("linear"), notes))
     if kinds.count("mamba") or parallel:
-        groups.append(_mamba_group(cfg, n_layers if parallel else kinds.count("mamba"), parallel, notes, where))
+        groups.append(mamba_group(cfg, n_layers if parallel else kinds.count("mamba"), parallel, notes, where))
     if not n_layers:
         raise PlanError(f"{where}: key 'num_hidden_layers': no block has an attention or Mamba mixer")
 
     ffn = _ffn(cfg, n_layers, notes, where)
     weights = _weights_dtype(cfg, path, notes)
     dtypes = {"weights": weights, "kv_cache": "bf16", "linear_state": "fp32"}
-    declared = _declared_state_dtype(cfg, where)
+    declared = declared_state_dtype(cfg, where)
     if declared:
         dtypes["declared_state"] = declared
     if any(g["kind"] in ("linear", "mamba") for g in groups):
@@ -183,14 +180,6 @@ def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
     return out, notes
 
 
-def _default(cfg: dict, key: str, value: Any, notes: list[str], why: str = "") -> Any:
-    """``cfg[key]``, or ``value`` with a note saying it was applied."""
-    if cfg.get(key) is not None:
-        return cfg[key]
-    notes.append(f"{key} absent: {value} assumed{why}")
-    return value
-
-
 def _full_attention_group(cfg: dict, notes: list[str]) -> dict:
     if not cfg.get("num_attention_heads"):
         raise KeyError("num_attention_heads")
@@ -200,9 +189,9 @@ def _full_attention_group(cfg: dict, notes: list[str]) -> dict:
             "kind": "mla",
             "heads": heads,
             "kv_lora_rank": int(cfg["kv_lora_rank"]),
-            "rope_dim": int(_default(cfg, "qk_rope_head_dim", 64, notes, " (DeepSeek-V3 value)")),
-            "qk_nope_dim": int(_default(cfg, "qk_nope_head_dim", 128, notes, " (DeepSeek-V3 value)")),
-            "v_head_dim": int(_default(cfg, "v_head_dim", 128, notes, " (DeepSeek-V3 value)")),
+            "rope_dim": int(default(cfg, "qk_rope_head_dim", 64, notes, " (DeepSeek-V3 value)")),
+            "qk_nope_dim": int(default(cfg, "qk_nope_head_dim", 128, notes, " (DeepSeek-V3 value)")),
+            "v_head_dim": int(default(cfg, "v_head_dim", 128, notes, " (DeepSeek-V3 value)")),
             "q_lora_rank": int(cfg.get("q_lora_rank") or 0),
         }
     head_dim = int(cfg.get("head_dim") or cfg["hidden_size"] // heads)
@@ -261,46 +250,6 @@ def _linear_group(cfg: dict, count: int, notes: list[str]) -> dict:
             "key_dim": dim, "value_dim": dim, "conv_kernel": 0}
 
 
-def _first(cfg: dict, *keys: str) -> Any:
-    return next((cfg[k] for k in keys if cfg.get(k) is not None), None)
-
-
-def _mamba_group(cfg: dict, count: int, parallel: bool, notes: list[str], where: str) -> dict:
-    """A Mamba1 or Mamba2 group: Mamba2 when the config names SSM heads (Nemotron-H's
-    ``mamba_num_heads``, Falcon-H1's ``mamba_n_heads``), Mamba1 otherwise (Jamba)."""
-    hidden = int(cfg["hidden_size"])
-    state = _first(cfg, "ssm_state_size", "mamba_d_state")
-    if state is None:
-        raise PlanError(f"{where}: key 'mamba_d_state' (or 'ssm_state_size'): missing, cannot size the Mamba state")
-    kernel = _first(cfg, "conv_kernel", "mamba_d_conv")
-    if kernel is None:
-        kernel = 4
-        notes.append("mamba_d_conv absent: conv kernel 4 assumed (the Mamba default)")
-    heads = _first(cfg, "mamba_num_heads", "mamba_n_heads")
-    group: dict[str, Any] = {"kind": "mamba", "count": count, "state_size": int(state), "conv_kernel": int(kernel)}
-    if heads is None:
-        expand = _default(cfg, "mamba_expand", 2, notes, " (the Mamba default)")
-        group.update(variant="mamba1", inner_dim=int(expand * hidden),
-                     dt_rank=int(cfg.get("mamba_dt_rank") or math.ceil(hidden / 16)))
-        if not cfg.get("mamba_dt_rank"):
-            notes.append("mamba_dt_rank absent: ceil(hidden_size / 16) assumed (the Mamba default)")
-    else:
-        head_dim = _first(cfg, "mamba_head_dim", "mamba_d_head")
-        if head_dim is None:
-            raise PlanError(f"{where}: key 'mamba_head_dim' (or 'mamba_d_head'): missing, cannot size the Mamba2 state")
-        inner = int(heads) * int(head_dim)
-        if cfg.get("mamba_d_ssm") is not None and int(cfg["mamba_d_ssm"]) != inner:
-            raise PlanError(f"{where}: key 'mamba_d_ssm': {cfg['mamba_d_ssm']} differs from heads x head_dim ({inner}); not modelled")
-        groups = _first(cfg, "n_groups", "mamba_n_groups")
-        if groups is None:
-            groups = 1
-            notes.append("n_groups absent: 1 assumed (the Mamba2 default)")
-        group.update(variant="mamba2", inner_dim=inner, heads=int(heads), head_dim=int(head_dim), groups=int(groups))
-    if parallel:
-        group["parallel"] = True
-    return group
-
-
 def _moe_layer_count(cfg: dict, n: int) -> int:
     """MoE layers among ``n``: the per-family keys (moe_layer_freq, expert_layer_period/offset,
     moe_layers_enum, mlp_only_layers / decoder_sparse_step, first_k_dense_replace)."""
@@ -349,18 +298,6 @@ def _ffn(cfg: dict, n: int, notes: list[str], where: str) -> dict:
         if shared:
             ffn["shared_intermediate"] = int(cfg.get("shared_expert_intermediate_size") or cfg["moe_intermediate_size"])
     return {**ffn, **extra}
-
-
-def _declared_state_dtype(cfg: dict, where: str) -> str | None:
-    """The recurrent-state dtype the checkpoint declares (``mamba_ssm_dtype``, Qwen3.5 and
-    SGLang's key; ``mamba_ssm_cache_dtype``, Nemotron-H's), or None."""
-    for key in ("mamba_ssm_dtype", "mamba_ssm_cache_dtype"):
-        value = cfg.get(key)
-        if value is not None:
-            if value not in _STATE_DTYPES:
-                raise PlanError(f"{where}: key '{key}': {str(value)[:30]!r} is not one of {', '.join(_STATE_DTYPES)}")
-            return _STATE_DTYPES[value]
-    return None
 
 
 #: ``quantization_config.quant_method`` values that say the weights are stored in 8-bit floats.

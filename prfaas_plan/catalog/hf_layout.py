@@ -1,4 +1,5 @@
-"""The layer layout of a Hugging Face ``config.json``: which mixer each layer runs.
+"""The layer layout of a Hugging Face ``config.json``: which mixer each layer runs, and the
+recurrent state of its Mamba layers (:func:`mamba_group`, :func:`declared_state_dtype`).
 
 Every family's pattern key is read here, and a config whose layout or recurrent state depends on
 a key this module does not understand is refused with that key named (:func:`check_understood`),
@@ -15,13 +16,19 @@ Pattern keys, first match wins:
   Mamba1 elsewhere);
 - ``sliding_window_pattern`` (Gemma 3: every pattern-th layer global, the rest sliding);
 - ``full_attention_interval`` (Qwen3-Next/3.5), ``layer_group_size`` (Bailing linear),
-  ``attn_type_list`` (MiniMax: 1 softmax, 0 Lightning).
+  ``attn_type_list`` (MiniMax: 1 softmax, 0 Lightning);
+- ``use_sliding_window`` with ``max_window_layers`` (Qwen2/3: layers from that index slide; with
+  ``use_sliding_window: false``, as shipped, every layer is full).
+A ``sliding_window`` without any of these is refused (which layers slide is not stated), as are
+DeepSeek-V3.2's indexer keys (``index_*``: a per-token key cache this tool does not model).
 Falcon-H1 runs attention and Mamba2 side by side in every layer (:data:`PARALLEL_HYBRIDS`).
 """
 
 from __future__ import annotations
 
+import math
 import re
+from typing import Any
 
 from ..errors import PlanError
 
@@ -37,6 +44,8 @@ _LAYER_TYPE_NAMES = {
     "mamba": "mamba",
 }
 _OVERRIDE_PATTERN = {"M": "mamba", "*": "full", "-": "mlp", "E": "mlp"}
+#: Config spellings of a declared recurrent-state dtype -> catalog dtype names.
+_STATE_DTYPES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 
 #: Keys read by the importer (layout, attention, state, FFN, dtype), or known to leave the cache
 #: unchanged. Anything else matching :data:`_LAYOUT_WORDS` with a set value is refused.
@@ -53,13 +62,14 @@ UNDERSTOOD = frozenset(
     mamba_dt_rank mamba_n_groups ssm_state_size n_groups conv_kernel expand mamba_ssm_dtype
     mamba_ssm_cache_dtype mamba_hidden_act mamba_chunk_size chunk_size mamba_conv_bias
     mamba_proj_bias mamba_rms_norm mamba_norm_before_gate use_mamba_kernels mamba_use_mlp
-    expert_layer_period expert_layer_offset mlp_only_layers moe_layers_enum
+    expert_layer_period expert_layer_offset mlp_only_layers moe_layers_enum max_window_layers
+    linear_silu
     """.split()
 )
 _LAYOUT_WORDS = re.compile(
     r"layer_types|pattern|block_type|sliding|window|mamba|ssm|linear_|attn_layer|attention_layer|"
     r"attn_type|kv_lora|attention_groups|layer_period|layer_offset|full_attn|attention_other|^swa_|"
-    r"conv_kernel|chunked_attention|attention_chunk|no_rope_layers|kv_shar|shared_kv|cross_attention"
+    r"conv_kernel|chunked_attention|attention_chunk|no_rope_layers|kv_shar|shared_kv|cross_attention|^index_"
 )
 #: Key fragments that never change the cache: scales, biases, norms, initialisation, kernels.
 _BENIGN = re.compile(r"multiplier|_bias$|norm|_init|dt_min|dt_max|dt_limit|time_step|residual|_eps$|dropout|rope")
@@ -131,6 +141,9 @@ def layer_kinds(cfg: dict, n: int, where: str) -> tuple[list[str], bool]:
         return ["full" if (i + 1) % k == 0 else "linear" for i in range(n)], parallel
     if isinstance(cfg.get("attn_type_list"), list):
         return _per_layer_list(cfg, "attn_type_list", n, {1: "full", 0: "linear"}, where), parallel
+    if cfg.get("use_sliding_window") and cfg.get("max_window_layers") is not None:  # Qwen2/3: layers from it slide
+        first = int(cfg["max_window_layers"])
+        return ["swa" if i >= first else "full" for i in range(n)], parallel
     if _active(cfg.get("sliding_window")) and cfg.get("use_sliding_window") is not False:
         raise PlanError(f"{where}: key 'sliding_window': set, but no key says which layers use it "
                         "(layer_types or sliding_window_pattern); refusing rather than guessing")
@@ -145,3 +158,63 @@ def _check_interval(cfg: dict, kinds: list[str], where: str) -> None:
     k = cfg.get("full_attention_interval")
     if k and kinds != ["full" if (i + 1) % int(k) == 0 else "linear" for i in range(len(kinds))]:
         raise PlanError(f"{where}: keys 'layer_types' and 'full_attention_interval' ({k}) disagree")
+
+
+def default(cfg: dict, key: str, value: Any, notes: list[str], why: str = "") -> Any:
+    """``cfg[key]``, or ``value`` with a note saying it was applied."""
+    if cfg.get(key) is not None:
+        return cfg[key]
+    notes.append(f"{key} absent: {value} assumed{why}")
+    return value
+
+
+def _first(cfg: dict, *keys: str) -> Any:
+    return next((cfg[k] for k in keys if cfg.get(k) is not None), None)
+
+
+def mamba_group(cfg: dict, count: int, parallel: bool, notes: list[str], where: str) -> dict:
+    """A Mamba1 or Mamba2 group: Mamba2 when the config names SSM heads (Nemotron-H's
+    ``mamba_num_heads``, Falcon-H1's ``mamba_n_heads``), Mamba1 otherwise (Jamba)."""
+    hidden = int(cfg["hidden_size"])
+    state = _first(cfg, "ssm_state_size", "mamba_d_state")
+    if state is None:
+        raise PlanError(f"{where}: key 'mamba_d_state' (or 'ssm_state_size'): missing, cannot size the Mamba state")
+    kernel = _first(cfg, "conv_kernel", "mamba_d_conv")
+    if kernel is None:
+        kernel = 4
+        notes.append("mamba_d_conv absent: conv kernel 4 assumed (the Mamba default)")
+    heads = _first(cfg, "mamba_num_heads", "mamba_n_heads")
+    group: dict[str, Any] = {"kind": "mamba", "count": count, "state_size": int(state), "conv_kernel": int(kernel)}
+    if heads is None:
+        expand = default(cfg, "mamba_expand", 2, notes, " (the Mamba default)")
+        group.update(variant="mamba1", inner_dim=int(expand * hidden),
+                     dt_rank=int(cfg.get("mamba_dt_rank") or math.ceil(hidden / 16)))
+        if not cfg.get("mamba_dt_rank"):
+            notes.append("mamba_dt_rank absent: ceil(hidden_size / 16) assumed (the Mamba default)")
+    else:
+        head_dim = _first(cfg, "mamba_head_dim", "mamba_d_head")
+        if head_dim is None:
+            raise PlanError(f"{where}: key 'mamba_head_dim' (or 'mamba_d_head'): missing, cannot size the Mamba2 state")
+        inner = int(heads) * int(head_dim)
+        if cfg.get("mamba_d_ssm") is not None and int(cfg["mamba_d_ssm"]) != inner:
+            raise PlanError(f"{where}: key 'mamba_d_ssm': {cfg['mamba_d_ssm']} differs from heads x head_dim ({inner}); not modelled")
+        groups = _first(cfg, "n_groups", "mamba_n_groups")
+        if groups is None:
+            groups = 1
+            notes.append("n_groups absent: 1 assumed (the Mamba2 default)")
+        group.update(variant="mamba2", inner_dim=inner, heads=int(heads), head_dim=int(head_dim), groups=int(groups))
+    if parallel:
+        group["parallel"] = True
+    return group
+
+
+def declared_state_dtype(cfg: dict, where: str) -> str | None:
+    """The recurrent-state dtype the checkpoint declares (``mamba_ssm_dtype``, Qwen3.5 and
+    SGLang's key; ``mamba_ssm_cache_dtype``, Nemotron-H's), or None."""
+    for key in ("mamba_ssm_dtype", "mamba_ssm_cache_dtype"):
+        value = cfg.get(key)
+        if value is not None:
+            if value not in _STATE_DTYPES:
+                raise PlanError(f"{where}: key '{key}': {str(value)[:30]!r} is not one of {', '.join(_STATE_DTYPES)}")
+            return _STATE_DTYPES[value]
+    return None

@@ -7,6 +7,7 @@ options (--mode, --budget-usd-per-hour, --target-req-per-s, --set), each defined
 
 import functools
 import sys
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -49,6 +50,20 @@ def output_format(fmt: Format | None, output: Path | None) -> Format:
     if by_ext is not None and by_ext is not fmt:
         raise PlanError(f"--format {fmt.value} contradicts the extension of {output}; drop --format or name the file .{fmt.value}")
     return fmt
+
+
+@contextmanager
+def progress_bar(label: str, fmt: Format | None, output: Path | None):
+    """``tick(done, total)`` for a library call: a bar on stderr when it is a terminal and the
+    answer is a table or goes to a file (JSON or CSV on stdout is left alone, and rich is not
+    even imported for it); otherwise a no-op."""
+    if output is None and output_format(fmt, None) is not Format.table:
+        yield lambda done, total: None
+        return
+    from ..reports.render import progress
+
+    with progress(label) as tick:
+        yield tick
 
 
 def _fail(message: str) -> None:

@@ -122,13 +122,15 @@ def models_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. kim
         ("description", m.description),
         ("layers", f"{m.num_layers}: {m.architecture_summary()}"),
         ("hidden / vocab", f"{m.hidden_size} / {m.vocab_size}"),
-        ("dtypes", f"weights {m.dtypes.weights}, KV {m.dtypes.kv_cache}, linear state {m.dtypes.linear_state}, conv {m.dtypes.conv_state}"),
+        ("family", m.family or "-"),
+        ("dtypes", f"weights {m.dtypes.weights}, KV {m.dtypes.kv_cache}, recurrent state {m.dtypes.linear_state}, conv {m.dtypes.conv_state}"
+                   + (f" (checkpoint declares {m.dtypes.declared_state})" if m.dtypes.declared_state else "")),
         ("total parameters", f"{counts.total_params(m) / 1e9:.1f}B{pub(m.published_total_params)}"),
         ("active parameters", f"{counts.active_params(m) / 1e9:.1f}B{pub(m.published_active_params)}"),
         ("weights", f"{counts.weight_bytes(m) / units.GB:.0f} GB"),
         ("KV per token", f"{kv_bytes_per_token(m):,.0f} B (full attention + MLA)"),
         ("SWA KV per token", f"{swa_bytes_per_token(m):,.0f} B up to the window"),
-        ("fixed per request", f"{units.bytes_to_mib(fixed_state_bytes(m)):.2f} MiB (linear-attention state + conv tail)"),
+        ("fixed per request", f"{units.bytes_to_mib(fixed_state_bytes(m)):.2f} MiB (linear-attention and Mamba state + conv tail)"),
     ]
     for g in m.layers:
         pairs.append((f"layer group {g.kind}", ", ".join(f"{k}={v}" for k, v in vars(g).items() if k != "kind")))

@@ -14,7 +14,7 @@ from ..catalog.hardware import load_hardware
 from ..catalog.model import load_model
 from ..errors import PlanError
 from ..reports.export import to_csv, to_json, write_atomic
-from ._common import EngineOpt, FormatOpt, OutputOpt, StateDtypeOpt, _console, emit, handles_errors
+from ._common import EngineOpt, FormatOpt, OutputOpt, SetOpt, StateDtypeOpt, _console, emit, handles_errors
 
 
 def _deployed(model: str, engine, state_dtype):
@@ -88,9 +88,12 @@ def kv(
                    + (f"; recurrent state {s['linear_state_dtype']} ({state_source})" if s["fixed_bytes_per_request"] else "")
                    + (f"; T_prefill from {rows[0]['source']}" if rows[0]["source"] else ""))
         con = _console()
-        con.print(rows_table(rows, cols, title=f"{m.name} on {gpus} x {hw.name}", caption=caption, width=con.width, keep=5))
-        if rows[0]["prefill_note"]:
+        if rows[0]["prefill_note"]:  # a two-column table: caption and note as lines of their own
+            con.print(rows_table(rows, cols, title=f"{m.name} (S_kv)"))
+            con.print(caption)
             con.print(f"no T_prefill on {gpus} x {hw.name}: {rows[0]['prefill_note']}")
+        else:
+            con.print(rows_table(rows, cols, title=f"{m.name} on {gpus} x {hw.name}", caption=caption, width=con.width, keep=5))
 
     emit(fmt, output, rows, table)
 
@@ -132,6 +135,11 @@ class EstimateFormat(str, Enum):
     csv = "csv"
 
 
+class Role(str, Enum):
+    prfaas = "prfaas"
+    local = "local"
+
+
 class Dtype(str, Enum):
     bf16 = "bf16"
     fp8 = "fp8"
@@ -145,9 +153,12 @@ def _dt(value: Optional[Dtype]) -> Optional[str]:
 
 @handles_errors
 def estimate(
-    model: Annotated[str, typer.Option("--model", "-m", help="Model catalog name, model YAML, or a Hugging Face config.json.")],
-    hardware: Annotated[str, typer.Option("--hardware", "-H", help="Part catalog name or hardware YAML.")],
-    gpus: Annotated[int, typer.Option("--gpus", help="GPUs in the instance (P).")],
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model catalog name, model YAML, or a Hugging Face config.json (required without --scenario).")] = None,
+    hardware: Annotated[Optional[str], typer.Option("--hardware", "-H", help="Part catalog name or hardware YAML (required without --scenario).")] = None,
+    gpus: Annotated[Optional[int], typer.Option("--gpus", help="GPUs in the instance, P (required without --scenario).")] = None,
+    scenario: Annotated[Optional[str], typer.Option("--scenario", help="Estimate a scenario cluster's instance instead: its model, part (with its efficiency_profile), GPUs and instance shape; change them with --set.")] = None,
+    cluster: Annotated[Role, typer.Option("--cluster", help="With --scenario: the cluster to estimate, prfaas or local.")] = Role.prfaas,
+    set_: SetOpt = None,
     tp: Annotated[Optional[int], typer.Option("--tp", help="Tensor-parallel world size of a pipeline stage, as SGLang's --tp and TensorRT-LLM's tp_size: GPUs = TP x PP (default: GPUs / PP).")] = None,
     dp: Annotated[Optional[int], typer.Option("--dp", help="With --enable-dp-attention: attention runs as DP data-parallel ranks of TP / DP GPUs each (SGLang's --dp); must divide --tp.")] = None,
     enable_dp_attention: Annotated[bool, typer.Option("--enable-dp-attention", help="Split attention into --dp data-parallel ranks (SGLang's flag; TensorRT-LLM's enable_attention_dp is --dp = --tp).")] = False,
@@ -173,20 +184,37 @@ def estimate(
 ) -> None:
     """One deployment's performance: TTFT of one request alone (s), saturated prefill (input
     tokens/s per GPU), decode step, TPOT (s) and output tokens/s per GPU at a batch, with every
-    time's terms and what binds. Weights that do not fit memory are reported, not refused."""
-    from ..catalog.hardware import apply_profile
-    from ..roofline.estimate import estimate as run_estimate
-    from ..roofline.parallel import dp_ranks
+    time's terms and what binds. Weights that do not fit memory are reported, not refused.
+    The deployment is -m/-H/--gpus with the parallelism flags, or a scenario cluster's (--scenario)."""
+    from ..roofline.estimate import estimate_instance
+    from ..roofline.instance import make_instance
 
-    (m, _), hw = _deployed(model, engine, state_dtype), load_hardware(hardware)
-    if profile is not None:
-        hw = apply_profile(hw, profile)
-    result = run_estimate(
-        m, hw, gpus, isl=_tokens_opt("--isl", isl), osl=_tokens_opt("--osl", osl), context_tokens=_tokens_opt("--context", context),
-        batch=batch, tp=tp, dp=dp_ranks(dp, enable_dp_attention, dp_attention, tp), ep=ep, pp=pp, weights=_dt(weights), moe_weights=_dt(moe_weights),
-        attention_dtype=_dt(attention_dtype), kv_dtype=_dt(kv_dtype), mtp_draft_tokens=mtp_draft, mtp_accepted_tokens=mtp_accept,
-        chunk_tokens=chunk_tokens,
-    )
+    shape = {"--model": model, "--hardware": hardware, "--gpus": gpus, "--tp": tp, "--dp": dp, "--enable-dp-attention": enable_dp_attention or None,
+             "--ep": ep, "--pp": pp, "--dp-attention": dp_attention or None, "--weights": weights, "--moe-weights": moe_weights,
+             "--attention-dtype": attention_dtype, "--kv-dtype": kv_dtype, "--mtp-draft": mtp_draft or None, "--mtp-accept": mtp_accept, "--profile": profile,
+             "--chunk-tokens": chunk_tokens, "--engine": engine, "--state-dtype": state_dtype}
+    if scenario is not None:
+        from ..planning.overrides import parse_sets
+        from ..planning.scenario import load_scenario
+
+        given = [k for k, v in shape.items() if v is not None]
+        if given:
+            raise PlanError(f"--scenario: the instance comes from the scenario; change it with --set (e.g. --set {cluster.value}.instance.tp=8), not {given[0]}")
+        inst = getattr(load_scenario(scenario, parse_sets(set_)), cluster.value).instance
+    else:
+        if set_:
+            raise PlanError("--set changes a scenario key; give --scenario too")
+        missing = [k for k in ("--model", "--hardware", "--gpus") if shape[k] is None]
+        if missing:
+            raise PlanError(f"missing option {missing[0]} (or give --scenario)")
+        from ..catalog.hardware import apply_profile
+        from ..roofline.parallel import dp_ranks
+
+        hw = load_hardware(hardware) if profile is None else apply_profile(load_hardware(hardware), profile)
+        inst = make_instance(_deployed(model, engine, state_dtype)[0], hw, gpus, tp=tp, dp=dp_ranks(dp, enable_dp_attention, dp_attention, tp), ep=ep, pp=pp,
+                             weights=_dt(weights), moe_weights=_dt(moe_weights), attention_dtype=_dt(attention_dtype), kv_dtype=_dt(kv_dtype),
+                             mtp_draft_tokens=mtp_draft, mtp_accepted_tokens=mtp_accept, chunk_tokens=chunk_tokens)
+    result = estimate_instance(inst, _tokens_opt("--isl", isl), _tokens_opt("--osl", osl), _tokens_opt("--context", context), batch)
     for warning in result["warnings"]:
         typer.echo(f"warning: {warning}", err=True)
     if fmt is EstimateFormat.table:

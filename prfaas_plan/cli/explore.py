@@ -8,8 +8,8 @@ import typer
 
 from ..errors import PlanError
 from ..reports.export import write_atomic
-from ._common import (BudgetOpt, ExecutorOpt, Format, FormatOpt, ModeOpt, OutputOpt, ScenarioArg, SchedulerOpt, SetOpt, StrictOpt, TargetOpt, WorkersOpt,
-                      _console, emit, executor_from, exit_if_warning, handles_errors, output_format)
+from ._common import (BudgetOpt, ExecutorOpt, FormatOpt, ModeOpt, OutputOpt, ScenarioArg, SchedulerOpt, SetOpt, StrictOpt, TargetOpt, WorkersOpt, _console,
+                      emit, executor_from, exit_if_warning, handles_errors, progress_bar)
 
 
 # --- sweep --------------------------------------------------------------------------------------
@@ -45,15 +45,8 @@ def sweep(
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise PlanError(f"--plot {plot}: name the file .png or .svg")
     m = mode.value if mode else None
-    fmt_now = output_format(fmt, output)
-    with executor_from(executor, workers, scheduler) as ex:
-        if fmt_now is Format.table or output is not None:
-            from ..reports.render import progress
-
-            with progress(f"sweep {', '.join(k for k, _ in axes)}") as tick:
-                rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s, progress=tick, executor=ex, solver=solve)
-        else:
-            rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s, executor=ex, solver=solve)
+    with executor_from(executor, workers, scheduler) as ex, progress_bar(f"sweep {', '.join(k for k, _ in axes)}", fmt, output) as tick:
+        rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s, progress=tick, executor=ex, solver=solve)
     keys = [k for k, _ in axes]
     prov = provenance(sc, m or sc.mode, "sweep", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s, vary=vary)
     def table():
@@ -63,7 +56,7 @@ def sweep(
         con.print(sweep_table(sc, rows, keys, con.width))
 
     def workbook():
-        from ..reports.xlsx_review import sweep_workbook
+        from ..reports.xlsx_sweep import sweep_workbook
 
         return sweep_workbook(sc.name, rows, keys, prov)
 
@@ -101,16 +94,17 @@ def report(
     if not output.parent.exists():
         raise PlanError(f"{output}: folder {output.parent} does not exist")
     sc = load_scenario(scenario, parse_sets(set_))
-    rv = build_review(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s, command="report")
-    if suffix == ".xlsx":
-        from ..reports.xlsx_review import review_workbook
+    with progress_bar(f"report {sc.name}", None, output) as tick:
+        rv = build_review(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s, command="report", progress=tick)
+        if suffix == ".xlsx":
+            from ..reports.xlsx_review import review_workbook
 
-        write_atomic(output, review_workbook(rv))
-        written = [output]
-    else:
-        from ..reports.html_report import write_report
+            write_atomic(output, review_workbook(rv))
+            written = [output]
+        else:
+            from ..reports.html_report import write_report
 
-        written = write_report(rv, output)
+            written = write_report(rv, output)
     typer.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
     typer.echo(rv["plan"]["verdict"]["text"], err=True)
     exit_if_warning(strict, rv["plan"]["verdict"])

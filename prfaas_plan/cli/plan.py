@@ -22,6 +22,7 @@ def scenarios() -> None:
 @handles_errors
 def optimize(
     scenario: ScenarioArg,
+    set_: SetOpt = None,
     mode: ModeOpt = None,
     budget_usd_per_hour: BudgetOpt = None,
     target_req_per_s: TargetOpt = None,
@@ -49,11 +50,12 @@ def optimize(
     share of the uncertain samples."""
     from ..latency.plans import latency_columns
     from ..latency.plans import optimize as plan
+    from ..planning.overrides import parse_sets
     from ..planning.planner import PLAN_KEYS
     from ..planning.scenario import load_scenario
     from ..reports.provenance import provenance, provenance_columns
 
-    sc = load_scenario(scenario)
+    sc = load_scenario(scenario, parse_sets(set_))
     result = plan(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s)  # the plan with its latency and verdict
     for role, d in result["deployments"].items():
         for warning in d["warnings"]:

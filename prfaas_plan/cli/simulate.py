@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import PlanError
-from ._common import FormatOpt, ModeOpt, OutputOpt, ScenarioArg, _console, emit, handles_errors
+from ._common import FormatOpt, ModeOpt, OutputOpt, ScenarioArg, SetOpt, _console, emit, handles_errors, progress_bar
 
 
 class Policy(str, Enum):
@@ -60,6 +60,7 @@ def simulate(
     replan: Annotated[bool, typer.Option("--replan", help="Re-plan the local P/D split and t every period for the coming rate (lowest analytic P90 TTFT).")] = False,
     replan_period_s: Annotated[Optional[float], typer.Option("--replan-period-s", help="Re-planning period, seconds. Default: the rate shape's step, else 600 s.")] = None,
     switch_s: Annotated[float, typer.Option("--switch-s", help="Seconds a local node is out of service while it changes role (prefill <-> decode).")] = 60.0,
+    set_: SetOpt = None,
     mode: ModeOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
@@ -67,19 +68,21 @@ def simulate(
     """Discrete-event simulation of the planned deployment (or a baseline): TTFT mean / P50 / P90 /
     P99 (s), TPOT, throughput (req/s), utilisation and queues per pool, egress over time (Gbit/s),
     SLO attainment, offload share, and the request and token books (conservation)."""
+    from ..planning.overrides import parse_sets
     from ..planning.scenario import load_scenario
     from ..reports.provenance import provenance, provenance_columns
     from ..simulation.run import simulate_scenario
 
     if not switch_s >= 0:
         raise PlanError(f"--switch-s must be >= 0 s, got {switch_s:g}")
-    sc = load_scenario(scenario)
+    sc = load_scenario(scenario, parse_sets(set_))
     m = mode.value if mode else None
-    result = simulate_scenario(sc, baseline=baseline.value, load=load, arrival_req_per_s=arrival_req_per_s, trace=trace, duration_s=duration_s,
-                               policy=policy.value, seed=seed, link_drop_at_s=link_drop_at_s, link_drop_frac=link_drop_frac, rate_shape=rate_shape,
-                               burst_cv2=burst_cv2, warmup_s=warmup_s, ttft_slo_s=ttft_slo_s, mode=m, policy_params=_params(policy_param),
-                               cache_blocks=None if prefix_cache is PrefixCacheSize.unlimited else "hbm", replan=replan,
-                               replan_period_s=replan_period_s, switch_s=switch_s)
+    with progress_bar("simulate: arrivals", fmt, output) as tick:
+        result = simulate_scenario(sc, baseline=baseline.value, load=load, arrival_req_per_s=arrival_req_per_s, trace=trace, duration_s=duration_s,
+                                   policy=policy.value, seed=seed, link_drop_at_s=link_drop_at_s, link_drop_frac=link_drop_frac, rate_shape=rate_shape,
+                                   burst_cv2=burst_cv2, warmup_s=warmup_s, ttft_slo_s=ttft_slo_s, mode=m, policy_params=_params(policy_param),
+                                   cache_blocks=None if prefix_cache is PrefixCacheSize.unlimited else "hbm", replan=replan,
+                                   replan_period_s=replan_period_s, switch_s=switch_s, progress=tick)
     prov = provenance(sc, result["mode"], "simulate", load=load, arrival_req_per_s=arrival_req_per_s, trace=trace, duration_s=duration_s,
                       policy=policy.value, policy_param=policy_param, seed=seed, link_drop_at_s=link_drop_at_s, link_drop_frac=link_drop_frac,
                       rate_shape=rate_shape, burst_cv2=burst_cv2, baseline=baseline.value, ttft_slo_s=ttft_slo_s, warmup_s=warmup_s,

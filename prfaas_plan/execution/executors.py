@@ -6,14 +6,20 @@ One interface, three back ends (dask.distributed's ``ClientExecutor`` idea: the 
 - ``serial``: in this process, one task after another. Every task and its result is pickled and
   unpickled on the way, exactly as a worker would receive them, so a task that cannot travel to
   a worker fails here, in the tests, and not only on a cluster;
-- ``process``: a local process pool (``concurrent.futures``, the ``spawn`` start method: a fresh
-  interpreter per worker, the same on every OS);
+- ``process``: a local process pool (``concurrent.futures``). On Linux the workers are forked
+  when the pool starts (at once, before the caller starts any thread such as a progress bar):
+  they begin with everything this process has imported, where a spawned worker spends ~1 s
+  importing numpy and the planner first. Elsewhere (macOS, Windows) they are spawned;
+  ``start_method="spawn"`` asks for that on Linux too;
 - ``dask``: a Dask distributed cluster: ``scheduler`` joins a running one (its workers must have
   prfaas-plan installed), without it a ``LocalCluster`` of ``workers`` processes is started here
   (and closed with the executor). Needs the optional extra: ``pip install ".[distributed]"``.
 
-Workers run one BLAS thread each (``OMP_NUM_THREADS`` and friends set before numpy loads in a
-spawned worker; Dask's nanny sets the same by default), so N workers use N cores, not N x cores.
+Workers run one BLAS thread each, so N workers use N cores, not N x cores: a spawned worker
+gets ``OMP_NUM_THREADS`` and friends before numpy loads (Dask's nanny sets the same by default);
+a forked one keeps the parent's BLAS, which the CLI loads with one thread (``cli/values.py``;
+from Python, set ``OPENBLAS_NUM_THREADS=1`` before importing numpy, or spawn). The planner's
+linear algebra is a few tiny fits, so BLAS threads cost start-up, never speed.
 
 Results are identical whichever executor runs them: a task's result depends on the task alone
 (tests/test_executors.py runs the same work on all three and compares).
@@ -23,7 +29,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 
 from ..errors import PlanError
 
@@ -88,16 +96,19 @@ class Executor:
 class ProcessExecutor(Executor):
     kind = "process"
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, start_method: str | None = None):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         self.workers = workers
+        self.start_method = start_method or ("fork" if sys.platform.startswith("linux") else "spawn")
         saved = {v: os.environ.get(v) for v in BLAS_THREAD_VARS}
-        cap_blas_threads()  # inherited by the spawned workers before they import numpy
+        cap_blas_threads()  # inherited by spawned workers before they import numpy
         try:
-            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=cap_blas_threads)
-            self._pool.submit(int, 0).result()  # start the workers now, under the capped environment
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(self.start_method), initializer=cap_blas_threads)
+            self._pool.submit(int, 0).result()  # start the workers now (forked: all of them, before any thread of the caller's)
+        except BrokenProcessPool as exc:
+            raise PlanError(f"executor: the process pool could not start ({exc})") from None
         finally:
             for v, old in saved.items():
                 if old is None:
@@ -106,7 +117,10 @@ class ProcessExecutor(Executor):
                     os.environ[v] = old
 
     def imap(self, fn: Callable, items: Iterable) -> Iterator:
-        return self._pool.map(fn, items)
+        try:
+            yield from self._pool.map(fn, items)
+        except BrokenProcessPool as exc:
+            raise PlanError(f"executor: a worker process died ({exc}); try fewer --workers") from None
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -143,9 +157,12 @@ class DaskExecutor(Executor):
             self._cluster.close()
 
 
-def make_executor(kind: str = "serial", workers: int | None = None, scheduler: str | None = None, processes: bool = True) -> Executor:
+def make_executor(kind: str = "serial", workers: int | None = None, scheduler: str | None = None, processes: bool = True,
+                  start_method: str | None = None) -> Executor:
     """The executor ``kind`` (see the module docstring). ``scheduler`` implies ``dask``;
-    ``processes=False`` runs a LocalCluster's workers as threads of this process (tests)."""
+    ``processes=False`` runs a LocalCluster's workers as threads of this process (tests, with one
+    worker: the tasks' per-process caches are not shared between threads); ``start_method``:
+    the process pool's (default fork on Linux, else spawn)."""
     if scheduler and kind == "serial":
         kind = "dask"
     if kind not in KINDS:
@@ -158,7 +175,7 @@ def make_executor(kind: str = "serial", workers: int | None = None, scheduler: s
     if kind == "serial":
         return Executor()
     if kind == "process":
-        return ProcessExecutor(n)
+        return ProcessExecutor(n, start_method)
     return DaskExecutor(n, scheduler, processes)
 
 

@@ -8,12 +8,13 @@ latency sources, workload, SLO, mode) share it, and points that pose the same op
 problem (e.g. a key that only moves the arrival rate) share its answer. The optimizer itself
 runs once per distinct problem.
 
-Executors. The points run as tasks of contiguous points (:class:`SweepTask`: the scenario by
-file and overrides, the axes, the points' indices) on an executor
+Executors. The points run as tasks of contiguous points (:class:`SweepTask`: the scenario
+file's mapping, its path and overrides, the axes, the points) on an executor
 (:mod:`prfaas_plan.execution.executors`): in this process (default), on a process pool or on
-Dask. A worker reads the scenario file once per sweep and shares throughput models and answers
-among the points it is given (caches scoped to the sweep's token); a row depends on its point
-alone, so every executor gives the same rows.
+Dask. A worker shares throughput models and answers among the points it is given (caches scoped
+to the sweep's token); a row depends on its point alone, so every executor gives the same rows.
+Paths inside the scenario (a model or trace file) resolve from the scenario's folder, which a
+remote Dask worker must see at the same path; catalog names resolve anywhere.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ class SweepTask:
 
     token: str
     scenario_path: str
+    mapping: dict  # the scenario file's YAML mapping, read once by the caller
+    name: str
     overrides: tuple[Override, ...]
     axes: tuple[tuple[str, tuple], ...]
     points: tuple[tuple, ...]
@@ -85,13 +88,12 @@ def sweep_points(task: SweepTask) -> list[dict]:
     """The rows of ``task``'s points (an executor task: module-level, so it pickles)."""
     if _WORKER.get("token") != task.token:
         _WORKER.clear()
-        _WORKER.update(token=task.token, file=open_catalog_file("scenarios", task.scenario_path), tms={}, answers={})
-    path, f, name = _WORKER["file"]
+        _WORKER.update(token=task.token, tms={}, answers={})
     tms, answers, rows = _WORKER["tms"], _WORKER["answers"], []
     for pt in task.points:
         point = tuple(Override(k, v) for (k, _), v in zip(task.axes, pt))
         try:
-            s = scenario_from_mapping(f.data, Path(path), name, task.overrides + with_price_sources(point))
+            s = scenario_from_mapping(task.mapping, Path(task.scenario_path), task.name, task.overrides + with_price_sources(point))
         except PlanError as exc:
             raise PlanError(f"--vary at {', '.join(o.label for o in point)}: {exc}") from None
         m = task.mode or s.mode
@@ -126,9 +128,10 @@ def sweep(sc: Scenario, axes: list[tuple[str, list]], mode: str | None = None, b
     points = list(itertools.product(*(vals for _, vals in axes)))
     parts = chunks(len(points), executor) if executor.workers > 1 else [range(a, min(a + SERIAL_TASK_POINTS, len(points)))
                                                                          for a in range(0, len(points), SERIAL_TASK_POINTS)]
+    path, f, name = open_catalog_file("scenarios", sc.path)
     token = uuid.uuid4().hex
     axes_t = tuple((k, tuple(v)) for k, v in axes)
-    tasks = [SweepTask(token, sc.path, sc.overrides, axes_t, tuple(points[r.start:r.stop]), mode, budget_usd_per_hour, target_req_per_s,
+    tasks = [SweepTask(token, str(path), f.data, name, sc.overrides, axes_t, tuple(points[r.start:r.stop]), mode, budget_usd_per_hour, target_req_per_s,
                        solver) for r in parts]
     rows: list[dict] = []
     for part in executor.imap(sweep_points, tasks):

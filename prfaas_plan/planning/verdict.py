@@ -49,11 +49,12 @@ def _latency_problems(result: dict, slo: dict, arr: float) -> list[str]:
 
 def verdict(result: dict) -> dict:
     """``{"ok": bool, "text": one line, "problems": [...]}`` for an ``optimize`` result. A problem
-    for each demand missed: Lambda_max below the arrival rate; each stated TTFT level (``slo``:
+    for each demand missed: Lambda_max below the arrival rate (named, and beside the target when
+    the question was a target); each stated TTFT level (``slo``:
     ``ttft_p90_s``, ``ttft_p99_s``, ``ttft_mean_s``) above its SLO at the arrival rate (read from
     ``latency``, once it is added) and TPOT above its SLO; a pool above its
-    ``max_utilisation_frac`` at the arrival rate (also read from ``latency``); the cost over the budget; the target not
-    reached (with a TTFT SLO: the goodput below it); an equal-cost baseline (cost <= the plan's)
+    ``max_utilisation_frac`` at the arrival rate (also read from ``latency``); the cost over the
+    budget; the target not reached (with a TTFT SLO: the goodput below it); an equal-cost baseline (cost <= the plan's)
     serving more req/s than the plan (goodput against goodput where a TTFT SLO is stated)."""
     lam = result["throughput_req_per_s"]
     slo = result.get("slo") or {}
@@ -61,10 +62,13 @@ def verdict(result: dict) -> dict:
     load = result.get("load")
     if load:
         arr = load["arrival_req_per_s"]
+        # name the rate checked: with a target question the plan was sized for another rate
+        which = "workload.arrival_req_per_s" + (f"; the plan is sized for the target {result['target_req_per_s']:g} req/s"
+                                                if result.get("objective") == "target" and result.get("target_req_per_s") else "")
         if lam < arr * (1 - _RTOL):
-            problems.append(f"cannot carry the scenario's {arr:g} req/s: Lambda_max is {lam:.3g} req/s ({lam / arr:.0%} of it)")
+            problems.append(f"cannot carry the scenario's {arr:g} req/s ({which}): Lambda_max is {lam:.3g} req/s ({lam / arr:.0%} of it)")
         else:
-            good.append(f"carries the scenario's {arr:g} req/s with {max(load['headroom_frac'], 0.0):.0%} headroom")
+            good.append(f"carries the scenario's {arr:g} req/s ({which}) with {max(load['headroom_frac'], 0.0):.0%} headroom")
         latency = _latency_problems(result, slo, arr)
         problems += latency
         if not latency and result.get("latency") and any(slo.get(k) is not None for k, _, _ in _LEVELS):

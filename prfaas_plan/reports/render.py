@@ -168,7 +168,8 @@ def print_plan(con: Console, sc: Scenario, r: dict) -> None:
     names = {"homogeneous": "homogeneous PD, same GPUs", "homogeneous_equal_cost": "homogeneous PD, same cost", "naive": "naive heterogeneous"}
     rows += [{"plan": names[k], **b} for k, b in r["baselines"].items() if b]
     cols = [("plan", "plan", text), ("n_prfaas", "PrfaaS", fmt("d")), ("n_pd_prefill", "PD-P", fmt("d")), ("n_pd_decode", "PD-D", fmt("d")),
-            ("throughput_req_per_s", "req/s", fmt(".3f")), ("cost_usd_per_hour", "$/hour", fmt(",.2f")), ("bottleneck", "binding", text),
+            ("throughput_req_per_s", "req/s", fmt(".3f")), ("cost_usd_per_hour", "$/hour", fmt(",.2f")),
+            ("usd_per_million_tokens", "$/M tok", lambda v: fmt(".3f")((v or {}).get("total"))), ("bottleneck", "binding", text),
             ("plan_vs_baseline", "PrfaaS plan gain", lambda v: "-" if v is None else f"{v:.2f}x")]
     if r.get("latency"):
         cols += _latency_cols(r)
@@ -223,7 +224,11 @@ def whatif_table(sc: Scenario, rows: list[dict]) -> list[Table]:
 
 def sweep_table(sc: Scenario, rows: list[dict], keys: list[str], width: int | None = None) -> Table:
     """One row per point; on a narrow terminal the columns after req/s are left out first."""
-    cols: list[Column] = [(k, k, lambda v: f"{v:,.4g}" if isinstance(v, float) else text(v)) for k in keys]  # the whole key: prfaas.hardware, not hardware
+    from .labels import axis_label
+
+    # the varied keys in words with their units, prefix kept on a line of its own ("link." over
+    # "bandwidth (Gbit/s)") so that no header breaks inside a word; the title names the exact keys
+    cols: list[Column] = [(k, axis_label(k).replace(".", ".\n", 1), lambda v: f"{v:,.4g}" if isinstance(v, float) else text(v)) for k in keys]
     prices = [(f"{role}_usd_per_gpu_hour", f"{name} $/GPU-h", fmt(".2f")) for role, name in (("prfaas", "PrfaaS"), ("local", "local"))]
     moved = [c for c in prices if f"{c[0].split('_')[0]}.hardware" in keys]  # a varied part's price stays in view beside it
     cols += moved
@@ -272,7 +277,8 @@ def estimate_tables(r: dict) -> list[Table]:
     pairs = [
         ("instance", f"{r['gpus']} x {r['hardware']} ({r['deployment']}; scale-up domain {r['scaleup_domain_gpus']} GPUs)"),
         ("as engine flags", f"SGLang {r['sglang_flags']}"),
-        ("dtypes", f"weights {r['weights']}, experts {r['moe_weights']}, attention {r['attention_dtype']}, KV {r['kv_dtype']}"),
+        ("dtypes", f"weights {r['weights']}, experts {r['moe_weights']}, attention {r['attention_dtype']}, KV {r['kv_dtype']}"
+                   + (f", recurrent state {r['state_dtype']}" if r.get("state_dtype") else "")),
         ("weights per GPU", f"{r['weight_gb_per_gpu']:,.1f} GB of {r['usable_memory_gb_per_gpu']:,.1f} GB usable"
                             + ("" if r["weights_fit"] else "  (DO NOT FIT: the engine must offload)")),
         ("TTFT, one request alone", f"{r['ttft_single_request_s']:.3f} s{_band(r, 'ttft_single_request_s', '.3f')} at ISL {r['isl']:,}, "
@@ -356,7 +362,8 @@ def risk_tables(r: dict) -> list[Table]:
                         ("source", "source", text)], title=head)
     demands = rows_table(r["demands"], [("condition", "demand", text), ("probability", "P(met)", lambda v: f"{v:.1%}"),
                                         ("stderr", "+/- (1 s.e.)", lambda v: f"{v:.1%}"), ("samples_met", "samples", fmt(",d"))],
-                         title="Probability of meeting each demand")
+                         title="Probability of meeting each demand" if r["demands"] else
+                         "No demand stated: give workload.arrival_req_per_s, a target or a budget (or slo.ttft_p90_s with a rate) to judge the plan against")
     g = lambda v: "unstable" if isinstance(v, float) and math.isinf(v) else fmt(",.4g")(v)  # noqa: E731
     names = {"throughput_req_per_s": "Lambda_max (req/s)", "goodput_req_per_s": "goodput (req/s)",
              "ttft_p90_s": "P90 TTFT at the demand (s)", "cost_usd_per_hour": "$/hour"}

@@ -61,9 +61,24 @@ def _safe(fn):
         return {"error": str(exc)}
 
 
+#: The slow steps of :func:`build_review`, for its ``progress(done, total)``: the plan, the
+#: what-ifs, the histogram, Fig. 5, the link and budget curves, the KV curves.
+REVIEW_STEPS = 7
+
+
 def build_review(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float | None = None,
-                 target_req_per_s: float | None = None, command: str = "report") -> dict:
-    result = optimize(sc, mode, budget_usd_per_hour, target_req_per_s)  # with latency and the SLO-aware solver, as `optimize` prints it
+                 target_req_per_s: float | None = None, command: str = "report", progress=None) -> dict:
+    """Everything a design review shows (the report, the reviewer's workbook); ``progress(done,
+    total)`` (optional) is called after each of its :data:`REVIEW_STEPS` slow steps."""
+    done = [0]
+
+    def step(value):
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], REVIEW_STEPS)
+        return value
+
+    result = step(optimize(sc, mode, budget_usd_per_hour, target_req_per_s))  # with latency and the SLO-aware solver, as `optimize` prints it
     m = result["mode"]
     return {
         "provenance": provenance(sc, m, command, budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s),
@@ -71,10 +86,10 @@ def build_review(sc: Scenario, mode: str | None = None, budget_usd_per_hour: flo
         "answer": answer(sc, result),
         "plan": result,
         "inputs": input_rows(sc),
-        "whatifs": whatif_rows(sc, m, budget_usd_per_hour, target_req_per_s, base=result, solver=solve),
-        "histogram": curves.length_histogram(sc.workload.input if sc.workload.uncached_input is None else sc.workload.uncached_input),
-        "fig5": curves.fig5(sc, result, m),
-        "link_curve": curves.link_curve(sc, result, m),
-        "budget_curve": curves.budget_curve(sc, result, m),
-        "kv": kv_curves(sc),
+        "whatifs": step(whatif_rows(sc, m, budget_usd_per_hour, target_req_per_s, base=result, solver=solve)),
+        "histogram": step(curves.length_histogram(sc.workload.input if sc.workload.uncached_input is None else sc.workload.uncached_input)),
+        "fig5": step(curves.fig5(sc, result, m)),
+        "link_curve": step(curves.link_curve(sc, result, m)),
+        "budget_curve": step(curves.budget_curve(sc, result, m)),
+        "kv": step(kv_curves(sc)),
     }

@@ -37,7 +37,8 @@ BASELINE_NAMES = {"homogeneous": "Homogeneous PD, same GPUs", "homogeneous_equal
                   "naive": "Naive heterogeneous"}
 
 
-def _get(d: dict, dotted: str):
+def dotted_get(d: dict, dotted: str):
+    """``d["a"]["b"]`` for ``"a.b"``; None where a part is missing."""
     for part in dotted.split("."):
         d = d.get(part) if isinstance(d, dict) else None
     return d
@@ -56,7 +57,7 @@ def plan_rows(r: dict) -> list[tuple[str, str, str | None]]:
             ("$ per million input tokens (prefill side)", "usd_per_million_tokens.input", ".3f"),
             ("$ per million output tokens (decode)", "usd_per_million_tokens.output", ".3f"),
             ("$ per million tokens, input + output", "usd_per_million_tokens.total", ".3f"),
-            ("rate the token costs are at (req/s)", "usd_per_million_tokens.served_req_per_s", ".3f"),
+            ("rate served, for the token costs (req/s)", "usd_per_million_tokens.served_req_per_s", ".3f"),
             ("binding", "bottleneck", "s"), ("PrfaaS plan gain", "plan_vs_baseline", ".2f")]
     if not r.get("latency"):
         return rows
@@ -77,7 +78,7 @@ def _plan_cell(d: dict, key: str, full: str, fmt: str | None, is_plan: bool) -> 
             c.text += "x"
             c.flag = "warning" if v < 1 else None
         return c
-    v = _get(d, key)
+    v = dotted_get(d, key)
     if fmt is None:
         return Cell(_t(v), full, v)
     if v is None and key.startswith("latency.at_arrival_rate.") and (d.get("latency") or {}).get("at_arrival_rate_error"):

@@ -9,6 +9,7 @@ baselines, Capacities, What-ifs, Sweeps); :func:`table_workbook` any list of row
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 
 #: Number formats by the unit a key's name carries (units in names, house style).
@@ -16,6 +17,7 @@ FORMATS = (("usd_per_million", "0.000"), ("_frac", "0.0%"), ("_tokens", "#,##0")
            ("usd_per_1k_requests", "0.0000"), ("_usd_per_gpu_hour", "0.00"), ("_gbit_per_s", "#,##0.0"), ("_s", "0.000"),
            ("_bytes", "#,##0"), ("_mib", "#,##0.0"), ("n_", "0"), ("_vs_", "0.00\"x\""), ("gain", "0.00\"x\""))
 MAX_WIDTH = 60
+BOLD_WIDTH = 1.2  # a bold header character is about this many default-width characters wide
 TEXT_WIDTH = 42  # longer text wraps within this width
 
 
@@ -100,8 +102,8 @@ class Sheet:
 
     def _fit(self, col: int, v, fmt, header: bool = False) -> None:
         n = _shown_len(v, fmt) + 2
-        if header:
-            n = min(n, 18)  # long headers wrap instead of widening number columns
+        if header:  # long headers wrap at spaces instead of widening number columns, never inside a word
+            n = max(min(n, 18), math.ceil(max((len(w) for w in str(v).split()), default=1) * BOLD_WIDTH) + 2)
         elif isinstance(v, str):
             n = min(n, TEXT_WIDTH)
         self.widths[col] = max(self.widths.get(col, 8), min(n, MAX_WIDTH))
@@ -174,22 +176,50 @@ def table_workbook(sheets: dict[str, list[dict]], about: list[tuple[str, object]
     return save(wb)
 
 
-def line_chart(ws, title: str, x_title: str, y_title: str, x_ref, series: list[tuple[str, object]], anchor: str, log_x: bool = False):
-    """A native scatter-with-lines chart of ``series`` (name, reference) against ``x_ref``."""
+def _chart_title(text: str, size_pt: int = 11):
+    """A chart title in a readable size (the default is 18 pt, which spills past a small chart)."""
+    from openpyxl.chart.text import RichText, Text
+    from openpyxl.chart.title import Title
+    from openpyxl.drawing.text import CharacterProperties, Paragraph, ParagraphProperties, RegularTextRun
+
+    props = CharacterProperties(sz=size_pt * 100, b=True)
+    para = Paragraph(pPr=ParagraphProperties(defRPr=props), r=[RegularTextRun(rPr=props, t=text)])
+    return Title(tx=Text(rich=RichText(p=[para])), overlay=False)
+
+
+def line_chart(ws, title: str, x_title: str, y_title: str, x_ref, series: list[tuple[str, object]], anchor: str, log_x: bool = False,
+               x_range: tuple[float, float] | None = None):
+    """A native scatter-with-lines chart of ``series`` (name, reference) against ``x_ref``: one
+    colour-blind-safe colour per series (:data:`labels.PALETTE`), y from 0, the x axis over
+    ``x_range`` (the data's) rather than the spreadsheet's rounded-up axis, the legend below."""
     from openpyxl.chart import ScatterChart, Series
 
+    from .labels import PALETTE
+
     ch = ScatterChart()
-    ch.title, ch.style = title, 13
+    ch.title = _chart_title(title)
+    ch.style = 2  # plain; the colours are set per series below
     ch.x_axis.title, ch.y_axis.title = x_title, y_title
     ch.x_axis.delete = ch.y_axis.delete = False
+    ch.y_axis.scaling.min = 0
+    ch.x_axis.number_format = ch.y_axis.number_format = "#,##0.##"
     if log_x:
         ch.x_axis.scaling.logBase = 10
-    for name, ref in series:
+    if x_range is not None:
+        ch.x_axis.scaling.min, ch.x_axis.scaling.max = x_range
+    for i, (name, ref) in enumerate(series):
+        colour = PALETTE[i % len(PALETTE)].lstrip("#")
         s = Series(ref, x_ref, title=name)
+        s.graphicalProperties.line.solidFill = colour
+        s.graphicalProperties.line.width = 22000  # EMU, ~1.75 pt
         s.marker.symbol = "circle"
-        s.marker.size = 4
+        s.marker.size = 5
+        s.marker.graphicalProperties.solidFill = colour
+        s.marker.graphicalProperties.line.solidFill = colour
+        s.smooth = False
         ch.series.append(s)
-    ch.height, ch.width = 7.5, 13
+    ch.legend.position = "b"
+    ch.height, ch.width = 8, 15
     ws.add_chart(ch, anchor)
     return ch
 

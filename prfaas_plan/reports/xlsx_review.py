@@ -10,9 +10,9 @@ where it is. See :mod:`xlsx` for the styling."""
 from __future__ import annotations
 
 from .export import flat
-from .provenance import provenance_columns
-from .review_tables import BASELINE_NAMES, _get
-from .xlsx import Sheet, define_section, line_chart, new_workbook, number_format, rows_sheet, save
+from .review_tables import BASELINE_NAMES, dotted_get
+from .xlsx import Sheet, define_section, new_workbook, number_format, rows_sheet, save
+from .xlsx_sweep import CHART_ROWS, about_sheet, sweep_block
 
 
 def _summary(wb, rv: dict) -> Sheet:
@@ -60,14 +60,14 @@ def _cost_and_latency_items(r: dict) -> list[tuple[str, object, str, str]]:
     m = r["usd_per_million_tokens"]
     items = [("PrfaaS price", r["prfaas_usd_per_gpu_hour"], "$/GPU-hour", "_usd_per_gpu_hour"),
              ("local price", r["local_usd_per_gpu_hour"], "$/GPU-hour", "_usd_per_gpu_hour"),
-             (f"$ per million input tokens (prefill side, at {m['served_req_per_s']:.3g} req/s)", m["input"], "$", "usd_per_million"),
+             (f"$ per M input tokens (at {m['served_req_per_s']:.3g} req/s)", m["input"], "$", "usd_per_million"),
              ("$ per million output tokens (decode)", m["output"], "$", "usd_per_million"),
              ("$ per million tokens, input + output", m["total"], "$", "usd_per_million")]
     if r.get("ttft_p90_slo_s") is not None:
         items.append(("SLO: P90 TTFT at most", r["ttft_p90_slo_s"], "s", "ttft_p90_s"))
     for label, key, _ in plan_rows(r):
         if key.startswith("latency."):
-            v = _get(r, key)
+            v = dotted_get(r, key)
             err = (r["latency"] or {}).get("at_arrival_rate_error") if key.startswith("latency.at_arrival_rate.") else None
             items.append((label.rsplit(" (", 1)[0] if label.endswith("(s)") else label, "unstable" if v is None and err else v,
                           "s" if key.endswith("_s") else "req/s", key.rsplit(".", 1)[-1]))
@@ -114,7 +114,7 @@ def _plan(wb, rv: dict) -> list[tuple[str, str, int, int]]:
         n = top + i
         rows.append([name] + [d[k] for k, _ in _PLAN_COLS[1:]]
                     + [f"=IF({lam_col}{n}>0,{cost_col}{n}/({lam_col}{n}*3.6),\"-\")", f"=IF({lam_col}{n}>0,${lam_col}${top}/{lam_col}{n},\"-\")", d["bottleneck"]]
-                    + [_get(d, k) for k, _ in _PLAN_EXTRA])
+                    + [dotted_get(d, k) for k, _ in _PLAN_EXTRA])
     s.table(header, rows, keys=keys, freeze=True)
     s.line("formulas", "$ per 1k requests = ($/hour) / (req/s x 3.6); plan gain = this plan's Lambda / the row's Lambda")
     s.line("baselines", "homogeneous PD: the local part alone, with the same GPU count or the same cost")
@@ -182,61 +182,15 @@ def _whatifs(wb, rv: dict) -> list[tuple[str, str, int, int]]:
     return [("What-ifs", s.ws.title, 1, whatif_end), ("Sweeps", s.ws.title, sweeps, s.row - 1)]
 
 
-def sweep_block(s: Sheet, title: str, rows: list[dict], x_key: str, x_title: str, y_keys: list[tuple[str, str]], anchor_col: str, log_x: bool = False) -> None:
-    """A sweep table with a native chart of each ``y_keys`` column against ``x_key`` beside it."""
-    from openpyxl.chart import Reference
-
-    s.title(title)
-    ok = [r for r in rows if r.get("error") is None]
-    keys = [x_key] + [k for k, _ in y_keys]
-    chart_row = s.row
-    first, last = s.table([x_title] + [h for _, h in y_keys], [[r.get(k) for k in keys] for r in ok], keys=keys, freeze=True)
-    if not ok:
-        return
-    x_ref = Reference(s.ws, min_col=1, min_row=first, max_row=last)
-    series = [(h, Reference(s.ws, min_col=2 + i, min_row=first, max_row=last)) for i, (_, h) in enumerate(y_keys[:1])]
-    line_chart(s.ws, title, x_title, y_keys[0][1], x_ref, series, f"{anchor_col}{chart_row}", log_x)
-    if len(y_keys) > 1:
-        series = [(h, Reference(s.ws, min_col=2 + i + 1, min_row=first, max_row=last)) for i, (_, h) in enumerate(y_keys[1:2])]
-        line_chart(s.ws, f"{y_keys[1][1]} vs {x_title}", x_title, y_keys[1][1], x_ref, series, f"{chr(ord(anchor_col) + 8)}{chart_row}", log_x)
-
-
-def grid_block(s: Sheet, title: str, rows: list[dict], keys: list[str], y_key: str, y_title: str, max_series: int = 8) -> None:
-    """A 2-D sweep: the table ordered by the second key, and a native chart with one line of
-    ``y_key`` against the first key per value of the second (up to ``max_series`` of them)."""
-    from openpyxl.chart import Reference
-
-    k1, k2 = keys
-    seconds = list(dict.fromkeys(r[k2] for r in rows))
-    ordered = sorted(rows, key=lambda r: seconds.index(r[k2]))
-    cols = [k1, k2, "threshold_tokens", "n_prfaas", "n_pd_prefill", "n_pd_decode", "link_gbit_per_s", "throughput_req_per_s",
-            "cost_usd_per_hour", "usd_per_1k_requests", "bottleneck", "error"]
-    s.title(title)
-    top = s.row
-    first, last = s.table(cols, [[r.get(c) for c in cols] for r in ordered], keys=cols, freeze=True)
-    y_col = cols.index(y_key) + 1
-    block = len(ordered) // len(seconds)
-    step = max(1, -(-len(seconds) // max_series))
-    series = []
-    for i in range(0, len(seconds), step):
-        a = first + i * block
-        series.append((f"{k2} = {seconds[i]}", Reference(s.ws, min_col=y_col, min_row=a, max_row=a + block - 1)))
-    x_ref = Reference(s.ws, min_col=1, min_row=first, max_row=first + block - 1)
-    line_chart(s.ws, f"{y_title} vs {k1}", k1, y_title, x_ref, series, f"N{top}")
-
-
-CHART_ROWS = 17  # rows a chart (7.5 cm high) covers, with a gap
-
-
 def _sweeps(s: Sheet, rv: dict) -> int:
     """The Sweeps section: the planned fleet vs link bandwidth, re-planned at each budget; returns
     its first row."""
     start = s.row
-    sweep_block(s, "Sweeps: the planned fleet vs link bandwidth", rv["link_curve"], "link.bandwidth_gbit_per_s", "link Gbit/s",
-                [("throughput_req_per_s", "Lambda req/s"), ("cost_usd_per_hour", "$/hour"), ("usd_per_1k_requests", "$ per 1k req")], "F", log_x=True)
+    sweep_block(s, "Sweeps: the planned fleet vs link bandwidth", rv["link_curve"], "link.bandwidth_gbit_per_s",
+                ["throughput_req_per_s", "cost_usd_per_hour", "usd_per_1k_requests", "usd_per_million_tokens.total"], "G", log_x=True)
     s.row = second = max(s.row, start + CHART_ROWS + 1)
-    sweep_block(s, "Sweeps: re-planned at each budget", rv["budget_curve"], "objective.budget_usd_per_hour", "budget $/hour",
-                [("usd_per_1k_requests", "$ per 1k req"), ("throughput_req_per_s", "Lambda req/s"), ("cost_usd_per_hour", "$/hour")], "F", log_x=True)
+    sweep_block(s, "Sweeps: re-planned at each budget", rv["budget_curve"], "objective.budget_usd_per_hour",
+                ["usd_per_1k_requests", "throughput_req_per_s", "cost_usd_per_hour", "usd_per_million_tokens.total"], "G", log_x=True)
     s.row = max(s.row, second + CHART_ROWS + 1)  # the section ends below its last chart
     return start
 
@@ -255,26 +209,8 @@ def review_workbook(rv: dict) -> bytes:
     return save(wb)
 
 
-def _about(wb, prov: dict) -> None:
-    rows_sheet(wb, "About", [{"key": k, "value": str(v)} for k, v in provenance_columns(prov).items()]).finish()
-
-
 def whatif_workbook(rows: list[dict], prov: dict) -> bytes:
     wb = new_workbook()
     rows_sheet(wb, "What-ifs", [flat(r) for r in rows], "Re-plan = buy again; stress = the planned fleet and link under the new conditions").finish()
-    _about(wb, prov)
-    return save(wb)
-
-
-def sweep_workbook(name: str, rows: list[dict], keys: list[str], prov: dict) -> bytes:
-    """A sweep: its table with a native chart (one line per value of the second key, if any)."""
-    wb = new_workbook()
-    s = Sheet(wb, "Sweep")
-    if len(keys) == 1:
-        sweep_block(s, f"{name}: {keys[0]}", rows, keys[0], keys[0],
-                    [("throughput_req_per_s", "Lambda req/s"), ("usd_per_1k_requests", "$ per 1k req"), ("cost_usd_per_hour", "$/hour")], "F")
-    else:
-        grid_block(s, f"{name}: {keys[0]} x {keys[1]}", rows, keys, "throughput_req_per_s", "Lambda req/s")
-    s.finish()
-    _about(wb, prov)
+    about_sheet(wb, prov)
     return save(wb)

@@ -51,7 +51,7 @@ def question(sc: Scenario, budget_usd_per_hour: float | None = None, target_req_
 def run_samples(sc: Scenario, fleet: Fleet, mode: str, q: Question, rows: np.ndarray, executor: Executor | None = None) -> list[dict]:
     """Outcomes of every factor row on ``fleet`` (in order), on ``executor`` (default: serial)."""
     executor = executor or Executor()
-    tasks = [Chunk(sc.path, sc.overrides, mode, fleet, q, r.start, rows[r.start:r.stop]) for r in chunks(len(rows), executor)]
+    tasks = [Chunk(sc, mode, fleet, q, r.start, rows[r.start:r.stop]) for r in chunks(len(rows), executor)]
     return [o for part in executor.map(evaluate_chunk, tasks) for o in part]
 
 

@@ -41,7 +41,7 @@ from ..latency.plans import goodput_req_per_s
 from ..latency.ttft import ttft
 from ..planning.optimizer import balance
 from ..planning.planner import fleet_problem, throughput_model
-from ..planning.scenario import Scenario, load_scenario, with_input_scale
+from ..planning.scenario import Scenario, with_input_scale
 from ..planning.uncertainty import QUANTITIES
 
 COL = {name: j for j, name in enumerate(QUANTITIES)}
@@ -206,11 +206,10 @@ def cost_usd_per_hour(sc: Scenario, fleet: Fleet, row: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class Chunk:
-    """Samples ``first`` .. ``first + len(rows) - 1`` for one worker: the scenario by file and
-    overrides (re-read in the worker), the mode, the fleet, the question and the factor rows."""
+    """Samples ``first`` .. ``first + len(rows) - 1`` for one worker: the scenario itself (it
+    pickles: a worker needs no file), the mode, the fleet, the question and the factor rows."""
 
-    scenario_path: str
-    overrides: tuple
+    scenario: Scenario
     mode: str
     fleet: Fleet
     question: Question
@@ -218,17 +217,8 @@ class Chunk:
     rows: np.ndarray
 
 
-_SCENARIOS: dict = {}  # (path, overrides) -> Scenario, per worker process
-
-
 def evaluate_chunk(chunk: Chunk) -> list[dict]:
     """:func:`evaluate_sample` for every row of ``chunk`` (an executor task; module-level so it pickles)."""
-    key = (chunk.scenario_path, chunk.overrides)
-    if key not in _SCENARIOS:
-        if len(_SCENARIOS) > 8:
-            _SCENARIOS.clear()
-        _SCENARIOS[key] = load_scenario(chunk.scenario_path, chunk.overrides)
-    sc = _SCENARIOS[key]
     contexts: dict[float, Context] = {}
     out = []
     for row in chunk.rows:
@@ -236,6 +226,6 @@ def evaluate_chunk(chunk: Chunk) -> list[dict]:
         if f not in contexts:
             if len(contexts) > 4:
                 contexts.clear()
-            contexts[f] = Context(variant(sc, f), chunk.fleet, chunk.mode)
+            contexts[f] = Context(variant(chunk.scenario, f), chunk.fleet, chunk.mode)
         out.append(evaluate_sample(contexts[f], row, chunk.question))
     return out

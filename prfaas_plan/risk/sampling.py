@@ -21,6 +21,10 @@ from ..planning.uncertainty import QUANTITIES, Distribution
 
 DESIGNS = ("lhs", "random")
 
+#: The most samples one run may draw: their design alone is 64 bytes a sample, their outcomes
+#: ~1 kB, and at ~5 ms each a million is over an hour of CPU.
+MAX_SAMPLES = 1_000_000
+
 #: Uniforms are kept this far inside (0, 1) so an unbounded ppf stays finite.
 _EDGE = 2.0**-53
 
@@ -29,8 +33,8 @@ def uniforms(n: int, seed: int, design: str = "lhs") -> np.ndarray:
     """The (n, len(QUANTITIES)) design of uniforms in (0, 1) (module docstring)."""
     if design not in DESIGNS:
         raise PlanError(f"--design must be one of {', '.join(DESIGNS)}, got {design!r}")
-    if n < 1:
-        raise PlanError(f"--samples must be >= 1, got {n}")
+    if not 1 <= n <= MAX_SAMPLES:
+        raise PlanError(f"--samples must be from 1 to {MAX_SAMPLES:,}, got {n:,}")
     d = len(QUANTITIES)
     u = np.array([np.random.default_rng([i, seed]).random(d) for i in range(n)]).reshape(n, d)
     if design == "lhs":

@@ -66,6 +66,7 @@ def estimate_instance(inst: Instance, isl: int, osl: int, context_tokens: float 
         "moe_weights": inst.moe_weights_dtype,
         "attention_dtype": inst.attention_dtype,
         "kv_dtype": inst.kv_dtype,
+        "state_dtype": inst.model.dtypes.linear_state if inst.state_bytes_per_request() else None,  # recurrent layers' state
         "mtp_draft_tokens": inst.mtp_draft_tokens,
         "mtp_accepted_tokens": inst.mtp_accepted_tokens,
         "chunk_tokens": inst.chunk_tokens,

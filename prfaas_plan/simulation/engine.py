@@ -327,9 +327,11 @@ class Simulation:
                         self.tokens["prefilled"], self.tokens["cached"], self.tokens["output"],
                         {"prfaas": self.pools[1].capacity, "pd-prefill": self.pools[0].capacity, "decode_slots": self.dec_capacity})
 
+    progress = None  # optional progress(done, total): called every 1,024 arrivals and once at the end
+
     def run(self) -> Simulation:
         """Simulate every arrival and drain: the loop ends when nothing is left to happen."""
-        heap, pop = self._heap, heapq.heappop
+        heap, pop, progress = self._heap, heapq.heappop, self.progress
         arrivals, n = self.req.arrival_s, len(self.req)
         egress, ingress = self.egress, self.ingress
         inf = math.inf
@@ -383,6 +385,10 @@ class Simulation:
                 i = self.next_i
                 self.next_i += 1
                 self._arrive(i, now)
+                if progress is not None and not i & 1023:
+                    progress(i, n)
+        if progress is not None:
+            progress(n, n)
         egress.advance(self.end_s)
         self.snapshots.append(self._snapshot(self.end_s))
         return self

@@ -55,9 +55,10 @@ def cache_capacity_blocks(pool) -> int:
 
 def run(dep, requests: arrivals.Requests, policy: str = "static", policy_params: dict | None = None, duration_s: float | None = None,
         link_schedule=(), changes=(), decide=None, decide_every_s: float | None = None, switch_s: float = 60.0,
-        cache_blocks="hbm", window_s: float = 1.0) -> Simulation:
+        cache_blocks="hbm", window_s: float = 1.0, progress=None) -> Simulation:
     """Simulate ``dep`` serving ``requests`` and return the finished :class:`Simulation`.
-    ``cache_blocks``: "hbm" (the formula above), None (unlimited) or (local, PrfaaS) blocks."""
+    ``cache_blocks``: "hbm" (the formula above), None (unlimited) or (local, PrfaaS) blocks;
+    ``progress(done, total)``: optional, called as arrivals are simulated."""
     if duration_s is None:
         duration_s = float(requests.arrival_s[-1]) + window_s if len(requests) else DEFAULT_DURATION_S
     caches = None
@@ -74,6 +75,7 @@ def run(dep, requests: arrivals.Requests, policy: str = "static", policy_params:
     pol = make_policy(policy, dep.threshold_tokens, policy_params)
     sim = Simulation(dep, requests, pol, duration_s, window_s, switch_s, link_schedule, changes, decide, decide_every_s, caches)
     sim.cache_blocks = None if caches is None else [c.capacity_blocks for c in caches]
+    sim.progress = progress
     return sim.run()
 
 
@@ -111,14 +113,15 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
                       link_drop_at_s: float | None = None, link_drop_frac: float | None = None, rate_shape: str | None = None,
                       burst_cv2: float | None = None, warmup_s: float | None = None, ttft_slo_s: float = DEFAULT_TTFT_SLO_S,
                       mode: str | None = None, policy_params: dict | None = None, cache_blocks="hbm", replan: bool = False,
-                      replan_period_s: float | None = None, switch_s: float = 60.0) -> dict:
+                      replan_period_s: float | None = None, switch_s: float = 60.0, progress=None) -> dict:
     """Plan ``sc`` (as ``optimize``), then simulate the plan (or a baseline). Arrivals: the trace
     (its own times, or scaled to the rate), the rate shape (normalised to the rate as its mean
     over the run; non-homogeneous Poisson), gamma gaps with ``burst_cv2``, or Poisson. The rate is
     ``load`` x Lambda_max of the simulated deployment, or ``arrival_req_per_s``, or the
     scenario's arrival rate, or 0.8 x Lambda_max. ``replan``: every ``replan_period_s`` (default
     the rate shape's step, else 600 s) pick the local P/D split and t for the coming period's rate
-    (:func:`replan_decision`); a node changing role is out for ``switch_s``."""
+    (:func:`replan_decision`); a node changing role is out for ``switch_s``. ``progress(done,
+    total)``: optional, called as arrivals are simulated (the `simulate` command's bar)."""
     from ..latency.deployment import deployment
     from ..latency.slo_plan import solve
     from ..planning.planner import optimize
@@ -209,7 +212,7 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
         decide = replan_decision(split_options(sc, chosen, mode or plan["mode"]), rate_fn)
     out = simulate(dep, reqs, warmup_s=warmup_s, ttft_slo_s=ttft_slo_s, policy=policy, policy_params=policy_params,
                    duration_s=duration_s, link_schedule=schedule, cache_blocks=cache_blocks, decide=decide,
-                   decide_every_s=replan_period_s if replan else None, switch_s=switch_s)
+                   decide_every_s=replan_period_s if replan else None, switch_s=switch_s, progress=progress)
     head = {
         "scenario": sc.name, "deployment": baseline, "mode": mode or plan["mode"], "seed": seed, "arrivals": arrival_kind,
         "threshold_tokens": None if math.isinf(dep.threshold_tokens) else dep.threshold_tokens,
