@@ -14,7 +14,8 @@ from prfaas_plan.cli import app
 from prfaas_plan.errors import PlanError
 from prfaas_plan.paper.engines import LLAMA_70B
 from prfaas_plan.roofline.estimate import estimate
-from prfaas_plan.roofline.instance import PREFILL_TOKENS_PER_FORWARD, engine_chunk_tokens, make_instance
+from prfaas_plan.catalog.engines import engine_chunk_tokens
+from prfaas_plan.roofline.instance import PREFILL_TOKENS_PER_FORWARD, make_instance
 from prfaas_plan.roofline.prefill import chunk_attention_frac, latency_terms, throughput_terms
 
 L = 131_072
@@ -102,6 +103,14 @@ def test_default_is_the_calibrated_budget_and_engines_are_documented(llama):
     assert engine_chunk_tokens("vllm", hw) == 8192
     with pytest.raises(PlanError, match="--engine.*unknown engine 'tgi'"):
         engine_chunk_tokens("tgi", hw)
+    # `estimate --engine sglang` on H200 prices 8K chunks unless --chunk-tokens says otherwise
+    import json
+
+    run = CliRunner().invoke(app, ["estimate", "-m", "qwen3-235b", "-H", "h200", "--gpus", "8", "--engine", "sglang", "-f", "json"])
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.stdout)["chunk_tokens"] == 8192
+    run = CliRunner().invoke(app, ["estimate", "-m", "qwen3-235b", "-H", "h200", "--gpus", "8", "--engine", "sglang", "--chunk-tokens", "0", "-f", "json"])
+    assert json.loads(run.stdout)["chunk_tokens"] == 0
 
 
 def test_throughput_regime_without_chunking_packs_up_to_the_budget(llama):
@@ -132,6 +141,8 @@ def test_cli_and_scenario_take_the_chunk_size(tmp_path):
     from tests.test_estimate import _roofline_scenario
 
     sc = _roofline_scenario(tmp_path, "  instance: {chunk_tokens: 8192}\n")
+    assert sc.prfaas.instance.chunk_tokens == 8192
+    sc = _roofline_scenario(tmp_path, "  instance: {engine: sglang}\n")  # the engine's default on H200
     assert sc.prfaas.instance.chunk_tokens == 8192
     with pytest.raises(PlanError, match="prfaas.instance.*chunk_tokens"):
         _roofline_scenario(tmp_path, "  instance: {chunk_tokens: -1}\n")

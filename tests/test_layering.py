@@ -106,8 +106,8 @@ def test_library_imports_without_cli_dependencies():
 #: The layers, bottom to top, as the folder listing shows them. A module may import from its own
 #: layer or below, never above (house style: specs/units -> roofline and KV -> planning ->
 #: latency -> reports -> CLI; `paper` reproduces the published tables on top of planning).
-LAYERS = {"units": 0, "errors": 0, "execution": 1, "catalog": 1, "traces": 1, "roofline": 2, "planning": 3, "latency": 4, "simulation": 4, "paper": 5,
-          "risk": 5, "reports": 6, "cli": 7, "__main__": 7}
+LAYERS = {"units": 0, "errors": 0, "execution": 1, "catalog": 1, "traces": 1, "roofline": 2, "planning": 3, "latency": 4, "fleet": 4, "simulation": 4,
+          "paper": 5, "risk": 5, "reports": 6, "cli": 7, "__main__": 7}
 
 
 def _layer(module: str) -> str | None:

@@ -55,7 +55,7 @@ def test_distribution_mode_is_reported_beside_paper_mode(paper):
     assert other["throughput_req_per_s"] != paper["throughput_req_per_s"]
 
 
-@pytest.mark.parametrize("name", list_scenarios())
+@pytest.mark.parametrize("name", [n for n in list_scenarios() if load_scenario(n).fleet is None])
 def test_every_shipped_scenario_plans(name):
     """Each shipped scenario, planned as the command plans it (an SLO scenario by the SLO-aware solver)."""
     from prfaas_plan.latency.slo_plan import solve
@@ -66,6 +66,13 @@ def test_every_shipped_scenario_plans(name):
     if r["objective"] == "budget":
         assert r["cost_usd_per_hour"] <= r["budget_usd_per_hour"] + 1e-9
     assert r["egress_gbit_per_s"] <= r["link_gbit_per_s"] * (1 + 1e-9) + 1e-12
+
+
+def test_the_one_pair_planner_refuses_a_fleet_scenario():
+    """Regression: optimize() on a scenario with sites raised a TypeError (no one-pair target);
+    it now says in one line which planner plans it (the fleet scenarios: tests/test_fleet_cli.py)."""
+    with pytest.raises(PlanError, match="plan_fleet"):
+        optimize(load_scenario("multi-site-case-study"), compare_modes=False)
 
 
 def test_budget_and_target_flags_override_the_question():

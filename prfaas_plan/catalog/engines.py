@@ -1,8 +1,9 @@
 """Serving-engine presets: the defaults an engine applies to a deployment, as data.
 
-Today a preset decides the recurrent-state dtypes of hybrid models (linear attention and Mamba
-layers): the SSM / recurrent state and the short-convolution tail. The same table is meant to
-carry the engine's other defaults later (chunk size and the like), one field each.
+A preset decides the recurrent-state dtypes of hybrid models (linear attention and Mamba
+layers): the SSM / recurrent state and the short-convolution tail; and the chunked-prefill size
+(tokens per forward pass), which SGLang and vLLM pick by the part's memory
+(:func:`engine_chunk_tokens`).
 
 How each engine picks the state dtype (read from its source):
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..errors import PlanError
+from .hardware import Hardware
 from .model import LinearAttention, Mamba, ModelSpec
 
 #: Every family: a preset honours a checkpoint's declared state dtype for all families.
@@ -49,6 +51,8 @@ class EnginePreset:
     honours_declared_for: tuple[str, ...] = ()  # families whose checkpoint state dtype is used
     state_dtype_by_family: dict[str, str] = field(default_factory=dict)  # family -> default dtype
     sources: tuple[str, ...] = ()
+    #: chunked-prefill size by GPU memory: ((below this many GiB, or None for any), tokens), first match
+    chunk_tokens_by_memory: tuple[tuple[float | None, int], ...] = ((None, 8192),)
 
 
 ENGINES: dict[str, EnginePreset] = {
@@ -62,7 +66,10 @@ ENGINES: dict[str, EnginePreset] = {
             forced_by_variant={"kda": "fp32"},
             honours_declared_for=("nemotron_h", "qwen3_5", "qwen3_5_moe"),
             state_dtype_by_family={"nemotron_h": "fp32"},
+            # `vllm serve` (the offline LLM class uses 16,384 / 8,192)
+            chunk_tokens_by_memory=((70, 2048), (None, 8192)),
             sources=(
+                "vllm/engine/arg_utils.py (get_batch_defaults: max_num_batched_tokens 8192 for the API server on >= 70 GiB parts other than A100, else 2048)",
                 "vllm/model_executor/layers/mamba/mamba_utils.py (MambaStateDtypeCalculator)",
                 "vllm/model_executor/models/config.py (NemotronHForCausalLMConfig: checkpoint mamba_ssm_cache_dtype, else float32)",
             ),
@@ -73,7 +80,9 @@ ENGINES: dict[str, EnginePreset] = {
             state_dtype="fp32",
             conv_dtype="bf16",
             honours_declared_for=(ALL_FAMILIES,),
-            sources=("python/sglang/srt/configs/mamba_utils.py (mamba2_state_dtype)",),
+            chunk_tokens_by_memory=((35, 2048), (160, 8192), (None, 16_384)),  # --chunked-prefill-size; -1 = none
+            sources=("python/sglang/srt/configs/mamba_utils.py (mamba2_state_dtype)",
+                     "python/sglang/srt/server_args.py (_handle_chunked_prefill_size: < 35 GiB 2048, < 160 GiB 8192, else 16384)"),
         ),
         EnginePreset(
             name="trtllm",
@@ -81,7 +90,9 @@ ENGINES: dict[str, EnginePreset] = {
             state_dtype="bf16",
             conv_dtype="bf16",
             honours_declared_for=(ALL_FAMILIES,),
-            sources=("tensorrt_llm/llmapi/llm_args.py (KvCacheConfig.mamba_ssm_cache_dtype: auto = from the model config) [E]",),
+            chunk_tokens_by_memory=((None, 8192),),  # max_num_tokens
+            sources=("tensorrt_llm/llmapi/llm_args.py (KvCacheConfig.mamba_ssm_cache_dtype: auto = from the model config) [E]",
+                     "tensorrt_llm/llmapi/llm_args.py (max_num_tokens default 8192 tokens per iteration)"),
         ),
     )
 }
@@ -93,6 +104,18 @@ def engine_preset(name: str, option: str = "--engine") -> EnginePreset:
         return ENGINES[name]
     except KeyError:
         raise PlanError(f"{option}: unknown engine {name!r}; use one of {', '.join(ENGINES)}") from None
+
+
+def engine_chunk_tokens(engine: str, hw: Hardware) -> int:
+    """``engine``'s default chunked-prefill size on ``hw`` (``chunk_tokens_by_memory``, by the
+    part's memory in GiB as the engines read it from the device)."""
+    from .. import units
+
+    gib = hw.memory_capacity_bytes / units.GIB
+    for below_gib, tokens in engine_preset(engine).chunk_tokens_by_memory:
+        if below_gib is None or gib < below_gib:
+            return tokens
+    raise PlanError(f"--engine: {engine} has no chunk size for {gib:.0f} GiB")  # every table ends with None
 
 
 def state_dtypes(model: ModelSpec, preset: EnginePreset) -> tuple[str, str, str]:

@@ -175,7 +175,7 @@ def estimate(
     batch: Annotated[Optional[int], typer.Option("--batch", help="Decode batch per instance (default: the largest that fits memory).")] = None,
     mtp_draft: Annotated[int, typer.Option("--mtp-draft", help="Multi-token prediction: draft tokens per decode step.")] = 0,
     mtp_accept: Annotated[Optional[float], typer.Option("--mtp-accept", help="Mean tokens emitted per request per step with MTP (1 .. draft + 1).")] = None,
-    chunk_tokens: Annotated[Optional[int], typer.Option("--chunk-tokens", help="Chunked-prefill size, tokens per forward pass; 0 = no chunking (a prompt crosses PP stages in series). Default 16384; engines: SGLang --chunked-prefill-size 8192 (< 160 GiB parts) / 16384, TensorRT-LLM max_num_tokens 8192, vLLM max_num_batched_tokens 8192 (serve).")] = None,
+    chunk_tokens: Annotated[Optional[int], typer.Option("--chunk-tokens", help="Chunked-prefill size, tokens per forward pass; 0 = no chunking (a prompt crosses PP stages in series). Default: --engine's (SGLang --chunked-prefill-size 8192 on < 160 GiB parts, else 16384; TensorRT-LLM max_num_tokens 8192; vLLM serve max_num_batched_tokens 8192), else 16384.")] = None,
     profile: Annotated[Optional[Path], typer.Option("--profile", help="Efficiency profile written by `calibrate` (replaces the part's efficiencies).")] = None,
     engine: EngineOpt = None,
     state_dtype: StateDtypeOpt = None,
@@ -211,6 +211,10 @@ def estimate(
         from ..roofline.parallel import dp_ranks
 
         hw = load_hardware(hardware) if profile is None else apply_profile(load_hardware(hardware), profile)
+        if chunk_tokens is None and engine is not None:  # the engine's chunked-prefill default on this part
+            from ..catalog.engines import engine_chunk_tokens
+
+            chunk_tokens = engine_chunk_tokens(engine.value, hw)
         inst = make_instance(_deployed(model, engine, state_dtype)[0], hw, gpus, tp=tp, dp=dp_ranks(dp, enable_dp_attention, dp_attention, tp), ep=ep, pp=pp,
                              weights=_dt(weights), moe_weights=_dt(moe_weights), attention_dtype=_dt(attention_dtype), kv_dtype=_dt(kv_dtype),
                              mtp_draft_tokens=mtp_draft, mtp_accepted_tokens=mtp_accept, chunk_tokens=chunk_tokens)

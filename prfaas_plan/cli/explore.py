@@ -35,12 +35,12 @@ def sweep(
     requests, what binds. Shows a progress bar on a terminal. --workers N / --executor run the
     points in parallel (the same rows)."""
     from ..planning.overrides import parse_axis, parse_sets
-    from ..planning.scenario import load_scenario
     from ..latency.slo_plan import solve
+    from ..planning.scenario import load_scenario, one_pair_only
     from ..planning.sweep import sweep as run_sweep
     from ..reports.provenance import provenance, provenance_columns
 
-    sc = load_scenario(scenario, parse_sets(set_))
+    sc = one_pair_only(load_scenario(scenario, parse_sets(set_)), "sweep")
     axes = [parse_axis(v) for v in vary]
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise PlanError(f"--plot {plot}: name the file .png or .svg")
@@ -85,7 +85,7 @@ def report(
     length histogram, the plan beside the baselines, what binds and the headroom, plots ([PRFAAS]
     Fig. 5 a/b, link bandwidth, budget, Phi_kv), the what-ifs and the assumptions."""
     from ..planning.overrides import parse_sets
-    from ..planning.scenario import load_scenario
+    from ..planning.scenario import load_scenario, one_pair_only
     from ..reports.review import build_review
 
     suffix = output.suffix.lower()
@@ -93,7 +93,7 @@ def report(
         raise PlanError(f"{output}: name the report .html, .md or .xlsx")
     if not output.parent.exists():
         raise PlanError(f"{output}: folder {output.parent} does not exist")
-    sc = load_scenario(scenario, parse_sets(set_))
+    sc = one_pair_only(load_scenario(scenario, parse_sets(set_)), "report")
     with progress_bar(f"report {sc.name}", None, output) as tick:
         rv = build_review(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s, command="report", progress=tick)
         if suffix == ".xlsx":

@@ -56,6 +56,11 @@ def optimize(
     from ..reports.provenance import provenance, provenance_columns
 
     sc = load_scenario(scenario, parse_sets(set_))
+    if sc.fleet is not None:
+        if robust is not None or uncertain:
+            raise PlanError("--robust/--uncertain: fleet scenarios (sites or candidate parts) are planned without them")
+        exit_if_warning(strict, _optimize_fleet(sc, mode, budget_usd_per_hour, target_req_per_s, fmt, output)["verdict"])
+        return
     result = plan(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s)  # the plan with its latency and verdict
     for role, d in result["deployments"].items():
         for warning in d["warnings"]:
@@ -94,6 +99,33 @@ def optimize(
     exit_if_warning(strict, result["verdict"])
 
 
+def _optimize_fleet(sc, mode, budget_usd_per_hour, target_req_per_s, fmt, output) -> dict:
+    """`optimize` of a fleet scenario (sites or candidate parts): the MILP plan
+    (prfaas_plan.fleet.plan.plan_fleet); rows are the fleet's pools, then its links and sites.
+    Returns the plan (for --strict)."""
+    from ..errors import PlanError
+    from ..fleet.plan import plan_fleet
+    from ..reports.provenance import provenance, provenance_columns
+
+    if mode is not None and mode.value != "distribution":
+        raise PlanError("--mode paper: the fleet planner (sites or candidate parts) works in distribution mode only")
+    result = plan_fleet(sc, budget_usd_per_hour, target_req_per_s)
+    prov = provenance(sc, "distribution", "optimize", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s)
+    cols = {"verdict": result["verdict"]["text"], **provenance_columns(prov)}
+    rows = [{"table": "fleet", **e, **cols} for e in result["fleet"]] + [{"table": "links", **lk, **cols} for lk in result["links"]]
+    rows += [{"table": "sites", **{k: v for k, v in st.items() if k != "latency"}, **cols} for st in result["sites"]]
+
+    def table():
+        from ..reports.render import print_fleet
+
+        print_fleet(_console(), result)
+
+    sheets = {"Fleet": result["fleet"], "Links": result["links"] or [{"from": None}],
+              "Sites": [{k: v for k, v in st.items() if k != "latency"} for st in result["sites"]]}
+    emit(fmt, output, rows, table, sheets=sheets, document={**result, "provenance": prov})
+    return result
+
+
 @handles_errors
 def whatif(
     scenario: ScenarioArg,
@@ -110,12 +142,12 @@ def whatif(
     standard list (link halves or drops to 10% at the same $ per Gbit/s, prompts 2x longer or
     shorter, prefix cache hits 50%, GPU prices +50%, load +50%)."""
     from ..planning.overrides import parse_sets
-    from ..planning.scenario import load_scenario
     from ..latency.slo_plan import solve
+    from ..planning.scenario import load_scenario, one_pair_only
     from ..planning.whatif import WhatIf, whatif_rows
     from ..reports.provenance import provenance, provenance_columns
 
-    sc = load_scenario(scenario)
+    sc = one_pair_only(load_scenario(scenario), "whatif")
     whatifs = None
     if set_:
         overrides = parse_sets(set_)

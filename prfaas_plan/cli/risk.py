@@ -36,7 +36,7 @@ def risk(
     threshold and P/D split are re-chosen in each sample. JSON adds every sample; CSV is one row
     per sample."""
     from ..planning.overrides import parse_sets
-    from ..planning.scenario import load_scenario
+    from ..planning.scenario import load_scenario, one_pair_only
     from ..planning.uncertainty import parse_uncertain
     from ..reports.provenance import provenance, provenance_columns
     from ..risk.analysis import risk as run_risk
@@ -45,7 +45,7 @@ def risk(
         raise PlanError(f"--plot {plot}: name the file .png or .svg")
     if budget_usd_per_hour is not None and target_req_per_s is not None:
         raise PlanError("give a budget or a target, not both")
-    sc = load_scenario(scenario, parse_sets(set_))
+    sc = one_pair_only(load_scenario(scenario, parse_sets(set_)), "risk")
     dists = dict(parse_uncertain(u) for u in uncertain or ())
     m = mode.value if mode else None
     with executor_from(executor, workers, scheduler) as ex:

@@ -69,13 +69,13 @@ def simulate(
     P99 (s), TPOT, throughput (req/s), utilisation and queues per pool, egress over time (Gbit/s),
     SLO attainment, offload share, and the request and token books (conservation)."""
     from ..planning.overrides import parse_sets
-    from ..planning.scenario import load_scenario
+    from ..planning.scenario import load_scenario, one_pair_only
     from ..reports.provenance import provenance, provenance_columns
     from ..simulation.run import simulate_scenario
 
     if not switch_s >= 0:
         raise PlanError(f"--switch-s must be >= 0 s, got {switch_s:g}")
-    sc = load_scenario(scenario, parse_sets(set_))
+    sc = one_pair_only(load_scenario(scenario, parse_sets(set_)), "simulate")
     m = mode.value if mode else None
     with progress_bar("simulate: arrivals", fmt, output) as tick:
         result = simulate_scenario(sc, baseline=baseline.value, load=load, arrival_req_per_s=arrival_req_per_s, trace=trace, duration_s=duration_s,

@@ -50,8 +50,42 @@ def _cluster_rows(role: str, c: Cluster, objective: str) -> list[dict]:
     return rows
 
 
+def _fleet_rows(sc: Scenario) -> list[dict]:
+    """A fleet's sites, candidate parts, demands and links (what replaces the one-pair clusters)."""
+    rows = []
+    for p in sc.fleet.prfaas_sites:
+        for c in p.parts:
+            rows.append(_row(f"sites.prfaas.{p.name}.{c.hardware.name}", f"{c.gpus_per_instance} GPUs/instance", "$/GPU-h", c.price_source))
+            rows.append(_row(f"sites.prfaas.{p.name}.{c.hardware.name}.usd_per_gpu_hour", c.usd_per_gpu_hour, "$/GPU-h", c.price_source))
+        if p.max_gpus is not None:
+            rows.append(_row(f"sites.prfaas.{p.name}.max_gpus", p.max_gpus, "GPUs", "scenario"))
+    for site in sc.fleet.local_sites:
+        key = f"sites.local.{site.name}"
+        for role, parts in (("prefill", site.prefill_parts), ("decode", site.decode_parts)):
+            for c in parts:
+                rows.append(_row(f"{key}.{role}.{c.hardware.name}.usd_per_gpu_hour", c.usd_per_gpu_hour, "$/GPU-h", c.price_source))
+        rows += [_row(f"{key}.workload.input_tokens", describe_lengths(site.workload.input), "tokens", "scenario"),
+                 _row(f"{key}.workload.output_tokens", site.workload.output_tokens_mean, "tokens", "scenario"),
+                 _row(f"{key}.workload.arrival_req_per_s", site.workload.arrival_req_per_s, "req/s", "scenario"),
+                 _row(f"{key}.target_req_per_s", site.target_req_per_s, "req/s", "scenario"),
+                 _row(f"{key}.slo.tpot_ms", site.tpot_s * 1e3, "ms", "scenario slo")]
+    for lk in sc.fleet.links:
+        link = lk.link
+        size = (", ".join(f"{s:g}" for s in link.sizes_gbit_per_s) if link.sizes_gbit_per_s else
+                f"{link.fixed_gbit_per_s:g}" if link.fixed_gbit_per_s is not None else "bought at the need")
+        rows += [_row(f"links.{lk.src}->{lk.dst}.gbit_per_s", size, "Gbit/s", "scenario"),
+                 _row(f"links.{lk.src}->{lk.dst}.usd_per_gbit_per_s_hour", link.usd_per_gbit_per_s_hour, "$/(Gbit/s)-h", "scenario"),
+                 _row(f"links.{lk.src}->{lk.dst}.rtt_ms", link.rtt_s * 1e3, "ms", "scenario")]
+    return rows
+
+
 def input_rows(sc: Scenario) -> list[dict]:
     """One row per input: key (scenario key), value, unit, source, estimate (bool)."""
+    if sc.fleet is not None and not sc.fleet.one_pair:
+        return [_row("scenario", sc.name, "", sc.path), _row("question", sc.objective, "", "scenario objective.kind"),
+                _row("model", sc.model.name, "", f"{sc.model.path} ({len(sc.model.estimates)} estimated fields)", False),
+                *_fleet_rows(sc), *(_row("override", o.label, "", "command line") for o in sc.overrides),
+                *(_row("source", s, "", "scenario sources", _is_estimate(s)) for s in sc.sources)]
     wl, link = sc.workload, sc.link
     link_src = ((sc.raw or {}).get("link") or {}).get("price_source", "scenario")
     rows = [
@@ -63,7 +97,10 @@ def input_rows(sc: Scenario) -> list[dict]:
         rows.append(_row("objective.budget_usd_per_hour", sc.budget_usd_per_hour, "$/h", "scenario"))
     if sc.target_req_per_s is not None:
         rows.append(_row("objective.target_req_per_s", sc.target_req_per_s, "req/s", "scenario"))
-    rows += _cluster_rows("prfaas", sc.prfaas, sc.objective) + _cluster_rows("local", sc.local, sc.objective)
+    if sc.fleet is not None:  # one pair with candidate parts
+        rows += _fleet_rows(sc)
+    else:
+        rows += _cluster_rows("prfaas", sc.prfaas, sc.objective) + _cluster_rows("local", sc.local, sc.objective)
     if link.fixed_gbit_per_s is not None:
         rows.append(_row("link.bandwidth_gbit_per_s", link.fixed_gbit_per_s, "Gbit/s", "scenario"))
     if link.sizes_gbit_per_s:

@@ -16,7 +16,7 @@ from ..roofline.decode import decode_capacity
 from ..roofline.prefill import PrefillModel
 from .optimizer import cheapest_for, maximise
 from .problem import Link, Plan, Problem, Range, TtftSlo
-from .scenario import Scenario, link_is_fixed
+from .scenario import Scenario, link_is_fixed, one_pair_only
 from .throughput import ThroughputModel
 from .token_cost import served_req_per_s, usd_per_million_tokens
 from .verdict import verdict
@@ -228,7 +228,9 @@ def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float |
              target_req_per_s: float | None = None, compare_modes: bool = True, solver: Solver | None = None) -> dict:
     """Plan ``sc``: the answer to its question (or to the budget / target given here), with the
     baselines and, if ``compare_modes``, the same question answered in the other mode.
-    ``solver``: how the question is answered (default :func:`solve_throughput`)."""
+    ``solver``: how the question is answered (default :func:`solve_throughput`). A fleet scenario
+    (sites or candidate parts) is refused: :func:`prfaas_plan.fleet.plan.plan_fleet` plans it."""
+    one_pair_only(sc, "the one-pair planner")
     mode = mode or sc.mode
     objective, budget, target = question(sc, budget_usd_per_hour, target_req_per_s)
     solver = solver or solve_throughput

@@ -3,21 +3,18 @@ and the question (fixed fleet, budget or target). Shipped examples live in ``sce
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..catalog.fields import Fields, open_catalog_file
-from ..catalog.hardware import Hardware, apply_profile, load_hardware
-from .. import units
 from ..catalog.files import show_path
-from ..catalog.model import RECURRENT_KINDS, ModelSpec, load_model
-from ..catalog.paths import catalog_names, resolve_from
+from ..catalog.model import RECURRENT_KINDS, ModelSpec
+from ..catalog.paths import catalog_names
 from ..errors import PlanError
-from ..roofline.instance import DTYPES, Instance, make_instance
-from ..roofline.parallel import shape_options
-from .problem import Link, Range, TtftSlo
 from .overrides import Override, apply_overrides
+from .parts import Cluster, catalog_entry, cluster
+from .problem import Link, TtftSlo
+from .sites import LINK_MAX_UTILISATION, Fleet, needs_fleet, one_pair_fleet, read_link, read_sites  # noqa: F401  (LINK_MAX_UTILISATION: re-exported)
 from .throughput import MODES
 from .trace_input import TraceInput, trace_input
 from .uncertainty import Distribution, read_uncertainty
@@ -27,18 +24,6 @@ OBJECTIVES = ("fixed-fleet", "budget", "target", "slo")
 
 #: The pools ``slo.max_utilisation_frac`` may cap (a number caps all three).
 POOLS = ("prfaas", "local_prefill", "local_decode")
-
-
-@dataclass(frozen=True)
-class Cluster:
-    hardware: Hardware
-    gpus_per_instance: int
-    instances: int | None  # the fleet in place (fixed-fleet question)
-    instances_range: Range  # what budget/target plans may choose
-    use_profile: bool
-    usd_per_gpu_hour: float
-    price_source: str
-    instance: Instance  # the instance shape (parallelism, dtypes) the roofline prices
 
 
 @dataclass(frozen=True)
@@ -60,6 +45,7 @@ class Scenario:
     overrides: tuple[Override, ...] = ()
     raw: dict | None = field(default=None, compare=False)  # the resolved YAML mapping (overrides applied), for provenance
     ttft_p90_slo_s: float | None = None  # slo.ttft_p90_s: goodput is the highest load meeting it
+    fleet: Fleet | None = None  # sites and candidate parts: planned by prfaas_plan.fleet (see planning/sites.py)
     uncertainty: dict[str, Distribution] = field(default_factory=dict, compare=False)  # `uncertainty:` (read by `risk`)
     link_fixed_by_override: bool = False  # see link_is_fixed
     ttft_p99_slo_s: float | None = None  # slo.ttft_p99_s
@@ -89,83 +75,6 @@ def link_is_fixed(sc: Scenario, objective: str) -> bool:
     (``--set``, ``--vary``, a what-if), it fixes the link in every question: the question is then
     "what if the link were this", and a re-plan buys its fleet around that link at its price."""
     return objective == "fixed-fleet" or (sc.link_fixed_by_override and sc.link.fixed_gbit_per_s is not None)
-
-
-#: Optional ``instance`` keys of a cluster besides the parallelism (roofline/parallel.py: tp, dp,
-#: enable_dp_attention, ep, pp, in the engines' spelling) -> make_instance options (defaults: the engine's).
-_SHAPE_KEYS = {"weights": "weights", "moe_weights": "moe_weights", "attention_dtype": "attention_dtype", "kv_dtype": "kv_dtype",
-               "mtp_draft": "mtp_draft_tokens", "mtp_accept": "mtp_accepted_tokens",
-               "chunk_tokens": "chunk_tokens"}
-
-
-def _deployed(f: Fields | None, model: ModelSpec) -> ModelSpec:
-    """The model as the cluster's ``instance: {engine, state_dtype}`` deploy it (the recurrent-
-    state dtype, :func:`prfaas_plan.catalog.engines.deploy`); the model file's without them."""
-    if f is None:
-        return model
-    from ..catalog.engines import ENGINES, deploy
-
-    engine = f.str("engine", None, choices=tuple(ENGINES))
-    state = f.str("state_dtype", None, choices=tuple(units.DTYPE_BYTES))
-    return deploy(model, engine, state)[0] if engine or state else model
-
-
-def _shape(f: Fields | None) -> dict:
-    if f is None:
-        return {}
-    out = shape_options(f)
-    for key, option in _SHAPE_KEYS.items():
-        if key == "mtp_accept":
-            v = f.num(key, None)
-        elif key in ("mtp_draft", "chunk_tokens"):
-            v = f.int(key, None, min_value=0)
-        else:
-            v = f.str(key, None, choices=DTYPES)
-        if v is not None:
-            out[option] = v
-    f.done()
-    return out
-
-
-def _cluster(f: Fields, role: str, base: Path, model: ModelSpec) -> Cluster:
-    hw = _catalog("hardware", f.str("hardware"), base)
-    profile = f.str("efficiency_profile", None)
-    if profile is not None:  # fitted by `prfaas-plan calibrate`; relative to the scenario file
-        path = Path(profile) if Path(profile).is_absolute() else base / profile
-        hw = apply_profile(hw, path)
-    gpus = f.int("gpus_per_instance")
-    instances = f.int("instances", None, min_value=0 if role == "prfaas" else 1)
-    rng = f.sub("instances_range", None)
-    if rng is not None:
-        lo = rng.int("min", 0, min_value=0)
-        hi = rng.int("max", None, min_value=max(lo, 1))
-        rng.done()
-        instances_range = Range(lo, hi)
-    else:
-        instances_range = Range(0, None)
-    shape_fields = f.sub("instance", None)
-    model = _deployed(shape_fields, model)  # reads engine / state_dtype before _shape checks the rest
-    shape = _shape(shape_fields)
-    try:
-        instance = make_instance(model, hw, gpus, **shape)
-    except PlanError as exc:
-        raise f.error("instance", str(exc).replace("--", "")) from None
-    price = f.num("usd_per_gpu_hour", None)
-    price_source = f.str("price_source", None)
-    if price is not None and price_source is None:
-        raise f.error("price_source", "say where usd_per_gpu_hour comes from")
-    cluster = Cluster(
-        hardware=hw,
-        gpus_per_instance=gpus,
-        instances=instances,
-        instances_range=instances_range,
-        use_profile=f.bool("use_profile", True),
-        usd_per_gpu_hour=price if price is not None else hw.rent_usd_per_gpu_hour,
-        price_source=price_source or f"catalog: {hw.price_source} ({hw.price_date})",
-        instance=instance,
-    )
-    f.done()
-    return cluster
 
 
 #: The most length distributions (log-normals and traces, counting those inside nested mixtures)
@@ -228,31 +137,6 @@ def _output_tokens(f: Fields, key: str, base: Path, inputs: LengthDistribution) 
     return float(f.num(key))
 
 
-#: Default ceiling on the link's mean utilisation in plans (``link.max_utilisation``): the link is
-#: sized for the planned egress / 0.8. A processor-sharing pipe at utilisation u stretches each
-#: transfer by 1 / (1 - u), 5x at 0.8 (a 100 ms KV transfer becomes 0.5 s), and bursts of 3-s
-#: arrival buckets (Mooncake) push short-term load well above the mean; 0.8 is also the common
-#: engineering ceiling for WAN links. Set 1.0 to reproduce plans without headroom.
-LINK_MAX_UTILISATION = 0.8
-
-
-def _link(f: Fields) -> Link:
-    sizes = f.num_list("purchasable_gbit_per_s", [])
-    price = f.num("usd_per_gbit_per_s_hour", 0.0, min_value=0.0)
-    link = Link(
-        fixed_gbit_per_s=f.num("bandwidth_gbit_per_s", None),
-        usd_per_gbit_per_s_hour=price,
-        sizes_gbit_per_s=tuple(sorted(float(s) for s in sizes)),
-        sizes_usd_per_hour=tuple(float(s) * price for s in sorted(sizes)),
-        max_gbit_per_s=f.num("max_gbit_per_s", None),
-        rtt_s=f.num("rtt_ms", 0.0, min_value=0.0) / 1e3,
-        max_utilisation=f.frac("max_utilisation", LINK_MAX_UTILISATION),
-    )
-    f.str("price_source", "")
-    f.done()
-    return link
-
-
 def _max_utilisation(slo: Fields) -> tuple[tuple[str, float], ...]:
     """``slo.max_utilisation_frac``: one fraction for every pool, or a mapping pool -> fraction
     (pools: prfaas, local_prefill, local_decode); absent: no cap."""
@@ -274,25 +158,9 @@ def load_scenario(name_or_path: str | Path, overrides: tuple[Override, ...] | li
     return scenario_from_mapping(f.data, path, name, overrides)
 
 
-@functools.lru_cache(maxsize=64)
-def _cached(kind: str, path: Path, mtime_ns: int):
-    """Catalog files read once per content version (sweeps read the same model 1,000 times)."""
-    return load_model(path) if kind == "models" else load_hardware(path)
-
-
-def _catalog(kind: str, name_or_path: str, base: Path):
-    path = resolve_from(kind, name_or_path, base).resolve()
-    return _cached(kind, path, path.stat().st_mtime_ns)
-
-
-def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Override, ...] | list[Override] = ()) -> Scenario:
-    """A scenario from its YAML mapping ``data`` (read from ``path``), with ``overrides`` applied."""
-    f = Fields(apply_overrides(data, overrides, str(path)) if overrides else data, path)
-    f.str("name", None)
-    raw = f.data
-    model = _catalog("models", f.str("model"), path.parent)
-    w = f.sub("workload")
-    inputs = _input_lengths(w.sub("input_tokens"), path.parent)
+def _read_workload(w: Fields, base: Path) -> tuple[Workload, str | None]:
+    """A ``workload`` mapping, and the source line of its trace (None for a distribution)."""
+    inputs = _input_lengths(w.sub("input_tokens"), base)
     lengths, uncached = inputs.full, inputs.uncached
     scale = w.num("input_tokens_scale", 1.0)  # what-if knob: every prompt this many times longer
     hit_frac = w.num("prefix_cache_hit_frac", 0.0, min_value=0.0)
@@ -303,61 +171,130 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
                                                "give one or the other (cache kind none, or no prefix_cache_hit_frac)")
     workload = Workload(
         input=Scaled(lengths, scale) if scale != 1.0 else lengths,
-        output_tokens_mean=_output_tokens(w, "output_tokens", path.parent, lengths),
+        output_tokens_mean=_output_tokens(w, "output_tokens", base, lengths),
         prefix_cache_hit_frac=hit_frac,
         arrival_req_per_s=w.num("arrival_req_per_s", None),
         uncached_input=(Scaled(uncached, scale) if scale != 1.0 else uncached) if uncached is not None else None,
         prefix_cache_model=inputs.cache_model,
     )
     w.done()
-    slo = f.sub("slo")
+    return workload, inputs.source
+
+
+#: The TTFT levels an ``slo`` mapping may state, s (issue #16).
+TTFT_LEVELS = ("ttft_p90_s", "ttft_p99_s", "ttft_mean_s")
+
+
+def _read_slo_levels(slo: Fields) -> tuple[float, dict, tuple[tuple[str, float], ...]]:
+    """An ``slo`` mapping: (TPOT in s, {TTFT level key: s or None}, utilisation caps)."""
     if slo.has("decode_tokens_per_s") == slo.has("tpot_ms"):
         raise slo.error("decode_tokens_per_s", "give exactly one of decode_tokens_per_s and tpot_ms")
     tpot_s = 1.0 / slo.num("decode_tokens_per_s") if slo.has("decode_tokens_per_s") else slo.num("tpot_ms") / 1e3
-    ttft_levels = {key: slo.num(key, None) for key in ("ttft_p90_s", "ttft_p99_s", "ttft_mean_s")}
+    levels = {key: slo.num(key, None) for key in TTFT_LEVELS}
     max_util = _max_utilisation(slo)
     slo.done()
+    return tpot_s, levels, max_util
+
+
+def _read_slo(slo: Fields) -> tuple[float, float | None]:
+    """A site's ``slo`` mapping: (TPOT in s, P90 TTFT SLO in s or None); the fleet planner plans
+    for the P90 alone, so the other levels and caps are refused there rather than ignored."""
+    for key in ("ttft_p99_s", "ttft_mean_s", "max_utilisation_frac"):
+        if slo.has(key):
+            raise slo.error(key, "the fleet planner (sites or candidate parts) plans for ttft_p90_s only")
+    tpot_s, levels, _ = _read_slo_levels(slo)
+    return tpot_s, levels["ttft_p90_s"]
+
+
+#: What ``sites:`` replaces at the top level (each site states its own).
+_SITE_KEYS = ("prfaas", "local", "link", "workload", "slo")
+
+
+def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Override, ...] | list[Override] = ()) -> Scenario:
+    """A scenario from its YAML mapping ``data`` (read from ``path``), with ``overrides`` applied.
+    With ``sites:`` (or candidate parts) ``fleet`` holds the sites and links, and the one-pair
+    fields hold the first site's first parts (see :mod:`prfaas_plan.planning.sites`)."""
+    f = Fields(apply_overrides(data, overrides, str(path)) if overrides else data, path)
+    f.str("name", None)
+    raw = f.data
+    base = path.parent
+    model = catalog_entry("models", f.str("model"), base)
+    fleet, trace_sources = None, []
+    if f.has("sites"):
+        for key in _SITE_KEYS:
+            if f.has(key):
+                raise f.error(key, "a scenario with sites: states this per site (remove it here)")
+        fleet = read_sites(f, base, model, lambda w: _read_workload(w, base)[0], _read_slo)
+        site = fleet.local_sites[0]
+        workload, tpot_s, ttft_p90_slo_s = site.workload, site.tpot_s, site.ttft_p90_slo_s
+        levels, max_util = {**dict.fromkeys(TTFT_LEVELS), "ttft_p90_s": ttft_p90_slo_s}, ()
+    else:
+        workload, trace_source = _read_workload(f.sub("workload"), base)
+        trace_sources = [trace_source] if trace_source and trace_source not in f.data.get("sources", ()) else []
+        tpot_s, levels, max_util = _read_slo_levels(f.sub("slo"))
+        ttft_p90_slo_s = levels["ttft_p90_s"]
     obj = f.sub("objective")
     objective = obj.str("kind", choices=OBJECTIVES)
     budget = obj.num("budget_usd_per_hour", None)
     target = obj.num("target_req_per_s", None)
     if objective == "budget" and budget is None:
         raise obj.error("budget_usd_per_hour", "missing (objective kind is budget)")
-    if objective == "target" and target is None:
+    if objective == "target" and target is None and not f.has("sites"):
         raise obj.error("target_req_per_s", "missing (objective kind is target)")
+    if target is not None and f.has("sites"):
+        raise obj.error("target_req_per_s", "with sites: each local site states its target_req_per_s")
     obj.done()
     if objective == "slo":
+        where = f"{show_path(path)}: key"
         if workload.arrival_req_per_s is None:
-            raise w.error("arrival_req_per_s", "missing (objective kind slo plans for the SLO at this rate)")
-        if all(v is None for v in ttft_levels.values()) and not max_util:
-            raise slo.error("ttft_p90_s", "objective kind slo needs a TTFT level (ttft_p90_s, ttft_p99_s or ttft_mean_s) or max_utilisation_frac")
-    prfaas, local = _cluster(f.sub("prfaas"), "prfaas", path.parent, model), _cluster(f.sub("local"), "local", path.parent, model)
-    recurrent = any(isinstance(g, RECURRENT_KINDS) for g in model.layers)
-    if recurrent and prfaas.instance.model.dtypes != local.instance.model.dtypes:  # one request's state crosses the link
-        d, e = prfaas.instance.model.dtypes, local.instance.model.dtypes
-        raise PlanError(f"{show_path(path)}: key 'local.instance.state_dtype': the clusters keep the recurrent state in "
-                        f"{d.linear_state}/{d.conv_state} (prfaas) and {e.linear_state}/{e.conv_state} (local); give both the same engine or state_dtype")
+            raise PlanError(f"{where} 'workload.arrival_req_per_s': missing (objective kind slo plans for the SLO at this rate)")
+        if all(v is None for v in levels.values()) and not max_util:
+            raise PlanError(f"{where} 'slo.ttft_p90_s': objective kind slo needs a TTFT level (ttft_p90_s, ttft_p99_s or ttft_mean_s) "
+                            "or max_utilisation_frac")
+    if fleet is not None:
+        prfaas, local, link = fleet.prfaas_sites[0].parts[0] if fleet.prfaas_sites else site.prefill_parts[0], \
+            site.prefill_parts[0], fleet.links[0].link if fleet.links else Link(fixed_gbit_per_s=0.0)
+    elif needs_fleet(f):
+        fleet, prfaas, local, link = one_pair_fleet(f, base, model, workload, tpot_s, ttft_p90_slo_s, target)
+    else:
+        prfaas, local = cluster(f.sub("prfaas"), "prfaas", base, model), cluster(f.sub("local"), "local", base, model)
+        link = read_link(f.sub("link"))
+        recurrent = any(isinstance(g, RECURRENT_KINDS) for g in model.layers)
+        if recurrent and prfaas.instance.model.dtypes != local.instance.model.dtypes:  # one request's state crosses the link
+            d, e = prfaas.instance.model.dtypes, local.instance.model.dtypes
+            raise PlanError(f"{show_path(path)}: key 'local.instance.state_dtype': the clusters keep the recurrent state in "
+                            f"{d.linear_state}/{d.conv_state} (prfaas) and {e.linear_state}/{e.conv_state} (local); give both the same engine or state_dtype")
+        model = prfaas.instance.model
+    mode = f.str("mode", "distribution", choices=MODES)
+    if fleet is not None:
+        if mode != "distribution":
+            raise f.error("mode", "the fleet planner (sites or candidate parts) works in distribution mode only")
+        if objective in ("fixed-fleet", "slo"):
+            raise obj.error("kind", "the fleet planner (sites or candidate parts) answers budget and target questions; "
+                                    f"{objective} needs one part per role")
+        _check_demands(obj, fleet, objective)
     sc = Scenario(
         name=name,
         description=f.str("description"),
-        model=prfaas.instance.model,
-        mode=f.str("mode", "distribution", choices=MODES),
+        model=model,
+        mode=mode,
         prfaas=prfaas,
         local=local,
-        link=_link(f.sub("link")),
+        link=link,
         workload=workload,
         tpot_s=tpot_s,
-        ttft_p90_slo_s=ttft_levels["ttft_p90_s"],
-        ttft_p99_slo_s=ttft_levels["ttft_p99_s"],
-        ttft_mean_slo_s=ttft_levels["ttft_mean_s"],
+        ttft_p90_slo_s=levels["ttft_p90_s"],
+        ttft_p99_slo_s=levels["ttft_p99_s"],
+        ttft_mean_slo_s=levels["ttft_mean_s"],
         max_utilisation_frac=max_util,
         objective=objective,
         budget_usd_per_hour=budget,
         target_req_per_s=target,
-        sources=f.sources() + ((inputs.source,) if inputs.source and inputs.source not in f.data.get("sources", ()) else ()),
+        sources=f.sources() + tuple(trace_sources),
         path=str(path),
         overrides=tuple(overrides),
         raw=raw,
+        fleet=fleet,
         uncertainty=read_uncertainty(f.sub("uncertainty", None)),
         link_fixed_by_override=any(o.key == LINK_BANDWIDTH_KEY for o in overrides),
     )
@@ -370,6 +307,19 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         if sc.link.fixed_gbit_per_s is None:
             raise PlanError(f"{path}: key 'link.bandwidth_gbit_per_s': missing (objective kind is fixed-fleet)")
     return sc
+
+
+def _check_demands(obj: Fields, fleet: Fleet, objective: str) -> None:
+    """A multi-site question needs each local site's demand: its target (target question) or
+    its arrival rate (budget question: the sites' rates weigh the throughput maximised)."""
+    if fleet.one_pair:
+        return
+    for i, site in enumerate(fleet.local_sites):
+        key = "target_req_per_s" if objective == "target" else "workload.arrival_req_per_s"
+        value = site.target_req_per_s if objective == "target" else site.workload.arrival_req_per_s
+        if value is None:
+            raise PlanError(f"{obj.source}: key 'sites.local[{i}].{key}': missing (objective kind is {objective}: "
+                            "every local site needs its demand)")
 
 
 def with_input_scale(sc: Scenario, scale: float) -> Scenario:
@@ -387,3 +337,12 @@ def with_input_scale(sc: Scenario, scale: float) -> Scenario:
 def list_scenarios() -> list[str]:
     return catalog_names("scenarios")
 
+
+def one_pair_only(sc: Scenario, command: str) -> Scenario:
+    """``sc`` if it is a one-pair scenario; a one-line refusal for a fleet (sites or candidate
+    parts), which only ``optimize`` plans so far."""
+    if sc.fleet is not None:
+        what = "sites" if not sc.fleet.one_pair else "candidate parts"
+        raise PlanError(f"{sc.path}: {command} handles one-pair scenarios (one part per role); this one has {what}: "
+                        "plan it with `prfaas-plan optimize` (prfaas_plan.fleet.plan.plan_fleet)")
+    return sc

@@ -390,3 +390,33 @@ def robust_table(rb: dict) -> Table:
                else "With the budget it meets every demand in only " + pct(rb["robust"]["all_frac"]) + " of samples.")
             + " Method and limits: prfaas_plan/risk/robust.py (an upper bound on the cheapest robust cost).")
     return rows_table(rows, cols, title="Robust plan: the cheapest found that carries the demand in the stated share of uncertain samples", caption=note)
+
+
+_FLEET_COLUMNS: list[Column] = [("site", "site", text), ("role", "role", text), ("hardware", "part", text),
+                                ("instances", "instances", fmt(",d")), ("gpus_per_instance", "GPUs each", fmt("d")),
+                                ("usd_per_gpu_hour", "$/GPU-h", fmt(".2f")), ("usd_per_hour", "$/hour", fmt(",.2f"))]
+_LINK_COLUMNS: list[Column] = [("from", "from", text), ("to", "to", text), ("gbit_per_s", "Gbit/s", fmt(",.1f")),
+                               ("utilisation_frac", "mean load", fmt(".0%")), ("rtt_ms", "RTT ms", fmt("g")), ("usd_per_hour", "$/hour", fmt(",.2f"))]
+_SITE_COLUMNS: list[Column] = [("site", "local site", text), ("prfaas_site", "offloads to", text), ("threshold_tokens", "threshold t", fmt(",.0f")),
+                               ("offload_frac", "offloaded", fmt(".1%")), ("rate_req_per_s", "req/s", fmt(",.3f")),
+                               ("egress_gbit_per_s", "egress Gbit/s", fmt(",.1f")), ("ttft", "TTFT mean / P90 s at its rate", text),
+                               ("goodput_req_per_s", "goodput req/s", fmt(",.3f"))]
+
+
+def print_fleet(con: Console, r: dict) -> None:
+    """A fleet plan (sites, candidate parts): the verdict, the Fleet table (one row per site x
+    role x part), the Links table and the local sites (routing, rate, TTFT at the rate, goodput)."""
+    con.print(escape(r["verdict"]["text"]))
+    solver = r["solver"]
+    head = f"Fleet plan: {r['scenario']} ({r['objective']}; {r['cost_usd_per_hour']:,.2f} $/hour"
+    head += f", {r['alpha']:.4g} x the sites' rates)" if r["alpha"] is not None and not r["fleet_one_pair"] else ")"
+    con.print(escape(head))
+    con.print(rows_table(r["fleet"], _FLEET_COLUMNS, title="Fleet", width=con.width, keep=4))
+    if r["links"]:
+        con.print(rows_table(r["links"], _LINK_COLUMNS, title="Links", width=con.width, keep=3))
+    sites = [{**s, "ttft": _ttft_pair((s.get("latency") or {}).get("at_rate")) if (s.get("latency") or {}).get("at_rate") else
+              (s.get("latency") or {}).get("at_rate_error") and "unstable"} for s in r["sites"]]
+    con.print(rows_table(sites, _SITE_COLUMNS, title="Local sites", width=con.width, keep=5))
+    con.print(escape(f"solver: {solver['method']}; {solver['status']}, gap {solver['gap_frac']:.1e}, {solver['rounds']} rounds"))
+    for note in r.get("excluded_parts") or ():
+        con.print(escape(f"left out: {note}"))

@@ -37,36 +37,9 @@ DTYPES = ("bf16", "fp8", "fp4", "int4")
 #: budget) when the deployment does not say (``chunk_tokens`` None). The one figure stated in
 #: ../shared/reference/engines-train.json is 16,384 per GPU for SGLang's DP-attention prefill,
 #: and the shipped calibration was fitted with it. Engines' own defaults differ
-#: (:data:`ENGINE_CHUNK_TOKENS`); give ``chunk_tokens`` to price one. [E]
+#: (catalog/engines.py, ``engine_chunk_tokens``: SGLang 8,192 on parts under 160 GiB, 16,384
+#: above; vLLM serve 8,192; TensorRT-LLM 8,192); give ``chunk_tokens`` to price one. [E]
 PREFILL_TOKENS_PER_FORWARD = 16_384
-
-#: Each engine's default chunked-prefill size (tokens per forward pass), read from its source:
-#:
-#: - SGLang ``--chunked-prefill-size`` (python/sglang/srt/server_args.py, _handle_chunked_prefill_size):
-#:   by GPU memory, < 35 GiB 2,048; < 160 GiB (A100, H100, H200, H20) 8,192; larger (B200, GB200,
-#:   MI300) 16,384; -1 disables chunking (here: 0);
-#: - vLLM ``max_num_batched_tokens`` (vllm/engine/arg_utils.py, get_batch_defaults): on >= 70 GiB
-#:   parts other than A100, 8,192 for ``vllm serve`` and 16,384 for the offline ``LLM`` class;
-#:   otherwise 2,048 / 8,192;
-#: - TensorRT-LLM ``max_num_tokens`` 8,192 per pass (the LLM API / trtllm-serve default).
-#:
-#: (engine, upper GPU-memory bound in GiB or None, tokens), first match wins.
-ENGINE_CHUNK_TOKENS = (
-    ("sglang", 35, 2048), ("sglang", 160, 8192), ("sglang", None, 16_384),
-    ("vllm", 70, 2048), ("vllm", None, 8192),
-    ("trtllm", None, 8192),
-)
-
-
-def engine_chunk_tokens(engine: str, hw: Hardware) -> int:
-    """``engine``'s default chunked-prefill size on ``hw`` (:data:`ENGINE_CHUNK_TOKENS`)."""
-    gib = hw.memory_capacity_bytes / units.GIB
-    for name, below_gib, tokens in ENGINE_CHUNK_TOKENS:
-        if name == engine and (below_gib is None or gib < below_gib):
-            return tokens
-    engines = ", ".join(dict.fromkeys(e for e, _, _ in ENGINE_CHUNK_TOKENS))
-    raise PlanError(f"--engine: unknown engine {engine!r}; use one of {engines}")
-
 
 @dataclass(frozen=True)
 class Instance:

@@ -1,0 +1,124 @@
+"""An independent brute force for fleet target questions (small instances): every assignment of
+local sites to PrfaaS sites (or none), every threshold on a fine grid per site, and for each such
+routing the cheapest integer counts found by enumeration - no MILP, no relaxation.
+
+Per routing: local prefill on up to two parts (every count of the first part, the second at the
+ceiling of what is left), decode likewise, each link at the cheapest size that carries the
+egress (or bought at the need), and each PrfaaS site's parts: every count of the first part, the
+second at the ceiling of the smallest load left to it (the sites' requests split between the two
+parts greedily by the ratio of their prefill times: a fractional knapsack, exact for two parts).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from prfaas_plan.fleet.needs import site_needs
+from prfaas_plan.planning.sites import Fleet
+
+RTOL = 1e-9
+
+
+def _ceil(x: float) -> int:
+    return math.ceil(x - min(abs(x) * RTOL, 1e-6)) if x > 0 else 0
+
+
+def _two_parts(need: list[float], price: list[float]) -> float:
+    """Cheapest sum_k price_k n_k with sum_k n_k / need_k >= 1 (need_k: instances of part k alone
+    for the whole load), one or two parts; 0 for no load."""
+    if any(n <= 0 for n in need):
+        return 0.0
+    if len(need) == 1:
+        return price[0] * _ceil(need[0])
+    best = math.inf
+    for n1 in range(_ceil(need[0]) + 1):
+        rest = 1.0 - n1 / need[0]
+        best = min(best, price[0] * n1 + price[1] * (_ceil(rest * need[1]) if rest > 0 else 0))
+    return best
+
+
+def _prfaas_cost(loads: list[tuple[float, np.ndarray]], price: list[float]) -> float:
+    """Cheapest PrfaaS instances for sites' loads (rate, per-part seconds per request)."""
+    if not loads:
+        return 0.0
+    if len(price) == 1:
+        return price[0] * _ceil(sum(lam * r[0] for lam, r in loads))
+    assert len(price) == 2
+    total1 = sum(lam * r[0] for lam, r in loads)
+    # part 1 takes the requests whose part-2 time is largest per part-1 second first
+    order = sorted(loads, key=lambda lr: -(lr[1][1] / lr[1][0]) if lr[1][0] > 0 else -math.inf)
+    best = math.inf
+    for n1 in range(_ceil(total1) + 1):
+        cap1, load2 = float(n1), 0.0
+        for lam, r in order:
+            take = min(lam, cap1 / r[0]) if r[0] > 0 else lam
+            cap1 -= take * r[0]
+            load2 += (lam - take) * r[1]
+        best = min(best, price[0] * n1 + price[1] * _ceil(load2))
+    return best
+
+
+def _link_cost(link, gbit_per_s: float) -> float:
+    need = gbit_per_s / link.max_utilisation
+    if need <= 0:
+        return 0.0
+    if link.sizes_gbit_per_s:
+        fits = [u for s, u in zip(link.sizes_gbit_per_s, link.sizes_usd_per_hour) if s * (1 + RTOL) >= need]
+        return min(fits) if fits else math.inf
+    return need * link.usd_per_gbit_per_s_hour
+
+
+def brute_force(fleet: Fleet, model, rates: dict[str, float], n_thresholds: int = 24) -> tuple[float, dict]:
+    """(cost $/hour, {site: (PrfaaS site or None, threshold)}) of the cheapest routing found."""
+    needs = {s.name: site_needs(fleet, model, s) for s in fleet.local_sites}
+    options, fixed = {}, {}
+    for s, sn in needs.items():
+        lam = rates[s]
+        g = sn.grid_tokens
+        ts = np.concatenate([[0.0], np.geomspace(max(g[1], 1.0), g[-1], n_thresholds - 1)])
+        local = sn.local_s(ts)
+        decode = _two_parts([lam / th for th in sn.decode_req_per_s], [c.instance_usd_per_hour for c in sn.decode_parts])
+        lp = [c.instance_usd_per_hour for c in sn.prefill_parts]
+        opts = [(None, float(g[-1]), decode + _two_parts(list(lam * sn.local_s([g[-1]])[:, 0]), lp), None)]
+        for lk in fleet.links:
+            if lk.dst != s:
+                continue
+            rem, link = sn.remote_s(lk.src, ts), sn.link_gbit(ts)
+            for i, t in enumerate(ts):
+                own = decode + _two_parts(list(lam * local[:, i]), lp) + _link_cost(lk.link, lam * link[i])
+                opts.append((lk.src, float(t), own, rem[:, i]))
+        options[s] = opts
+        fixed[s] = lam
+    prices = {p.name: [c.instance_usd_per_hour for c in p.parts] for p in fleet.prfaas_sites}
+    best, best_route = math.inf, None
+    names = list(options)
+    for combo in itertools.product(*(options[s] for s in names)):
+        cost = sum(o[2] for o in combo)
+        if cost >= best:
+            continue
+        for r, price in prices.items():
+            cost += _prfaas_cost([(fixed[s], o[3]) for s, o in zip(names, combo) if o[0] == r], price)
+        if cost < best:
+            best, best_route = cost, {s: (o[0], o[1]) for s, o in zip(names, combo)}
+    return best, best_route
+
+
+def cost_at(fleet: Fleet, model, rates: dict[str, float], route: dict) -> float:
+    """The cheapest counts for one routing {site: (PrfaaS site or None, threshold)}, by the same
+    enumeration (what a plan's own routing should cost)."""
+    needs = {s.name: site_needs(fleet, model, s) for s in fleet.local_sites}
+    total, loads = 0.0, {}
+    for s, (r, t) in route.items():
+        sn, lam = needs[s], rates[s]
+        t = sn.grid_tokens[-1] if t is None else t
+        total += _two_parts([lam / th for th in sn.decode_req_per_s], [c.instance_usd_per_hour for c in sn.decode_parts])
+        total += _two_parts(list(lam * sn.local_s([t])[:, 0]), [c.instance_usd_per_hour for c in sn.prefill_parts])
+        if r is not None:
+            total += _link_cost(fleet.link(r, s).link, lam * float(sn.link_gbit([t])[0]))
+            loads.setdefault(r, []).append((lam, sn.remote_s(r, [t])[:, 0]))
+    for p in fleet.prfaas_sites:
+        total += _prfaas_cost(loads.get(p.name, []), [c.instance_usd_per_hour for c in p.parts])
+    return total
