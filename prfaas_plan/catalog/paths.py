@@ -9,6 +9,7 @@ Catalog YAML files go by their stem (``h200``); shipped traces by their file nam
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 
@@ -66,8 +67,14 @@ def resolve(kind: str, name_or_path: str | Path) -> Path:
     candidate = catalog_dir(kind) / f"{text}.yaml"
     if is_regular_file(candidate):
         return candidate
+    names = catalog_names(kind)
+    folded = [n for n in names if n.casefold() == text.casefold()]  # names are case-insensitive (H200 is h200)
+    if len(folded) == 1:
+        return catalog_dir(kind) / f"{folded[0]}.yaml"
     label = {"hardware": "hardware", "models": "model", "scenarios": "scenario"}[kind]
-    raise PlanError(f"unknown {label} name {short_text(text)}; known: {', '.join(catalog_names(kind))} (or give a path to a .yaml file)")
+    close = difflib.get_close_matches(text.casefold(), names, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    raise PlanError(f"unknown {label} name {short_text(text)}; {hint}known: {', '.join(names)} (or give a path to a .yaml file)")
 
 
 def short_text(text: str, limit: int = 60) -> str:

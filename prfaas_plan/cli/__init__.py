@@ -35,18 +35,37 @@ from .values import one_blas_thread, plain_values
 ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
+def _no_flag_types(command, ctx, depth: int = 0) -> None:
+    """Help shows no ``<bool>`` after a flag that takes no value (typer >= 0.2x prints the type of
+    every option); the flags of ``command``, its help option and, to ``depth`` levels, its
+    subcommands' are given no type to display."""
+    help_option = command.get_help_option(ctx)
+    for param in [*command.params, *([help_option] if help_option is not None else [])]:
+        if getattr(param, "is_flag", False) and hasattr(param, "display_type_rich"):
+            param.display_type_rich = _no_type
+    if depth > 0:
+        for sub in getattr(command, "commands", {}).values():
+            _no_flag_types(sub, ctx, depth - 1)
+
+
+def _no_type(ctx=None) -> None:
+    return None
+
+
 class OneLineErrors(typer.core.TyperGroup):
     """The root command group: a usage error (unknown option, missing argument, bad value) is
     one line on stderr and exit code 2, like a PlanError, instead of click's framed block."""
 
     def parse_args(self, ctx, args):
         plain_values(self, ctx)
+        _no_flag_types(self, ctx)
         return super().parse_args(ctx, args)
 
     def resolve_command(self, ctx, args):
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None:  # the command run, and below a group (hardware, models) its commands
             plain_values(command, ctx, depth=1)
+            _no_flag_types(command, ctx, depth=1)
         return name, command, rest
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):

@@ -16,7 +16,7 @@ import typer
 
 from ..catalog.engines import ENGINES
 from ..errors import PlanError
-from ..reports.export import to_csv, to_json, to_xlsx_bytes, write_atomic
+from ..reports.export import to_csv, to_json, write_atomic
 
 
 class Format(str, Enum):
@@ -60,7 +60,7 @@ def progress_bar(label: str, fmt: Format | None, output: Path | None):
     if output is None and output_format(fmt, None) is not Format.table:
         yield lambda done, total: None
         return
-    from ..reports.render import progress
+    from ..reports.terminal import progress
 
     with progress(label) as tick:
         yield tick
@@ -85,7 +85,7 @@ def handles_errors(fn):
 
 
 def _console():
-    from ..reports.render import console
+    from ..reports.terminal import console
 
     return console()
 
@@ -111,7 +111,11 @@ def emit(fmt: Format | None, output: Path | None, rows: list[dict], table_fn, sh
     if fmt is Format.xlsx:
         if output is None:
             raise PlanError("--format xlsx needs --output FILE.xlsx")
-        write_atomic(output, workbook() if workbook else to_xlsx_bytes(sheets or {"rows": rows}, about=_about()))
+        if workbook is None:
+            from ..reports.xlsx import table_workbook  # openpyxl loads only for a workbook
+
+            workbook = lambda: table_workbook(sheets or {"rows": rows}, about=_about())  # noqa: E731
+        write_atomic(output, workbook())
         return
     text = to_json(rows if document is None else document) if fmt is Format.json else to_csv(rows)
     if output is None:

@@ -1,5 +1,6 @@
 """`prfaas-plan hardware` and `prfaas-plan models`: the catalog (list, show, import)."""
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -43,8 +44,8 @@ def hardware_list(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
         )
 
     def table():
-        from ..reports.render import fmt as f
-        from ..reports.render import rows_table, text
+        from ..reports.terminal import fmt as f
+        from ..reports.terminal import rows_table, text
 
         cols = [("name", "name", text), ("bf16_dense_tflops", "BF16 TFLOP/s", f(",.0f")), ("fp8_dense_tflops", "FP8 TFLOP/s", f(",.0f")),
                 ("fp4_dense_tflops", "FP4 TFLOP/s", f(",.0f")), ("memory", "memory", text), ("memory_bandwidth_tb_per_s", "HBM TB/s", f(".2f")),
@@ -56,9 +57,11 @@ def hardware_list(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
 
 @hardware_app.command("show")
 @handles_errors
-def hardware_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. h200) or path to a YAML file.")]) -> None:
-    """Show one part with its sources, estimates and efficiency settings."""
-    from ..reports.render import kv_value_table
+def hardware_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. h200) or path to a YAML file.")], fmt: FormatOpt = None,
+                  output: OutputOpt = None) -> None:
+    """Show one part with its sources, estimates and efficiency settings (JSON: every field in SI
+    base units, as the library holds it; CSV and xlsx: the table's field / value rows)."""
+    from ..reports.terminal import kv_value_table
 
     hw = load_hardware(name)
     e = hw.efficiency
@@ -80,7 +83,8 @@ def hardware_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. h
     ]
     pairs += [("source", s) for s in hw.sources]
     pairs += [(f"estimate: {k}", n) for k, n in hw.estimates]
-    _console().print(kv_value_table(pairs, title=f"{hw.name} ({hw.path})"))
+    emit(fmt, output, [{"field": k, "value": v} for k, v in pairs], lambda: _console().print(kv_value_table(pairs, title=f"{hw.name} ({hw.path})")),
+         document=dataclasses.asdict(hw))
 
 
 # --- models -------------------------------------------------------------------------------------
@@ -96,8 +100,8 @@ def models_list(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
     rows = catalog_rows(list_models())
 
     def table():
-        from ..reports.render import fmt as f
-        from ..reports.render import rows_table, text
+        from ..reports.terminal import fmt as f
+        from ..reports.terminal import rows_table, text
 
         cols = [("name", "name", text), ("family", "family", text), ("architecture", "architecture", text), ("total_params_b", "total B", f(".0f")),
                 ("active_params_b", "active B", f(".1f")), ("weights_dtype", "weights", text), ("kv_bytes_per_token", "KV B/token", f(",.0f")),
@@ -112,7 +116,7 @@ def models_list(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
 @handles_errors
 def models_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. kimi-linear-48b) or path to a YAML file.")]) -> None:
     """Show one model: layer groups, parameters, KV formula terms, profiles, sources, estimates."""
-    from ..reports.render import kv_value_table
+    from ..reports.terminal import kv_value_table
     from ..roofline import counts
     from ..roofline.kv import fixed_state_bytes, kv_bytes_per_token, swa_bytes_per_token
 
@@ -128,10 +132,13 @@ def models_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. kim
         ("total parameters", f"{counts.total_params(m) / 1e9:.1f}B{pub(m.published_total_params)}"),
         ("active parameters", f"{counts.active_params(m) / 1e9:.1f}B{pub(m.published_active_params)}"),
         ("weights", f"{counts.weight_bytes(m) / units.GB:.0f} GB"),
-        ("KV per token", f"{kv_bytes_per_token(m):,.0f} B (full attention + MLA)"),
-        ("SWA KV per token", f"{swa_bytes_per_token(m):,.0f} B up to the window"),
-        ("fixed per request", f"{units.bytes_to_mib(fixed_state_bytes(m)):.2f} MiB (linear-attention and Mamba state + conv tail)"),
+        ("KV per token", f"{kv_bytes_per_token(m):,.0f} B ({_layers_named(m, ('gqa', 'mla')) or 'no full-attention layers'})"),
     ]
+    if swa_bytes_per_token(m):
+        pairs.append(("SWA KV per token", f"{swa_bytes_per_token(m):,.0f} B up to the window ({_layers_named(m, ('swa',))})"))
+    if fixed_state_bytes(m):
+        pairs.append(("fixed per request", f"{units.bytes_to_mib(fixed_state_bytes(m)):.2f} MiB (recurrent state + conv tail of "
+                                           f"{_layers_named(m, ('linear', 'mamba'))})"))
     for g in m.layers:
         pairs.append((f"layer group {g.kind}", ", ".join(f"{k}={v}" for k, v in vars(g).items() if k != "kind")))
     for p in m.prefill_profiles + m.decode_profiles:
@@ -140,6 +147,19 @@ def models_show(name: Annotated[str, typer.Argument(help="Catalog name (e.g. kim
     pairs += [("source", s) for s in m.sources]
     pairs += [(f"estimate: {k}", n) for k, n in m.estimates]
     _console().print(kv_value_table(pairs, title=f"{m.name} ({m.path})"))
+
+
+#: How `models show` names each layer kind.
+_KIND_NAMES = {"gqa": "full attention (GQA)", "mla": "MLA", "swa": "sliding window", "linear": "linear attention", "mamba": "Mamba"}
+
+
+def _layers_named(m, kinds: tuple[str, ...]) -> str:
+    """The model's layers of ``kinds``, as "48 MLA + 3 full attention (GQA) layers" ("" if none)."""
+    counts: dict[str, int] = {}
+    for g in m.layers:
+        if g.kind in kinds:
+            counts[g.kind] = counts.get(g.kind, 0) + g.count
+    return " + ".join(f"{n} {_KIND_NAMES[k]}" for k, n in counts.items()) + " layers" if counts else ""
 
 
 @models_app.command("import")

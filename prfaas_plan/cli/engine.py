@@ -68,8 +68,8 @@ def kv(
     rows = kv_rows(m, hw, gpus, lens, use_profile=not roofline, cluster_gpus=cluster_gpus)
 
     def table():
-        from ..reports.render import fmt as f
-        from ..reports.render import rows_table, text
+        from ..reports.terminal import fmt as f
+        from ..reports.terminal import rows_table, text
 
         s = kv_summary(m)
         cols = [("input_tokens", "input", lambda v: units.format_tokens(v)), ("kv_cache_mib", "S_kv MiB", f(",.1f")),
@@ -110,8 +110,8 @@ def validate(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
     rows = validation.all_rows()
 
     def table():
-        from ..reports.render import fmt as f
-        from ..reports.render import rows_table, text
+        from ..reports.terminal import fmt as f
+        from ..reports.terminal import rows_table, text
 
         def num(v) -> str:
             return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
@@ -284,8 +284,8 @@ def calibrate(
     if output is not None:
         write_atomic(output, yaml.safe_dump(doc, sort_keys=False))
     if fmt is EstimateFormat.table:
-        from ..reports.render import fmt as f
-        from ..reports.render import rows_table, text
+        from ..reports.terminal import fmt as f
+        from ..reports.terminal import rows_table, text
 
         if microbench:
             cols = [("parameter", "parameter", text), ("measured_frac", "fraction of peak", f(".3f"))]

@@ -11,12 +11,17 @@ from ._common import (BudgetOpt, DesignOpt, ExecutorOpt, FormatOpt, ModeOpt, Out
 
 
 @handles_errors
-def scenarios() -> None:
-    """List the shipped scenarios."""
+def scenarios(fmt: FormatOpt = None, output: OutputOpt = None) -> None:
+    """List the shipped scenarios: name, description and file."""
     from ..planning.scenario import list_scenarios, load_scenario
 
-    for name in list_scenarios():
-        typer.echo(f"{name:32s} {load_scenario(name).description}")
+    rows = [{"name": name, "description": sc.description, "path": sc.path} for name, sc in ((n, load_scenario(n)) for n in list_scenarios())]
+
+    def table():
+        for r in rows:
+            typer.echo(f"{r['name']:32s} {r['description']}")
+
+    emit(fmt, output, rows, table)
 
 
 @handles_errors
@@ -96,6 +101,9 @@ def optimize(
         return review_workbook(build_review(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s, command="optimize"))
 
     emit(fmt, output, rows, table, document={**result, "provenance": prov}, workbook=workbook)
+    if output is not None:  # the verdict is the table's first line; a file still says it
+        typer.echo(f"wrote {output}", err=True)
+        typer.echo(result["verdict"]["text"], err=True)
     exit_if_warning(strict, result["verdict"])
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..catalog.fields import Fields, open_catalog_file
 from ..catalog.files import show_path
 from ..catalog.model import RECURRENT_KINDS, ModelSpec
-from ..catalog.paths import catalog_names
+from ..catalog.paths import catalog_names, in_catalog
 from ..errors import PlanError
 from .overrides import Override, apply_overrides
 from .parts import Cluster, catalog_entry, cluster
@@ -273,9 +273,13 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
             raise obj.error("kind", "the fleet planner (sites or candidate parts) answers budget and target questions; "
                                     f"{objective} needs one part per role")
         _check_demands(obj, fleet, objective)
+    # A shipped scenario documents itself; one of the user's own (outside scenarios/) may leave
+    # description and sources out, and says so wherever they would be shown.
+    shipped = in_catalog("scenarios", Path(path))
+    own = "a user scenario outside scenarios/; only shipped scenarios must give"
     sc = Scenario(
         name=name,
-        description=f.str("description"),
+        description=f.str("description") if shipped or f.has("description") else f"(no description: {own} one)",
         model=model,
         mode=mode,
         prfaas=prfaas,
@@ -290,7 +294,7 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         objective=objective,
         budget_usd_per_hour=budget,
         target_req_per_s=target,
-        sources=f.sources() + tuple(trace_sources),
+        sources=(f.sources() if shipped or f.has("sources") else (f"none given ({own} sources)",)) + tuple(trace_sources),
         path=str(path),
         overrides=tuple(overrides),
         raw=raw,

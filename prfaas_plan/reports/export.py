@@ -1,4 +1,5 @@
-"""Machine-readable output: JSON, CSV and Excel workbooks, written atomically.
+"""Machine-readable output: JSON and CSV (nested mappings as dotted columns), and every output file
+written atomically (workbooks are built in :mod:`.xlsx`, which uses :func:`flat` from here).
 
 A failed run never leaves a half-written file: everything is rendered in memory first, written
 to a temporary file beside the target and renamed over it (:func:`write_atomic`).
@@ -62,13 +63,6 @@ def to_csv(rows: list[dict]) -> str:
     writer.writeheader()
     writer.writerows(flat_rows)
     return buf.getvalue()
-
-
-def to_xlsx_bytes(sheets: dict[str, list[dict]], about: list[tuple[str, object]] | None = None) -> bytes:
-    """A workbook with one styled sheet per entry (see :mod:`xlsx`); ``about``: provenance lines."""
-    from .xlsx import table_workbook  # imported here: only spreadsheet export needs openpyxl
-
-    return table_workbook(sheets, about)
 
 
 #: Temporary files are named ``.NAME.prfaas-tmp-PID-RANDOM`` beside the target: hidden, and

@@ -1,86 +1,20 @@
-"""Terminal tables (rich): the only module besides the CLI that imports rich or knows how output
-looks, including the design-review view of a plan (:func:`print_plan`)."""
+"""Terminal views (rich): the design-review view of a plan (:func:`print_plan`), what-ifs, sweeps,
+estimates, simulations and risk, built from the tables of :mod:`.terminal` (with it, the only
+modules besides the CLI that import rich or know how output looks)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .terminal import Column, fmt, kv_value_table, rows_table, rows_tables, text
+
 if TYPE_CHECKING:
     from ..planning.scenario import Scenario
-
-Column = tuple[str, str, Callable[[Any], str]]  # (row key, header, formatter)
-
-
-def fmt(spec: str) -> Callable[[Any], str]:
-    def f(v: Any) -> str:
-        if v is None:
-            return "-"
-        return format(v, spec) if isinstance(v, (int, float)) else str(v)
-
-    return f
-
-
-def text(v: Any) -> str:
-    return "-" if v is None else str(v)
-
-
-def _min_width(cells: list[list[str]], i: int, is_text: bool) -> int:
-    if is_text:  # wraps at spaces, but never below its longest word (up to 14 characters)
-        return min(max((len(w) for r in cells for w in r[i].split()), default=1), 14)
-    return max((len(r[i]) for r in cells), default=1)
-
-
-def rows_table(rows: Sequence[dict], columns: Sequence[Column], title: str | None = None, caption: str | None = None,
-               width: int | None = None, keep: int | None = None) -> Table:
-    """A table whose number columns never shrink below their widest value: on a narrow terminal
-    text columns and headers wrap instead, so no number is cut to "3.…". Given the console
-    ``width``, columns after the first ``keep`` are left out while the table cannot fit."""
-    cells = [[f(row.get(key)) for key, _, f in columns] for row in rows]
-    mins = [_min_width(cells, i, f is text) for i, (_, _, f) in enumerate(columns)]
-    heads = [min(max((len(w) for w in h.split()), default=1), 14) for _, h, _ in columns]  # rich keeps a header's longest word
-    n = len(columns)
-    if width is not None and keep is not None:
-        while n > keep and sum(max(m, h) + 4 for m, h in zip(mins[:n], heads[:n])) + 1 > width:
-            n -= 1
-        if n < len(columns):
-            note = f"{len(columns) - n} columns left out at this width ({', '.join(h for _, h, _ in columns[n:])}); widen the terminal or use -f json."
-            caption = f"{caption}\n{note}" if caption else note
-    table = Table(title=title, caption=caption, caption_justify="left", title_justify="left")
-    for i, (_, header, f) in enumerate(columns[:n]):
-        table.add_column(header, justify="left" if f is text else "right", min_width=mins[i], overflow="fold")
-    for r in cells:
-        table.add_row(*r[:n])
-    return table
-
-
-def kv_value_table(pairs: Sequence[tuple[str, str]], title: str | None = None) -> Table:
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column("key", style="bold")
-    table.add_column("value")
-    for k, v in pairs:
-        table.add_row(k, v)
-    return table
-
-
-def console(width: int | None = None) -> Console:
-    """A console for tables. Off a terminal (pipes, CI, tests) rich would assume 80 columns and
-    squeeze wide tables; use COLUMNS if set, else 160."""
-    import os
-    import sys
-
-    if width is None and not sys.stdout.isatty():
-        width = int(os.environ.get("COLUMNS", "160"))
-    return Console(width=width, soft_wrap=False)
-
-
-# --- plans ----------------------------------------------------------------------------------------
 
 
 def _t(v) -> str:
@@ -173,7 +107,8 @@ def print_plan(con: Console, sc: Scenario, r: dict) -> None:
             ("plan_vs_baseline", "PrfaaS plan gain", lambda v: "-" if v is None else f"{v:.2f}x")]
     if r.get("latency"):
         cols += _latency_cols(r)
-    con.print(rows_table(rows, cols, title="Baselines"))
+    for table in rows_tables(rows, cols, "Baselines", con.width):
+        con.print(table)
     _latency_notes(con, r)
     load = r.get("load")
     if load:
@@ -241,26 +176,6 @@ def sweep_table(sc: Scenario, rows: list[dict], keys: list[str], width: int | No
                       caption="$/M tokens: the fleet's $/hour over the input + output tokens served per hour (reserved capacity); "
                               "$/GPU-h: the price each point used (a varied part at its catalog price unless the price is varied too).",
                       width=width, keep=len(keys) + len(moved) + 6)
-
-
-@contextmanager
-def progress(label: str):
-    """A progress bar on stderr (a terminal only: nothing in pipes and logs); yields
-    ``tick(done, total)``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    err = Console(stderr=True)
-    if not err.is_terminal:
-        yield lambda done, total: None
-        return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
-        task = bar.add_task(label, total=None)
-
-        def tick(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield tick
 
 
 def _band(r: dict, key: str, spec: str, scale: float = 1.0) -> str:
