@@ -137,12 +137,33 @@ def test_ep_on_dense_model_is_refused():
 # --- estimate -----------------------------------------------------------------------------------
 
 
-def test_estimate_reports_weights_that_do_not_fit(models):
-    """DeepSeek-V3 (671 GB fp8) on 2 x GB200: reported (engines offload), not refused."""
-    r = estimate(models["deepseek-v3"], load_hardware("gb200"), 2, tp=2, dp=2, ep=2, isl=2000)
+def test_estimate_reports_weights_beyond_usable_memory(models):
+    """DeepSeek-V3 with fp4 experts on 2 x GB200: 181 GB per GPU, beyond usable memory (167 GB),
+    within the whole HBM (186 GB; SGLang ran this prefill point): reported, with no decode batch.
+    With fp8 experts (344 GB per GPU) it is refused."""
+    r = estimate(models["deepseek-v3"], load_hardware("gb200"), 2, tp=2, dp=2, ep=2, moe_weights="fp4", isl=2000)
+    with pytest.raises(PlanError, match="more than the part's whole memory"):
+        estimate(models["deepseek-v3"], load_hardware("gb200"), 2, tp=2, dp=2, ep=2, isl=2000)
     assert r["weights_fit"] is False
     assert r["decode_batch"] == 0 and r["decode_output_tokens_per_s_per_gpu"] == 0.0
     assert r["prefill_input_tokens_per_s_per_gpu"] > 0
+
+
+def test_estimate_refuses_weights_beyond_the_whole_memory(models):
+    """Issue 14: prfaas-1t-hybrid on 1 x H200 printed numbers for an instance that cannot hold
+    its weights; the roofline has no host-offload term, so it is an error naming --gpus."""
+    with pytest.raises(PlanError, match=r"^--gpus 1: model prfaas-1t-hybrid does not fit .* more than the part's whole memory"):
+        estimate(models["prfaas-1t-hybrid"], load_hardware("h200"), 1)
+
+
+def test_estimate_refuses_a_batch_beyond_memory(models):
+    """Issue 14: --batch 10,000,000 reported decode at 10M requests; the largest batch that fits
+    is named instead, and that batch itself is accepted."""
+    m, hw = models["prfaas-1t-hybrid"], load_hardware("h200")
+    fits = estimate(m, hw, 8)["memory_max_batch"]
+    assert estimate(m, hw, 8, batch=fits)["decode_batch"] == fits
+    with pytest.raises(PlanError, match=rf"^--batch \(at context 1,536 tokens\): must be a whole number in \[1, {fits:,}\]"):
+        estimate(m, hw, 8, batch=10_000_000)
 
 
 def test_estimate_colocated_formula(models):

@@ -35,7 +35,7 @@ def _synth(tmp_path, fmt="yaml"):
     true_hw = replace(hw, efficiency=replace(hw.efficiency, **TRUE))
     rows = []
     for name, opts, metric in SETUPS:
-        r = estimate(load_model(name), true_hw, 8, **{("context_tokens" if k == "context" else k): v for k, v in opts.items()})
+        r = estimate(load_model(name), true_hw, 8, measured=True, **{("context_tokens" if k == "context" else k): v for k, v in opts.items()})
         rows.append({"model": name, "hardware": "h200", "gpus": 8, **opts, "metric": metric, "value": r[fitmod.METRICS[metric]]})
     if fmt == "yaml":
         path = tmp_path / "m.yaml"

@@ -147,3 +147,15 @@ def test_missing_config_file(tmp_path):
     """A path that does not exist is a PlanError naming it."""
     with pytest.raises(PlanError, match="nowhere.json"):
         import_hf_config(tmp_path / "nowhere.json")
+
+
+@pytest.mark.parametrize("key, value, shown", [("num_hidden_layers", True, "true"), ("hidden_size", 4096.5, "4096.5"),
+                                               ("num_attention_heads", "64", '"64"')])
+def test_a_whole_number_key_refuses_other_json(tmp_path, key, value, shown):
+    """Issue 14: JSON `true` was read as 1 layer (Python's bool is an int); a fraction was truncated."""
+    cfg = json.loads((DATA / "qwen3_235b_a22b.json").read_text())
+    cfg[key] = value
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    with pytest.raises(PlanError, match=rf"config.json: unexpected value \(key '{key}': expected a whole number, got {shown}\)"):
+        import_hf_config(path)

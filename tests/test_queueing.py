@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from prfaas_plan.errors import PlanError
-from prfaas_plan.latency.queueing import erlang_c, pool_wait
+from prfaas_plan.latency.queueing import erlang_b, erlang_c, pool_wait
 
 
 def erlang_c_by_definition(c: int, a: float) -> float:
@@ -93,3 +93,14 @@ def test_an_unstable_pool_is_an_error_not_infinity(rho):
 def test_no_load_no_wait():
     w = pool_wait(2, 0.0, 1.0)
     assert w.mean_s == 0 and w.quantile_s(0.99) == 0
+
+
+@pytest.mark.parametrize("servers, load", [(10_001, 9_000.0), (12_000, 11_990.0), (20_000, 19_900.0), (200_000, 199_000.5)])
+def test_erlang_b_poisson_form_equals_the_recursion(servers, load):
+    """Issue 14: above ERLANG_RECURSION_SERVERS servers Erlang B is read in its Poisson form
+    (cost ~sqrt(a), not c: a 10^8-slot fleet hung the latency for minutes); it agrees with the
+    exact recursion to 1e-12."""
+    b = 1.0
+    for k in range(1, servers + 1):
+        b = load * b / (k + load * b)
+    assert erlang_b(servers, load) == pytest.approx(b, rel=1e-12)

@@ -102,10 +102,10 @@ def test_format_is_detected_from_content_or_given(tmp_path):
 # -- Azure ------------------------------------------------------------------------------------------
 def test_azure_arrivals_are_seconds_after_the_first_row(tmp_path):
     text = ("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n"
-            "2023-11-16 18:15:50.9951690,396,109\n2023-11-16 18:16:46.6805900,1,0\n")
+            "2023-11-16 18:15:50.9951690,396,109\n2023-11-16 18:16:46.6805900,1,1\n")
     t = read_trace(write(tmp_path, "az.csv", text))
     assert t.arrival_s == pytest.approx([0.0, 4.314579, 60.0])
-    assert t.input_tokens.tolist() == [374, 396, 1] and t.output_tokens.tolist() == [44, 109, 0]
+    assert t.input_tokens.tolist() == [374, 396, 1] and t.output_tokens.tolist() == [44, 109, 1]
     assert t.hash_ids is None and t.duration_s == pytest.approx(60.0)
 
 
@@ -200,7 +200,7 @@ BAD = [
     ("notobject.jsonl", "[1, 2]\n", ["line 1", "expected a JSON object"]),
     ("missing.jsonl", mc(0, 600) + "\n" + json.dumps({"timestamp": 5, "input_length": 600, "hash_ids": [0, 1]}), ["line 2", "missing key 'output_length'"]),
     ("float.jsonl", mc(0, 600).replace('"input_length": 600', '"input_length": 600.5'), ["line 1", "'input_length'", "whole number"]),
-    ("negative.jsonl", mc(0, 600, out=-3), ["line 1", "'output_length'", "must be >= 0"]),
+    ("negative.jsonl", mc(0, 600, out=-3), ["line 1", "'output_length'", "must be >= 1"]),
     ("zero.jsonl", json.dumps({"timestamp": 0, "input_length": 0, "output_length": 1, "hash_ids": []}), ["line 1", "'input_length'", "must be >= 1"]),
     ("string.jsonl", mc(0, 600).replace('"input_length": 600', '"input_length": "600"'), ["line 1", "'input_length'", "whole number, got \"600\""]),
     ("empty.jsonl", "\n\n", ["empty trace"]),
@@ -213,6 +213,10 @@ BAD = [
     ("azure_order.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47,5,5\n2023-11-16 18:15:46,5,5\n", ["line 3", "'TIMESTAMP'", "time order"]),
     ("azure_len.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47,0,5\n", ["line 2", "'ContextTokens'", ">= 1"]),
     ("azure_empty.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n", ["empty trace"]),
+    # issue 14: an output of 0 tokens was read and planned (every request emits its first token)
+    ("out0.jsonl", mc(0, 600, out=0), ["line 1", "'output_length'", ">= 1", "first token"]),
+    ("azure_out0.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47,5,0\n", ["line 2", "'GeneratedTokens'", ">= 1"]),
+    ("len_out0.csv", "input_tokens,output_tokens\n5,0\n", ["line 2", "'output_tokens'", ">= 1"]),
     ("azure_fields.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:47,5,5,9\n", ["line 2", "more fields"]),
 ]
 

@@ -63,7 +63,7 @@ def test_stress_keeps_the_planned_fleet_and_link():
     sc = load_scenario("budget-case-study")
     base = optimize(sc, compare_modes=False)
     rows = {r["variant"]: r for r in whatif_rows(sc, base=base)}
-    half = rows["link halves"]
+    half = rows["evening sag: link halves"]
     st = half["stress"]
     assert st["n_prfaas"] == base["n_prfaas"]
     assert st["n_pd_prefill"] + st["n_pd_decode"] == base["n_pd_prefill"] + base["n_pd_decode"]
@@ -120,7 +120,13 @@ def test_two_key_sweep_grid_and_progress():
     assert more[0]["throughput_req_per_s"] < more[-1]["throughput_req_per_s"]
 
 
-@pytest.mark.parametrize("text, problem", [("link=1:2", "KEY=START:STOP:N"), ("a.b=1:2:1", "N must"), ("=5", "dotted"), ("k=", "at least one")])
+@pytest.mark.parametrize("text, problem", [
+    ("link=1:2", "KEY=START:STOP:N"), ("a.b=1:2:1", "N must"), ("=5", "dotted"), ("k=", "value 1 of 1 is empty"),
+    # issue 14: an empty value was dropped silently, and N had no upper bound (a sweep of 10^6 points ran for hours)
+    ("k=1,,2", "value 2 of 3 is empty"), ("k=1,2,", "value 3 of 3 is empty"),
+    ("k=1:100:1000000", r"N: must be a whole number in \[1, 1,000\] values per --vary, got 1e\+06"),
+    ("k=" + ",".join(["1"] * 1001), "the number of values: must be a whole number in"),
+])
 def test_bad_axis_is_one_clear_error(text, problem):
     with pytest.raises(PlanError, match=problem):
         parse_axis(text)

@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import PlanError
 from .fields import check_name
 from .files import MAX_JSON_BYTES, read_text, show_path
-from .hf_layout import check_understood, default, declared_state_dtype, layer_kinds, mamba_group
+from .hf_layout import check_understood, declared_state_dtype, default, layer_kinds, mamba_group, whole_number
 
 #: More hidden layers than any published model has by two orders of magnitude; above this a
 #: config is refused before a per-layer list is built for it.
@@ -132,10 +132,10 @@ def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
             raise PlanError(f"{where}: key '{key}': missing, cannot map this config")
         return cfg[key]
 
-    n_blocks = int(need("num_hidden_layers"))
+    n_blocks = whole_number(need("num_hidden_layers"), "num_hidden_layers")
     if not 1 <= n_blocks <= MAX_LAYERS:
         raise PlanError(f"{where}: key 'num_hidden_layers': must be between 1 and {MAX_LAYERS:,}, got {n_blocks:.6g}")
-    hidden = int(need("hidden_size"))
+    hidden = whole_number(need("hidden_size"), "hidden_size")
     kinds, parallel = layer_kinds(cfg, n_blocks, where)
     n_layers = n_blocks - kinds.count("mlp")  # blocks with a mixer
     groups: list[dict] = []
@@ -166,7 +166,7 @@ def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
         "description": f"imported from {path.name} ({cfg.get('model_type', 'unknown model_type')})",
         "family": str(cfg.get("model_type") or "unknown")[:60],
         "hidden_size": hidden,
-        "vocab_size": int(need("vocab_size")),
+        "vocab_size": whole_number(need("vocab_size"), "vocab_size"),
         "num_layers": n_layers,
         "tie_word_embeddings": bool(cfg.get("tie_word_embeddings", False)),
         "dtypes": dtypes,
@@ -183,24 +183,24 @@ def _import(path: Path, name: str | None) -> tuple[dict, list[str]]:
 def _full_attention_group(cfg: dict, notes: list[str]) -> dict:
     if not cfg.get("num_attention_heads"):
         raise KeyError("num_attention_heads")
-    heads = int(cfg["num_attention_heads"])
+    heads = whole_number(cfg["num_attention_heads"], "num_attention_heads")
     if cfg.get("kv_lora_rank"):
         return {
             "kind": "mla",
             "heads": heads,
-            "kv_lora_rank": int(cfg["kv_lora_rank"]),
-            "rope_dim": int(default(cfg, "qk_rope_head_dim", 64, notes, " (DeepSeek-V3 value)")),
-            "qk_nope_dim": int(default(cfg, "qk_nope_head_dim", 128, notes, " (DeepSeek-V3 value)")),
-            "v_head_dim": int(default(cfg, "v_head_dim", 128, notes, " (DeepSeek-V3 value)")),
-            "q_lora_rank": int(cfg.get("q_lora_rank") or 0),
+            "kv_lora_rank": whole_number(cfg["kv_lora_rank"], "kv_lora_rank"),
+            "rope_dim": whole_number(default(cfg, "qk_rope_head_dim", 64, notes, " (DeepSeek-V3 value)"), "qk_rope_head_dim"),
+            "qk_nope_dim": whole_number(default(cfg, "qk_nope_head_dim", 128, notes, " (DeepSeek-V3 value)"), "qk_nope_head_dim"),
+            "v_head_dim": whole_number(default(cfg, "v_head_dim", 128, notes, " (DeepSeek-V3 value)"), "v_head_dim"),
+            "q_lora_rank": whole_number(cfg.get("q_lora_rank") or 0, "q_lora_rank"),
         }
-    head_dim = int(cfg.get("head_dim") or cfg["hidden_size"] // heads)
+    head_dim = whole_number(cfg.get("head_dim") or cfg["hidden_size"] // heads, "head_dim")
     if not cfg.get("head_dim"):
         notes.append("head_dim absent: taken as hidden_size / num_attention_heads")
     if cfg.get("num_key_value_heads"):
-        kv_heads = int(cfg["num_key_value_heads"])
+        kv_heads = whole_number(cfg["num_key_value_heads"], "num_key_value_heads")
     elif cfg.get("num_attention_groups"):  # Step-3: KV heads are "attention groups"
-        kv_heads = int(cfg["num_attention_groups"])
+        kv_heads = whole_number(cfg["num_attention_groups"], "num_attention_groups")
     else:
         kv_heads = heads
         notes.append("num_key_value_heads absent: one KV head per query head (MHA, the Hugging Face default)")
@@ -209,7 +209,7 @@ def _full_attention_group(cfg: dict, notes: list[str]) -> dict:
         "q_heads": heads,
         "kv_heads": kv_heads,
         "head_dim": head_dim,
-        "v_head_dim": int(cfg.get("v_head_dim") or head_dim),
+        "v_head_dim": whole_number(cfg.get("v_head_dim") or head_dim, "v_head_dim"),
     }
     if cfg.get("share_q_dim"):
         notes.append(f"share_q_dim {cfg['share_q_dim']} (low-rank query) not modelled: q projection counted at full rank (weights only)")
@@ -220,31 +220,31 @@ def _full_attention_group(cfg: dict, notes: list[str]) -> dict:
 
 def _swa_group(cfg: dict, count: int, notes: list[str]) -> dict:
     full = _full_attention_group(cfg, [])
-    head_dim = int(cfg.get("swa_head_dim") or full["head_dim"])
+    head_dim = whole_number(cfg.get("swa_head_dim") or full["head_dim"], "swa_head_dim")
     return {
         "kind": "swa",
         "count": count,
-        "q_heads": int(cfg.get("swa_num_attention_heads") or full["q_heads"]),
-        "kv_heads": int(cfg.get("swa_num_key_value_heads") or full["kv_heads"]),
+        "q_heads": whole_number(cfg.get("swa_num_attention_heads") or full["q_heads"], "swa_num_attention_heads"),
+        "kv_heads": whole_number(cfg.get("swa_num_key_value_heads") or full["kv_heads"], "swa_num_key_value_heads"),
         "head_dim": head_dim,
-        "v_head_dim": int(cfg.get("swa_v_head_dim") or cfg.get("v_head_dim") or head_dim),
-        "window_tokens": int(cfg.get("sliding_window") or cfg.get("sliding_window_size")),
+        "v_head_dim": whole_number(cfg.get("swa_v_head_dim") or cfg.get("v_head_dim") or head_dim, "swa_v_head_dim"),
+        "window_tokens": whole_number(cfg.get("sliding_window") or cfg.get("sliding_window_size"), "sliding_window"),
     }
 
 
 def _linear_group(cfg: dict, count: int, notes: list[str]) -> dict:
     lin = cfg.get("linear_attn_config") if isinstance(cfg.get("linear_attn_config"), dict) else None
     if lin is not None:  # Kimi Delta Attention
-        heads, dim = int(lin["num_heads"]), int(lin["head_dim"])
+        heads, dim = whole_number(lin["num_heads"], "num_heads"), whole_number(lin["head_dim"], "head_dim")
         return {"kind": "linear", "variant": "kda", "count": count, "key_heads": heads, "value_heads": heads,
-                "key_dim": dim, "value_dim": dim, "conv_kernel": int(lin.get("short_conv_kernel_size", 0))}
+                "key_dim": dim, "value_dim": dim, "conv_kernel": whole_number(lin.get("short_conv_kernel_size", 0), "short_conv_kernel_size")}
     if cfg.get("linear_num_key_heads"):  # Gated DeltaNet (Qwen3-Next / Qwen3.5)
         return {"kind": "linear", "variant": "gated_deltanet", "count": count,
-                "key_heads": int(cfg["linear_num_key_heads"]), "value_heads": int(cfg["linear_num_value_heads"]),
-                "key_dim": int(cfg["linear_key_head_dim"]), "value_dim": int(cfg["linear_value_head_dim"]),
-                "conv_kernel": int(cfg.get("linear_conv_kernel_dim", 0)), "output_gate": True}
-    heads = int(cfg["num_attention_heads"])  # Lightning attention (Bailing / Ring linear, MiniMax-Text-01)
-    dim = int(cfg.get("head_dim") or cfg["hidden_size"] // heads)
+                "key_heads": whole_number(cfg["linear_num_key_heads"], "linear_num_key_heads"), "value_heads": whole_number(cfg["linear_num_value_heads"], "linear_num_value_heads"),
+                "key_dim": whole_number(cfg["linear_key_head_dim"], "linear_key_head_dim"), "value_dim": whole_number(cfg["linear_value_head_dim"], "linear_value_head_dim"),
+                "conv_kernel": whole_number(cfg.get("linear_conv_kernel_dim", 0), "linear_conv_kernel_dim"), "output_gate": True}
+    heads = whole_number(cfg["num_attention_heads"], "num_attention_heads")  # Lightning attention (Bailing / Ring linear, MiniMax-Text-01)
+    dim = whole_number(cfg.get("head_dim") or cfg["hidden_size"] // heads, "head_dim")
     notes.append("linear layers mapped as Lightning attention with num_attention_heads x head_dim state, no conv")
     return {"kind": "linear", "variant": "lightning", "count": count, "key_heads": heads, "value_heads": heads,
             "key_dim": dim, "value_dim": dim, "conv_kernel": 0}
@@ -257,15 +257,15 @@ def _moe_layer_count(cfg: dict, n: int) -> int:
     if isinstance(freq, list):
         return sum(1 for x in freq if x)
     if cfg.get("expert_layer_period"):
-        period, offset = int(cfg["expert_layer_period"]), int(cfg.get("expert_layer_offset") or 0)
+        period, offset = whole_number(cfg["expert_layer_period"], "expert_layer_period"), whole_number(cfg.get("expert_layer_offset") or 0, "expert_layer_offset")
         return sum(1 for i in range(n) if i % period == offset)
     enum = cfg.get("moe_layers_enum")
     if enum:
         layers = [int(x) for x in str(enum).split(",") if x.strip()] if isinstance(enum, str) else list(enum)
         return len(layers)
-    step = int(cfg.get("decoder_sparse_step") or 1)
+    step = whole_number(cfg.get("decoder_sparse_step") or 1, "decoder_sparse_step")
     dense_list = set(cfg.get("mlp_only_layers") or [])
-    first_dense = int(cfg.get("first_k_dense_replace") or 0)
+    first_dense = whole_number(cfg.get("first_k_dense_replace") or 0, "first_k_dense_replace")
     return sum(1 for i in range(n) if i >= first_dense and i not in dense_list and (i + 1) % step == 0)
 
 
@@ -275,7 +275,7 @@ def _ffn(cfg: dict, n: int, notes: list[str], where: str) -> dict:
     pattern = cfg.get("hybrid_override_pattern")
     gated = str(cfg.get("mlp_hidden_act", "")) != "relu2"  # Nemotron-H's squared-ReLU MLP: up and down only
     extra: dict[str, Any] = {} if gated else {"gated": False}
-    experts = int(cfg.get("n_routed_experts") or 0)
+    experts = whole_number(cfg.get("n_routed_experts") or 0, "n_routed_experts")
     if isinstance(pattern, str):
         dense, moe = pattern.count("-"), pattern.count("E")
         if dense + moe > n:
@@ -286,17 +286,17 @@ def _ffn(cfg: dict, n: int, notes: list[str], where: str) -> dict:
         dense = n - moe
     ffn: dict[str, Any] = {"dense_layers": dense, "moe_layers": moe}
     if dense:
-        ffn["dense_intermediate"] = int(cfg["intermediate_size"])
+        ffn["dense_intermediate"] = whole_number(cfg["intermediate_size"], "intermediate_size")
     if moe:
         if not experts:
             raise KeyError("n_routed_experts")
-        shared = int(cfg.get("n_shared_experts") or (1 if cfg.get("shared_expert_intermediate_size") else 0))
-        ffn.update(experts=experts, active_experts=int(cfg["num_experts_per_tok"]),
-                   expert_intermediate=int(cfg.get("moe_intermediate_size") or cfg["intermediate_size"]), shared_experts=shared)
+        shared = whole_number(cfg.get("n_shared_experts") or (1 if cfg.get("shared_expert_intermediate_size") else 0), "n_shared_experts")
+        ffn.update(experts=experts, active_experts=whole_number(cfg["num_experts_per_tok"], "num_experts_per_tok"),
+                   expert_intermediate=whole_number(cfg.get("moe_intermediate_size") or cfg["intermediate_size"], "moe_intermediate_size"), shared_experts=shared)
         if not cfg.get("moe_intermediate_size"):
             notes.append("moe_intermediate_size absent: intermediate_size taken as the expert width (MiniMax, Jamba layout)")
         if shared:
-            ffn["shared_intermediate"] = int(cfg.get("shared_expert_intermediate_size") or cfg["moe_intermediate_size"])
+            ffn["shared_intermediate"] = whole_number(cfg.get("shared_expert_intermediate_size") or cfg["moe_intermediate_size"], "shared_expert_intermediate_size")
     return {**ffn, **extra}
 
 

@@ -26,11 +26,22 @@ Falcon-H1 runs attention and Mamba2 side by side in every layer (:data:`PARALLEL
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
 
 from ..errors import PlanError
+
+
+def whole_number(value, key: str) -> int:
+    """A config value read as a whole number: an int, or a float with no fraction. JSON ``true``
+    is refused (Python's bool is an int, so ``int(True)`` read it as 1 layer, issue 14), and so
+    is a fraction (``int`` truncated it). A ValueError naming the key (import_hf_config turns it
+    into one line naming the file)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"key '{key}': expected a whole number, got {json.dumps(value)[:40]}")
+    return int(value)
 
 #: model_type values whose layers all run attention and a Mamba2 mixer in parallel.
 PARALLEL_HYBRIDS = ("falcon_h1",)
@@ -128,21 +139,21 @@ def layer_kinds(cfg: dict, n: int, where: str) -> tuple[list[str], bool]:
     if isinstance(cfg.get("hybrid_layer_pattern"), list):
         return _per_layer_list(cfg, "hybrid_layer_pattern", n, {0: "full", 1: "swa"}, where), parallel
     if cfg.get("attn_layer_period"):
-        period, offset = int(cfg["attn_layer_period"]), int(cfg.get("attn_layer_offset") or 0)
+        period, offset = whole_number(cfg["attn_layer_period"], "attn_layer_period"), whole_number(cfg.get("attn_layer_offset") or 0, "attn_layer_offset")
         return ["full" if i % period == offset else "mamba" for i in range(n)], parallel
     if cfg.get("sliding_window_pattern"):
-        k = int(cfg["sliding_window_pattern"])
+        k = whole_number(cfg["sliding_window_pattern"], "sliding_window_pattern")
         return ["full" if (i + 1) % k == 0 else "swa" for i in range(n)], parallel
     if cfg.get("full_attention_interval"):
-        k = int(cfg["full_attention_interval"])
+        k = whole_number(cfg["full_attention_interval"], "full_attention_interval")
         return ["full" if (i + 1) % k == 0 else "linear" for i in range(n)], parallel
     if cfg.get("layer_group_size") and str(cfg.get("model_type", "")).startswith("bailing"):
-        k = int(cfg["layer_group_size"])
+        k = whole_number(cfg["layer_group_size"], "layer_group_size")
         return ["full" if (i + 1) % k == 0 else "linear" for i in range(n)], parallel
     if isinstance(cfg.get("attn_type_list"), list):
         return _per_layer_list(cfg, "attn_type_list", n, {1: "full", 0: "linear"}, where), parallel
     if cfg.get("use_sliding_window") and cfg.get("max_window_layers") is not None:  # Qwen2/3: layers from it slide
-        first = int(cfg["max_window_layers"])
+        first = whole_number(cfg["max_window_layers"], "max_window_layers")
         return ["swa" if i >= first else "full" for i in range(n)], parallel
     if _active(cfg.get("sliding_window")) and cfg.get("use_sliding_window") is not False:
         raise PlanError(f"{where}: key 'sliding_window': set, but no key says which layers use it "
@@ -175,7 +186,7 @@ def _first(cfg: dict, *keys: str) -> Any:
 def mamba_group(cfg: dict, count: int, parallel: bool, notes: list[str], where: str) -> dict:
     """A Mamba1 or Mamba2 group: Mamba2 when the config names SSM heads (Nemotron-H's
     ``mamba_num_heads``, Falcon-H1's ``mamba_n_heads``), Mamba1 otherwise (Jamba)."""
-    hidden = int(cfg["hidden_size"])
+    hidden = whole_number(cfg["hidden_size"], "hidden_size")
     state = _first(cfg, "ssm_state_size", "mamba_d_state")
     if state is None:
         raise PlanError(f"{where}: key 'mamba_d_state' (or 'ssm_state_size'): missing, cannot size the Mamba state")
@@ -184,25 +195,26 @@ def mamba_group(cfg: dict, count: int, parallel: bool, notes: list[str], where: 
         kernel = 4
         notes.append("mamba_d_conv absent: conv kernel 4 assumed (the Mamba default)")
     heads = _first(cfg, "mamba_num_heads", "mamba_n_heads")
-    group: dict[str, Any] = {"kind": "mamba", "count": count, "state_size": int(state), "conv_kernel": int(kernel)}
+    group: dict[str, Any] = {"kind": "mamba", "count": count, "state_size": whole_number(state, "mamba_d_state"), "conv_kernel": whole_number(kernel, "mamba_d_conv")}
     if heads is None:
         expand = default(cfg, "mamba_expand", 2, notes, " (the Mamba default)")
         group.update(variant="mamba1", inner_dim=int(expand * hidden),
-                     dt_rank=int(cfg.get("mamba_dt_rank") or math.ceil(hidden / 16)))
+                     dt_rank=whole_number(cfg.get("mamba_dt_rank") or math.ceil(hidden / 16), "mamba_dt_rank"))
         if not cfg.get("mamba_dt_rank"):
             notes.append("mamba_dt_rank absent: ceil(hidden_size / 16) assumed (the Mamba default)")
     else:
         head_dim = _first(cfg, "mamba_head_dim", "mamba_d_head")
         if head_dim is None:
             raise PlanError(f"{where}: key 'mamba_head_dim' (or 'mamba_d_head'): missing, cannot size the Mamba2 state")
-        inner = int(heads) * int(head_dim)
-        if cfg.get("mamba_d_ssm") is not None and int(cfg["mamba_d_ssm"]) != inner:
+        inner = whole_number(heads, "mamba_num_heads") * whole_number(head_dim, "mamba_head_dim")
+        if cfg.get("mamba_d_ssm") is not None and whole_number(cfg["mamba_d_ssm"], "mamba_d_ssm") != inner:
             raise PlanError(f"{where}: key 'mamba_d_ssm': {cfg['mamba_d_ssm']} differs from heads x head_dim ({inner}); not modelled")
         groups = _first(cfg, "n_groups", "mamba_n_groups")
         if groups is None:
             groups = 1
             notes.append("n_groups absent: 1 assumed (the Mamba2 default)")
-        group.update(variant="mamba2", inner_dim=inner, heads=int(heads), head_dim=int(head_dim), groups=int(groups))
+        group.update(variant="mamba2", inner_dim=inner, heads=whole_number(heads, "mamba_num_heads"), head_dim=whole_number(head_dim, "mamba_head_dim"),
+                     groups=whole_number(groups, "n_groups"))
     if parallel:
         group["parallel"] = True
     return group

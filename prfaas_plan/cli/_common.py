@@ -14,9 +14,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..bounds import BOUNDS
 from ..catalog.engines import ENGINES
 from ..errors import PlanError
-from ..reports.export import to_csv, to_json, write_atomic
+from ..reports.export import check_output, to_csv, to_json, write_atomic
 
 
 class Format(str, Enum):
@@ -71,12 +72,20 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+#: Parameters that name a file a command writes: checked by :func:`handles_errors` first.
+OUTPUT_PARAMS = ("output", "plot")
+
+
 def handles_errors(fn):
-    """Turn PlanError into one clean line and exit code 2 (no traceback)."""
+    """Turn PlanError into one clean line and exit code 2 (no traceback); check the command's
+    output files (:data:`OUTPUT_PARAMS`) with :func:`check_output` before it runs."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
+            for name in OUTPUT_PARAMS:  # refused before the work, not after it (a FIFO nobody reads hung)
+                if isinstance(kwargs.get(name), Path):
+                    check_output(kwargs[name])
             return fn(*args, **kwargs)
         except PlanError as exc:
             _fail(str(exc))
@@ -130,8 +139,8 @@ class Mode(str, Enum):
 
 
 ModeOpt = Annotated[Optional[Mode], typer.Option("--mode", help="paper: one representative length per path (l_long, l_short), as [PRFAAS]; distribution: expectations over the length distribution. Default: the scenario's.")]
-BudgetOpt = Annotated[Optional[float], typer.Option("--budget-usd-per-hour", help="Maximise throughput within this budget (GPU rent + link), USD per hour; instance counts and link bandwidth become free. With a TTFT SLO in the scenario (slo.ttft_p90_s, ttft_p99_s, ttft_mean_s) or slo.max_utilisation_frac: the most goodput (req/s meeting it).")]
-TargetOpt = Annotated[Optional[float], typer.Option("--target-req-per-s", help="Find the cheapest plan that sustains this many requests per second; with a TTFT SLO (or slo.max_utilisation_frac) in the scenario, the cheapest whose goodput reaches it.")]
+BudgetOpt = Annotated[Optional[float], typer.Option("--budget-usd-per-hour", help=f"Maximise throughput within this budget (GPU rent + link), USD per hour ({BOUNDS['budget_usd_per_hour'].text()}); instance counts and link bandwidth become free. With a TTFT SLO in the scenario (slo.ttft_p90_s, ttft_p99_s, ttft_mean_s) or slo.max_utilisation_frac: the most goodput (req/s meeting it).")]
+TargetOpt = Annotated[Optional[float], typer.Option("--target-req-per-s", help=f"Find the cheapest plan that sustains this many requests per second ({BOUNDS['target_req_per_s'].text()}); with a TTFT SLO (or slo.max_utilisation_frac) in the scenario, the cheapest whose goodput reaches it.")]
 
 #: Exit code of a command run with --strict whose verdict is a WARNING.
 STRICT_EXIT = 3

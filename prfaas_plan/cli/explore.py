@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..bounds import BOUNDS
 from ..errors import PlanError
 from ..reports.export import write_atomic
 from ._common import (BudgetOpt, ExecutorOpt, FormatOpt, ModeOpt, OutputOpt, ScenarioArg, SchedulerOpt, SetOpt, StrictOpt, TargetOpt, WorkersOpt, _console,
@@ -18,7 +19,7 @@ from ._common import (BudgetOpt, ExecutorOpt, FormatOpt, ModeOpt, OutputOpt, Sce
 @handles_errors
 def sweep(
     scenario: ScenarioArg,
-    vary: Annotated[list[str], typer.Option("--vary", help="A scenario key and its values: KEY=START:STOP:N (N evenly spaced values, ends included) or KEY=v1,v2,... Give one or two --vary (a 2-D grid).")],
+    vary: Annotated[list[str], typer.Option("--vary", help="A scenario key and its values: KEY=START:STOP:N (N evenly spaced values, ends included) or KEY=v1,v2,... Give one or two --vary (a 2-D grid); " f"at most {BOUNDS['sweep_axis_points'].max:,.0f} values per key and {BOUNDS['sweep_points'].max:,.0f} points.")],
     set_: SetOpt = None,
     mode: ModeOpt = None,
     budget_usd_per_hour: BudgetOpt = None,
@@ -40,8 +41,8 @@ def sweep(
     from ..planning.sweep import sweep as run_sweep
     from ..reports.provenance import provenance, provenance_columns
 
-    sc = one_pair_only(load_scenario(scenario, parse_sets(set_)), "sweep")
     axes = [parse_axis(v) for v in vary]
+    sc = one_pair_only(load_scenario(scenario, parse_sets(set_)), "sweep")
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise PlanError(f"--plot {plot}: name the file .png or .svg")
     m = mode.value if mode else None

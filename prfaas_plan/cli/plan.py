@@ -147,8 +147,9 @@ def whatif(
     """Each what-if read twice: RE-PLAN (answer the question again, buying a new fleet) and STRESS
     (keep the planned PrfaaS/local instances and link, change the conditions: can it still carry
     the arrival rate or target?). With --set: your what-if (all --set together); without: the
-    standard list (link halves or drops to 10% at the same $ per Gbit/s, prompts 2x longer or
-    shorter, prefix cache hits 50%, GPU prices +50%, load +50%)."""
+    standard list (evening sag: link halves, or drops to 10%, at the same $ per Gbit/s; prompts 2x
+    longer or shorter, prefix cache hits 50%, GPU prices +50%, load +50%; a lossy link (loss 1e-4)
+    where link.connections is set, which moves TTFT, not throughput)."""
     from ..planning.overrides import parse_sets
     from ..latency.slo_plan import solve
     from ..planning.scenario import load_scenario, one_pair_only

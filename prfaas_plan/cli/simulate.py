@@ -5,6 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..bounds import BOUNDS
 from ..errors import PlanError
 from ._common import FormatOpt, ModeOpt, OutputOpt, ScenarioArg, SetOpt, _console, emit, handles_errors, progress_bar
 
@@ -49,16 +50,16 @@ def simulate(
     policy: Annotated[Policy, typer.Option("--policy", help="Routing: static (t as planned), bandwidth-aware (t re-searched when the link or a prefill queue nears a limit), cache-aware (the paper's prefix-cache rules; needs a trace with hash_ids).")] = Policy.static,
     policy_param: Annotated[Optional[list[str]], typer.Option("--policy-param", help="A policy parameter, KEY=VALUE (e.g. u_high=0.8, queue_factor=2, smoothing_s=30, period_s=10, history=2000, t_min_tokens=512, t_max_tokens=131072; cache-aware: u_abundant=0.5). Repeatable.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (arrivals and lengths); the same seed gives the same run.")] = 0,
-    link_drop_at_s: Annotated[Optional[float], typer.Option("--link-drop-at-s", help="Time (s) at which the link's bandwidth drops (with --link-drop-frac).")] = None,
-    link_drop_frac: Annotated[Optional[float], typer.Option("--link-drop-frac", help="Bandwidth after the drop as a fraction of the planned link (e.g. 0.1).")] = None,
+    link_drop_at_s: Annotated[Optional[float], typer.Option("--link-drop-at-s", help="Time (s) at which the link's bandwidth drops (with --link-drop-frac); inside the simulated run.")] = None,
+    link_drop_frac: Annotated[Optional[float], typer.Option("--link-drop-frac", help=f"Bandwidth after the drop as a fraction of the planned link (e.g. 0.1; {BOUNDS['link_drop_frac'].text()}: a cut link is not modelled).")] = None,
     rate_shape: Annotated[Optional[str], typer.Option("--rate-shape", help="CSV of t_s, rate_req_per_s (e.g. servegen_m-large_rate_10min): a non-homogeneous Poisson stream whose mean over the run is the --load / --arrival-req-per-s rate.")] = None,
     burst_cv2: Annotated[Optional[float], typer.Option("--burst-cv2", help="Bursty arrivals: gamma inter-arrival gaps with this squared coefficient of variation (1 = Poisson, e.g. 4).")] = None,
     baseline: Annotated[Baseline, typer.Option("--baseline", help="Simulate the PrfaaS plan or a baseline (homogeneous PD on the same GPUs, naive heterogeneous).")] = Baseline.prfaas,
-    ttft_slo_s: Annotated[float, typer.Option("--ttft-slo-s", help="TTFT SLO for the attainment figure, seconds.")] = 5.0,
+    ttft_slo_s: Annotated[float, typer.Option("--ttft-slo-s", help=f"TTFT SLO for the attainment figure, seconds ({BOUNDS['ttft_slo_s'].text()}).")] = 5.0,
     warmup_s: Annotated[Optional[float], typer.Option("--warmup-s", help="Seconds at the start left out of the results. Default: min(10% of the duration, 300 s).")] = None,
     prefix_cache: Annotated[PrefixCacheSize, typer.Option("--prefix-cache", help="Per-cluster prefix caches (traces with hash_ids): hbm (the HBM left after the weights) or unlimited.")] = PrefixCacheSize.hbm,
     replan: Annotated[bool, typer.Option("--replan", help="Re-plan the local P/D split and t every period for the coming rate (lowest analytic P90 TTFT).")] = False,
-    replan_period_s: Annotated[Optional[float], typer.Option("--replan-period-s", help="Re-planning period, seconds. Default: the rate shape's step, else 600 s.")] = None,
+    replan_period_s: Annotated[Optional[float], typer.Option("--replan-period-s", help=f"Re-planning period, seconds ({BOUNDS['replan_period_s'].text()}). Default: the rate shape's step, else 600 s.")] = None,
     switch_s: Annotated[float, typer.Option("--switch-s", help="Seconds a local node is out of service while it changes role (prefill <-> decode).")] = 60.0,
     set_: SetOpt = None,
     mode: ModeOpt = None,
@@ -73,8 +74,6 @@ def simulate(
     from ..reports.provenance import provenance, provenance_columns
     from ..simulation.run import simulate_scenario
 
-    if not switch_s >= 0:
-        raise PlanError(f"--switch-s must be >= 0 s, got {switch_s:g}")
     sc = one_pair_only(load_scenario(scenario, parse_sets(set_)), "simulate")
     m = mode.value if mode else None
     with progress_bar("simulate: arrivals", fmt, output) as tick:

@@ -20,7 +20,10 @@ output tokens x ``decode_step_s`` (the step at BS_max, which the TPOT SLO fixes;
 lower batch). The first output token takes one step after admission.
 
 The KV cache of an offloaded request (``kv_bytes(l)``) crosses the link layer by layer while the
-prefill runs ([PRFAAS] section 3, layer-wise pipelining): :func:`exposed_transfer_s`.
+prefill runs ([PRFAAS] section 3, layer-wise pipelining): :func:`exposed_transfer_s`, at a rate
+no transfer can push above ``transfer_cap_bytes_per_s``, the bound of its TCP connections over the
+link's RTT and loss (:func:`~prfaas_plan.latency.wan.transfer_cap_bytes_per_s`; inf with
+unlimited connections).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from ..planning.throughput import ThroughputModel
 from ..planning.workload import LengthDistribution
 from ..roofline.kv import kv_cache_bytes
 from ..roofline.prefill import PrefillModel
+from .wan import transfer_cap_bytes_per_s
 
 KINDS = ("prfaas", "homogeneous", "naive")
 
@@ -82,6 +86,7 @@ class Deployment:
     decode_step_s: float
     output_tokens_mean: float
     decode_accepted_tokens: float = 1.0  # tokens emitted per decode step (MTP accepted length)
+    transfer_cap_bytes_per_s: float = math.inf  # the most one transfer's TCP connections carry (:mod:`.wan`)
 
     @property
     def decode_slots(self) -> int:
@@ -148,4 +153,5 @@ def deployment(sc: Scenario, plan: dict, kind: str = "prfaas", mode: str | None 
         decode_step_s=tm.decode.step_s,
         output_tokens_mean=sc.workload.output_tokens_mean,
         decode_accepted_tokens=tm.decode.accepted_tokens,
+        transfer_cap_bytes_per_s=transfer_cap_bytes_per_s(sc.link.connections, sc.link.rtt_s, sc.link.loss_frac),
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+from .. import units
 from ..errors import PlanError
 from ..planning import planner
 from ..planning.planner import throughput_model
@@ -55,7 +56,8 @@ def plan_latency(sc: Scenario, plan: dict, kind: str, mode: str, tm=None, floor_
     """TTFT/TPOT of one plan at zero load and at the scenario's arrival rate, and its goodput
     (with a TTFT SLO; ``floor_req_per_s`` as in :func:`goodput_req_per_s`)."""
     dep = deployment(sc, plan, kind, mode, tm)
-    out = {"zero_load": ttft(dep, 0.0).as_dict(), "at_arrival_rate": None, "at_arrival_rate_error": None}
+    out = {"zero_load": ttft(dep, 0.0).as_dict(), "at_arrival_rate": None, "at_arrival_rate_error": None,
+           **transfer_cap(dep)}
     lam = sc.workload.arrival_req_per_s
     if lam is not None:
         try:
@@ -67,6 +69,16 @@ def plan_latency(sc: Scenario, plan: dict, kind: str, mode: str, tm=None, floor_
         out["goodput_req_per_s"] = good
         out["goodput_frac_of_lambda_max"] = good / plan["throughput_req_per_s"] if plan["throughput_req_per_s"] > 0 else 0.0
     return out
+
+
+def transfer_cap(dep: Deployment) -> dict:
+    """The per-transfer rate cap of ``dep``'s TCP connections (:mod:`.wan`), Gbit/s (None:
+    unlimited connections), and whether it binds: below the link, so that even a transfer alone
+    on the link cannot use all of it."""
+    cap = dep.transfer_cap_bytes_per_s
+    if not math.isfinite(cap):
+        return {"transfer_cap_gbit_per_s": None, "transfer_cap_binds": False}
+    return {"transfer_cap_gbit_per_s": units.bytes_per_s_to_gbit_per_s(cap), "transfer_cap_binds": bool(cap < dep.link_bytes_per_s)}
 
 
 def add_latency(sc: Scenario, result: dict) -> dict:

@@ -13,8 +13,11 @@ rho = a / c (< 1 for a stable queue).
   coefficient of variation of the service time (exact for c = 1, the Pollaczek-Khinchine mean;
   a standard approximation for c > 1). The tail keeps the exponential shape with the scaled mean.
 
-C(c, a) is computed with the stable recursion of the Erlang B formula,
-B(0) = 1, B(k) = a B(k-1) / (k + a B(k-1)), and C = B / (1 - rho (1 - B)).
+C(c, a) is computed from the Erlang B formula, C = B / (1 - rho (1 - B)): for up to
+ERLANG_RECURSION_SERVERS servers with its stable recursion B(0) = 1, B(k) = a B(k-1) / (k + a B(k-1));
+for more (a fleet of 10^6 decode slots) in its Poisson form B(c, a) = pmf(c) / cdf(c) of a Poisson
+variable of mean a, the cdf summed in logs over a +- ERLANG_POISSON_SPAN_SD standard deviations
+(the terms beyond are below e^-800 of the largest), so the cost grows with sqrt(a), not with c.
 """
 
 from __future__ import annotations
@@ -22,15 +25,33 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..errors import PlanError
+
+#: Up to this many servers Erlang B runs its exact recursion (~1 ms); above, the Poisson form.
+ERLANG_RECURSION_SERVERS = 10_000
+#: Standard deviations (sqrt(a)) either side of the Poisson mode summed by the Poisson form.
+ERLANG_POISSON_SPAN_SD = 40.0
 
 
 def erlang_b(servers: int, offered_load: float) -> float:
     """Blocking probability of M/M/c/c with ``offered_load`` = lambda E[S] (Erlang B)."""
-    b = 1.0
-    for k in range(1, servers + 1):
-        b = offered_load * b / (k + offered_load * b)
-    return b
+    if servers <= ERLANG_RECURSION_SERVERS or offered_load <= 0:
+        b = 1.0
+        for k in range(1, servers + 1):
+            b = offered_load * b / (k + offered_load * b)
+        return b
+    a, c = float(offered_load), int(servers)
+    span = ERLANG_POISSON_SPAN_SD * math.sqrt(a) + 50.0
+    k_lo, k_top = max(0, math.floor(a - span)), min(c, math.ceil(a + span))
+    log_pmf = lambda k: k * math.log(a) - a - math.lgamma(k + 1)  # noqa: E731
+    # log pmf(k) for k = k_top, k_top - 1, ..., k_lo: pmf(k - 1) = pmf(k) k / a
+    steps = np.log(np.arange(k_top, k_lo, -1, dtype=float) / a)
+    logs = log_pmf(k_top) + np.concatenate([[0.0], np.cumsum(steps)])
+    top = float(logs.max())
+    log_cdf = top + math.log(float(np.sum(np.exp(logs - top))))
+    return math.exp(min(log_pmf(c) - log_cdf, 0.0))
 
 
 def erlang_c(servers: int, offered_load: float) -> float:

@@ -13,7 +13,9 @@ A request of uncached length l arriving at ``arrival_req_per_s`` (Poisson) takes
 - T_exposed(l): the KV transfer left after the prefill under layer-wise pipelining
   (:func:`~prfaas_plan.latency.deployment.exposed_transfer_s`), at the bandwidth a transfer gets
   on the shared link: B (1 - u) with u the link's utilisation (the mean rate of a
-  processor-sharing pipe, M/G/1-PS). Requests kept local ship KV over the intra-cluster RDMA
+  processor-sharing pipe, M/G/1-PS), and never above the rate the transfer's TCP connections
+  carry over the link's RTT and loss (``transfer_cap_bytes_per_s``, :mod:`.wan`: Mathis et al.
+  1997; inf with unlimited connections, which leaves B (1 - u)). Requests kept local ship KV over the intra-cluster RDMA
   fabric, taken as never binding ([PRFAAS] Eq. 4's assumption).
 - W_decode: the wait for a decode slot (instances x BS_max slots, each held for L_out x T_step;
   M/D/c with the workload's mean output length); T_step: the first decode step.
@@ -41,6 +43,7 @@ from ..planning.throughput import cell_edges
 from ..planning.workload import cell_means
 from .deployment import Deployment, exposed_transfer_s
 from .queueing import Wait, pool_wait
+from .wan import transfer_rate_bytes_per_s
 
 QUANTILES = {"p50": 0.50, "p90": 0.90, "p99": 0.99}
 
@@ -229,7 +232,7 @@ def _model(dep: Deployment, arrival_req_per_s: float, n_cells: int, arrival_cv2:
             link_util = lam * share * mean_kv / dep.link_bytes_per_s if dep.link_bytes_per_s > 0 else math.inf
             if link_util >= 1:
                 raise PlanError(f"cross-datacenter link at {link_util:.1%} utilisation is unstable: lower the load or buy bandwidth")
-            bandwidth = dep.link_bytes_per_s * (1 - link_util)
+            bandwidth = float(transfer_rate_bytes_per_s(dep.link_bytes_per_s * (1 - link_util), dep.transfer_cap_bytes_per_s))
             alone = alone + exposed_transfer_s(kv, alone, bandwidth, dep.model.num_layers) + dep.rtt_s
         delay[path.sel] = alone
         paths[name] = (share, util, wait, path.sel)

@@ -106,7 +106,7 @@ def _deployment(point: dict, hardware: dict[str, Hardware] | None) -> tuple:
 def predict(point: dict, hardware: dict[str, Hardware] | None = None) -> float:
     """The model's value of ``point``'s measured metric, through :func:`estimate`."""
     model, hw, gpus, setup = _deployment(point, hardware)
-    return float(estimate(model, hw, gpus, **setup)[METRIC_KEY[point["kind"]]])
+    return float(estimate(model, hw, gpus, measured=True, **setup)[METRIC_KEY[point["kind"]]])
 
 
 def as_benchmarked(point: dict, hardware: dict[str, Hardware] | None = None) -> tuple[float, list[int]] | None:

@@ -110,6 +110,8 @@ def input_rows(sc: Scenario) -> list[dict]:
     rows += [
         _row("link.usd_per_gbit_per_s_hour", link.usd_per_gbit_per_s_hour, "$/(Gbit/s)-h", link_src),
         _row("link.rtt_ms", link.rtt_s * 1e3, "ms", "scenario"),
+        *([_row("link.connections", link.connections, "TCP connections per transfer", "scenario"),
+           _row("link.loss_frac", link.loss_frac, "fraction", "scenario")] if link.connections is not None else []),
         _row("workload.input_tokens", describe_lengths(wl.input), "tokens", "scenario"),
         _row("workload.mean_input_tokens", wl.input.mean(), "tokens", "computed from the distribution"),
         _row("workload.output_tokens", wl.output_tokens_mean, "tokens", "scenario"),

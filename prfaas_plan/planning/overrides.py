@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ..bounds import check
 from ..errors import PlanError
 
 
@@ -79,13 +80,16 @@ def parse_axis(text: str) -> tuple[str, list[Any]]:
             raise PlanError(f"{where}: START and STOP must be numbers")
         if isinstance(n, bool) or not isinstance(n, int) or n < 2:
             raise PlanError(f"{where}: N must be a whole number >= 2")
+        check("sweep_axis_points", n, f"{where}: N")
         return key, [float(v) for v in np.linspace(start, stop, n)]
     if ":" in raw:
         raise PlanError(f"{where}: expected KEY=START:STOP:N or KEY=v1,v2,...")
-    values = [_yaml_value(p, where) for p in raw.split(",") if p.strip()]
-    if not values:
-        raise PlanError(f"{where}: give at least one value")
-    return key, values
+    parts = raw.split(",")
+    if any(not p.strip() for p in parts):
+        i = next(i for i, p in enumerate(parts) if not p.strip())
+        raise PlanError(f"--vary {key}: value {i + 1} of {len(parts)} is empty; give KEY=v1,v2,... without empty values")
+    check("sweep_axis_points", len(parts), f"--vary {key}: the number of values")
+    return key, [_yaml_value(p, where) for p in parts]
 
 
 #: Cluster roles whose price belongs to their part (``ROLE.hardware`` -> ``ROLE.usd_per_gpu_hour``).

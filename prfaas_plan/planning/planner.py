@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from .. import units
+from ..bounds import check
 from ..errors import PlanError
 from ..roofline.decode import decode_capacity
 from ..roofline.prefill import PrefillModel
@@ -189,9 +190,8 @@ def question(sc: Scenario, budget_usd_per_hour: float | None = None, target_req_
         objective, budget, target = "budget", budget_usd_per_hour, None
     elif target_req_per_s is not None:
         objective, budget, target = "target", None, target_req_per_s
-    for key, v in (("budget", budget), ("target", target)):
-        if v is not None and not (v > 0 and math.isfinite(v)):
-            raise PlanError(f"{key} must be a positive number, got {v}")
+    check("budget_usd_per_hour", budget_usd_per_hour)
+    check("target_req_per_s", target_req_per_s)
     return objective, budget, target
 
 

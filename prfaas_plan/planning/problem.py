@@ -49,10 +49,14 @@ class Link:
     max_gbit_per_s: float | None = None
     rtt_s: float = 0.0
     max_utilisation: float = 1.0
+    connections: int | None = None  # TCP connections per transfer (None: unlimited, no per-transfer cap)
+    loss_frac: float = 0.0  # packet-loss probability on the path (Mathis bound per connection)
 
     def __post_init__(self):
         if not 0 < self.max_utilisation <= 1:
             raise PlanError(f"link max_utilisation must be in (0, 1], got {self.max_utilisation}")
+        if not 0 <= self.loss_frac < 1:
+            raise PlanError(f"link loss_frac must be in [0, 1), got {self.loss_frac}")
 
     def bought_bytes_per_s(self, usable_bytes_per_s: float) -> float:
         """The bandwidth to buy (or in place) for a usable bandwidth, bytes/s."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..catalog.fields import Fields, open_catalog_file
 from ..catalog.files import show_path
+from ..bounds import check
 from ..catalog.model import RECURRENT_KINDS, ModelSpec
 from ..catalog.paths import catalog_names, in_catalog
 from ..errors import PlanError
@@ -235,8 +236,8 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         ttft_p90_slo_s = levels["ttft_p90_s"]
     obj = f.sub("objective")
     objective = obj.str("kind", choices=OBJECTIVES)
-    budget = obj.num("budget_usd_per_hour", None)
-    target = obj.num("target_req_per_s", None)
+    budget = check("budget_usd_per_hour", obj.num("budget_usd_per_hour", None), f"{path}: key 'objective.budget_usd_per_hour'")
+    target = check("target_req_per_s", obj.num("target_req_per_s", None), f"{path}: key 'objective.target_req_per_s'")
     if objective == "budget" and budget is None:
         raise obj.error("budget_usd_per_hour", "missing (objective kind is budget)")
     if objective == "target" and target is None and not f.has("sites"):

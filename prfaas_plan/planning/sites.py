@@ -42,6 +42,17 @@ LINK_MAX_UTILISATION = 0.8
 LOCAL_ROLES = {"prefill": "prefill_hardware", "decode": "decode_hardware"}
 
 
+def _loss_frac(f: Fields) -> float:
+    """``link.loss_frac`` in [0, 1); it bounds each connection's rate, so it needs
+    ``link.connections`` (with unlimited connections it would silently change nothing)."""
+    p = f.num("loss_frac", 0.0, min_value=0.0)
+    if p >= 1:
+        raise f.error("loss_frac", f"must be a probability in [0, 1), got {p}")
+    if p > 0 and not f.has("connections"):
+        raise f.error("loss_frac", "needs link.connections (the TCP connections per transfer the loss bound applies to)")
+    return p
+
+
 def read_link(f: Fields) -> Link:
     """A link mapping (the top-level ``link:`` or one entry of ``links:``)."""
     sizes = f.num_list("purchasable_gbit_per_s", [])
@@ -54,6 +65,8 @@ def read_link(f: Fields) -> Link:
         max_gbit_per_s=f.num("max_gbit_per_s", None),
         rtt_s=f.num("rtt_ms", 0.0, min_value=0.0) / 1e3,
         max_utilisation=f.frac("max_utilisation", LINK_MAX_UTILISATION),
+        connections=f.int("connections", None),
+        loss_frac=_loss_frac(f),
     )
     f.str("price_source", "")
     f.done()

@@ -20,11 +20,13 @@ remote Dask worker must see at the same path; catalog names resolve anywhere.
 from __future__ import annotations
 
 import itertools
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..bounds import check
 from ..catalog.fields import open_catalog_file
 from ..errors import PlanError
 from ..execution.executors import Executor, chunks
@@ -124,6 +126,8 @@ def sweep(sc: Scenario, axes: list[tuple[str, list]], mode: str | None = None, b
         raise PlanError("--vary: give one or two keys")
     if len(axes) == 2 and axes[0][0] == axes[1][0]:
         raise PlanError(f"--vary: {axes[0][0]} given twice")
+    check("sweep_points", math.prod(len(vals) for _, vals in axes), "sweep: the grid's points")
+    question(sc, budget_usd_per_hour, target_req_per_s)  # its bounds, checked before any worker starts
     executor = executor or Executor()
     points = list(itertools.product(*(vals for _, vals in axes)))
     parts = chunks(len(points), executor) if executor.workers > 1 else [range(a, min(a + SERIAL_TASK_POINTS, len(points)))

@@ -49,18 +49,38 @@ def cache_whatif(sc: Scenario) -> WhatIf:
     return WhatIf("prefix-cache hit 50%", (Override("workload.prefix_cache_hit_frac", 0.5),))
 
 
+#: A leased or VPC link's available bandwidth halving in the evening peak (issue 18's "evening sag").
+EVENING_SAG = "evening sag: link halves"
+
+#: Packet loss of the "lossy link" what-if: 1e-4, one packet in 10,000, a chosen stress point (not
+#: a measured path): at the shipped scenarios' 10 ms RTT, Mathis et al. give one 1460-byte-MSS
+#: connection 1460 / 0.01 x 1.22 / 0.01 = 17.9 MB/s (143 Mbit/s), far below a 100-400 Gbit/s link,
+#: so the loss, not the link, sets each transfer's rate (below p ~ 8e-8 the 6 MiB window binds instead).
+LOSSY_LINK_LOSS_FRAC = 1e-4
+
+
+def lossy_link_whatifs(sc: Scenario) -> list[WhatIf]:
+    """"lossy link" at :data:`LOSSY_LINK_LOSS_FRAC`, where the scenario states ``link.connections``
+    (without which loss bounds nothing, :mod:`~prfaas_plan.latency.wan`). It moves TTFT (each
+    transfer's rate), not Lambda_max: the what-if table's throughput columns stay as planned."""
+    if sc.link.connections is None:
+        return []
+    return [WhatIf(f"lossy link (loss {LOSSY_LINK_LOSS_FRAC:g})", (Override("link.loss_frac", LOSSY_LINK_LOSS_FRAC),))]
+
+
 def standard_whatifs(sc: Scenario) -> tuple[WhatIf, ...]:
     """The standard questions of a design review for ``sc``."""
     price = lambda role, c: WhatIf(f"{role} GPUs +50% price", with_price_sources((Override(f"{role}.usd_per_gpu_hour", c.usd_per_gpu_hour * 1.5),)))  # noqa: E731
     out = [
         WhatIf("as planned"),
-        link_scaled("link halves", 0.5),
+        link_scaled(EVENING_SAG, 0.5),
         link_scaled("link at 10%", 0.1),
         WhatIf("prompts 2x longer", (Override("workload.input_tokens_scale", 2.0),)),
         WhatIf("prompts 2x shorter", (Override("workload.input_tokens_scale", 0.5),)),
         cache_whatif(sc),
         price("prfaas", sc.prfaas),
         price("local", sc.local),
+        *lossy_link_whatifs(sc),
     ]
     if sc.workload.arrival_req_per_s is not None or sc.objective == "target":
         out.append(WhatIf("load +50%", (Override("workload.arrival_req_per_s", 1.5, scale=True, optional=True),

@@ -49,6 +49,11 @@ def _latency_notes(con: Console, r: dict) -> None:
     if r.get("latency"):
         con.print("TTFT: analytic (prefill queue M/G/c on batched service, own prefill, exposed KV transfer, RTT, decode slot, first step); "
                   "'idle' is zero load, as [PRFAAS] Table 6 reports." + ("" if not unstable else " Unstable at the arrival rate: " + "; ".join(unstable)))
+        lat = r["latency"]
+        if lat.get("transfer_cap_binds"):
+            con.print(f"Per-transfer rate cap: {lat['transfer_cap_gbit_per_s']:.3g} Gbit/s (link.connections over link.rtt_ms and "
+                      f"link.loss_frac, Mathis et al. 1997), below the {r['link_gbit_per_s']:.3g} Gbit/s link: each KV transfer is "
+                      "rate-limited by its TCP connections, not the link.")
 
 
 def _per_mtok(m: dict) -> str:

@@ -6,10 +6,14 @@ For an instance (:func:`~.instance.make_instance`) and a workload (ISL, OSL, dec
   engines' terms (:mod:`.parallel`), with ``warnings`` (a TP group across scale-up domains);
 - ``ttft_single_request_s``: latency-regime prefill of one ISL-token prompt on an idle instance;
 - ``prefill_input_tokens_per_s_per_gpu``: throughput-regime (saturated, batched) prefill;
-- ``decode_batch``: the given batch per instance, else the largest whose caches fit memory;
+- ``decode_batch``: the given batch per instance (at most ``memory_max_batch``, else an error
+  naming it), else the largest whose caches fit memory;
 - ``decode_step_s``, ``tpot_s`` (step / accepted MTP length), ``decode_output_tokens_per_s_per_gpu``;
-- ``weights_fit``: whether the weights fit usable memory. Weights that do not fit are reported,
-  not refused (engines offload to host memory); refusing is the planner's job.
+- ``weights_fit``: whether the weights fit usable memory (HBM x ``memory_usable_frac``). Weights
+  beyond usable memory but within the whole HBM are reported (engines squeeze their reserves:
+  SGLang ran DeepSeek-V3 fp4 prefill on 2 x GB200, 181 GB of weights per GPU against 167 GB
+  usable); weights beyond the whole HBM are an error naming --gpus, since the engine would then
+  offload to host memory, which the roofline does not model (issue 14: it printed numbers).
 - co-located (aggregated) output tokens/s per GPU at batch C = ``decode_batch``:
   C * OSL / (C * ISL / (prefill tokens/s per GPU * P) + OSL * T_step(C)) / P.
 Every time comes with its terms (seconds) and the term that binds; every metric ``K`` above with
@@ -19,6 +23,7 @@ Every time comes with its terms (seconds) and the term that binds; every metric 
 from __future__ import annotations
 
 from .. import units
+from ..bounds import check
 from ..catalog.hardware import Hardware
 from ..catalog.model import ModelSpec
 from ..errors import PlanError
@@ -33,16 +38,25 @@ def default_context_tokens(isl: float, osl: float) -> float:
     return isl + osl / 2.0
 
 
-def estimate_instance(inst: Instance, isl: int, osl: int, context_tokens: float | None = None, batch: int | None = None) -> dict:
-    """The `estimate` JSON object (module docstring) for ``inst``."""
+def estimate_instance(inst: Instance, isl: int, osl: int, context_tokens: float | None = None, batch: int | None = None,
+                      measured: bool = False) -> dict:
+    """The `estimate` JSON object (module docstring) for ``inst``. ``measured``: the setup is one
+    an engine ran (a calibration or validation point), so its batch and weights are facts: a batch
+    beyond the model's ``memory_max_batch`` or weights beyond the HBM mean the memory model is
+    conservative there, and are evaluated rather than refused."""
     if isl < 1 or osl < 1:
         raise PlanError(f"--isl and --osl must be >= 1 token, got {isl} and {osl}")
     context = default_context_tokens(isl, osl) if context_tokens is None else float(context_tokens)
     if context <= 0:
         raise PlanError(f"--context: must be > 0 tokens, got {context}")
-    if batch is not None and batch < 1:
-        raise PlanError(f"--batch: must be >= 1, got {batch}")
+    need, whole = inst.weight_bytes_per_gpu(), inst.hw.memory_capacity_bytes
+    if need > whole and not measured:
+        raise PlanError(f"--gpus {inst.gpus}: model {inst.model.name} does not fit {inst.describe()}: weights need {need / units.GB:,.1f} GB "
+                        f"per GPU, more than the part's whole memory ({whole / units.GB:,.1f} GB); an engine would offload them to host "
+                        "memory, which the roofline does not model (use more GPUs)")
     mem_batch = inst.memory_max_batch(context)
+    if batch is not None:
+        check("batch", batch, f"--batch (at context {context:,.0f} tokens)", max_value=None if measured else max(mem_batch, 1))
     decode_batch = batch if batch is not None else mem_batch
     lat = latency_terms(inst, isl)
     tput = throughput_terms(inst, isl)
@@ -142,6 +156,6 @@ def offline_run_tokens_per_s_per_gpu(inst: Instance, isl: int, osl: int, request
 
 
 def estimate(model: ModelSpec, hw: Hardware, gpus: int, *, isl: int = 1024, osl: int = 1024, context_tokens: float | None = None,
-             batch: int | None = None, **shape) -> dict:
+             batch: int | None = None, measured: bool = False, **shape) -> dict:
     """`prfaas-plan estimate` as a function; ``shape`` takes :func:`make_instance`'s options."""
-    return estimate_instance(make_instance(model, hw, gpus, **shape), isl, osl, context_tokens, batch)
+    return estimate_instance(make_instance(model, hw, gpus, **shape), isl, osl, context_tokens, batch, measured)

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..catalog.fields import Fields, load_yaml_mapping
+from ..catalog.files import MAX_TRACE_BYTES, read_text
 from ..catalog.hardware import Efficiency, Hardware, load_hardware
 from ..catalog.model import load_model
 from ..errors import PlanError
@@ -147,10 +148,7 @@ def load_measurements(path: str | Path) -> list[Measurement]:
     """Read a measurement file (module docstring); every problem is one PlanError naming the key."""
     path = Path(path)
     if path.suffix.lower() == ".csv":
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PlanError(f"{path}: cannot read file ({exc.__class__.__name__})") from None
+        text = read_text(path, "CSV file", MAX_TRACE_BYTES)  # regular files only, capped (a FIFO hung, /dev/zero ran out of memory)
         rows = list(csv.DictReader(text.splitlines()))
         if not rows:
             raise PlanError(f"{path}: no measurement rows (need a header and one row per measurement)")
@@ -189,7 +187,7 @@ def _with(hw: Hardware, eff: Efficiency) -> Hardware:
 def predict(m: Measurement, hw: Hardware, model_cache: dict) -> float:
     model = model_cache.get(m.model) or model_cache.setdefault(m.model, load_model(m.model))
     try:
-        value = estimate(model, hw, m.gpus, **m.options)[METRICS[m.metric]]
+        value = estimate(model, hw, m.gpus, measured=True, **m.options)[METRICS[m.metric]]
     except PlanError as exc:
         raise PlanError(f"{m.where}: {exc}") from None
     if value is None or not np.isfinite(value) or value <= 0:

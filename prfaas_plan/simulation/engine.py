@@ -39,6 +39,7 @@ from collections import deque
 
 import numpy as np
 
+from ..bounds import check
 from ..errors import PlanError
 from ..traces.cache import BLOCK_TOKENS
 from .arrivals import Requests
@@ -75,7 +76,8 @@ class Simulation:
         self.dec_capacity, self.dec_busy, self.dec_retiring, self.dec_retired, self.dec_owed = dep.decode_slots, 0, 0, 0, 0
         self.dec_queue: deque = deque()
         self.target = [self.pools[0].capacity, dep.decode_instances]  # N_p, N_d as planned now
-        self.egress, self.ingress = Pipe(dep.link_bytes_per_s, window_s), Pipe(dep.link_bytes_per_s, window_s)
+        cap = dep.transfer_cap_bytes_per_s
+        self.egress, self.ingress = Pipe(dep.link_bytes_per_s, window_s, cap), Pipe(dep.link_bytes_per_s, window_s, cap)
         self.caches = caches if requests.hash_ids is not None else None
         self.rec = Records.empty(len(requests))
         self.stage = [0] * len(STAGES)
@@ -309,6 +311,7 @@ class Simulation:
 
     # -- the loop --------------------------------------------------------------------------------------
     def _tick(self, now: float) -> None:
+        check("simulated_events", self._seq, "simulation: events so far (a run that cannot drain stops here)")
         w = self.window_s
         self.egress.advance(now)
         k = int(round(now / w)) - 1

@@ -1,9 +1,12 @@
 """The cross-datacenter link as a shared pipe: processor sharing among the transfers in flight,
 with a bandwidth that may change during the run, and the layer-wise pipelining rule.
 
-Sharing. With n transfers sending, each gets B(t) / n bytes/s (processor sharing: what many TCP
-connections on one bottleneck converge to). A transfer that is held (below) does not send and
-takes no share.
+Sharing. With n transfers sending, each gets min(B(t) / n, cap) bytes/s (processor sharing: what
+many TCP connections on one bottleneck converge to), cap the rate one transfer's TCP connections
+carry over the link's RTT and loss (:func:`~prfaas_plan.latency.wan.transfer_cap_bytes_per_s`;
+inf by default). Every transfer has the same cap, so this is capped processor sharing exactly:
+when B / n > cap every flow is at its cap and the unused B - n cap stays idle (there is no flow
+below its cap to give it to). A transfer that is held (below) does not send and takes no share.
 
 Layer-wise pipelining ([PRFAAS] section 3). A KV transfer of S bytes starts when its prefill
 starts; the cache streams layer by layer while the prefill computes. The rule implemented: the
@@ -14,7 +17,7 @@ bandwidth, until then). A transfer alone on a link of bandwidth B therefore fini
     start + max(S / B, T_prefill + S / (B * layers)),
 
 i.e. its exposed part after the prefill is max(S / B - T_prefill, S / (B * layers)), exactly
-:func:`~prfaas_plan.latency.deployment.exposed_transfer_s`. (Bytes of earlier layers are taken as
+:func:`~prfaas_plan.latency.deployment.exposed_transfer_s` with B replaced by min(B, cap). (Bytes of earlier layers are taken as
 ready when sent; the engine produces them about S / T_prefill bytes/s, which only binds when the
 link is faster than the prefill, where the last-layer term dominates anyway.) Cache copies
 between clusters (the cache-aware policy) have no hold: every byte is ready at once.
@@ -22,9 +25,9 @@ between clusters (the cache-aware policy) have no hold: every byte is ready at o
 Accounting. Bytes sent are added to windows of ``window_s`` (1 s): egress over time.
 
 Implementation: virtual time. V(t) is the bytes a transfer that was sending throughout would have
-received, dV/dt = B(t) / n(t); a sending transfer finishes its current stretch when V reaches its
+received, dV/dt = r(t) = min(B(t) / n(t), cap); a sending transfer finishes its current stretch when V reaches its
 tag (V when it began the stretch + the bytes of the stretch). The next event is the smallest tag,
-at now + (tag - V) n / B. A heap of tags with lazy deletion (a version per transfer).
+at now + (tag - V) / r. A heap of tags with lazy deletion (a version per transfer).
 """
 
 from __future__ import annotations
@@ -42,12 +45,15 @@ class Pipe:
     """One direction of the link. ``add`` a transfer, ``release`` its hold when the prefill ends,
     ``set_bandwidth``; the owner calls ``next_time`` and, at that time, ``pop_done``."""
 
-    __slots__ = ("bandwidth_bytes_per_s", "window_s", "windows", "_v", "_t", "_n", "_heap", "_flows", "_seq", "_next")
+    __slots__ = ("bandwidth_bytes_per_s", "cap_bytes_per_s", "window_s", "windows", "_v", "_t", "_n", "_heap", "_flows", "_seq", "_next")
 
-    def __init__(self, bandwidth_bytes_per_s: float, window_s: float = 1.0):
+    def __init__(self, bandwidth_bytes_per_s: float, window_s: float = 1.0, cap_bytes_per_s: float = math.inf):
         if not (bandwidth_bytes_per_s >= 0 and math.isfinite(bandwidth_bytes_per_s)):
             raise PlanError(f"link bandwidth must be a finite number >= 0 bytes/s, got {bandwidth_bytes_per_s}")
+        if not cap_bytes_per_s > 0:
+            raise PlanError(f"per-transfer rate cap must be > 0 bytes/s, got {cap_bytes_per_s}")
         self.bandwidth_bytes_per_s = float(bandwidth_bytes_per_s)
+        self.cap_bytes_per_s = float(cap_bytes_per_s)
         self.window_s = window_s
         self.windows: list[float] = []  # bytes sent in [k w, (k + 1) w)
         self._v = 0.0  # virtual time, bytes
@@ -71,13 +77,18 @@ class Pipe:
             win[k] += rate * (end - t0)
             t0 = end
 
+    def rate_bytes_per_s(self) -> float:
+        """What each sending transfer gets now: min(B / n, cap) (0 with none sending)."""
+        return min(self.bandwidth_bytes_per_s / self._n, self.cap_bytes_per_s) if self._n else 0.0
+
     def advance(self, now: float) -> None:
         """Bring V and the byte counts up to ``now``."""
         dt = now - self._t
         if dt > 0:
-            if self._n and self.bandwidth_bytes_per_s > 0:
-                self._v += self.bandwidth_bytes_per_s / self._n * dt
-                self._account(self._t, now, self.bandwidth_bytes_per_s)
+            rate = self.rate_bytes_per_s()
+            if rate > 0:
+                self._v += rate * dt
+                self._account(self._t, now, rate * self._n)
             self._t = now
 
     def _push(self, key, stretch_bytes: float) -> None:
@@ -135,7 +146,8 @@ class Pipe:
             if not heap or self._n == 0 or self.bandwidth_bytes_per_s <= 0:
                 self._next = math.inf
             else:
-                self._next = self._t + max(heap[0][0] - self._v, 0.0) * self._n / self.bandwidth_bytes_per_s
+                left, n, b = max(heap[0][0] - self._v, 0.0), self._n, self.bandwidth_bytes_per_s
+                self._next = self._t + (left * n / b if b <= n * self.cap_bytes_per_s else left / self.cap_bytes_per_s)
         return self._next
 
     def pop_done(self, now: float) -> list:

@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from .. import units
+from ..bounds import check
 from ..errors import PlanError
 from ..planning.workload import scaled_tokens
 from ..traces.cache import BLOCK_TOKENS, PrefixCache
@@ -103,9 +104,20 @@ def replan_decision(options, rate_fn):
     return decide
 
 
-def _positive(name: str, v: float | None, allow_zero: bool = False) -> None:
-    if v is not None and not (math.isfinite(v) and (v >= 0 if allow_zero else v > 0)):
-        raise PlanError(f"{name} must be a finite number {'>= 0' if allow_zero else '> 0'}, got {v:g}")
+def _check_run(duration_s: float | None, link_drop_at_s, warmup_s, replan_period_s, rate_req_per_s: float | None = None,
+               n_requests: int | None = None) -> None:
+    """The bounds that depend on the run's duration (:mod:`prfaas_plan.bounds`): the link drop and
+    the warm-up inside it, the re-plans and the simulated requests it implies. Called as soon as
+    the duration is known (before planning where it is given)."""
+    if duration_s is None:
+        return
+    check("link_drop_at_s", link_drop_at_s, max_value=duration_s)
+    check("warmup_s", warmup_s, max_value=duration_s)
+    if replan_period_s is not None:
+        check("replans", math.floor(duration_s / replan_period_s))
+    if n_requests is None and rate_req_per_s is not None:
+        n_requests = math.ceil(rate_req_per_s * duration_s)
+    check("simulated_requests", n_requests)
 
 
 def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None, arrival_req_per_s: float | None = None,
@@ -134,16 +146,20 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
         raise PlanError("a trace brings its own arrivals: give --trace, --rate-shape or --burst-cv2, not several")
     if rate_shape is not None and burst_cv2 is not None:
         raise PlanError("give --rate-shape or --burst-cv2, not both")
-    _positive("--load", load)
-    _positive("--arrival-req-per-s", arrival_req_per_s)
-    _positive("--duration-s", duration_s)
     if (link_drop_at_s is None) != (link_drop_frac is None):
         raise PlanError("a link drop needs both --link-drop-at-s and --link-drop-frac")
-    _positive("--link-drop-at-s", link_drop_at_s, allow_zero=True)
-    if link_drop_frac is not None and not (0 <= link_drop_frac <= 1e3 and math.isfinite(link_drop_frac)):
-        raise PlanError(f"--link-drop-frac must be a fraction of the link >= 0 (e.g. 0.1), got {link_drop_frac:g}")
-    if not (isinstance(seed, int) and 0 <= seed < 2**63):
-        raise PlanError(f"--seed must be a whole number >= 0, got {seed}")
+    for name, value in (("load", load), ("arrival_req_per_s", arrival_req_per_s), ("duration_s", duration_s), ("link_drop_at_s", link_drop_at_s),
+                        ("link_drop_frac", link_drop_frac), ("burst_cv2", burst_cv2), ("ttft_slo_s", ttft_slo_s), ("warmup_s", warmup_s),
+                        ("replan_period_s", replan_period_s if replan else None), ("switch_s", switch_s), ("seed", seed)):
+        check(name, value)
+    _check_run(duration_s, link_drop_at_s, warmup_s, replan_period_s if replan else None, arrival_req_per_s)
+    if trace is not None or rate_shape is not None:  # read (and checked) before the planning
+        from ..catalog.paths import resolve_trace
+        from ..traces.rates import read_rate_shape
+        from ..traces.readers import read_trace
+
+        tr = read_trace(resolve_trace(trace)) if trace is not None else None
+        shape = read_rate_shape(resolve_trace(rate_shape)) if rate_shape is not None else None
 
     plan = optimize(sc, mode, compare_modes=False, solver=solve)  # the plan `optimize` prints (for an SLO where the scenario states one)
     key = {"prfaas": None, "homogeneous": "homogeneous", "naive": "naive"}[baseline]
@@ -157,10 +173,6 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
     rate_fn = None  # the arrival rate at a time, for re-planning
 
     if trace is not None:
-        from ..catalog.paths import resolve_trace
-        from ..traces.readers import read_trace
-
-        tr = read_trace(resolve_trace(trace))
         unc = None if tr.hash_ids is not None else scaled_tokens(tr.input_tokens, 1.0 - sc.workload.prefix_cache_hit_frac)
         reqs = arrivals.from_trace(tr, rate, sc.workload.output_tokens_mean, unc)
         if duration_s is not None:
@@ -168,28 +180,27 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
             reqs = arrivals.Requests(reqs.arrival_s[keep], reqs.input_tokens[keep], reqs.uncached_tokens[keep], reqs.output_tokens[keep],
                                      None if reqs.hash_ids is None else reqs.hash_ids[: int(keep.sum())], reqs.source)
         duration_s = duration_s or float(reqs.arrival_s[-1]) + 1.0
+        _check_run(duration_s, link_drop_at_s, warmup_s, replan_period_s if replan else None, n_requests=len(reqs))
         arrival_kind = f"{reqs.source} ({'own times' if rate is None else f'times scaled to {rate:g} req/s'})"
     else:
         if rate is None:
             rate = sc.workload.arrival_req_per_s or DEFAULT_LOAD_FRAC * lam_max
         if rate_shape is not None:
-            from ..catalog.paths import resolve_trace
-            from ..traces.rates import read_rate_shape
-
-            shape = read_rate_shape(resolve_trace(rate_shape))
             span = float(shape.t_s[-1] - shape.t_s[0]) + (float(shape.t_s[-1] - shape.t_s[-2]) if len(shape.t_s) > 1 else DEFAULT_DURATION_S)
             duration_s = duration_s or span
             t0 = shape.t_s - shape.t_s[0]
             mean = arrivals.mean_rate(t0, shape.rate_req_per_s, duration_s)
             if not mean > 0:
                 raise PlanError(f"{rate_shape}: the rate shape is zero over the first {duration_s:g} s")
+            replan_period_s = replan_period_s or (float(t0[1] - t0[0]) if len(t0) > 1 else None)
+            _check_run(duration_s, link_drop_at_s, warmup_s, replan_period_s if replan else None, rate * float(np.max(shape.rate_req_per_s)) / mean)
             scaled = shape.rate_req_per_s * (rate / mean)
             times = arrivals.thinned_times(t0, scaled, duration_s, rng)
             rate_fn = lambda t: float(arrivals.rate_at(np.array([t]), t0, scaled)[0])  # noqa: E731
-            replan_period_s = replan_period_s or (float(t0[1] - t0[0]) if len(t0) > 1 else None)
             arrival_kind = f"non-homogeneous Poisson, rate shape {rate_shape} scaled to a mean of {rate:g} req/s"
         else:
             duration_s = duration_s or DEFAULT_DURATION_S
+            _check_run(duration_s, link_drop_at_s, warmup_s, replan_period_s if replan else None, rate)
             if burst_cv2 is not None:
                 times = arrivals.gamma_times(rate, burst_cv2, duration_s, rng)
                 arrival_kind = f"gamma inter-arrivals, cv^2 {burst_cv2:g}, {rate:g} req/s"
@@ -204,8 +215,8 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
     if replan:
         from ..latency.replan import split_options
 
-        _positive("--replan-period-s", replan_period_s)
         replan_period_s = replan_period_s or DEFAULT_REPLAN_PERIOD_S
+        check("replans", math.floor(duration_s / replan_period_s))
         if rate_fn is None:
             steady = len(reqs) / duration_s
             rate_fn = lambda t: steady  # noqa: E731

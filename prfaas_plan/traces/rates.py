@@ -45,7 +45,7 @@ def _number(text: str, path, line: int, key: str) -> float:
 def read_rate_shape(path: str | Path) -> RateShape:
     """The ``t_s`` and ``rate_req_per_s`` columns of the CSV at ``path`` as float arrays.
     Refused (one line naming the file, line and column): no rows, a missing column, a value that
-    is not a finite number, a negative rate, a ``t_s`` not greater than the previous row's."""
+    is not a finite number, a negative rate or time, a ``t_s`` not greater than the previous row's."""
     text = read_text_maybe_gzip(path, "rate CSV file", MAX_TRACE_BYTES)
     header, rows = _csv_rows(text, path)
     _column(header, ("t_s",), path)
@@ -56,6 +56,8 @@ def read_rate_shape(path: str | Path) -> RateShape:
         r = _number(_need(row, "rate_req_per_s", path, line), path, line, "rate_req_per_s")
         if r < 0:
             raise PlanError(f"{show_path(path)}: line {line}: 'rate_req_per_s': must be >= 0, got {r:g}")
+        if t < 0:
+            raise PlanError(f"{show_path(path)}: line {line}: 't_s': must be >= 0 (seconds from the start of the shape), got {t:g}")
         if t_s and t <= t_s[-1]:
             what = "repeats" if t == t_s[-1] else "is earlier than"
             raise PlanError(f"{show_path(path)}: line {line}: 't_s': {t:g} {what} the previous row's {t_s[-1]:g}; times must increase")

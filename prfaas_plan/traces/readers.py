@@ -64,7 +64,7 @@ class Trace:
     """One request per entry, in arrival order.
 
     ``arrival_s``: seconds after the first request's timestamp (float, non-decreasing), or None
-    for a length-only trace; ``input_tokens`` (>= 1) and ``output_tokens`` (>= 0): int64 arrays;
+    for a length-only trace; ``input_tokens`` (>= 1) and ``output_tokens`` (>= 1): int64 arrays;
     ``hash_ids``: per request, its prefix-chained block hashes (Mooncake), or None; ``source``:
     one line saying where the trace comes from. Arrays are read-only.
     """
@@ -163,6 +163,12 @@ def _where(path, line: int, key: str) -> str:
     return f"{show_path(path)}: line {line}: {key!r}"
 
 
+#: Why a whole-number column has its minimum, where it is not plain.
+_MIN_WHY = {k: "every request emits at least its first token" for k in ("output_length", "GeneratedTokens", "output_tokens")}
+#: Output tokens of a request: at least 1 (the first token is what TTFT measures).
+MIN_OUTPUT_TOKENS = 1
+
+
 def _whole(value, path, line: int, key: str, min_value: int, from_text: bool = True) -> int:
     """``value`` as an int >= ``min_value`` (an integer; 512.0 is accepted). A string is read as
     a number only ``from_text`` (a CSV field); in JSON ``"600"`` is refused."""
@@ -183,7 +189,8 @@ def _whole(value, path, line: int, key: str, min_value: int, from_text: bool = T
             raise PlanError(f"{_where(path, line, key)}: must be a whole number, got {v!r}")
         v = int(v)
     if v < min_value:
-        raise PlanError(f"{_where(path, line, key)}: must be >= {min_value}, got {v}")
+        why = f" ({_MIN_WHY[key]})" if key in _MIN_WHY else ""
+        raise PlanError(f"{_where(path, line, key)}: must be >= {min_value}, got {v}{why}")
     if v > 10**12:
         raise PlanError(f"{_where(path, line, key)}: implausibly large ({v:.3g})")
     return v
@@ -223,7 +230,7 @@ def _mooncake(text: str, path, name: str, source: str, spread: bool, bucket_s: f
             raise PlanError(f"{_where(path, line_no, 'timestamp')}: {ts} is earlier than {last_ts} on line {last_line}; timestamps must not decrease")
         last_ts, last_line = ts, line_no
         inp = _whole(row["input_length"], path, line_no, "input_length", 1, from_text=False)
-        outputs.append(_whole(row["output_length"], path, line_no, "output_length", 0, from_text=False))
+        outputs.append(_whole(row["output_length"], path, line_no, "output_length", MIN_OUTPUT_TOKENS, from_text=False))
         ids = row["hash_ids"]
         if not isinstance(ids, list) or not all(isinstance(h, int) and not isinstance(h, bool) for h in ids):
             raise PlanError(f"{_where(path, line_no, 'hash_ids')}: must be a list of integers (block hashes)")
@@ -303,7 +310,7 @@ def _azure(text: str, path, name: str, source: str) -> Trace:
             raise PlanError(f"{_where(path, line, 'TIMESTAMP')}: earlier than line {last_line}; rows must be in time order")
         last_us, last_line = t_us, line
         inputs.append(_whole(_need(row, "ContextTokens", path, line), path, line, "ContextTokens", 1))
-        outputs.append(_whole(_need(row, "GeneratedTokens", path, line), path, line, "GeneratedTokens", 0))
+        outputs.append(_whole(_need(row, "GeneratedTokens", path, line), path, line, "GeneratedTokens", MIN_OUTPUT_TOKENS))
         times_us.append(t_us)
         if len(inputs) > MAX_TRACE_REQUESTS:
             _checked_count(len(inputs), path)
@@ -322,7 +329,7 @@ def _lengths_csv(text: str, path, name: str, source: str) -> Trace:
     for line, row in rows:
         inputs.append(_whole(_need(row, col_in, path, line), path, line, col_in, 1))
         if col_out is not None:
-            outputs.append(_whole(_need(row, col_out, path, line), path, line, col_out, 0))
+            outputs.append(_whole(_need(row, col_out, path, line), path, line, col_out, MIN_OUTPUT_TOKENS))
         n = _whole(row.get("count") or "1", path, line, "count", 0) if has_count else 1
         counts.append(n)
         total += n
