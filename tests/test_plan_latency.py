@@ -14,6 +14,7 @@ from prfaas_plan.latency.deployment import deployment
 from prfaas_plan.latency.plans import add_latency, goodput_req_per_s
 from prfaas_plan.latency.ttft import ttft
 from prfaas_plan.planning.planner import optimize
+from prfaas_plan.planning.problem import TtftSlo
 from prfaas_plan.planning.scenario import LINK_MAX_UTILISATION, load_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -92,7 +93,7 @@ def test_goodput_zero_when_idle_latency_misses_the_slo(slo_case):
 def test_goodput_rises_with_a_looser_slo(slo_case):
     _, sc, r = slo_case
     dep = deployment(sc, r)
-    got = [goodput_req_per_s(dep, r["throughput_req_per_s"], s) for s in (4.0, 5.0, 8.0, 1e6)]
+    got = [goodput_req_per_s(dep, r["throughput_req_per_s"], TtftSlo(p90_s=s)) for s in (4.0, 5.0, 8.0, 1e6)]
     assert got == sorted(got)
     assert got[-1] == pytest.approx(r["throughput_req_per_s"], rel=2e-3)
 

@@ -57,7 +57,10 @@ def test_distribution_mode_is_reported_beside_paper_mode(paper):
 
 @pytest.mark.parametrize("name", [n for n in list_scenarios() if load_scenario(n).fleet is None])
 def test_every_shipped_scenario_plans(name):
-    r = optimize(load_scenario(name), compare_modes=False)
+    """Each shipped scenario, planned as the command plans it (an SLO scenario by the SLO-aware solver)."""
+    from prfaas_plan.latency.slo_plan import solve
+
+    r = optimize(load_scenario(name), compare_modes=False, solver=solve)
     assert set(PLAN_KEYS) <= set(r)
     assert r["throughput_req_per_s"] > 0
     if r["objective"] == "budget":

@@ -139,8 +139,18 @@ class Mode(str, Enum):
 
 
 ModeOpt = Annotated[Optional[Mode], typer.Option("--mode", help="paper: one representative length per path (l_long, l_short), as [PRFAAS]; distribution: expectations over the length distribution. Default: the scenario's.")]
-BudgetOpt = Annotated[Optional[float], typer.Option("--budget-usd-per-hour", help=f"Maximise throughput within this budget (GPU rent + link), USD per hour ({BOUNDS['budget_usd_per_hour'].text()}); instance counts and link bandwidth become free.")]
-TargetOpt = Annotated[Optional[float], typer.Option("--target-req-per-s", help=f"Find the cheapest plan that sustains this many requests per second ({BOUNDS['target_req_per_s'].text()}).")]
+BudgetOpt = Annotated[Optional[float], typer.Option("--budget-usd-per-hour", help=f"Maximise throughput within this budget (GPU rent + link), USD per hour ({BOUNDS['budget_usd_per_hour'].text()}); instance counts and link bandwidth become free. With a TTFT SLO in the scenario (slo.ttft_p90_s, ttft_p99_s, ttft_mean_s) or slo.max_utilisation_frac: the most goodput (req/s meeting it).")]
+TargetOpt = Annotated[Optional[float], typer.Option("--target-req-per-s", help=f"Find the cheapest plan that sustains this many requests per second ({BOUNDS['target_req_per_s'].text()}); with a TTFT SLO (or slo.max_utilisation_frac) in the scenario, the cheapest whose goodput reaches it.")]
+
+#: Exit code of a command run with --strict whose verdict is a WARNING.
+STRICT_EXIT = 3
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit with code 3 when the verdict is a WARNING: a stated demand missed (the arrival rate, a TTFT or TPOT SLO at that rate, a utilisation cap, the budget, the target) or a loss to a baseline at equal cost. For scripts and CI; the output is written first.")]
+
+
+def exit_if_warning(strict: bool, verdict: dict) -> None:
+    """--strict: exit code 3 when ``verdict`` (planning/verdict.py) is not OK."""
+    if strict and not verdict["ok"]:
+        raise typer.Exit(STRICT_EXIT)
 ScenarioArg = Annotated[str, typer.Argument(help="Shipped scenario name (see `prfaas-plan scenarios`) or path to a scenario YAML.")]
 
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Change a scenario key for this run: KEY=VALUE (dotted key, VALUE as in the YAML, e.g. link.bandwidth_gbit_per_s=50, workload.input_tokens_scale=2, local.usd_per_gpu_hour=3) or KEY*=FACTOR (e.g. workload.arrival_req_per_s*=1.5). Repeatable.")]

@@ -9,8 +9,8 @@ import typer
 from ..bounds import BOUNDS
 from ..errors import PlanError
 from ..reports.export import write_atomic
-from ._common import (BudgetOpt, ExecutorOpt, FormatOpt, ModeOpt, OutputOpt, ScenarioArg, SchedulerOpt, SetOpt, TargetOpt, WorkersOpt, _console, emit,
-                      executor_from, handles_errors, progress_bar)
+from ._common import (BudgetOpt, ExecutorOpt, FormatOpt, ModeOpt, OutputOpt, ScenarioArg, SchedulerOpt, SetOpt, StrictOpt, TargetOpt, WorkersOpt, _console,
+                      emit, executor_from, exit_if_warning, handles_errors, progress_bar)
 
 
 # --- sweep --------------------------------------------------------------------------------------
@@ -36,6 +36,7 @@ def sweep(
     requests, what binds. Shows a progress bar on a terminal. --workers N / --executor run the
     points in parallel (the same rows)."""
     from ..planning.overrides import parse_axis, parse_sets
+    from ..latency.slo_plan import solve
     from ..planning.scenario import load_scenario, one_pair_only
     from ..planning.sweep import sweep as run_sweep
     from ..reports.provenance import provenance, provenance_columns
@@ -46,7 +47,7 @@ def sweep(
         raise PlanError(f"--plot {plot}: name the file .png or .svg")
     m = mode.value if mode else None
     with executor_from(executor, workers, scheduler) as ex, progress_bar(f"sweep {', '.join(k for k, _ in axes)}", fmt, output) as tick:
-        rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s, progress=tick, executor=ex)
+        rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s, progress=tick, executor=ex, solver=solve)
     keys = [k for k, _ in axes]
     prov = provenance(sc, m or sc.mode, "sweep", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s, vary=vary)
     def table():
@@ -79,6 +80,7 @@ def report(
     mode: ModeOpt = None,
     budget_usd_per_hour: BudgetOpt = None,
     target_req_per_s: TargetOpt = None,
+    strict: StrictOpt = False,
 ) -> None:
     """A design-review report: the question, every input with its source (estimates flagged), the
     length histogram, the plan beside the baselines, what binds and the headroom, plots ([PRFAAS]
@@ -106,4 +108,5 @@ def report(
             written = write_report(rv, output)
     typer.echo(f"wrote {', '.join(str(p) for p in written)}", err=True)
     typer.echo(rv["plan"]["verdict"]["text"], err=True)
+    exit_if_warning(strict, rv["plan"]["verdict"])
 

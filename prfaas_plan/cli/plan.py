@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import PlanError
-from ._common import (BudgetOpt, DesignOpt, ExecutorOpt, FormatOpt, ModeOpt, OutputOpt, SamplesOpt, ScenarioArg, SchedulerOpt, SeedOpt, SetOpt, TargetOpt,
-                      UncertainOpt, WorkersOpt, _console, emit, executor_from, handles_errors)
+from ._common import (BudgetOpt, DesignOpt, ExecutorOpt, FormatOpt, ModeOpt, OutputOpt, SamplesOpt, ScenarioArg, SchedulerOpt, SeedOpt, SetOpt, StrictOpt,
+                      TargetOpt, UncertainOpt, WorkersOpt, _console, emit, executor_from, exit_if_warning, handles_errors)
 
 
 @handles_errors
@@ -41,13 +41,18 @@ def optimize(
     scheduler: SchedulerOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    strict: StrictOpt = False,
 ) -> None:
     """Plan a deployment: routing threshold t (tokens), PrfaaS / local prefill / local decode
     instances, link bandwidth (Gbit/s), throughput Lambda_max (req/s), cost (USD/hour), what binds,
     and the baselines (homogeneous PD, naive heterogeneous) beside it ([PRFAAS] Eq. 3-8), each
     with its analytic TTFT (seconds) at zero load and at the scenario's arrival rate, and its
-    goodput (req/s meeting slo.ttft_p90_s) when the scenario sets one. With --robust: the
-    cheapest plan found that meets the demand in that share of the uncertain samples."""
+    goodput (req/s meeting the TTFT SLO) when the scenario sets one. Objective kind slo (or a
+    budget / target with a TTFT SLO): the cheapest plan meeting slo.ttft_p90_s / ttft_p99_s /
+    ttft_mean_s (seconds) at workload.arrival_req_per_s (the most goodput within a budget; the
+    cheapest whose goodput reaches a target). The first line is the verdict: WARNING with every
+    stated demand missed. With --robust: the cheapest plan found that meets the demand in that
+    share of the uncertain samples."""
     from ..latency.plans import latency_columns
     from ..latency.plans import optimize as plan
     from ..planning.overrides import parse_sets
@@ -59,9 +64,9 @@ def optimize(
     if sc.fleet is not None:
         if robust is not None or uncertain:
             raise PlanError("--robust/--uncertain: fleet scenarios (sites or candidate parts) are planned without them")
-        _optimize_fleet(sc, mode, budget_usd_per_hour, target_req_per_s, fmt, output)
+        exit_if_warning(strict, _optimize_fleet(sc, mode, budget_usd_per_hour, target_req_per_s, fmt, output)["verdict"])
         return
-    result = plan(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s)  # the plan with its latency
+    result = plan(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s)  # the plan with its latency and verdict
     for role, d in result["deployments"].items():
         for warning in d["warnings"]:
             typer.echo(f"warning: {role}.instance: {warning}", err=True)
@@ -99,11 +104,13 @@ def optimize(
     if output is not None:  # the verdict is the table's first line; a file still says it
         typer.echo(f"wrote {output}", err=True)
         typer.echo(result["verdict"]["text"], err=True)
+    exit_if_warning(strict, result["verdict"])
 
 
-def _optimize_fleet(sc, mode, budget_usd_per_hour, target_req_per_s, fmt, output) -> None:
+def _optimize_fleet(sc, mode, budget_usd_per_hour, target_req_per_s, fmt, output) -> dict:
     """`optimize` of a fleet scenario (sites or candidate parts): the MILP plan
-    (prfaas_plan.fleet.plan.plan_fleet); rows are the fleet's pools, then its links and sites."""
+    (prfaas_plan.fleet.plan.plan_fleet); rows are the fleet's pools, then its links and sites.
+    Returns the plan (for --strict)."""
     from ..errors import PlanError
     from ..fleet.plan import plan_fleet
     from ..reports.provenance import provenance, provenance_columns
@@ -124,6 +131,7 @@ def _optimize_fleet(sc, mode, budget_usd_per_hour, target_req_per_s, fmt, output
     sheets = {"Fleet": result["fleet"], "Links": result["links"] or [{"from": None}],
               "Sites": [{k: v for k, v in st.items() if k != "latency"} for st in result["sites"]]}
     emit(fmt, output, rows, table, sheets=sheets, document={**result, "provenance": prov})
+    return result
 
 
 @handles_errors
@@ -143,6 +151,7 @@ def whatif(
     longer or shorter, prefix cache hits 50%, GPU prices +50%, load +50%; a lossy link (loss 1e-4)
     where link.connections is set, which moves TTFT, not throughput)."""
     from ..planning.overrides import parse_sets
+    from ..latency.slo_plan import solve
     from ..planning.scenario import load_scenario, one_pair_only
     from ..planning.whatif import WhatIf, whatif_rows
     from ..reports.provenance import provenance, provenance_columns
@@ -154,7 +163,7 @@ def whatif(
         load_scenario(scenario, overrides)  # a bad key or value fails here, before any planning
         whatifs = (WhatIf("as planned"), WhatIf(", ".join(x for x in set_), overrides))
     m = mode.value if mode else None
-    rows = whatif_rows(sc, m, budget_usd_per_hour, target_req_per_s, whatifs)
+    rows = whatif_rows(sc, m, budget_usd_per_hour, target_req_per_s, whatifs, solver=solve)
     prov = provenance(sc, m or sc.mode, "whatif", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s, set=set_)
 
     def table():

@@ -7,6 +7,7 @@ stable, unit-named keys (see ``PLAN_KEYS``) so that scripts can rely on them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 
 from .. import units
@@ -15,7 +16,7 @@ from ..errors import PlanError
 from ..roofline.decode import decode_capacity
 from ..roofline.prefill import PrefillModel
 from .optimizer import cheapest_for, maximise
-from .problem import Link, Plan, Problem, Range
+from .problem import Link, Plan, Problem, Range, TtftSlo
 from .scenario import Scenario, link_is_fixed, one_pair_only
 from .throughput import ThroughputModel
 from .token_cost import served_req_per_s, usd_per_million_tokens
@@ -173,13 +174,15 @@ def baselines(sc: Scenario, main: dict, tm: ThroughputModel) -> tuple[dict, dict
     return out, errors
 
 
-def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float | None = None,
-             target_req_per_s: float | None = None, compare_modes: bool = True) -> dict:
-    """Plan ``sc``: the answer to its question (or to the budget / target given here), with the
-    baselines and, if ``compare_modes``, the same question answered in the other mode. A fleet
-    scenario (sites or candidate parts) is refused: :func:`prfaas_plan.fleet.plan.plan_fleet` plans it."""
-    one_pair_only(sc, "the one-pair planner")
-    mode = mode or sc.mode
+#: How a question is answered on one throughput model: ``solver(sc, tm, objective, budget,
+#: target) -> Plan``. :func:`solve_throughput` here; the latency layer adds the SLO-aware one
+#: (:func:`prfaas_plan.latency.slo_plan.solve`), which the commands use.
+Solver = Callable[[Scenario, ThroughputModel, str, "float | None", "float | None"], Plan]
+
+
+def question(sc: Scenario, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None) -> tuple[str, float | None, float | None]:
+    """(objective, budget, target): the scenario's question, or the budget / target given here
+    (checked: one of them, positive)."""
     if budget_usd_per_hour is not None and target_req_per_s is not None:
         raise PlanError("give a budget or a target, not both")
     objective, budget, target = sc.objective, sc.budget_usd_per_hour, sc.target_req_per_s
@@ -189,12 +192,52 @@ def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float |
         objective, budget, target = "target", None, target_req_per_s
     check("budget_usd_per_hour", budget_usd_per_hour)
     check("target_req_per_s", target_req_per_s)
+    return objective, budget, target
+
+
+def solve_throughput(sc: Scenario, tm: ThroughputModel, objective: str, budget: float | None, target: float | None) -> Plan:
+    """The throughput answer ([PRFAAS] Eq. 7-8 and beyond): the most Lambda_max (fixed fleet,
+    budget) or the cheapest plan reaching the target. Latency SLOs are not looked at here."""
+    if objective == "slo":
+        raise PlanError("objective kind slo plans for a latency SLO: use prfaas_plan.latency.slo_plan (the prfaas-plan commands do)")
+    problem = problem_for(sc, tm, objective, budget)
+    return cheapest_for(problem, target) if objective == "target" else maximise(problem)
+
+
+def goal(result: dict) -> str | None:
+    """The question an :func:`optimize` result answers, in words; None for a fixed fleet (whose
+    wording depends on where it is shown)."""
+    slo = result.get("slo") or {}
+    levels = TtftSlo(slo.get("ttft_p90_s"), slo.get("ttft_p99_s"), slo.get("ttft_mean_s"))
+    caps = slo.get("max_utilisation_frac") or {}
+    parts = ([f"TTFT {levels.describe()}"] if levels.stated else []) + [f"{pool} <= {u:.0%} utilised" for pool, u in caps.items()]
+    meeting = " and ".join(parts)
+    obj = result["objective"]
+    if obj == "slo":
+        return f"the cheapest plan meeting {meeting} at {result['load']['arrival_req_per_s']:g} req/s"
+    if obj == "budget":
+        return f"the most goodput ({meeting}) within {result['budget_usd_per_hour']:,.0f} $/hour" if meeting else \
+            f"the most requests per second within {result['budget_usd_per_hour']:,.0f} $/hour"
+    if obj == "target":
+        return f"the cheapest plan whose goodput ({meeting}) reaches {result['target_req_per_s']:g} req/s" if meeting else \
+            f"the cheapest plan that carries {result['target_req_per_s']:g} req/s"
+    return None
+
+
+def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float | None = None,
+             target_req_per_s: float | None = None, compare_modes: bool = True, solver: Solver | None = None) -> dict:
+    """Plan ``sc``: the answer to its question (or to the budget / target given here), with the
+    baselines and, if ``compare_modes``, the same question answered in the other mode.
+    ``solver``: how the question is answered (default :func:`solve_throughput`). A fleet scenario
+    (sites or candidate parts) is refused: :func:`prfaas_plan.fleet.plan.plan_fleet` plans it."""
+    one_pair_only(sc, "the one-pair planner")
+    mode = mode or sc.mode
+    objective, budget, target = question(sc, budget_usd_per_hour, target_req_per_s)
+    solver = solver or solve_throughput
 
     def solve(m: str) -> tuple[dict, ThroughputModel]:
         tm = throughput_model(sc, m)
-        problem = problem_for(sc, tm, objective, budget)
-        plan = cheapest_for(problem, target) if objective == "target" else maximise(problem)
-        return plan_dict(plan, sc), tm
+        return plan_dict(solver(sc, tm, objective, budget, target), sc), tm
 
     main, tm = solve(mode)
     base, base_errors = baselines(sc, main, tm)
@@ -209,6 +252,8 @@ def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float |
         **main,
         "baselines": base,
         "baseline_errors": base_errors,
+        "slo": {"tpot_s": sc.tpot_s, "ttft_p90_s": sc.ttft_p90_slo_s, "ttft_p99_s": sc.ttft_p99_slo_s, "ttft_mean_s": sc.ttft_mean_slo_s,
+                "max_utilisation_frac": dict(sc.max_utilisation_frac) or None},
         "decode": {
             "bs_max": tm.decode.bs_max,
             "step_time_s": tm.decode.step_s,

@@ -14,14 +14,17 @@ from ..catalog.paths import catalog_names, in_catalog
 from ..errors import PlanError
 from .overrides import Override, apply_overrides
 from .parts import Cluster, catalog_entry, cluster
-from .problem import Link
+from .problem import Link, TtftSlo
 from .sites import LINK_MAX_UTILISATION, Fleet, needs_fleet, one_pair_fleet, read_link, read_sites  # noqa: F401  (LINK_MAX_UTILISATION: re-exported)
 from .throughput import MODES
 from .trace_input import TraceInput, trace_input
 from .uncertainty import Distribution, read_uncertainty
 from .workload import LengthDistribution, Mixture, Scaled, TruncatedLogNormal, Workload
 
-OBJECTIVES = ("fixed-fleet", "budget", "target")
+OBJECTIVES = ("fixed-fleet", "budget", "target", "slo")
+
+#: The pools ``slo.max_utilisation_frac`` may cap (a number caps all three).
+POOLS = ("prfaas", "local_prefill", "local_decode")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,20 @@ class Scenario:
     fleet: Fleet | None = None  # sites and candidate parts: planned by prfaas_plan.fleet (see planning/sites.py)
     uncertainty: dict[str, Distribution] = field(default_factory=dict, compare=False)  # `uncertainty:` (read by `risk`)
     link_fixed_by_override: bool = False  # see link_is_fixed
+    ttft_p99_slo_s: float | None = None  # slo.ttft_p99_s
+    ttft_mean_slo_s: float | None = None  # slo.ttft_mean_s
+    max_utilisation_frac: tuple[tuple[str, float], ...] = ()  # slo.max_utilisation_frac: (pool, cap) per capped pool
+
+    @property
+    def ttft_slo(self) -> TtftSlo:
+        """The TTFT levels the scenario states (P90, P99, mean)."""
+        return TtftSlo(self.ttft_p90_slo_s, self.ttft_p99_slo_s, self.ttft_mean_slo_s)
+
+    @property
+    def slo_aware(self) -> bool:
+        """Whether a plan must meet latency levels or utilisation caps at a rate (issue #16): a
+        TTFT level or a utilisation cap is stated."""
+        return self.ttft_slo.stated or bool(self.max_utilisation_frac)
 
 
 #: The override that fixes the link in every question (see :func:`link_is_fixed`).
@@ -121,6 +138,20 @@ def _output_tokens(f: Fields, key: str, base: Path, inputs: LengthDistribution) 
     return float(f.num(key))
 
 
+def _max_utilisation(slo: Fields) -> tuple[tuple[str, float], ...]:
+    """``slo.max_utilisation_frac``: one fraction for every pool, or a mapping pool -> fraction
+    (pools: prfaas, local_prefill, local_decode); absent: no cap."""
+    raw = slo.raw("max_utilisation_frac", None)
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        return tuple((pool, slo.frac("max_utilisation_frac")) for pool in POOLS)
+    caps = slo.sub("max_utilisation_frac")
+    out = tuple((pool, caps.frac(pool)) for pool in POOLS if caps.has(pool))
+    caps.done()
+    return out
+
+
 def load_scenario(name_or_path: str | Path, overrides: tuple[Override, ...] | list[Override] = ()) -> Scenario:
     """Read a scenario (catalog name or path). Paths inside it (model, hardware, traces) are taken
     from the scenario file's folder. ``overrides`` change keys before anything is checked."""
@@ -151,14 +182,29 @@ def _read_workload(w: Fields, base: Path) -> tuple[Workload, str | None]:
     return workload, inputs.source
 
 
-def _read_slo(slo: Fields) -> tuple[float, float | None]:
-    """An ``slo`` mapping: (TPOT in s, P90 TTFT SLO in s or None)."""
+#: The TTFT levels an ``slo`` mapping may state, s (issue #16).
+TTFT_LEVELS = ("ttft_p90_s", "ttft_p99_s", "ttft_mean_s")
+
+
+def _read_slo_levels(slo: Fields) -> tuple[float, dict, tuple[tuple[str, float], ...]]:
+    """An ``slo`` mapping: (TPOT in s, {TTFT level key: s or None}, utilisation caps)."""
     if slo.has("decode_tokens_per_s") == slo.has("tpot_ms"):
         raise slo.error("decode_tokens_per_s", "give exactly one of decode_tokens_per_s and tpot_ms")
     tpot_s = 1.0 / slo.num("decode_tokens_per_s") if slo.has("decode_tokens_per_s") else slo.num("tpot_ms") / 1e3
-    ttft_p90_slo_s = slo.num("ttft_p90_s", None)
+    levels = {key: slo.num(key, None) for key in TTFT_LEVELS}
+    max_util = _max_utilisation(slo)
     slo.done()
-    return tpot_s, ttft_p90_slo_s
+    return tpot_s, levels, max_util
+
+
+def _read_slo(slo: Fields) -> tuple[float, float | None]:
+    """A site's ``slo`` mapping: (TPOT in s, P90 TTFT SLO in s or None); the fleet planner plans
+    for the P90 alone, so the other levels and caps are refused there rather than ignored."""
+    for key in ("ttft_p99_s", "ttft_mean_s", "max_utilisation_frac"):
+        if slo.has(key):
+            raise slo.error(key, "the fleet planner (sites or candidate parts) plans for ttft_p90_s only")
+    tpot_s, levels, _ = _read_slo_levels(slo)
+    return tpot_s, levels["ttft_p90_s"]
 
 
 #: What ``sites:`` replaces at the top level (each site states its own).
@@ -182,10 +228,12 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         fleet = read_sites(f, base, model, lambda w: _read_workload(w, base)[0], _read_slo)
         site = fleet.local_sites[0]
         workload, tpot_s, ttft_p90_slo_s = site.workload, site.tpot_s, site.ttft_p90_slo_s
+        levels, max_util = {**dict.fromkeys(TTFT_LEVELS), "ttft_p90_s": ttft_p90_slo_s}, ()
     else:
         workload, trace_source = _read_workload(f.sub("workload"), base)
         trace_sources = [trace_source] if trace_source and trace_source not in f.data.get("sources", ()) else []
-        tpot_s, ttft_p90_slo_s = _read_slo(f.sub("slo"))
+        tpot_s, levels, max_util = _read_slo_levels(f.sub("slo"))
+        ttft_p90_slo_s = levels["ttft_p90_s"]
     obj = f.sub("objective")
     objective = obj.str("kind", choices=OBJECTIVES)
     budget = check("budget_usd_per_hour", obj.num("budget_usd_per_hour", None), f"{path}: key 'objective.budget_usd_per_hour'")
@@ -197,6 +245,13 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
     if target is not None and f.has("sites"):
         raise obj.error("target_req_per_s", "with sites: each local site states its target_req_per_s")
     obj.done()
+    if objective == "slo":
+        where = f"{show_path(path)}: key"
+        if workload.arrival_req_per_s is None:
+            raise PlanError(f"{where} 'workload.arrival_req_per_s': missing (objective kind slo plans for the SLO at this rate)")
+        if all(v is None for v in levels.values()) and not max_util:
+            raise PlanError(f"{where} 'slo.ttft_p90_s': objective kind slo needs a TTFT level (ttft_p90_s, ttft_p99_s or ttft_mean_s) "
+                            "or max_utilisation_frac")
     if fleet is not None:
         prfaas, local, link = fleet.prfaas_sites[0].parts[0] if fleet.prfaas_sites else site.prefill_parts[0], \
             site.prefill_parts[0], fleet.links[0].link if fleet.links else Link(fixed_gbit_per_s=0.0)
@@ -215,9 +270,9 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
     if fleet is not None:
         if mode != "distribution":
             raise f.error("mode", "the fleet planner (sites or candidate parts) works in distribution mode only")
-        if objective == "fixed-fleet":
+        if objective in ("fixed-fleet", "slo"):
             raise obj.error("kind", "the fleet planner (sites or candidate parts) answers budget and target questions; "
-                                    "fixed-fleet needs one part per role")
+                                    f"{objective} needs one part per role")
         _check_demands(obj, fleet, objective)
     # A shipped scenario documents itself; one of the user's own (outside scenarios/) may leave
     # description and sources out, and says so wherever they would be shown.
@@ -233,7 +288,10 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         link=link,
         workload=workload,
         tpot_s=tpot_s,
-        ttft_p90_slo_s=ttft_p90_slo_s,
+        ttft_p90_slo_s=levels["ttft_p90_s"],
+        ttft_p99_slo_s=levels["ttft_p99_s"],
+        ttft_mean_slo_s=levels["ttft_mean_s"],
+        max_utilisation_frac=max_util,
         objective=objective,
         budget_usd_per_hour=budget,
         target_req_per_s=target,

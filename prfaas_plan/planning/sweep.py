@@ -32,20 +32,9 @@ from ..errors import PlanError
 from ..execution.executors import Executor, chunks
 from . import optimizer as opt
 from .overrides import Override, with_price_sources
-from .planner import PLAN_KEYS, load_report, plan_dict, problem_for, throughput_model
+from .planner import PLAN_KEYS, Solver, load_report, plan_dict, problem_for, question, solve_throughput, throughput_model
 from .scenario import Scenario, scenario_from_mapping
 from .verdict import verdict
-
-
-def _objective(sc: Scenario, budget: float | None, target: float | None) -> tuple[str, float | None, float | None]:
-    check("budget_usd_per_hour", budget)
-    check("target_req_per_s", target)
-    if budget is not None:
-        return "budget", budget, None
-    if target is not None:
-        return "target", None, target
-    return sc.objective, sc.budget_usd_per_hour, sc.target_req_per_s
-
 
 def _tm_key(sc: Scenario, mode: str) -> tuple:
     c = lambda x: (x.hardware.path, x.hardware.name, x.gpus_per_instance, x.use_profile)  # noqa: E731
@@ -55,21 +44,26 @@ def _tm_key(sc: Scenario, mode: str) -> tuple:
 
 
 def solve(sc: Scenario, tm, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None,
-          answers: dict | None = None) -> opt.Plan:
+          answers: dict | None = None, solver: Solver | None = None) -> opt.Plan:
     """The plan for ``sc``'s question (or the budget / target given here) on throughput model
-    ``tm``, as ``optimize`` finds it, without the baselines. ``answers`` remembers solved problems."""
-    objective, budget, target = _objective(sc, budget_usd_per_hour, target_req_per_s)
+    ``tm``, as ``optimize`` finds it, without the baselines. ``answers`` remembers solved
+    problems; ``solver`` as in :func:`~prfaas_plan.planning.planner.optimize`."""
+    objective, budget, target = question(sc, budget_usd_per_hour, target_req_per_s)
+    solver = solver or solve_throughput
+    if sc.slo_aware and objective != "fixed-fleet":  # the answer depends on more than the problem: the SLO and the rate
+        return solver(sc, tm, objective, budget, target)
     problem = problem_for(sc, tm, objective, budget)
     answers = {} if answers is None else answers
     if (problem, objective, target) not in answers:
-        answers[problem, objective, target] = opt.cheapest_for(problem, target) if objective == "target" else opt.maximise(problem)
+        answers[problem, objective, target] = solver(sc, tm, objective, budget, target)
     return answers[problem, objective, target]
 
 
-def plan_only(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None) -> dict:
+def plan_only(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None,
+              solver: Solver | None = None) -> dict:
     """``optimize``'s plan keys for ``sc`` without baselines or the other mode (what-ifs need no more)."""
     m = mode or sc.mode
-    return plan_dict(solve(sc, throughput_model(sc, m), budget_usd_per_hour, target_req_per_s), sc)
+    return plan_dict(solve(sc, throughput_model(sc, m), budget_usd_per_hour, target_req_per_s, solver=solver), sc)
 
 
 @dataclass(frozen=True)
@@ -86,6 +80,7 @@ class SweepTask:
     mode: str | None
     budget_usd_per_hour: float | None
     target_req_per_s: float | None
+    solver: Solver | None = None  # a module-level function (it pickles by name)
 
 
 _WORKER: dict = {}  # this sweep's file, throughput models and answers, per worker process
@@ -108,7 +103,7 @@ def sweep_points(task: SweepTask) -> list[dict]:
         if key not in tms:
             tms[key] = throughput_model(s, m)
         try:
-            plan = solve(s, tms[key], task.budget_usd_per_hour, task.target_req_per_s, answers)
+            plan = solve(s, tms[key], task.budget_usd_per_hour, task.target_req_per_s, answers, task.solver)
         except PlanError as exc:
             plan = exc
         rows.append(_row(task.axes, pt, s, m, plan))
@@ -121,17 +116,18 @@ SERIAL_TASK_POINTS = 25
 
 def sweep(sc: Scenario, axes: list[tuple[str, list]], mode: str | None = None, budget_usd_per_hour: float | None = None,
           target_req_per_s: float | None = None, progress: Callable[[int, int], None] | None = None,
-          executor: Executor | None = None) -> list[dict]:
+          executor: Executor | None = None, solver: Solver | None = None) -> list[dict]:
     """One row per point of the grid of ``axes`` (1 or 2 (key, values) pairs): the varied values,
     the plan's keys, cost per 1k requests, and the load and verdict where the scenario has an
     arrival rate. An infeasible point is a row with ``error``; a bad value stops the sweep.
-    ``executor``: where the points run (default: this process)."""
+    ``executor``: where the points run (default: this process); ``solver``: as in
+    :func:`~prfaas_plan.planning.planner.optimize`."""
     if not 1 <= len(axes) <= 2:
         raise PlanError("--vary: give one or two keys")
     if len(axes) == 2 and axes[0][0] == axes[1][0]:
         raise PlanError(f"--vary: {axes[0][0]} given twice")
     check("sweep_points", math.prod(len(vals) for _, vals in axes), "sweep: the grid's points")
-    _objective(sc, budget_usd_per_hour, target_req_per_s)  # its bounds, checked before any worker starts
+    question(sc, budget_usd_per_hour, target_req_per_s)  # its bounds, checked before any worker starts
     executor = executor or Executor()
     points = list(itertools.product(*(vals for _, vals in axes)))
     parts = chunks(len(points), executor) if executor.workers > 1 else [range(a, min(a + SERIAL_TASK_POINTS, len(points)))
@@ -139,8 +135,8 @@ def sweep(sc: Scenario, axes: list[tuple[str, list]], mode: str | None = None, b
     path, f, name = open_catalog_file("scenarios", sc.path)
     token = uuid.uuid4().hex
     axes_t = tuple((k, tuple(v)) for k, v in axes)
-    tasks = [SweepTask(token, str(path), f.data, name, sc.overrides, axes_t, tuple(points[r.start:r.stop]), mode, budget_usd_per_hour, target_req_per_s)
-             for r in parts]
+    tasks = [SweepTask(token, str(path), f.data, name, sc.overrides, axes_t, tuple(points[r.start:r.stop]), mode, budget_usd_per_hour, target_req_per_s,
+                       solver) for r in parts]
     rows: list[dict] = []
     for part in executor.imap(sweep_points, tasks):
         rows.extend(part)

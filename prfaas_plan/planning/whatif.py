@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from ..errors import PlanError
 from .overrides import Override, with_price_sources
-from .planner import PLAN_KEYS, optimize
+from .planner import PLAN_KEYS, Solver, optimize
 from .scenario import Scenario, load_scenario
 from .sweep import plan_only
 
@@ -132,19 +132,20 @@ def _ratio(a, b):
 
 def whatif_rows(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float | None = None,
                 target_req_per_s: float | None = None, whatifs: tuple[WhatIf, ...] | None = None,
-                base: dict | None = None) -> list[dict]:
+                base: dict | None = None, solver: Solver | None = None) -> list[dict]:
     """One row per what-if: its re-plan and its stress reading, each against the plan itself
     (``base``: that plan, if already computed). In a target question every re-plan carries the
-    target, so the re-plan is compared by cost; the stress reading by throughput."""
+    target, so the re-plan is compared by cost; the stress reading by throughput. ``solver``: how
+    the question is answered (:func:`~prfaas_plan.planning.planner.optimize`)."""
     whatifs = standard_whatifs(sc) if whatifs is None else whatifs
     if base is None:
-        base = optimize(sc, mode, budget_usd_per_hour, target_req_per_s, compare_modes=False)
+        base = optimize(sc, mode, budget_usd_per_hour, target_req_per_s, compare_modes=False, solver=solver)
     target_q = (budget_usd_per_hour is None) and (target_req_per_s is not None or sc.objective == "target")
     rows = []
     for w in whatifs:
         sv = load_scenario(sc.path, sc.overrides + w.overrides) if w.overrides else sc
         demand = demand_req_per_s(sv, target_req_per_s * _load_factor(w) if target_req_per_s else None)
-        replan = _reading(lambda: plan_only(sv, mode, budget_usd_per_hour, _target(target_req_per_s, w)))
+        replan = _reading(lambda: plan_only(sv, mode, budget_usd_per_hour, _target(target_req_per_s, w), solver))
         link = stress_link_gbit_per_s(base["link_gbit_per_s"], w.overrides)
         stress = _reading(lambda: plan_only(stressed(sv, base, link), mode))
         lam = stress["throughput_req_per_s"]

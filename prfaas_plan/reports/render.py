@@ -35,8 +35,11 @@ def _latency_cols(r: dict) -> list:
     cols = [("latency", "TTFT mean / P90 s, idle", lat("zero_load"))]
     if r.get("load"):
         cols.append(("latency", f"TTFT mean / P90 s @ {r['load']['arrival_req_per_s']:g} req/s", lat("at_arrival_rate")))
-    if r.get("ttft_p90_slo_s") is not None:
-        cols.append(("latency", f"goodput req/s (P90 <= {r['ttft_p90_slo_s']:g} s)", lambda v: f"{v['goodput_req_per_s']:.3f}" if v else "-"))
+    if (r.get("latency") or {}).get("goodput_req_per_s") is not None:
+        slo = r.get("slo") or {}
+        levels = ", ".join(f"{label} <= {slo[k]:g} s" for k, label in (("ttft_p90_s", "P90"), ("ttft_p99_s", "P99"), ("ttft_mean_s", "mean"))
+                           if slo.get(k) is not None)
+        cols.append(("latency", f"goodput req/s ({levels})", lambda v: f"{v['goodput_req_per_s']:.3f}" if v else "-"))
     return cols
 
 
@@ -63,12 +66,9 @@ def _per_mtok(m: dict) -> str:
 
 def print_plan(con: Console, sc: Scenario, r: dict) -> None:
     p, l = sc.prfaas, sc.local
-    if r["objective"] == "budget":
-        goal = f"max throughput within {r['budget_usd_per_hour']:,.0f} $/hour"
-    elif r["objective"] == "target":
-        goal = f"cheapest plan for {r['target_req_per_s']:g} req/s"
-    else:
-        goal = "fixed fleet: best threshold and prefill/decode split"
+    from ..planning.planner import goal as question
+
+    goal = question(r) or "fixed fleet: best threshold and prefill/decode split"
     head = [
         ("question", f"{goal}; mode {r['mode']}; model {sc.model.name}"),
         ("routing threshold t", _t(r["threshold_tokens"]) + f"  -> {r['offload_frac'] * 100:.1f}% of requests offloaded"),

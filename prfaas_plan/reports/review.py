@@ -9,7 +9,9 @@ import numpy as np
 from ..catalog.model import load_model
 from ..errors import PlanError
 from ..latency.plans import optimize
+from ..latency.slo_plan import solve
 from ..planning import curves
+from ..planning import planner
 from ..planning.inputs import input_rows
 from ..planning.scenario import Scenario
 from ..planning.whatif import whatif_rows
@@ -23,11 +25,8 @@ KV_LENGTHS = [int(x) for x in np.geomspace(1024, 131072, 15)]
 
 def question(sc: Scenario, r: dict) -> str:
     """The scenario's question in words."""
-    if r["objective"] == "budget":
-        goal = f"the most requests per second within {r['budget_usd_per_hour']:,.0f} $/hour"
-    elif r["objective"] == "target":
-        goal = f"the cheapest deployment that carries {r['target_req_per_s']:g} req/s"
-    else:
+    goal = planner.goal(r)
+    if goal is None:
         goal = f"the best routing threshold and prefill/decode split for the fleet in place ({sc.prfaas.instances} PrfaaS + {sc.local.instances} local instances)"
     return (f"Serve {sc.model.name} with long prompts prefilled on {sc.prfaas.hardware.name} (PrfaaS) and everything decoded on "
             f"{sc.local.hardware.name}: {goal}? ({r['mode']} mode)")
@@ -79,7 +78,7 @@ def build_review(sc: Scenario, mode: str | None = None, budget_usd_per_hour: flo
             progress(done[0], REVIEW_STEPS)
         return value
 
-    result = step(optimize(sc, mode, budget_usd_per_hour, target_req_per_s))  # with latency, as `optimize` prints it
+    result = step(optimize(sc, mode, budget_usd_per_hour, target_req_per_s))  # with latency and the SLO-aware solver, as `optimize` prints it
     m = result["mode"]
     return {
         "provenance": provenance(sc, m, command, budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s),
@@ -87,7 +86,7 @@ def build_review(sc: Scenario, mode: str | None = None, budget_usd_per_hour: flo
         "answer": answer(sc, result),
         "plan": result,
         "inputs": input_rows(sc),
-        "whatifs": step(whatif_rows(sc, m, budget_usd_per_hour, target_req_per_s, base=result)),
+        "whatifs": step(whatif_rows(sc, m, budget_usd_per_hour, target_req_per_s, base=result, solver=solve)),
         "histogram": step(curves.length_histogram(sc.workload.input if sc.workload.uncached_input is None else sc.workload.uncached_input)),
         "fig5": step(curves.fig5(sc, result, m)),
         "link_curve": step(curves.link_curve(sc, result, m)),

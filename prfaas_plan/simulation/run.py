@@ -135,6 +135,7 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
     (:func:`replan_decision`); a node changing role is out for ``switch_s``. ``progress(done,
     total)``: optional, called as arrivals are simulated (the `simulate` command's bar)."""
     from ..latency.deployment import deployment
+    from ..latency.slo_plan import solve
     from ..planning.planner import optimize
 
     if baseline not in BASELINES:
@@ -160,7 +161,7 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
         tr = read_trace(resolve_trace(trace)) if trace is not None else None
         shape = read_rate_shape(resolve_trace(rate_shape)) if rate_shape is not None else None
 
-    plan = optimize(sc, mode, compare_modes=False)
+    plan = optimize(sc, mode, compare_modes=False, solver=solve)  # the plan `optimize` prints (for an SLO where the scenario states one)
     key = {"prfaas": None, "homogeneous": "homogeneous", "naive": "naive"}[baseline]
     chosen = plan if key is None else plan["baselines"].get(key)
     if chosen is None:
