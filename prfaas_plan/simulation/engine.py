@@ -117,17 +117,7 @@ class Simulation:
         self._kv = self.dep.kv_bytes(unc) if len(unc) else np.empty(0)
 
     def _check_change(self, ch: Change) -> None:
-        total = self.target[0] + self.target[1]
-        if (ch.n_pd_prefill is None) != (ch.n_pd_decode is None):
-            raise PlanError("a re-plan gives both n_pd_prefill and n_pd_decode, or neither")
-        if ch.n_pd_prefill is not None and (ch.n_pd_prefill < 0 or ch.n_pd_decode < 0 or ch.n_pd_prefill + ch.n_pd_decode != total):
-            raise PlanError(f"a re-plan keeps N_p + N_d = {total} local instances, got {ch.n_pd_prefill} + {ch.n_pd_decode}")
-        if ch.n_pd_prefill and self.pools[0].model is None:
-            raise PlanError("a re-plan adds local prefill instances to a deployment without a local prefill model")
-        if ch.threshold_tokens is not None and not ch.threshold_tokens >= 0:
-            raise PlanError(f"a re-plan's threshold must be >= 0 tokens, got {ch.threshold_tokens}")
-        if not (math.isfinite(ch.time_s) and ch.time_s >= 0):
-            raise PlanError(f"a re-plan's time must be a finite number >= 0 s, got {ch.time_s}")
+        ch.check(self.target[0] + self.target[1], self.pools[0].model is not None)  # N_p + N_d as planned now
 
     def _log_capacity(self, now: float) -> None:
         self.capacity_log.append((now, self.pools[0].capacity, self.pools[1].capacity, self.dec_capacity))

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ..errors import PlanError
 
 #: Request stages for the live counters.
 STAGES = ("moving-prefix", "prefill-queue", "prefilling", "kv-transfer", "decode-queue", "decoding")
@@ -25,6 +28,22 @@ class Change:
     threshold_tokens: float | None = None
     n_pd_prefill: int | None = None
     n_pd_decode: int | None = None
+
+    def check(self, local_instances: int, has_local_prefill_model: bool) -> None:
+        """Refuses (PlanError) a re-plan that is not one: a split given by half, one that does not
+        keep N_p + N_d = ``local_instances``, local prefill without a model for it, a negative
+        threshold or a time that is not a finite number >= 0."""
+        if (self.n_pd_prefill is None) != (self.n_pd_decode is None):
+            raise PlanError("a re-plan gives both n_pd_prefill and n_pd_decode, or neither")
+        if self.n_pd_prefill is not None and (self.n_pd_prefill < 0 or self.n_pd_decode < 0
+                                              or self.n_pd_prefill + self.n_pd_decode != local_instances):
+            raise PlanError(f"a re-plan keeps N_p + N_d = {local_instances} local instances, got {self.n_pd_prefill} + {self.n_pd_decode}")
+        if self.n_pd_prefill and not has_local_prefill_model:
+            raise PlanError("a re-plan adds local prefill instances to a deployment without a local prefill model")
+        if self.threshold_tokens is not None and not self.threshold_tokens >= 0:
+            raise PlanError(f"a re-plan's threshold must be >= 0 tokens, got {self.threshold_tokens}")
+        if not (math.isfinite(self.time_s) and self.time_s >= 0):
+            raise PlanError(f"a re-plan's time must be a finite number >= 0 s, got {self.time_s}")
 
 
 @dataclass
