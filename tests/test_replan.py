@@ -6,7 +6,7 @@ import pytest
 
 from prfaas_plan.latency.replan import choose, replan, split_options, static_option
 from prfaas_plan.latency.ttft import ttft
-from prfaas_plan.planning.optimizer import best_threshold
+from prfaas_plan.planning.threshold import best_threshold
 from prfaas_plan.planning.planner import optimize, problem_for, throughput_model
 from prfaas_plan.planning.scenario import load_scenario
 

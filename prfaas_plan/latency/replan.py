@@ -2,7 +2,7 @@
 nodes between prefill and decode (the PrfaaS cluster stays prefill-only) and re-choose t.
 
 Every split of the local fleet (N_p + N_d = N fixed, N_d >= 1) is an option at two thresholds:
-its best one (:func:`~prfaas_plan.planning.optimizer.best_threshold`: the most throughput for
+its best one (:func:`~prfaas_plan.planning.threshold.best_threshold`: the most throughput for
 those counts) and the planned one (where decode binds, every t gives the same throughput and
 the planned t usually the lower latency). For a period of arrival rate lambda the re-planner takes the option
 with the lowest analytic P90 TTFT at lambda among those that are stable there; when none is
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import PlanError
-from ..planning.optimizer import best_threshold
+from ..planning.threshold import best_threshold
 from ..planning.planner import fleet_problem, throughput_model
 from ..planning.scenario import Scenario
 from .deployment import Deployment, deployment

@@ -36,6 +36,7 @@ import numpy as np
 from .. import units
 from ..errors import PlanError
 from .problem import CAPACITY_RTOL, Plan, Problem, Range
+from .threshold import ROOT_STEPS, balance, placed
 from .throughput import Needs
 
 _CEIL_RTOL, _CEIL_ATOL = CAPACITY_RTOL, 1e-6  # 3.0000000001 instances of need is 3 instances (never 1e-6 below)
@@ -124,7 +125,6 @@ def _interval_floor(problem: Problem) -> Needs:
 
 
 _NEEDS_CROSSING = ("local_s", "remote_s")  # the needs whose ceilings change the counts along t
-_ROOT_STEPS = 40  # Illinois steps to a crossing (a handful are used; the bracket ends the search)
 _MAX_CROSSINGS = 64  # an interval with more integer crossings than this is subdivided first
 
 
@@ -179,7 +179,7 @@ def _crossings(problem: Problem, lam: float, lo: Needs, hi: Needs, cost_cap: flo
     # element-wise, so they are the values it would give).
     g_lo = w_lo = sign * (lam_need_lo - target)
     w_hi, last = sign * (lam_need_hi - target), np.zeros(len(t_lo))
-    for _ in range(_ROOT_STEPS):
+    for _ in range(ROOT_STEPS):
         if np.all((-g_lo <= 1e-10 * np.maximum(target, 1.0)) | (t_hi - t_lo <= 1e-15 * t_hi)):
             break
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -244,56 +244,6 @@ def _reach(problem: Problem, lam: float, grid: tuple[Needs, np.ndarray], level: 
         counts = (dep["n_r"][j], dep["n_p"][j], dep["n_d"][j], dep["link"][j])
         best = max(best, balance(problem, float(needs.threshold_tokens[j]), *counts)[0])
     return max(lam, best)
-
-
-def balance(problem: Problem, t: float, n_r: float, n_p: float, n_d: float, link_bytes_per_s: float) -> tuple[float, float]:
-    """(Lambda, t): the threshold in the grid interval around ``t`` that gives these counts and
-    link the most throughput, the Eq. 7 balance Theta_prfaas / p = Theta_pd_p / (1 - p) where it
-    lies inside the interval (the PrfaaS capacity rises with t, the local prefill one falls), else
-    the better end. Illinois regula falsi on the difference of the two capacities."""
-    tm = problem.model
-    grid_t = tm.needs.threshold_tokens
-    k = int(np.clip(np.searchsorted(grid_t, t, side="left"), 1, len(grid_t) - 1))
-    ends = np.array([grid_t[k - 1], grid_t[k]])
-
-    def caps(ts):
-        _, _, cap_r, cap_p, theta_d = tm.capacities(tm.needs_at(ts), n_r, n_p, n_d, link_bytes_per_s)
-        return cap_r - cap_p, np.minimum(np.minimum(cap_r, cap_p), theta_d)  # as evaluate()
-
-    h, lam = caps(ends)
-    best_i = int(np.argmax(lam))
-    best = (float(lam[best_i]), float(ends[best_i]))
-    if not (h[0] < 0 < h[1]) or not np.all(np.isfinite(h)):
-        return best
-    a, b, ha, hb, last = ends[0], ends[1], h[0], h[1], 0
-    for _ in range(_ROOT_STEPS):
-        c = b - hb * (b - a) / (hb - ha)
-        c = c if a < c < b else (a + b) / 2
-        hc, lc = caps(np.array([c]))
-        if float(lc[0]) > best[0]:
-            best = (float(lc[0]), float(c))
-        if abs(float(hc[0])) <= 1e-12 * best[0] or b - a <= 1e-15 * b:
-            break
-        if hc[0] < 0:
-            a, ha, hb, last = c, float(hc[0]), hb / 2 if last < 0 else hb, -1
-        else:
-            b, hb, ha, last = c, float(hc[0]), ha / 2 if last > 0 else ha, 1
-    return best
-
-
-def best_threshold(problem: Problem, n_r: int, n_p: int, n_d: int, link_bytes_per_s: float) -> tuple[float, float]:
-    """(Lambda, t): the most throughput of fixed counts and link over every threshold, and the t
-    that gives it (the grid threshold with the most throughput, refined to the Eq. 7 balance in
-    the grid intervals on either side of it)."""
-    tm = problem.model
-    lam = tm.evaluate(tm.needs, n_r, n_p, n_d, link_bytes_per_s)["throughput_req_per_s"]
-    k = int(np.argmax(lam))
-    grid_t = tm.needs.threshold_tokens
-    best = (float(lam[k]), float(grid_t[k]))
-    for t in (grid_t[k], grid_t[min(k + 1, len(grid_t) - 1)]):
-        best = max(best, balance(problem, float(t), n_r, n_p, n_d, link_bytes_per_s))
-    t, needs = placed(tm, best[1])
-    return float(tm.throughput_req_per_s(needs, n_r, n_p, n_d, link_bytes_per_s)[0]), t
 
 
 def _upper_bound(problem: Problem, grid: tuple[Needs, np.ndarray]) -> float:
@@ -406,14 +356,3 @@ def _pick(problem: Problem, lam: float, grid: tuple[Needs, np.ndarray], prefer: 
         t = math.inf
     n_r, n_p, n_d, link = int(dep["n_r"][j]), int(dep["n_p"][j]), int(dep["n_d"][j]), float(dep["link"][j])
     return Plan(t, n_r, n_p, n_d, link, chosen, tm.evaluate(chosen, n_r, n_p, n_d, link), float(dep["cost"][j]))
-
-
-def placed(tm, t: float, needs: Needs | None = None) -> tuple[float, Needs]:
-    """(t, its needs) for a threshold the planner returns: moved clear of every atom of the
-    length distribution (:meth:`~prfaas_plan.planning.workload.LengthDistribution.clear_threshold`:
-    between two trace lengths, never on one) and its needs evaluated there. ``needs``: those
-    already known at ``t``."""
-    clear = tm.lengths.clear_threshold(t)
-    if needs is None or clear != t:
-        needs = tm.needs_at([clear])
-    return clear, needs

@@ -20,7 +20,7 @@ Lambda_max of the fleet, exactly (the ``optimize`` engine's answer for the stres
 N_p + N_d, X(N_p) = max_t min(Theta_prfaas(t) / p, N_p / ((1 - p) T_p)) rises with N_p and decode
 D(N_p) = (N - N_p) theta_d falls, so Lambda = max over N_p of min(X, D) sits where they cross:
 bisection on N_p with X on the grid thresholds (a lower bound), then X exact (the Eq. 7 balance
-inside the grid interval, :func:`~prfaas_plan.planning.optimizer.best_threshold`) at the three
+inside the grid interval, :func:`~prfaas_plan.planning.threshold.best_threshold`) at the three
 splits next to the crossing. The threshold reported (and used for latency) is the Eq. 7 balance
 of the chosen split: where decode binds, every t near it gives the same Lambda and the balanced
 one loads both prefill paths equally.
@@ -39,7 +39,7 @@ from ..errors import PlanError
 from ..latency.deployment import Deployment, PrefillPool, deployment
 from ..latency.plans import goodput_req_per_s
 from ..latency.ttft import ttft
-from ..planning.optimizer import balance
+from ..planning.threshold import balance
 from ..planning.planner import fleet_problem, throughput_model
 from ..planning.scenario import Scenario, with_input_scale
 from ..planning.uncertainty import QUANTITIES
