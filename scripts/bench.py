@@ -71,9 +71,11 @@ def main() -> int:
         return run(args.repeat, *environment(cache_dir))
 
 
-def run(repeat: int, env: dict, cache: str) -> int:
-    commands = {name: cmd for name, cmd in REFERENCES.items()} | {name: cmd for name, (cmd, _) in RUNS.items()}
-    for cmd in commands.values():  # warm-up: bytecode cache, file system cache
+def interleaved_times(commands: dict[str, list[str]], repeat: int, env: dict) -> tuple[dict[str, float], dict[str, float]]:
+    """(best, median) wall seconds per command: one warm-up run each (bytecode cache, file system
+    cache), then ``repeat`` rounds running every command once in turn, so a busy spell of the
+    machine falls on all of them alike."""
+    for cmd in commands.values():
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT, env=env)
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(repeat):
@@ -81,8 +83,12 @@ def run(repeat: int, env: dict, cache: str) -> int:
             t0 = time.perf_counter()
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT, env=env)
             times[name].append(time.perf_counter() - t0)
-    best = {name: min(t) for name, t in times.items()}
-    median = {name: statistics.median(t) for name, t in times.items()}
+    return {n: min(t) for n, t in times.items()}, {n: statistics.median(t) for n, t in times.items()}
+
+
+def run(repeat: int, env: dict, cache: str) -> int:
+    commands = {name: cmd for name, cmd in REFERENCES.items()} | {name: cmd for name, (cmd, _) in RUNS.items()}
+    best, median = interleaved_times(commands, repeat, env)
     print(f"wall time of {repeat} interleaved runs each, interpreter start included; {cache}")
     print(f"  {'':62s} {'best':>7s} {'median':>7s}   x bare import: best, median (target)")
     for name in REFERENCES:

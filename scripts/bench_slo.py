@@ -15,8 +15,6 @@ do not assert on it.
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench import CLI, environment  # noqa: E402
+from bench import CLI, environment, interleaved_times  # noqa: E402
 
 REFERENCE = "optimize paper-case-study (json)"
 RUNS = {
@@ -61,16 +59,7 @@ def main() -> int:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="prfaas-bench-pycache-") as cache_dir:
         env, cache = environment(cache_dir)
-        for cmd in RUNS.values():  # warm-up
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT, env=env)
-        times: dict[str, list[float]] = {name: [] for name in RUNS}
-        for _ in range(args.repeat):
-            for name, cmd in RUNS.items():
-                t0 = time.perf_counter()
-                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT, env=env)
-                times[name].append(time.perf_counter() - t0)
-    best = {n: min(t) for n, t in times.items()}
-    median = {n: statistics.median(t) for n, t in times.items()}
+        best, median = interleaved_times(RUNS, args.repeat, env)
     print(f"wall time of {args.repeat} interleaved runs each, interpreter start included; {cache}")
     print(f"  {'':64s} {'best':>7s} {'median':>7s}   x {REFERENCE}: best, median (target)")
     for name in RUNS:
