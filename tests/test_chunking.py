@@ -138,7 +138,7 @@ def test_cli_and_scenario_take_the_chunk_size(tmp_path):
     res = CliRunner().invoke(app, ["estimate", "-m", "qwen3-235b", "-H", "h200", "--gpus", "8", "--isl", "128K", "--chunk-tokens", "0", "-f", "json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["chunk_tokens"] == 0
-    from tests.test_estimate import _roofline_scenario
+    from test_estimate import _roofline_scenario
 
     sc = _roofline_scenario(tmp_path, "  instance: {chunk_tokens: 8192}\n")
     assert sc.prfaas.instance.chunk_tokens == 8192
