@@ -40,15 +40,19 @@ def test_fluid_misses_by_hand():
     100 requests of backlog (all 200 arrivals miss); then at mu = 4 the backlog waits past the
     5-s SLO until it is down to mu x SLO = 20: (100 - 20) / (4 - 2) = 40 s of arrivals (80) miss,
     and the remaining 60 s miss at m = 0.1 (12)."""
-    assert fluid_misses([(100.0, flat(4.0, 0.1))], 2.0, 0.0, 5.0) == pytest.approx(20.0)
-    assert fluid_misses([(100.0, flat(1.0)), (100.0, flat(4.0, 0.1))], 2.0, 0.0, 5.0) == pytest.approx(200 + 80 + 12)
+    assert fluid_misses([(100.0, flat(4.0, 0.1))], 2.0, 0.0, 5.0, 4.0) == pytest.approx(20.0)
+    assert fluid_misses([(100.0, flat(1.0)), (100.0, flat(4.0, 0.1))], 2.0, 0.0, 5.0, 4.0) == pytest.approx(200 + 80 + 12)
 
 
-def test_fluid_misses_charges_the_backlog_left_at_the_end():
-    """Overloaded to the end: the backlog left (50 requests) is charged on top of the arrivals;
-    stable but still late at the end: the arrivals until it drains below mu x SLO."""
-    assert fluid_misses([(50.0, flat(1.0))], 2.0, 0.0, 5.0) == pytest.approx(100 + 50)
-    assert fluid_misses([(10.0, flat(4.0))], 2.0, 100.0, 5.0) == pytest.approx(20 + 2 * (80 - 20) / 2)
+def test_fluid_misses_charges_the_backlog_left_at_the_end_alike():
+    """The backlog left is charged as drained at mu* (here 4 req/s, so the arrivals until it is down
+    to 20): overloaded to the end, 50 left -> (50 - 20) / (4 - 2) s of arrivals on top of the 100;
+    stable but still late, 80 left -> the same rule; and an overloaded schedule never costs less
+    than a stable one that leaves less behind."""
+    assert fluid_misses([(50.0, flat(1.0))], 2.0, 0.0, 5.0, 4.0) == pytest.approx(100 + 2 * 30 / 2)
+    assert fluid_misses([(10.0, flat(4.0))], 2.0, 100.0, 5.0, 4.0) == pytest.approx(20 + 2 * (80 - 20) / 2)
+    assert fluid_misses([(600.0, flat(1.9))], 2.0, 1000.0, 5.0, 4.0) > fluid_misses([(600.0, flat(2.1))], 2.0, 1000.0, 5.0, 4.0)
+    assert fluid_misses([(60.0, flat(1.0))], 5.0, 0.0, 5.0, 4.0) == pytest.approx(300 + 240)
 
 
 def test_slo_miss_frac_is_the_survival_at_the_slo(case):

@@ -13,10 +13,16 @@ system (backlog b, requests) are a fluid that drains at mu - lambda:
 - lambda < mu: while b / mu > SLO (the backlog alone delays an arrival past the SLO) every
   arrival misses; after that a share m(lambda) does; b falls by (mu - lambda) per second.
 
-The backlog left at the end of the schedule is charged too: with the last deployment stable, the
-arrivals until it falls to mu x SLO, lambda (b - mu SLO)+ / (mu - lambda); overloaded, the b
-requests themselves. Stationary queueing inside a segment, a fluid across segments: the
-transient after a change (queues relaxing to the new steady state) is not modelled.
+The backlog b left at the end of the horizon is charged the same way for every schedule: drained
+at the fleet's most throughput mu* (the re-planner can move to that split later), the arrivals
+until it falls to mu* x SLO, lambda (b - mu* SLO)+ / (mu* - lambda), or where lambda >= mu* the
+b requests themselves. One price for what is left, whichever schedule left it: charging it at the
+schedule's own last capacity made an overloaded schedule (charged b) look cheaper than a stable
+one that drains slowly (charged every arrival until it has drained), and on the 14-day shape's
+overloaded first day the rule walked down to splits with less capacity. Stationary queueing
+inside a segment, one fluid for the whole fleet across segments: the transient after a change
+(queues relaxing to the new steady state) and which pool a waiting request is queued at are not
+modelled.
 
 **A switch** from split (N_p, N_d) to (N_p', N_d') at threshold t' (:func:`switch_misses`): for
 ``transit_s`` (the drain of the nodes that change role plus ``switch_s``, the time a node is out)
@@ -87,9 +93,10 @@ def miss_curve(dep: Deployment, capacity_req_per_s: float, slo_s: float, cells=N
     return MissCurve(float(capacity_req_per_s), rates, np.maximum.accumulate(miss))
 
 
-def fluid_misses(segments, rate_req_per_s: float, backlog_req: float, slo_s: float) -> float:
+def fluid_misses(segments, rate_req_per_s: float, backlog_req: float, slo_s: float, drain_req_per_s: float) -> float:
     """Expected SLO misses (requests) of ``segments`` [(seconds, MissCurve), ...] at a constant
-    arrival rate, starting with ``backlog_req`` requests waiting (module docstring)."""
+    arrival rate, starting with ``backlog_req`` requests waiting; what is left at the end drains
+    at ``drain_req_per_s`` (mu*, module docstring)."""
     lam, b = float(rate_req_per_s), max(float(backlog_req), 0.0)
     misses = 0.0
     for dur_s, curve in segments:
@@ -103,7 +110,7 @@ def fluid_misses(segments, rate_req_per_s: float, backlog_req: float, slo_s: flo
         late_s = min(max(b - mu * slo_s, 0.0) / (mu - lam), dur_s)  # the backlog alone delays arrivals past the SLO
         misses += lam * late_s + lam * (dur_s - late_s) * curve.at(lam)
         b = max(b - (mu - lam) * dur_s, 0.0)
-    mu = segments[-1][1].capacity_req_per_s
+    mu = float(drain_req_per_s)
     misses += lam * max(b - mu * slo_s, 0.0) / (mu - lam) if lam < mu else b
     return misses
 
@@ -137,6 +144,7 @@ class SwitchModel:
                     self.options.append(option)
         if not self.options:
             raise PlanError("no split of the local fleet serves any traffic")
+        self.capacity_req_per_s = max(o.throughput_req_per_s for o in self.options)  # mu*
 
     def state(self, n_p: int, n_d: int, t: float) -> SplitOption:
         """The deployment (N_p, N_d) at threshold t with its Lambda_max (cached)."""
@@ -193,7 +201,7 @@ def switch_misses(model: SwitchModel, current: SplitOption, target: SplitOption,
     else:
         tau = min(transit_s, horizon_s)
         segments = [(tau, model.curve(model.transit(current, target))), (horizon_s - tau, model.curve(target))]
-    return fluid_misses(segments, rate_req_per_s, backlog_req, model.slo_s)
+    return fluid_misses(segments, rate_req_per_s, backlog_req, model.slo_s, model.capacity_req_per_s)
 
 
 @dataclass(frozen=True)
