@@ -31,9 +31,10 @@ needs only change at its lengths), and every threshold the planner returns is a 
 What the grid costs: the best t is found to within one grid step (1/256 of the requests, ~0.4
 points of offload share).
 
-Not modelled here: cache sizes from HBM (a scenario gives ``capacity_blocks`` per cluster or
-unlimited), TTFT (the latency layer keeps the shared-cache lengths), and scaled prompts (a what-if
-or risk sample with ``input_tokens_scale`` plans with the shared cache).
+Scaled prompts (``input_tokens_scale``, a risk sample's drift) stretch every x and y by the
+scale with the routing of t / scale (the prefix structure is the trace's). Not modelled here:
+cache sizes from HBM (a scenario gives ``capacity_blocks``, the same for each cluster, or
+unlimited), and TTFT (the latency layer keeps the shared-cache lengths).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from ..errors import PlanError
 from ..roofline.kv import kv_cache_bytes
 from ..traces.locality import BlockIndex, Routes, replay
 from .throughput import MODES, Needs, ThroughputModel
-from .workload import Empirical
+from .workload import Empirical, Scaled
 
 #: Candidate thresholds of a :class:`LocalityModel` (quantiles of the shared-cache lengths).
 GRID_THRESHOLDS = 256
@@ -81,6 +82,9 @@ class TraceReplay:
 
     def __hash__(self):
         return hash(self.key)
+
+    def __repr__(self):
+        return f"TraceReplay{self.key!r}"
 
     @functools.cached_property
     def index(self) -> BlockIndex:
@@ -163,14 +167,16 @@ class LocalityModel(ThroughputModel):
     docstring) at every candidate threshold; :meth:`needs_at` takes a threshold's needs from the
     candidate at or below it."""
 
-    def __init__(self, model, lengths: CachedTrace, remote, local, decode, output_tokens: float, mode: str = "distribution"):
+    def __init__(self, model, lengths: CachedTrace, remote, local, decode, output_tokens: float, mode: str = "distribution",
+                 scale: float = 1.0):
         # ThroughputModel.__init__ is not called: its cells are the shared cache's lengths
         if mode not in MODES:
             raise PlanError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.model, self.remote, self.local, self.decode, self.output_tokens, self.mode = model, remote, local, decode, output_tokens, mode
         self.decode_req_per_s_per_instance = decode.req_per_s(output_tokens)
         grid = grid_thresholds(lengths)
-        self.lengths = _Grid(grid, lengths)
+        self.scale = float(scale)
+        self.lengths = _Grid(grid * self.scale, lengths)
         self.needs = self._needs(lengths.replay, grid)
 
     def _needs(self, rep: TraceReplay, grid: np.ndarray) -> Needs:
@@ -178,8 +184,8 @@ class LocalityModel(ThroughputModel):
         w, off = rep.weights, r.offload
         keep = w > 0
         w, off = w[keep], off[:, keep]
-        xs = np.maximum(r.local_tokens[:, keep], 1).astype(float)
-        ys = np.maximum(r.prfaas_tokens[:, keep], 1).astype(float)
+        xs = np.maximum(r.local_tokens[:, keep], 1) * self.scale
+        ys = np.maximum(r.prfaas_tokens[:, keep], 1) * self.scale
         p = off @ w
         q = np.maximum(1.0 - p, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -193,7 +199,7 @@ class LocalityModel(ThroughputModel):
             remote_s = (off * self._prefill_s(self.remote, ys)) @ w if self.remote else np.zeros_like(p)
             link = (off * kv_cache_bytes(self.model, ys)) @ w
             local_s = (~off * self._prefill_s(self.local, xs)) @ w
-        return Needs(grid, p, long_l, short_l, np.where(p > 0, remote_s, 0.0), np.where(p > 0, link, 0.0), np.where(q > 0, local_s, 0.0))
+        return Needs(grid * self.scale, p, long_l, short_l, np.where(p > 0, remote_s, 0.0), np.where(p > 0, link, 0.0), np.where(q > 0, local_s, 0.0))
 
     def needs_at(self, thresholds) -> Needs:
         t = np.atleast_1d(np.asarray(thresholds, float))
@@ -202,18 +208,37 @@ class LocalityModel(ThroughputModel):
         return Needs(t, *(getattr(rows, f) for f in ("offload_frac", "long_tokens", "short_tokens", "remote_s", "link_bytes", "local_s")))
 
 
+def per_cluster(lengths) -> tuple[CachedTrace, float] | None:
+    """(trace, scale) where ``lengths`` is a :class:`CachedTrace` planned per cluster, possibly
+    inside :class:`~.workload.Scaled` (``input_tokens_scale``, a risk sample's prompt drift: every
+    length x scale, the prefix structure unchanged, so routing at t is the replay's at t / scale);
+    None otherwise."""
+    trace, scale = _unscaled(lengths)
+    return (trace, scale) if trace is not None and trace.per_cluster else None
+
+
+def _unscaled(lengths) -> tuple[CachedTrace | None, float]:
+    scale = 1.0
+    while isinstance(lengths, Scaled):
+        scale *= lengths.factor
+        lengths = lengths.base
+    ok = isinstance(lengths, CachedTrace) and lengths.replay is not None
+    return (lengths if ok else None), scale
+
+
 def locality_report(workload, threshold_tokens: float | None) -> dict | None:
     """What the simulation's static routing will see at the plan's threshold (None without a
     trace replayed through a cache model): the share offloaded with one cache per cluster and
     with one shared cache, the mean tokens each path prefills, and which one the plan used."""
-    lengths = workload.uncached_input
-    if not isinstance(lengths, CachedTrace) or lengths.replay is None:
+    lengths, scale = _unscaled(workload.uncached_input)
+    if lengths is None:
         return None
-    t = float("inf") if threshold_tokens is None else float(threshold_tokens)
+    t = float("inf") if threshold_tokens is None else float(threshold_tokens) / scale
     out = lengths.replay.shares(t, lengths.shared_uncached)
     caps = lengths.replay.capacity_blocks
+    mean = lambda v: None if v is None else v * scale  # noqa: E731
     return {"planned_with": lengths.scope, "threshold_tokens": threshold_tokens, "per_cluster_offload_frac": out["offload_frac"],
             "shared_cache_offload_frac": out["shared_cache_offload_frac"],
-            "mean_offloaded_prefill_tokens": out["mean_offloaded_prefill_tokens"],
-            "mean_local_prefill_tokens": out["mean_local_prefill_tokens"],
+            "mean_offloaded_prefill_tokens": mean(out["mean_offloaded_prefill_tokens"]),
+            "mean_local_prefill_tokens": mean(out["mean_local_prefill_tokens"]),
             "capacity_blocks": {"local": caps[0], "prfaas": caps[1]}}

@@ -15,7 +15,7 @@ from ..bounds import check
 from ..errors import PlanError
 from ..roofline.decode import decode_capacity
 from ..roofline.prefill import PrefillModel
-from .locality import CachedTrace, LocalityModel, locality_report
+from .locality import LocalityModel, locality_report, per_cluster
 from .optimizer import cheapest_for, maximise
 from .problem import Link, Plan, Problem, Range, TtftSlo
 from .scenario import Scenario, link_is_fixed, one_pair_only
@@ -44,8 +44,9 @@ def throughput_model(sc: Scenario, mode: str | None = None) -> ThroughputModel:
                              wl.decode_context_tokens(), use_profile=sc.local.use_profile, instance=sc.local.instance)
     remote = PrefillModel(sc.model, sc.prfaas.hardware, sc.prfaas.gpus_per_instance, sc.prfaas.use_profile, regime, sc.prfaas.instance)
     local = PrefillModel(sc.model, sc.local.hardware, sc.local.gpus_per_instance, sc.local.use_profile, regime, sc.local.instance)
-    if isinstance(wl.uncached, CachedTrace) and wl.uncached.per_cluster:
-        return LocalityModel(sc.model, wl.uncached, remote, local, decode, wl.output_tokens_mean, mode)
+    pc = per_cluster(wl.uncached)
+    if pc is not None:
+        return LocalityModel(sc.model, pc[0], remote, local, decode, wl.output_tokens_mean, mode, scale=pc[1])
     return ThroughputModel(sc.model, wl.uncached, remote, local, decode, wl.output_tokens_mean, mode)
 
 
