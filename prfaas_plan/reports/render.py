@@ -64,8 +64,8 @@ def _model_band(r: dict) -> str:
     at = "idle" if b["arrival_req_per_s"] is None else f"@ {b['arrival_req_per_s']:g} req/s"
     ttft = lambda k: "unstable" if b[k] is None else f"{b[k]:.2f} s"  # noqa: E731
     ends = b["ends"]
-    text = (f"Lambda_max {b['throughput_req_per_s_low']:.3f} to {b['throughput_req_per_s_high']:.3f} req/s (binding: {ends['slow']['bottleneck']} / "
-            f"{ends['fast']['bottleneck']}); TTFT P90 {at} {ttft('ttft_p90_s_low')} to {ttft('ttft_p90_s_high')}")
+    text = (f"Lambda_max {b['throughput_req_per_s_low']:.3f} ({ends['slow']['bottleneck']} binds) to {b['throughput_req_per_s_high']:.3f} req/s "
+            f"({ends['fast']['bottleneck']}); TTFT P90 {at} {ttft('ttft_p90_s_low')} to {ttft('ttft_p90_s_high')}")
     if b["ttft_p90_s_high_error"]:
         text += f" (slow end: {b['ttft_p90_s_high_error']})"
     if b["from_profile"]:
