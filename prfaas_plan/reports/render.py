@@ -56,6 +56,23 @@ def _latency_notes(con: Console, r: dict) -> None:
                       "rate-limited by its TCP connections, not the link.")
 
 
+def _model_band(r: dict) -> str:
+    """The plan's Lambda_max and TTFT P90 at the ends of the engine model's error band (latency/bands.py)."""
+    b = r["model_error_band"]
+    if not b["scaled"]:
+        return "none: every time of this plan is a measured profile's, not the engine model's"
+    at = "idle" if b["arrival_req_per_s"] is None else f"@ {b['arrival_req_per_s']:g} req/s"
+    ttft = lambda k: "unstable" if b[k] is None else f"{b[k]:.2f} s"  # noqa: E731
+    ends = b["ends"]
+    text = (f"Lambda_max {b['throughput_req_per_s_low']:.3f} ({ends['slow']['bottleneck']} binds) to {b['throughput_req_per_s_high']:.3f} req/s "
+            f"({ends['fast']['bottleneck']}); TTFT P90 {at} {ttft('ttft_p90_s_low')} to {ttft('ttft_p90_s_high')}")
+    if b["ttft_p90_s_high_error"]:
+        text += f" (slow end: {b['ttft_p90_s_high_error']})"
+    if b["from_profile"]:
+        text += f"; profiled, not moved: {', '.join(b['from_profile'])}"
+    return text
+
+
 def _per_mtok(m: dict) -> str:
     """The cost per million tokens line (planning/token_cost.py says how it is counted)."""
     if m["total"] is None:
@@ -90,6 +107,7 @@ def print_plan(con: Console, sc: Scenario, r: dict) -> None:
          + (f" ({r['link_utilisation_frac'] * 100:.0f}% of the link)" if r["link_utilisation_frac"] is not None else "")),
         ("throughput Lambda_max", f"{r['throughput_req_per_s']:.3f} req/s ({r['throughput_req_per_s'] * 3600:,.0f} req/h)"),
         ("binding", r["bottleneck"]),
+        *([(f"under the engine model's {r['model_error_band']['coverage']:.0%} band", _model_band(r))] if r.get("model_error_band") else []),
         ("cost", f"{r['cost_usd_per_hour']:,.2f} $/hour"
          + (f" = {r['cost_usd_per_hour'] / (r['throughput_req_per_s'] * 3.6):.4f} $ per 1k requests" if r["throughput_req_per_s"] > 0 else "")),
         ("$ per million tokens", _per_mtok(r["usd_per_million_tokens"])),
