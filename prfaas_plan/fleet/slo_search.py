@@ -25,7 +25,7 @@ proves it; for single-part pools the rows are necessary, so it is the cheapest f
 SLO (given the bounds' monotonicity inside the relaxation's segments, :mod:`.slo`). With cuts it
 is not proven: a cut is greedy (marginal analysis, as the one-pair
 :mod:`~prfaas_plan.latency.slo_plan` tightens), the re-solves keep the thresholds of the plan's
-round, and the status is "tightened" with the gap to the lower bound, which stays valid (every
+round plus a threshold grid, and the status is "slo-checked" with the gap to the lower bound, which stays valid (every
 fleet meeting the SLO satisfies the rows without cuts). Pools of mixed parts: the rows are a
 heuristic there, so the optimality claim holds for the rows, not for the SLO.
 
@@ -35,6 +35,7 @@ says "no plan within the ranges meets ..." with each site's best achievable P90.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 from collections.abc import Callable
@@ -49,12 +50,25 @@ from ..planning.sites import Fleet
 from .constraints import Milp, build
 from .latency import SiteCounts, counts_deployment, site_counts
 from .needs import SiteNeeds
-from .search import TIME_LIMIT_S, FleetSolution, optimise
+from .model import Option
+from .search import GAP_RTOL, TIME_LIMIT_S, FleetSolution, optimise
+from .search import _options as point_options
 from .slo import SiteSlo, SloRows, weights
 from .solve import solve
 
 #: The most check-and-cut rounds after the search.
 MAX_TIGHTEN = 60
+
+#: Rounds of the threshold search with the SLO rows (the segment relaxation's SLO bounds, taken at
+#: the segments' ends, close the gap slowly: past these rounds the re-solves over the search's
+#: points and a threshold grid take over, and the gap to the bound is reported).
+SEARCH_ROUNDS = 12
+
+#: Thresholds per (local site, PrfaaS site) added to the re-solves (:func:`with_grid`).
+GRID_POINTS = 17
+
+#: The most grown plans one cut tries (each one full check of one site).
+MAX_CUT_STATES = 400
 
 #: Thresholds per PrfaaS site at which the best achievable P90 is sought.
 BEST_P90_THRESHOLDS = 24
@@ -86,78 +100,118 @@ def misses(model, fleet: Fleet, needs: dict[str, SiteNeeds], doc: dict) -> dict[
     return out
 
 
-def _plus(counts: SiteCounts, pool: str, k: int) -> SiteCounts:
-    field = {"local": "local", "prfaas": "prfaas", "decode": "decode"}[pool]
-    v = list(getattr(counts, field))
-    v[k] += 1
-    return replace(counts, **{field: tuple(v)})
+def _part(counts: tuple[int, ...], prices: list[float], bound) -> int:
+    """The part of a pool that a cut grows: the one with the most instances in the plan, else
+    the cheapest per instance of its SLO bound (price x N_k)."""
+    if any(counts):
+        return int(np.argmax(counts))
+    return int(np.argmin([p * (n if n > 0 else 1.0) for p, n in zip(prices, bound)]))
+
+
+def _grown(counts: SiteCounts, step: tuple[int, int, int], parts: tuple[int, int, int], link: tuple | None) -> SiteCounts:
+    """``counts`` with step = (local, PrfaaS, decode) instances added to the chosen parts, and the
+    link at its step-th larger size."""
+    def add(v, k, n):
+        v = list(v)
+        if n:
+            v[k] += n
+        return tuple(v)
+
+    out = replace(counts, local=add(counts.local, parts[0], step[0]), prfaas=add(counts.prfaas, parts[1], step[1]) if counts.prfaas_site else (),
+                  decode=add(counts.decode, parts[2], step[2]))
+    if link is not None and step[3]:
+        out = replace(out, link_bytes_per_s=units.gbit_per_s_to_bytes_per_s(link[step[3] - 1][0]))
+    return out
 
 
 def tighten(rows: SloRows, model, fleet: Fleet, needs: dict[str, SiteNeeds], m: Milp, x, s: str, v: float,
             counts: SiteCounts, entry: dict) -> None:
-    """One cut for site ``s`` missing its SLO by ``v`` (see the module docstring, step 3)."""
+    """The cut for site ``s`` missing its SLO (see the module docstring, step 3): the cheapest
+    growth of its pools at its chosen option - one part per pool (:func:`_part`), the link in its
+    sizes - found best-first in cost over the lattice of (local, PrfaaS, decode, link) steps (the
+    excess falls in every step, so the first that meets the SLO is the cheapest of the lattice);
+    its counts become the option's row levels."""
     sn, ss = needs[s], rows.sites[s]
-    parts = {p.name: p.parts for p in fleet.prfaas_sites}
+    prfaas = {p.name: p.parts for p in fleet.prfaas_sites}
     i, o = chosen_options(m, x)[s]
     key, t, lam = rows.key(o), entry["threshold_tokens"], entry["rate_req_per_s"]
-    best = None  # (gain per $, pool, part)
-
-    def consider(pool, k, c: SiteCounts, usd: float):
-        nonlocal best
-        gain = (v - slo_excess(counts_deployment(model, sn, c, t, parts), lam, sn.site.ttft_slo)) / max(usd, 1e-12)
-        if gain > 0 and (best is None or gain > best[0]):
-            best = (gain, pool, k)
-
-    for k, c in enumerate(sn.prefill_parts):
-        consider("local", k, _plus(counts, "local", k), c.instance_usd_per_hour)
-    for d, c in enumerate(sn.decode_parts):
-        consider("decode", d, _plus(counts, "decode", d), c.instance_usd_per_hour)
-    link = None
-    if counts.prfaas_site is not None:
-        for j, c in enumerate(parts[counts.prfaas_site]):
-            consider("prfaas", j, _plus(counts, "prfaas", j), c.instance_usd_per_hour / max(counts.prfaas_share_frac, 1e-12))
-        link = _next_link(fleet, counts, entry)
-        if link is not None:
-            consider("link", 0, replace(counts, link_bytes_per_s=units.gbit_per_s_to_bytes_per_s(link[0])), link[1])
-    if best is None:
+    r = counts.prfaas_site
+    bounds = {pool: ss.option_bound(pool, o) for pool in ("local", "decode") + (("prfaas",) if o.prfaas else ())}
+    which = (_part(counts.local, [c.instance_usd_per_hour for c in sn.prefill_parts], bounds["local"]),
+             _part(counts.prfaas, [c.instance_usd_per_hour for c in prfaas[r]], bounds["prfaas"]) if r and o.prfaas else 0,
+             _part(counts.decode, [c.instance_usd_per_hour for c in sn.decode_parts], bounds["decode"]))
+    unit = [sn.prefill_parts[which[0]].instance_usd_per_hour if sum(counts.local) or ss.sn.local_s([t or 0.0])[which[0], 0] > 0 else math.inf,
+            prfaas[r][which[1]].instance_usd_per_hour / max(counts.prfaas_share_frac, 1e-12) if r else math.inf,
+            sn.decode_parts[which[2]].instance_usd_per_hour]
+    links = _bigger_links(fleet, counts, entry) if r else []
+    usd = lambda st: sum(n * u for n, u in zip(st[:3], unit) if n) + (links[st[3] - 1][1] if st[3] else 0.0)  # noqa: E731
+    heap, seen, found, tried = [(0.0, (0, 0, 0, 0))], {(0, 0, 0, 0)}, None, 0
+    while heap and tried < MAX_CUT_STATES:
+        cost, st = heapq.heappop(heap)
+        if st != (0, 0, 0, 0):
+            tried += 1
+            grown = _grown(counts, st, which, links)
+            if slo_excess(counts_deployment(model, sn, grown, t, prfaas), lam, sn.site.ttft_slo) <= 0:
+                found = st
+                break
+        for d in range(4):
+            nxt = tuple(n + (1 if j == d else 0) for j, n in enumerate(st))
+            if nxt in seen or (d < 3 and not math.isfinite(unit[d])) or (d == 3 and nxt[3] > len(links)):
+                continue
+            seen.add(nxt)
+            heapq.heappush(heap, (usd(nxt), nxt))
+    if found is None:  # nothing within the lattice meets it here: this option is out of reach
         rows.forbidden.add((s, key))
         return
-    _, pool, k = best
-    if pool == "link":
-        rows.cuts[s, "link", key] = max(rows.cuts.get((s, "link", key), 0.0), link[0])
-        return
-    ref, w = weights(ss.option_bound(pool, o))
-    if pool == "prfaas":  # the row holds the site's PrfaaS site's total count: enough that its share rises by one
+    dl, dr, dd, dlink = found
+    for pool, step, k, now in (("local", dl, which[0], counts.local), ("decode", dd, which[2], counts.decode)):
+        if step:
+            _raise(rows, (s, pool, key), bounds[pool], [n + (step if j == k else 0) for j, n in enumerate(now)])
+    if dr:  # the row holds the PrfaaS site's total count: enough that the site's share grows by dr
         n_r = m.lay.values(x, "n_prfaas")
-        total = [n_r[o.prfaas, j] for j in range(len(w))]
-        n = list(total)
-        n[k] = max(total[k] + 1, math.floor((counts.prfaas[k] + 1e-9) / max(counts.prfaas_share_frac, 1e-12)) + 1)
-    else:
-        n = list(counts.local if pool == "local" else counts.decode)
-        n[k] += 1
-    if ref == 0 or not math.isfinite(ref) or w[k] == 0:
-        rows.forbidden.add((s, key))
-        return
-    need = float(np.dot(w, n)) / ref
-    rows.cuts[s, pool, key] = max(rows.cuts.get((s, pool, key), 1.0), need * (1 - 1e-9))
+        total = [n_r[o.prfaas, j] for j in range(len(prfaas[r]))]
+        k = which[1]
+        total[k] = max(total[k] + dr, math.floor((counts.prfaas[k] + dr - 1 + 1e-9) / max(counts.prfaas_share_frac, 1e-12)) + 1)
+        _raise(rows, (s, "prfaas", key), bounds["prfaas"], total)
+    if dlink:
+        rows.cuts[s, "link", key] = max(rows.cuts.get((s, "link", key), 0.0), links[dlink - 1][0])
 
 
-def _next_link(fleet: Fleet, counts: SiteCounts, entry: dict) -> tuple[float, float] | None:
-    """(Gbit/s, extra $/hour) of the next link size above the plan's (a continuous link: +25%)."""
+def _raise(rows: SloRows, cut: tuple, bound, counts) -> None:
+    """A pool row's R such that ``counts`` (per part) just satisfies it."""
+    ref, w = weights(bound)
+    if ref == 0 or not math.isfinite(ref):
+        ref, w = 1.0, np.ones(len(counts))
+    rows.cuts[cut] = max(rows.cuts.get(cut, 1.0), float(np.dot(w, counts)) / ref * (1 - 1e-9))
+
+
+def _bigger_links(fleet: Fleet, counts: SiteCounts, entry: dict) -> list[tuple[float, float]]:
+    """[(Gbit/s, extra $/hour)] of the link sizes above the plan's (a continuous link: +25%
+    steps, up to 8 of them, within its max)."""
     lk = fleet.link(counts.prfaas_site, entry["site"]).link
     gbit = units.bytes_per_s_to_gbit_per_s(counts.link_bytes_per_s)
     if lk.sizes_gbit_per_s:
-        bigger = [(g, u) for g, u in zip(lk.sizes_gbit_per_s, lk.sizes_usd_per_hour) if g > gbit * (1 + 1e-9)]
-        if not bigger:
-            return None
         now = next((u for g, u in zip(lk.sizes_gbit_per_s, lk.sizes_usd_per_hour) if abs(g - gbit) <= 1e-9 * g), 0.0)
-        return bigger[0][0], bigger[0][1] - now
+        return [(g, u - now) for g, u in zip(lk.sizes_gbit_per_s, lk.sizes_usd_per_hour) if g > gbit * (1 + 1e-9)]
     if lk.fixed_gbit_per_s is not None:
-        return None
-    g = max(gbit * 1.25, 1e-3)
-    if lk.max_gbit_per_s is not None and g > lk.max_gbit_per_s:
-        return None
-    return g, (g - gbit) * lk.usd_per_gbit_per_s_hour
+        return []
+    steps = [max(gbit, 1e-3) * 1.25**i for i in range(1, 9)]
+    return [(g, (g - gbit) * lk.usd_per_gbit_per_s_hour) for g in steps if lk.max_gbit_per_s is None or g <= lk.max_gbit_per_s]
+
+
+def with_grid(needs: dict[str, SiteNeeds], options: dict[str, list[Option]]) -> dict[str, list[Option]]:
+    """Each site's point options plus, per linked PrfaaS site, GRID_POINTS thresholds spread
+    evenly over its length cells (the search's points cluster where throughput is cheapest;
+    an SLO may move the cheapest threshold away from there)."""
+    out = {}
+    for s, opts in options.items():
+        sn = needs[s]
+        g = sn.grid_tokens
+        have = {(o.prfaas, o.t_lo) for o in opts if o.is_point}
+        grid = [float(t) for t in g[np.unique(np.linspace(0, len(g) - 1, GRID_POINTS).astype(int))]]
+        extra = {r: [(t, t) for t in grid if (r, t) not in have] for r in {o.prfaas for o in opts if o.prfaas}}
+        out[s] = [o for o in opts if o.is_point] + point_options(sn, {r: ts for r, ts in extra.items() if ts})[1:]
+    return out
 
 
 def optimise_for_slo(fleet: Fleet, model, rates: dict[str, float], needs: dict[str, SiteNeeds],
@@ -170,17 +224,23 @@ def optimise_for_slo(fleet: Fleet, model, rates: dict[str, float], needs: dict[s
     if rows.out_of_reach():
         raise no_plan(rows, fleet, model, f"no decode pool of {', '.join(rows.out_of_reach())} can meet it within its GPUs")
     try:
-        sol = optimise(fleet, model, "target", rates, None, needs, time_limit_s=time_limit_s, slo=rows)
+        sol = optimise(fleet, model, "target", rates, None, needs, time_limit_s=time_limit_s, slo=rows, max_rounds=SEARCH_ROUNDS)
     except PlanError as exc:
         raise no_plan(rows, fleet, model, str(exc)) from None
     cuts = 0
     for _ in range(MAX_TIGHTEN + 1):
         doc = document(sol)
         missed = misses(model, fleet, needs, doc)
+        if (missed or sol.status != "optimal") and not cuts:  # the cuts' re-solves choose among more thresholds than the search's last round
+            options = with_grid(needs, sol.milp.options)
+            m = build(Milp(fleet, needs, options, "target", rates, slo=rows))
+            sol = replace(sol, milp=m, solution=solve(m))
+            doc = document(sol)
+            missed = misses(model, fleet, needs, doc)
         if not missed:
-            if cuts:
+            if cuts or sol.status != "optimal":
                 gap = max((sol.solution.objective - sol.bound) / max(sol.solution.objective, 1e-12), 0.0)
-                sol = replace(sol, status="tightened", gap_frac=gap)
+                sol = replace(sol, status="slo-checked" if gap > GAP_RTOL else "optimal", gap_frac=gap)
             return sol
         for s, (v, counts, entry) in missed.items():
             tighten(rows, model, fleet, needs, sol.milp, sol.solution.x, s, v, counts, entry)
