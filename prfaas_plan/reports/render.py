@@ -81,6 +81,16 @@ def _per_mtok(m: dict) -> str:
             f"(reserved capacity at {m['served_req_per_s']:.3f} req/s; input: PrfaaS + local prefill + link, output: decode)")
 
 
+def _locality_row(c: dict | None) -> list:
+    """The offload share static routing will see with one prefix cache per cluster (a trace
+    with a cache model; planning/locality.py), beside the one-shared-cache share."""
+    if not c:
+        return []
+    how = "planned with these caches" if c["planned_with"] == "per-cluster" else "the plan assumes one shared cache"
+    return [("offload, cache per cluster", f"{c['per_cluster_offload_frac'] * 100:.1f}% under static routing with one prefix cache per "
+             f"cluster ({c['shared_cache_offload_frac'] * 100:.1f}% with one shared cache; {how})")]
+
+
 def print_plan(con: Console, sc: Scenario, r: dict) -> None:
     p, l = sc.prfaas, sc.local
     from ..planning.planner import goal as question
@@ -89,6 +99,7 @@ def print_plan(con: Console, sc: Scenario, r: dict) -> None:
     head = [
         ("question", f"{goal}; mode {r['mode']}; model {sc.model.name}"),
         ("routing threshold t", _t(r["threshold_tokens"]) + f"  -> {r['offload_frac'] * 100:.1f}% of requests offloaded"),
+        *_locality_row(r.get("cache_locality")),
         ("PrfaaS cluster", f"{r['n_prfaas']} x {p.gpus_per_instance} {p.hardware.name} ({r['gpus_prfaas']} GPUs; {r['deployments']['prfaas']['text']})"),
         ("local PD cluster", f"{r['n_pd_prefill']} prefill + {r['n_pd_decode']} decode x {l.gpus_per_instance} {l.hardware.name} "
                              f"({r['gpus_local']} GPUs; {r['deployments']['local']['text']})"),
