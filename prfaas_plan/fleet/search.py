@@ -137,7 +137,8 @@ def _split(seg: tuple[float, float], t: float) -> list[tuple[float, float]]:
 
 
 def optimise(fleet: Fleet, model, objective: str, demand_req_per_s: dict[str, float], budget_usd_per_hour: float | None = None,
-             needs: dict[str, SiteNeeds] | None = None, max_rounds: int = MAX_ROUNDS, time_limit_s: float = TIME_LIMIT_S) -> FleetSolution:
+             needs: dict[str, SiteNeeds] | None = None, max_rounds: int = MAX_ROUNDS, time_limit_s: float = TIME_LIMIT_S,
+             slo=None) -> FleetSolution:
     """The cheapest fleet serving ``demand_req_per_s`` per local site (``objective="target"``), or
     the fleet within ``budget_usd_per_hour`` serving the largest multiple alpha of every site's
     ``demand_req_per_s`` (``"budget"``; among those, the cheapest). See the module docstring.
@@ -159,7 +160,7 @@ def optimise(fleet: Fleet, model, objective: str, demand_req_per_s: dict[str, fl
             points[s][r] = sorted(float(g[i]) for i in best)
 
     def milp(opts, integer: bool = True) -> Milp:
-        return build(Milp(fleet, needs, opts, objective, demand_req_per_s, budget_usd_per_hour, alpha_max, integer_counts=integer))
+        return build(Milp(fleet, needs, opts, objective, demand_req_per_s, budget_usd_per_hour, alpha_max, integer_counts=integer, slo=slo))
 
     def point_options(s):
         return _options(needs[s], {r: [(t, t) for t in ts] for r, ts in points[s].items()})
