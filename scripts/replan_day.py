@@ -1,7 +1,7 @@
 """Re-planning against the best static plan over the ServeGen day and the 14-day shape (issue 18
 item 2). Prints the markdown table the README shows.
 
-    python scripts/replan_day.py [--days 1|14|both] [--switch-s 60] [--seed 0] [--all-static]
+    python scripts/replan_day.py [--days 1|14|both] [--switch-s 60] [--seed 0 [1 ...]] [--all-static] [--forecast-check]
 
 The case study (`paper-case-study`, planned as `optimize` plans it) serves the shipped ServeGen
 rate shape (`servegen_m-large_rate_10min`) scaled to a mean of 65% of the plan's Lambda_max:
@@ -67,13 +67,12 @@ def setup(days: int, seed: int):
     return sc, plan, dep, reqs, duration_s, rate_fn
 
 
-def simulate(dep, reqs, duration_s, switch_s, decide=None, threshold=None):
+def simulate(dep, reqs, duration_s, switch_s, decide=None):
     t0 = time.process_time()
     sim = run(dep, reqs, duration_s=duration_s, decide=decide, decide_every_s=None if decide is None else decide.every_s,
               switch_s=switch_s)
     out = results(sim, None, DEFAULT_TTFT_SLO_S)
     out["cpu_s"] = time.process_time() - t0
-    out["flips"] = sum(1 for _, c in sim.changes_applied if c.n_pd_prefill is not None and c.n_pd_prefill != 0 or False)
     splits = [(c.n_pd_prefill, c.n_pd_decode) for _, c in sim.changes_applied if c.n_pd_prefill is not None]
     prev, flips = (dep.local.instances if dep.local else 0, dep.decode_instances), 0
     for s in splits:
@@ -119,14 +118,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--days", choices=("1", "14", "both"), default="both")
     ap.add_argument("--switch-s", type=float, default=60.0)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, nargs="+", default=[0], help="one table per seed")
     ap.add_argument("--all-static", action="store_true", help="also every other split and t held all day")
     ap.add_argument("--forecast-check", action="store_true", help="also the forecast's error, persistence against a trend line")
     a = ap.parse_args()
-    for days in ((1, 14) if a.days == "both" else (int(a.days),)):
-        sc, plan, dep, reqs, duration_s, rate_fn = setup(days, a.seed)
+    for days, seed in [(d, s) for d in ((1, 14) if a.days == "both" else (int(a.days),)) for s in a.seed]:
+        sc, plan, dep, reqs, duration_s, rate_fn = setup(days, seed)
         print(f"\n{SCENARIO}, {SHAPE} {'first day' if days == 1 else f'{days} days'} at a mean of {LOAD:.0%} of Lambda_max "
-              f"({plan['throughput_req_per_s']:.3f} req/s), {len(reqs):,} requests, switch {a.switch_s:g} s, seed {a.seed}\n", flush=True)
+              f"({plan['throughput_req_per_s']:.3f} req/s), {len(reqs):,} requests, switch {a.switch_s:g} s, seed {seed}\n", flush=True)
         if a.forecast_check:
             print(forecast_check(reqs, duration_s) + "\n")
         print(f"| {days}-day | TTFT mean / P50 / P90 / P99 s | SLO {DEFAULT_TTFT_SLO_S:g} s attainment | role changes | t changes |")
