@@ -34,18 +34,24 @@ def sweep(
     """Answer the scenario's question at every value of one or two keys (re-planned at each
     point): threshold (tokens), instances, link (Gbit/s), Lambda_max (req/s), $/hour, $ per 1k
     requests, what binds. Shows a progress bar on a terminal. --workers N / --executor run the
-    points in parallel (the same rows)."""
+    points in parallel (the same rows). A fleet scenario (sites or candidate parts) is re-planned
+    by the fleet planner at each point: its cost, req/s, GPUs and $/hour per role (PrfaaS, local
+    prefill, decode, links), the mix and the verdict; keys inside sites: and links: are written
+    sites.local[NAME].KEY, links[0].KEY or links[*].KEY."""
     from ..planning.overrides import parse_axis, parse_sets
     from ..latency.slo_plan import solve
-    from ..planning.scenario import load_scenario, one_pair_only
+    from ..planning.scenario import load_scenario
     from ..planning.sweep import sweep as run_sweep
     from ..reports.provenance import provenance, provenance_columns
 
     axes = [parse_axis(v) for v in vary]
-    sc = one_pair_only(load_scenario(scenario, parse_sets(set_)), "sweep")
+    sc = load_scenario(scenario, parse_sets(set_))
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise PlanError(f"--plot {plot}: name the file .png or .svg")
     m = mode.value if mode else None
+    if sc.fleet is not None:
+        _sweep_fleet(sc, axes, vary, m, budget_usd_per_hour, target_req_per_s, plot, executor_from(executor, workers, scheduler), fmt, output)
+        return
     with executor_from(executor, workers, scheduler) as ex, progress_bar(f"sweep {', '.join(k for k, _ in axes)}", fmt, output) as tick:
         rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s, progress=tick, executor=ex, solver=solve)
     keys = [k for k, _ in axes]
@@ -67,6 +73,39 @@ def sweep(
 
         fig = plots.sweep(rows, keys)
         write_atomic(plot, plots.svg(fig) if plot.suffix.lower() == ".svg" else plots.png(fig))
+
+
+def _sweep_fleet(sc, axes, vary, mode, budget_usd_per_hour, target_req_per_s, plot, executor_cm, fmt, output) -> None:
+    """`sweep` of a fleet scenario (sites or candidate parts): the fleet planner at every point
+    (prfaas_plan.fleet.sweep.fleet_sweep); rows carry the fleet's cost and per-role totals."""
+    from ..fleet.sweep import fleet_sweep
+    from ..reports.provenance import provenance, provenance_columns
+
+    if mode is not None and mode != "distribution":
+        raise PlanError("--mode paper: the fleet planner (sites or candidate parts) works in distribution mode only")
+    if plot is not None:
+        raise PlanError("--plot: a fleet sweep is not drawn yet; save it with -o FILE.xlsx (a table of the points) or -f csv")
+    keys = [k for k, _ in axes]
+    with executor_cm as ex, progress_bar(f"sweep {', '.join(keys)}", fmt, output) as tick:
+        rows = fleet_sweep(sc, axes, budget_usd_per_hour, target_req_per_s, progress=tick, executor=ex)
+    prov = provenance(sc, "distribution", "sweep", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s, vary=vary)
+
+    def table():
+        from ..reports.fleet_views import fleet_sweep_table
+
+        con = _console()
+        con.print(fleet_sweep_table(sc.name, rows, keys, con.width))
+
+    def workbook():
+        from ..reports.xlsx import rows_sheet, new_workbook, save
+        from ..reports.xlsx_sweep import about_sheet
+
+        wb = new_workbook()
+        rows_sheet(wb, "Sweep", rows, f"{sc.name}: the fleet re-planned at each point of {', '.join(keys)}").finish()
+        about_sheet(wb, prov)
+        return save(wb)
+
+    emit(fmt, output, [{**r, **provenance_columns(prov)} for r in rows], table, document={"provenance": prov, "points": rows}, workbook=workbook)
 
 
 # --- report -------------------------------------------------------------------------------------
