@@ -123,9 +123,13 @@ def report(
 ) -> None:
     """A design-review report: the question, every input with its source (estimates flagged), the
     length histogram, the plan beside the baselines, what binds and the headroom, plots ([PRFAAS]
-    Fig. 5 a/b, link bandwidth, budget, Phi_kv), the what-ifs and the assumptions."""
+    Fig. 5 a/b, link bandwidth, budget, Phi_kv), the what-ifs and the assumptions. A fleet
+    scenario (sites or candidate parts): the mix (one row per site x role x part: instances,
+    GPUs/instance, $/GPU-h, $/h), the links (Gbit/s, $/h, utilisation), each local site's
+    threshold, rate, TTFT at its rate and goodput, the inputs and the fleet re-planned per what-if;
+    no plots."""
     from ..planning.overrides import parse_sets
-    from ..planning.scenario import load_scenario, one_pair_only
+    from ..planning.scenario import load_scenario
     from ..reports.review import build_review
 
     suffix = output.suffix.lower()
@@ -133,13 +137,21 @@ def report(
         raise PlanError(f"{output}: name the report .html, .md or .xlsx")
     if not output.parent.exists():
         raise PlanError(f"{output}: folder {output.parent} does not exist")
-    sc = one_pair_only(load_scenario(scenario, parse_sets(set_)), "report")
+    sc = load_scenario(scenario, parse_sets(set_))
+    if sc.fleet is not None and mode is not None and mode.value != "distribution":
+        raise PlanError("--mode paper: the fleet planner (sites or candidate parts) works in distribution mode only")
     with progress_bar(f"report {sc.name}", None, output) as tick:
-        rv = build_review(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s, command="report", progress=tick)
+        if sc.fleet is not None:
+            from ..reports.fleet_review import build_fleet_review
+
+            rv = build_fleet_review(sc, budget_usd_per_hour, target_req_per_s, command="report", progress=tick)
+        else:
+            rv = build_review(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s, command="report", progress=tick)
         if suffix == ".xlsx":
+            from ..reports.xlsx_fleet import fleet_review_workbook
             from ..reports.xlsx_review import review_workbook
 
-            write_atomic(output, review_workbook(rv))
+            write_atomic(output, fleet_review_workbook(rv) if sc.fleet is not None else review_workbook(rv))
             written = [output]
         else:
             from ..reports.html_report import write_report
