@@ -122,7 +122,8 @@ def report(
     strict: StrictOpt = False,
 ) -> None:
     """A design-review report: the question, every input with its source (estimates flagged), the
-    length histogram, the plan beside the baselines, what binds and the headroom, plots ([PRFAAS]
+    length histogram, the plan beside the baselines, what binds and the headroom, the plan's
+    Lambda_max and TTFT P90 at the ends of the engine model's 80% error band, plots ([PRFAAS]
     Fig. 5 a/b, link bandwidth, budget, Phi_kv), the what-ifs and the assumptions. A fleet
     scenario (sites or candidate parts): the mix (one row per site x role x part: instances,
     GPUs/instance, $/GPU-h, $/h), the links (Gbit/s, $/h, utilisation), each local site's
