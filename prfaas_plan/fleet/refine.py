@@ -142,7 +142,8 @@ def realise(m: Milp, sol: Solution, needs: dict[str, SiteNeeds], time_limit_s: f
     """The relaxation ``m``'s solution ``sol`` as a plan, if its counts make one (see the module
     docstring): each site at its chosen option's point, or at t_L of its chosen segment; the
     point MILP (all-local and that point per site) with the counts, link choices and routing
-    fixed at the relaxation's, solved for the flows. None when those counts cannot serve the rates."""
+    fixed at the relaxation's, solved for the flows (with the relaxation's SLO rows, if any, now at
+    the point). None when those counts cannot serve the rates (or meet the SLO rows) there."""
     n_p = m.lay.values(sol.x, "n_prefill")
     picks = chosen(m, sol)
     opts = {}
@@ -156,7 +157,7 @@ def realise(m: Milp, sol: Solution, needs: dict[str, SiteNeeds], time_limit_s: f
             local = np.array([n_p[s, k] for k in range(len(sn.prefill_parts))], float)
             t = local_limit(sn, local, rate, o.t_lo, o.t_hi)
         opts[s] = options(sn, {o.prfaas: [(t, t)]})
-    p = build(Milp(m.fleet, needs, opts, m.objective, m.demand_req_per_s, m.budget_usd_per_hour, m.alpha_max))
+    p = build(Milp(m.fleet, needs, opts, m.objective, m.demand_req_per_s, m.budget_usd_per_hour, m.alpha_max, slo=m.slo))
     lay = p.lay
     for block in _COUNTS + _LINK_CHOICES:
         for key, col in lay[block].items():

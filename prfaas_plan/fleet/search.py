@@ -97,14 +97,17 @@ class Bounds:
                 per_gbit = link.usd_per_gbit_per_s_hour if link.fixed_gbit_per_s is None else 0.0
             self.link[p.name] = per_gbit / link.max_utilisation
 
-    def of(self, options: list[Option]) -> np.ndarray:
-        out = np.empty(len(options))
-        for i, o in enumerate(options):
-            c = float(np.min(self.local * o.local_s)) + self.decode
-            if o.prfaas is not None:
-                c += float(np.min(self.remote[o.prfaas] * o.remote_s)) + self.link[o.prfaas] * o.link_gbit
-            out[i] = c
-        return out
+    def unit(self, prfaas: str | None, lo=None, hi=None) -> np.ndarray:
+        """The bound per req/s of segments [lo, hi] (arrays) offloading to ``prfaas`` (local prefill
+        at lo, PrfaaS and link at hi), or of all-local (``prfaas`` None; one value)."""
+        sn = self.sn
+        if prfaas is None:
+            return np.min(self.local[:, None] * sn.local_s([float(sn.grid_tokens[-1])]), axis=0) + self.decode
+        lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+        if not len(lo):
+            return np.zeros(0)
+        return (np.min(self.local[:, None] * sn.local_s(lo), axis=0) + self.decode
+                + np.min(self.remote[prfaas][:, None] * sn.remote_s(prfaas, hi), axis=0) + self.link[prfaas] * sn.link_gbit(hi))
 
 
 def _cells(sn: SiteNeeds) -> list[tuple[float, float]]:
@@ -153,8 +156,7 @@ def optimise(fleet: Fleet, model, objective: str, demand_req_per_s: dict[str, fl
         points[s] = {}
         for r in linked[s]:
             g = needs[s].grid_tokens
-            pts = _options(needs[s], {r: [(float(t), float(t)) for t in g]})[1:]
-            best = np.argsort(bounds[s].of(pts))[:INITIAL_POINTS]
+            best = np.argsort(bounds[s].unit(r, g, g), kind="stable")[:INITIAL_POINTS]
             points[s][r] = sorted(float(g[i]) for i in best)
 
     def milp(opts, integer: bool = True) -> Milp:
@@ -188,8 +190,7 @@ def optimise(fleet: Fleet, model, objective: str, demand_req_per_s: dict[str, fl
                 inc = None
             if inc is not None and inc.objective < best_val:
                 best, best_val = (exact, inc), inc.objective
-        opts = {s: _prune(s, needs, bounds, segments, objective, demand_req_per_s, budget_usd_per_hour, best_val, rounds == 1)
-                for s in needs}
+        opts = _prune(needs, bounds, segments, objective, demand_req_per_s, budget_usd_per_hour, best_val, rounds == 1)
         if any(not o for o in opts.values()):  # some site has no option that could beat the best plan
             bound = best_val
         else:
@@ -224,32 +225,35 @@ def optimise(fleet: Fleet, model, objective: str, demand_req_per_s: dict[str, fl
     return FleetSolution(best[0], best[1], bound * sense, gap, rounds, status, alpha)
 
 
-def _prune(s: str, needs, bounds, segments, objective: str, demand: dict, budget: float | None, best_val: float,
-           join: bool) -> list[Option]:
-    """Site s's options (all-local, then its segments) whose fractional bound, with every other
-    site at its cheapest option, could still beat the best plan; ``segments`` keeps the
+def _prune(needs, bounds, segments, objective: str, demand: dict, budget: float | None, best_val: float,
+           join: bool) -> dict[str, list[Option]]:
+    """Each site's options (all-local, then its segments) whose fractional bound, with every
+    other site at its cheapest option, could still beat the best plan; ``segments`` keeps the
     survivors (the first time, ``join``, the cells that survive are joined into at most
-    MAX_SEGMENTS per PrfaaS site for the MILP)."""
-    cheapest = {}
-    per_site = {}
-    for site in needs:
-        opts = _options(needs[site], segments[site])
-        per_site[site] = (opts, bounds[site].of(opts))
-        cheapest[site] = float(np.min(per_site[site][1]))
-    opts, unit = per_site[s]
-    rest = sum(demand[o] * cheapest[o] for o in needs if o != s)
-    if not math.isfinite(best_val):
-        keep = np.ones(len(opts), bool)
-    elif objective == "target":
-        keep = demand[s] * unit + rest <= best_val * (1 + GAP_RTOL) + 1e-9
-    else:  # best_val = -alpha of the best plan; alpha <= budget / (fractional cost per unit alpha)
-        keep = budget >= -best_val * (demand[s] * unit + rest) * (1 - GAP_RTOL)
-    kept = [o for o, k in zip(opts, keep) if k]
-    for r in list(segments[s]):
-        segs = [(o.t_lo, o.t_hi) for o in kept if o.prfaas == r]
-        segments[s][r] = _merge(segs, MAX_SEGMENTS) if join else segs
-    local_only = [o for o in kept if o.prfaas is None]
-    return local_only + _options(needs[s], segments[s])[1:]
+    MAX_SEGMENTS per PrfaaS site for the MILP). Bounds are computed once per site, over all its
+    segments at once (a segment's bound is below the cost of every threshold in it, so each site's
+    cheapest bound before pruning is a valid floor for the others)."""
+    unit = {s: (b.unit(None), {r: b.unit(r, [a for a, _ in segs], [z for _, z in segs]) for r, segs in segments[s].items()})
+            for s, b in bounds.items()}
+    cheapest = {s: float(min(np.min(np.concatenate([loc, *per.values()])), math.inf)) for s, (loc, per) in unit.items()}
+    out = {}
+    for s in needs:
+        rest = sum(demand[o] * cheapest[o] for o in needs if o != s)
+
+        def keep(u: np.ndarray) -> np.ndarray:
+            if not math.isfinite(best_val):
+                return np.ones(len(u), bool)
+            if objective == "target":
+                return demand[s] * u + rest <= best_val * (1 + GAP_RTOL) + 1e-9
+            return budget >= -best_val * (demand[s] * u + rest) * (1 - GAP_RTOL)  # best_val = -alpha of the best plan
+
+        loc, per = unit[s]
+        for r, u in per.items():
+            segs = [seg for seg, k in zip(segments[s][r], keep(u)) if k]
+            segments[s][r] = _merge(segs, MAX_SEGMENTS) if join else segs
+        opts = _options(needs[s], segments[s])
+        out[s] = opts if keep(loc)[0] else opts[1:]
+    return out
 
 
 def _rounded_up(m: Milp, sol: Solution) -> Solution | None:
