@@ -158,3 +158,19 @@ def test_objective_slo_needs_a_level_and_each_sites_rate(tmp_path):
     open(path, "w").write(yaml.safe_dump(doc))
     with pytest.raises(PlanError, match=r"sites\.local\[1\]\.workload\.arrival_req_per_s.*missing"):
         load_scenario(path)
+
+
+def test_the_slo_plan_never_costs_more_than_the_oversized_throughput_plan(tmp_path):
+    """Issue 16 item 7: what a user does by hand - the throughput fleet for rate x h, h raised in
+    1% steps until it meets the SLO (fleet/slo_search.py headroom_plan) - never costs less than
+    the SLO plan."""
+    from prfaas_plan.fleet.plan import fleet_document
+    from prfaas_plan.fleet.slo_search import headroom_plan
+
+    for slo in ({"ttft_p90_s": 3.0}, {"ttft_mean_s": 1.5}):
+        sc = load_scenario(slo_one_site(tmp_path, slo, name="headroom"))
+        r = plan_fleet(sc)
+        needs = {s.name: site_needs(sc.fleet, sc.model, s) for s in sc.fleet.local_sites}
+        sol, h = headroom_plan(sc.fleet, sc.model, {"a": 4.0}, needs, lambda x: fleet_document(sc, x, needs, "target", None))
+        assert h >= 1.0
+        assert r["cost_usd_per_hour"] <= fleet_document(sc, sol, needs, "target", None)["cost_usd_per_hour"] + 1e-6

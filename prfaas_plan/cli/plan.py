@@ -54,7 +54,10 @@ def optimize(
     ttft_mean_s (seconds) at workload.arrival_req_per_s (the most goodput within a budget; the
     cheapest whose goodput reaches a target). The first line is the verdict: WARNING with every
     stated demand missed. With --robust: the cheapest plan found that meets the demand in that
-    share of the uncertain samples."""
+    share of the uncertain samples. A fleet scenario (sites: or candidate parts) is planned by the
+    fleet MILP; there objective kind slo (and a target where a site states a TTFT level) meets every
+    local site's TTFT levels at its rate: the levels are bounds inside the MILP, the plan is checked
+    with the analytic model and tightened until it holds."""
     from ..latency.bands import band_columns
     from ..latency.plans import latency_columns
     from ..latency.plans import optimize as plan

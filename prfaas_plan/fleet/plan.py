@@ -139,9 +139,10 @@ def fleet_document(sc: Scenario, sol: FleetSolution, needs: dict[str, SiteNeeds]
         "fleet": fleet,
         "links": links,
         "sites": sites,
-        "solver": {"method": "scipy.optimize.milp (HiGHS), thresholds by segment refinement", "status": sol.status,
+        "solver": {"method": "scipy.optimize.milp (HiGHS), thresholds by segment refinement"
+                             + (", SLO rows, checked by the analytic model" if m.slo is not None else ""), "status": sol.status,
                    "gap_frac": sol.gap_frac, "rounds": sol.rounds,
-                   ("cost_lower_bound_usd_per_hour" if objective == "target" else "alpha_upper_bound"): sol.bound},
+                   ("alpha_upper_bound" if objective == "budget" else "cost_lower_bound_usd_per_hour"): sol.bound},
         "excluded_parts": [e for sn in needs.values() for e in sn.excluded],
     }
 

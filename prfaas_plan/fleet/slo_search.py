@@ -290,3 +290,21 @@ def best_p90_s(ss: SiteSlo, fleet: Fleet, model) -> float:
             except PlanError:
                 continue
     return best
+
+
+def headroom_plan(fleet: Fleet, model, rates: dict[str, float], needs: dict[str, SiteNeeds],
+                  document: Callable[[FleetSolution], dict], step_frac: float = 0.01, max_factor: float = 3.0) -> tuple[FleetSolution, float]:
+    """What a user does by hand (issue #16, item 7): the cheapest throughput fleet for every
+    site's rate x h (:func:`~.search.optimise`, no SLO rows), h raised from 1 in steps of
+    ``step_frac`` until that fleet meets every site's SLO at its own rate (:func:`misses`, each
+    site's entry read at ``rates``). Returns (solution, h); PlanError if no h up to ``max_factor`` does."""
+    h = 1.0
+    while h <= max_factor + 1e-9:
+        sol = optimise(fleet, model, "target", {s: r * h for s, r in rates.items()}, None, needs)
+        doc = document(sol)
+        for st in doc["sites"]:
+            st["rate_req_per_s"] = rates[st["site"]]
+        if not misses(model, fleet, needs, doc):
+            return sol, h
+        h = round(h + step_frac, 10)
+    raise PlanError(f"no throughput fleet oversized up to {max_factor:g}x meets every site's SLO")
