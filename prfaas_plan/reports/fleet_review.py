@@ -24,7 +24,8 @@ FLEET_REVIEW_STEPS = 2
 FLEET_ASSUMPTIONS = [
     "The composition is a scipy.optimize.milp (HiGHS) answer: integer instances per site x role x part, link sizes and each local "
     "site's routing (one PrfaaS site, one threshold) chosen together at each part's own price (prfaas_plan/fleet/search.py says "
-    "what is linear, what is enumerated and why the result is optimal).",
+    "what is linear, what is enumerated and why the result is optimal); a site's TTFT levels are lower bounds on its pools' "
+    "counts, the plan checked with the full analytic model and cut until every site meets them (prfaas_plan/fleet/slo_search.py).",
     "Capacities are steady-state maxima per pool ([PRFAAS] Eq. 3-6 per site); a pool at 100% utilisation has no slack for bursts.",
     "TTFT per local site is analytic (M/G/c prefill queues, layer-wise KV transfer over its link, RTT, decode slot). A pool of mixed "
     "parts is one pool with the capacity-weighted service; a PrfaaS site serving several local sites is seen by each as its share "
@@ -41,8 +42,8 @@ def fleet_question(sc: Scenario, r: dict) -> str:
     sites = ", ".join(f"{s.name} ({s.workload.arrival_req_per_s:g} req/s)" if s.workload.arrival_req_per_s is not None else s.name
                       for s in f.local_sites)
     parts = sorted({c.hardware.name for p in f.prfaas_sites for c in p.parts})
-    goal = (f"the most throughput (a common multiple of every site's rate) within {r['budget_usd_per_hour']:,.0f} $/hour"
-            if r["objective"] == "budget" else "the cheapest fleet that carries every site's target")
+    goal = {"budget": f"the most throughput (a common multiple of every site's rate) within {r['budget_usd_per_hour'] or 0:,.0f} $/hour",
+            "slo": "the cheapest fleet whose TTFT at every site's arrival rate meets its SLO"}.get(r["objective"], "the cheapest fleet that carries every site's target")
     return (f"Serve {sc.model.name} at local sites {sites}, long prompts prefilled at PrfaaS sites "
             f"{', '.join(p.name for p in f.prfaas_sites)} (candidate parts {', '.join(parts)}) over priced links: {goal}?")
 
@@ -99,29 +100,35 @@ def links_table(rv: dict) -> Table:
     return t
 
 
+#: TTFT levels a local site may state: (statistic, plan key, label).
+SLO_LEVELS = (("mean", "ttft_mean_slo_s", "mean"), ("p90", "ttft_p90_slo_s", "P90"), ("p99", "ttft_p99_slo_s", "P99"))
+
+
 def sites_table(rv: dict) -> Table:
-    """Per local site: routing, threshold, rate, TTFT at its rate, goodput and its SLO."""
+    """Per local site: routing, threshold, rate, TTFT at its rate (a level over its SLO flagged),
+    its SLO levels and goodput."""
     t = Table("Local sites: routing, rate, TTFT at the rate, goodput",
               ["local site", "offloads to", "threshold t (tokens)", "offloaded", "rate req/s", "arrival req/s", "TTFT mean at rate (s)",
-               "TTFT P90 at rate (s)", "P90 SLO (s)", "goodput req/s"],
-              note="TTFT: analytic at the site's planned rate (see Assumptions); goodput: the highest rate of the site whose P90 TTFT "
-                   "meets its SLO, the other sites as planned.")
+               "TTFT P90 at rate (s)", "TTFT P99 at rate (s)", "TTFT SLO (s)", "goodput req/s"],
+              note="TTFT: analytic at the site's planned rate (see Assumptions); goodput: the highest rate of the site meeting every "
+                   "TTFT level it states, the other sites as planned.")
     for i, s in enumerate(rv["plan"]["sites"]):
         k = f"sites.{i}."
         lat = s.get("latency") or {}
         at = lat.get("at_rate")
-        slo = s["ttft_p90_slo_s"]
-        row = [Cell(s["site"]), Cell(s["prfaas_site"] or "none (all local)"),
-               Cell(_t(s["threshold_tokens"]), k + "threshold_tokens", s["threshold_tokens"]),
+        row = [Cell(s["site"]), Cell(s["prfaas_site"] or "none (all local)"), Cell(_t(s["threshold_tokens"]), k + "threshold_tokens", s["threshold_tokens"]),
                _f(s["offload_frac"], ".1%", k + "offload_frac"), _f(s["rate_req_per_s"], ".3f", k + "rate_req_per_s"),
                _f(s["arrival_req_per_s"], "g", k + "arrival_req_per_s")]
-        if at is None:
-            row += [Cell("unstable" if lat.get("at_rate_error") else "-", flag="warning" if lat.get("at_rate_error") else None), Cell("-")]
-        else:
-            p90 = _f(at["ttft_p90_s"], ".2f", k + "latency.at_rate.ttft_p90_s")
-            p90.flag = "warning" if slo is not None and at["ttft_p90_s"] > slo else None
-            row += [_f(at["ttft_mean_s"], ".2f", k + "latency.at_rate.ttft_mean_s"), p90]
-        row += [_f(slo, "g", k + "ttft_p90_slo_s"), _f(s.get("goodput_req_per_s"), ".3f", k + "goodput_req_per_s")]
+        for stat, slo_key, _ in SLO_LEVELS:
+            if at is None:
+                row.append(Cell("unstable" if lat.get("at_rate_error") else "-", flag="warning" if lat.get("at_rate_error") else None))
+                continue
+            c = _f(at[f"ttft_{stat}_s"], ".2f", f"{k}latency.at_rate.ttft_{stat}_s")
+            slo = s.get(slo_key)
+            c.flag = "warning" if slo is not None and at[f"ttft_{stat}_s"] > slo else None
+            row.append(c)
+        levels = [f"{label} <= {s[key]:g}" for _, key, label in SLO_LEVELS if s.get(key) is not None]
+        row += [Cell(", ".join(levels) or "none"), _f(s.get("goodput_req_per_s"), ".3f", k + "goodput_req_per_s")]
         t.rows.append(row)
     return t
 
