@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import yaml
 
-from bruteforce_fleet import brute_force_slo
-from fleetcases import slo_one_site, two_by_two
+from bruteforce_fleet import brute_force_slo, brute_force_slo_sites
+from fleetcases import slo_one_site, slo_two_sites, two_by_two
 from prfaas_plan.errors import PlanError
 from prfaas_plan.fleet.latency import site_deployment
 from prfaas_plan.fleet.needs import site_needs
@@ -44,6 +44,19 @@ def test_brute_force_never_beats_the_slo_plan(tmp_path, rate, slo):
     _meets(r)
     brute, plan = brute_force_slo(sc.fleet, sc.model, rate)
     assert brute >= r["cost_usd_per_hour"] - 1e-6, (brute, plan, r["fleet"], r["sites"])
+
+
+@pytest.mark.parametrize("slos", [({"ttft_p90_s": 3.0}, {"ttft_p90_s": 2.5}), ({"ttft_p99_s": 5.0}, {"ttft_mean_s": 1.3})])
+def test_brute_force_never_beats_the_slo_plan_of_two_sites(tmp_path, slos):
+    """Two local sites that may share a PrfaaS site (each linked to both): every routing of both,
+    thresholds on a grid, every total count of a shared pool with each site's share of it as
+    fleet/latency.py splits it, every link size and (local prefill, decode) pair
+    (tests/bruteforce_fleet.py brute_force_slo_sites) never costs less than the plan (1e-6)."""
+    sc = load_scenario(slo_two_sites(tmp_path, slos))
+    r = plan_fleet(sc)
+    _meets(r)
+    brute, route = brute_force_slo_sites(sc.fleet, sc.model, {"a": 3.0, "b": 2.0})
+    assert brute >= r["cost_usd_per_hour"] - 1e-6, (brute, route, r["fleet"], r["sites"])
 
 
 def test_the_slo_binds_and_changes_the_plan(tmp_path):
