@@ -259,3 +259,26 @@ def test_overrides_index_lists_by_position_name_and_star():
                        ("sites[0].x", "is not a list")):
         with pytest.raises(PlanError, match=words):
             apply_overrides(data, [Override(key, 1)], "f")
+
+
+def test_fleet_cache_whatif_drops_a_stated_cache(tmp_path):
+    """Where a site states a prefix-cache hit rate, the cache what-if removes it (hits drop to
+    none, at that site only); elsewhere it is the one-pair list's 50% hit."""
+    import yaml
+
+    path = two_by_two(tmp_path)
+    doc = yaml.safe_load(open(path))
+    doc["sites"]["local"][1]["workload"]["prefix_cache_hit_frac"] = 0.3
+    open(path, "w").write(yaml.safe_dump(doc))
+    sc = load_scenario(path)
+    w = {x.label: x for x in fleet_whatifs(sc, {"links": []})}
+    assert "prefix-cache hit 50%" not in w
+    assert [(o.key, o.value) for o in w["no prefix cache"].overrides] == [("sites.local[1].workload.prefix_cache_hit_frac", 0.0)]
+    assert load_scenario(path, w["no prefix cache"].overrides).fleet.local_sites[1].workload.prefix_cache_hit_frac == 0.0
+    plain = {x.label for x in fleet_whatifs(load_scenario(two_by_two(tmp_path, "plain")), {"links": []})}
+    assert "prefix-cache hit 50%" in plain and not any(label.startswith("evening sag: east") for label in plain)
+
+
+def test_fleet_sweep_plot_is_refused():
+    res = _run("sweep", SCENARIO, "--vary", "links[*].rtt_ms=10,20", "--plot", "x.png")
+    assert res.exit_code == 2 and "-o FILE.xlsx" in res.output and len(res.output.strip().splitlines()) == 1
