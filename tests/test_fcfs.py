@@ -65,7 +65,8 @@ def flat(d, prefix=""):
     ("everything local", {"threshold": math.inf, "n_remote": 0}, 64),
     ("no local prefill: all offloaded", {"n_local": 0}, 128),
 ])
-def test_fast_path_gives_the_event_loops_timestamps_and_results(label, kwargs, chunk):
+def test_fast_path_gives_the_event_loops_timestamps_and_results(label, kwargs, chunk, monkeypatch):
+    monkeypatch.setattr("prfaas_plan.simulation.fcfs.LINK_BATCH", 50)  # the link's events in many batches too
     dep = deployment(**kwargs)
     sim, fast, r_events, r_fast = both(dep, busy_requests(), chunk)
     for k in STAMPS:

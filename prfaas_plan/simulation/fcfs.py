@@ -42,7 +42,9 @@ from .records import Records
 from .stream import Tally
 
 #: Requests per chunk (memory: ~15 float arrays of this length at a time).
-CHUNK_REQUESTS = 1 << 20
+CHUNK_REQUESTS = 1 << 18
+#: Link events handed to the Python loop at a time (as Python lists: ~32 bytes a number).
+LINK_BATCH = 1 << 16
 
 
 def ineligible(dep, requests, policy, link_schedule=(), changes=(), decide=None) -> str | None:
@@ -144,7 +146,17 @@ class LinkPS:
         now = int(np.searchsorted(t[order], horizon, side="left"))
         go, keep = order[:now], order[now:]
         self.pending = (t[keep], kind[keep], ids[keep], sz[keep], hd[keep])
-        return self._loop(t[go].tolist(), kind[go].tolist(), ids[go].tolist(), sz[go].tolist(), hd[go].tolist(), horizon)
+        t, kind, ids, sz, hd = t[go], kind[go], ids[go], sz[go], np.clip(hd[go], 0.0, sz[go])
+        done_id, done_t = [], []
+        for lo in range(0, len(go), LINK_BATCH):  # a batch's events as Python lists, up to the next batch's first
+            hi = min(lo + LINK_BATCH, len(go))
+            d_id, d_t = self._loop(t[lo:hi].tolist(), kind[lo:hi].tolist(), ids[lo:hi].tolist(), sz[lo:hi].tolist(), hd[lo:hi].tolist(),
+                                   float(t[hi]) if hi < len(go) else horizon)
+            done_id += d_id
+            done_t += d_t
+        if not len(go):
+            done_id, done_t = self._loop([], [], [], [], [], horizon)
+        return done_id, done_t
 
     def _loop(self, ts, kinds, ids, sizes, holds, horizon):
         b, cap, flows, heap, w, win = self.b, self.cap, self.flows, self.heap, self.w, self.windows
@@ -157,12 +169,12 @@ class LinkPS:
         v, t, n, seq = self.v, self.t, self.n, self.seq
         for te, k, i, s, h in zip([*ts, horizon], [*kinds, 2], [*ids, -1], [*sizes, 0.0], [*holds, 0.0]):
             while heap:  # stretches that end first (at a tie: before the event, as in the engine)
-                top = heap[0]
-                f = get(top[2])
-                if f is None or f[2] != top[3]:
+                tag, _, key, ver = heap[0]
+                f = get(key)
+                if f is None or f[2] != ver:
                     pop(heap)
                     continue
-                left = top[0] - v
+                left = tag - v
                 if left < 0:
                     left = 0.0
                 tn = t + (left * n / b if b <= n * cap else left / cap)
@@ -180,14 +192,9 @@ class LinkPS:
                         Pipe._account(self, t, tn, r * n)
                         nw = len(win)
                     t = tn
+                pop(heap)  # the one due now, then any other within rounding of it (Pipe.pop_done)
                 limit = v * (1 + _TAG_RTOL) + 1e-9
-                due = True
-                while heap and (due or heap[0][0] <= limit):
-                    _, _, key, ver = pop(heap)
-                    f = get(key)
-                    if f is None or f[2] != ver:
-                        continue
-                    due = False
+                while True:
                     n -= 1
                     if f[1]:
                         del flows[key]
@@ -195,6 +202,15 @@ class LinkPS:
                         done_t.append(tn)
                     else:
                         f[3] = False
+                    f = None
+                    while heap and heap[0][0] <= limit:
+                        _, _, key, ver = pop(heap)
+                        f = get(key)
+                        if f is not None and f[2] == ver:
+                            break
+                        f = None
+                    if f is None:
+                        break
             if k == 2:
                 break
             if te > t:
@@ -211,8 +227,7 @@ class LinkPS:
                         nw = len(win)
                 t = te
             if k == 0:  # a transfer starts: its first stretch is all but the held bytes
-                hold = min(max(h, 0.0), s)
-                f = flows[i] = [hold, hold == 0.0, 1, True, v + s - hold]
+                f = flows[i] = [h, h == 0.0, 1, True, v + s - h]  # 0 <= h <= s (run() clips it)
                 n += 1
                 seq += 1
                 push(heap, (f[4], seq, i, 1))
