@@ -47,12 +47,18 @@ def optimize(
     instances, link bandwidth (Gbit/s), throughput Lambda_max (req/s), cost (USD/hour), what binds,
     and the baselines (homogeneous PD, naive heterogeneous) beside it ([PRFAAS] Eq. 3-8), each
     with its analytic TTFT (seconds) at zero load and at the scenario's arrival rate, and its
-    goodput (req/s meeting the TTFT SLO) when the scenario sets one. Objective kind slo (or a
+    goodput (req/s meeting the TTFT SLO) when the scenario sets one; for the plan, Lambda_max and
+    the TTFT P90 at the arrival rate with the engine model's times at the low and high ends of its
+    80% error band (counts and threshold held; times from a measured profile not moved). Objective kind slo (or a
     budget / target with a TTFT SLO): the cheapest plan meeting slo.ttft_p90_s / ttft_p99_s /
     ttft_mean_s (seconds) at workload.arrival_req_per_s (the most goodput within a budget; the
     cheapest whose goodput reaches a target). The first line is the verdict: WARNING with every
     stated demand missed. With --robust: the cheapest plan found that meets the demand in that
-    share of the uncertain samples."""
+    share of the uncertain samples. A fleet scenario (sites: or candidate parts) is planned by the
+    fleet MILP; there objective kind slo (and a target where a site states a TTFT level) meets every
+    local site's TTFT levels at its rate: the levels are bounds inside the MILP, the plan is checked
+    with the analytic model and tightened until it holds."""
+    from ..latency.bands import band_columns
     from ..latency.plans import latency_columns
     from ..latency.plans import optimize as plan
     from ..planning.overrides import parse_sets
@@ -82,8 +88,8 @@ def optimize(
     prov = provenance(sc, result["mode"], "optimize", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s,
                       robust=robust, uncertain=uncertain, samples=samples if robust is not None else None, seed=seed if robust is not None else None)
     extra = {"verdict": result["verdict"]["text"], "prices": result["prices"], "load": result.get("load"), **provenance_columns(prov)}
-    rows = [{"plan": "prfaas", **{k: result[k] for k in PLAN_KEYS}, **latency_columns(result), **extra}]
-    rows += [{"plan": name, **{k: b[k] for k in PLAN_KEYS}, **latency_columns(b), **extra} for name, b in result["baselines"].items() if b]
+    rows = [{"plan": "prfaas", **{k: result[k] for k in PLAN_KEYS}, **latency_columns(result), **band_columns(result), **extra}]
+    rows += [{"plan": name, **{k: b[k] for k in PLAN_KEYS}, **latency_columns(b), **band_columns(b), **extra} for name, b in result["baselines"].items() if b]
     if robust is not None:
         rows += [{"plan": f"robust_{name}", **result["robust"][name], **extra} for name in ("for_demand", "robust")]
 
@@ -149,27 +155,49 @@ def whatif(
     the arrival rate or target?). With --set: your what-if (all --set together); without: the
     standard list (evening sag: link halves, or drops to 10%, at the same $ per Gbit/s; prompts 2x
     longer or shorter, prefix cache hits 50%, GPU prices +50%, load +50%; a lossy link (loss 1e-4)
-    where link.connections is set, which moves TTFT, not throughput)."""
+    where link.connections is set, which moves TTFT, not throughput). A fleet scenario (sites or
+    candidate parts) is re-planned only, by the fleet planner: each link the plan uses sags on its
+    own, then every link; prompts, cache, prices and load change at every site; the table shows
+    cost, throughput, GPUs and $/hour per role and the verdict. Keys inside sites: and links: are
+    written sites.local[NAME].KEY, links[0].KEY or links[*].KEY."""
     from ..planning.overrides import parse_sets
     from ..latency.slo_plan import solve
-    from ..planning.scenario import load_scenario, one_pair_only
+    from ..errors import PlanError
+    from ..planning.scenario import load_scenario
     from ..planning.whatif import WhatIf, whatif_rows
     from ..reports.provenance import provenance, provenance_columns
 
-    sc = one_pair_only(load_scenario(scenario), "whatif")
+    sc = load_scenario(scenario)
     whatifs = None
     if set_:
         overrides = parse_sets(set_)
+        if sc.fleet is not None:
+            from ..fleet.whatif import check_fleet_keys
+
+            check_fleet_keys([o.key for o in overrides], "--set")
         load_scenario(scenario, overrides)  # a bad key or value fails here, before any planning
         whatifs = (WhatIf("as planned"), WhatIf(", ".join(x for x in set_), overrides))
     m = mode.value if mode else None
-    rows = whatif_rows(sc, m, budget_usd_per_hour, target_req_per_s, whatifs, solver=solve)
+    if sc.fleet is not None:
+        from ..fleet.whatif import fleet_whatif_rows
+
+        if m is not None and m != "distribution":
+            raise PlanError("--mode paper: the fleet planner (sites or candidate parts) works in distribution mode only")
+        rows = fleet_whatif_rows(sc, budget_usd_per_hour, target_req_per_s, whatifs)
+        m = "distribution"
+    else:
+        rows = whatif_rows(sc, m, budget_usd_per_hour, target_req_per_s, whatifs, solver=solve)
     prov = provenance(sc, m or sc.mode, "whatif", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s, set=set_)
 
     def table():
+        con = _console()
+        if sc.fleet is not None:
+            from ..reports.fleet_views import fleet_whatif_table
+
+            con.print(fleet_whatif_table(sc.name, rows, con.width))
+            return
         from ..reports.render import whatif_table
 
-        con = _console()
         for t in whatif_table(sc, rows):
             con.print(t)
 
