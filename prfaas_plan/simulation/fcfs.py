@@ -264,7 +264,7 @@ class FcfsRun:
     engine = "fcfs fast path"
 
     def __init__(self, dep, requests, policy, duration_s: float, window_s: float, warmup_s: float, ttft_slo_s: float,
-                 keep_records: bool = False, chunk: int = CHUNK_REQUESTS):
+                 keep_records: bool = False, chunk: int = CHUNK_REQUESTS, progress=None):
         self.dep, self.policy, self.duration_s, self.window_s = dep, policy, float(duration_s), float(window_s)
         self.tally = Tally(warmup_s, duration_s, ttft_slo_s, dep.decode_step_s)
         n_l, n_r = (dep.local.instances if dep.local else 0), (dep.prfaas.instances if dep.prfaas else 0)
@@ -277,7 +277,10 @@ class FcfsRun:
         self.egress = LinkPS(dep.link_bytes_per_s, dep.transfer_cap_bytes_per_s, window_s)
         self.ingress = Pipe(dep.link_bytes_per_s, window_s)  # no cache copies on this path: stays empty
         self.rec = Records.empty(len(requests)) if keep_records else None
+        self.progress = progress  # as the event loop's: (i, n) at every 1,024th arrival (after its chunk), then (n, n)
         self._run(requests, max(int(chunk), 1))
+        if progress is not None:
+            progress(len(requests), len(requests))
         self.end_s = max(self.duration_s, self.tally.last_done_s)
         self.thresholds = [policy.threshold_tokens] * int(math.ceil(self.end_s / window_s))
 
@@ -347,4 +350,7 @@ class FcfsRun:
                 for k in ("route", "uncached", "cached", "kv_bytes", "moved_bytes", "join", "start", "free", "kv", "ready", "admit", "done"):
                     getattr(self.rec, k)[out["id"]] = out[k]
             pending = {k: v[~fin] for k, v in cols.items()}
+            if self.progress is not None:
+                for i in range(-(-lo // 1024) * 1024, hi, 1024):
+                    self.progress(i, n)
         self.n_requests = n

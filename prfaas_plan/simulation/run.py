@@ -89,10 +89,7 @@ def run(dep, requests: arrivals.Requests, policy: str = "static", policy_params:
             w0 = default_warmup_s(duration_s) if warmup_s is None else float(warmup_s)
             if not 0 <= w0 < duration_s:
                 raise PlanError(f"warm-up must be in [0, duration {duration_s:g} s), got {w0:g} s")
-            fast = FcfsRun(dep, requests, pol, duration_s, window_s, w0, ttft_slo_s)
-            if progress is not None:
-                progress(len(requests), len(requests))
-            return fast
+            return FcfsRun(dep, requests, pol, duration_s, window_s, w0, ttft_slo_s, progress=progress)
         if engine == "fcfs":
             raise PlanError(f"the FCFS fast path does not apply here ({why})")
     sim = Simulation(dep, requests, pol, duration_s, window_s, switch_s, link_schedule, changes, decide, decide_every_s, caches)
