@@ -23,6 +23,7 @@ from prfaas_plan.paper.bands import band_data_source, bands  # noqa: E402
 from prfaas_plan.paper.calibration import ENGINE_PARTS, FITTED, fit  # noqa: E402
 
 FIXED = """\
+  linear_attention_frac: 0.5      # estimate, not fitted: the kernels are bandwidth-bound (prfaas_plan/paper/calibration.py NOT_FITTED)
   decode_step_overhead_s: 0.003   # estimate: fixed CUDA-graph launch and synchronisation per step
   collective_latency_s: 1.0e-05   # estimate: one NCCL/DeepEP call per layer, ~10 us
   memory_usable_frac: 0.9         # estimate: SGLang mem_fraction_static ~0.88, TRT-LLM 0.9
