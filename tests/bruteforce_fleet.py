@@ -122,3 +122,68 @@ def cost_at(fleet: Fleet, model, rates: dict[str, float], route: dict) -> float:
     for p in fleet.prfaas_sites:
         total += _prfaas_cost(loads.get(p.name, []), [c.instance_usd_per_hour for c in p.parts])
     return total
+
+
+def brute_force_slo(fleet: Fleet, model, rate: float, n_thresholds: int = 10, extra: int = 6) -> tuple[float, tuple | None]:
+    """The cheapest plan of a one-local-site fleet (one part per role, links in sizes) whose
+    analytic TTFT at ``rate`` (fleet/latency.py's deployment, latency/ttft.py's slo_excess) meets
+    the site's SLO, by enumeration: routing (nothing offloaded, or each linked PrfaaS site at each
+    of ``n_thresholds`` grid thresholds), every link size that carries the egress, every count of
+    each pool from its stability minimum up to ``extra`` more, the pairs (local prefill, decode)
+    walked along the SLO's monotone boundary. Returns (cost, (PrfaaS site, t, n_r, n_p, n_d, Gbit/s))."""
+    from prfaas_plan import units
+    from prfaas_plan.fleet.latency import SiteCounts, counts_deployment
+    from prfaas_plan.latency.ttft import slo_excess
+
+    (site,) = fleet.local_sites
+    sn = site_needs(fleet, model, site)
+    parts = {p.name: p.parts for p in fleet.prfaas_sites}
+    assert len(sn.prefill_parts) == len(sn.decode_parts) == 1 and all(len(p) == 1 for p in parts.values())
+    g = sn.grid_tokens
+    ts = np.concatenate([[0.0], np.geomspace(max(g[1], 1.0), g[-2], n_thresholds - 1)])
+    dec = sn.decode[0]
+    a_d = rate * site.workload.output_tokens_mean * dec.step_s / dec.bs_max
+    d_lo = max(math.floor(a_d) + 1, _ceil(rate / sn.decode_req_per_s[0]))
+    p_price, d_price = sn.prefill_parts[0].instance_usd_per_hour, sn.decode_parts[0].instance_usd_per_hour
+
+    def lo(a: float) -> int:
+        return 0 if a <= 0 else math.floor(a) + 1
+
+    cases = []  # (lower bound of cost, r, t, n_r, link Gbit/s, link $/hour)
+    for r, t in [(None, float(g[-1]))] + [(lk.src, float(t)) for lk in fleet.links for t in ts]:
+        a_l = rate * float(sn.local_s([t])[0, 0])
+        if r is None:
+            cases.append((lo(a_l) * p_price + d_lo * d_price, r, t, 0, 0.0, 0.0))
+            continue
+        a_r = rate * float(sn.remote_s(r, [t])[0, 0])
+        link = fleet.link(r, site.name).link
+        egress = rate * float(sn.link_gbit([t])[0])
+        for size, usd in zip(link.sizes_gbit_per_s, link.sizes_usd_per_hour):
+            if egress > size * link.max_utilisation * (1 + RTOL):
+                continue
+            for n_r in range(lo(a_r), lo(a_r) + extra + 1):
+                price_r = parts[r][0].instance_usd_per_hour
+                cases.append((lo(a_l) * p_price + d_lo * d_price + n_r * price_r + usd, r, t, n_r, size, usd))
+    best, plan = math.inf, None
+    for bound, r, t, n_r, size, usd in sorted(cases, key=lambda c: c[0]):
+        if bound >= best:
+            break
+        a_l = rate * float(sn.local_s([t])[0, 0])
+        p_lo = lo(a_l)
+
+        def meets(n_p: int, n_d: int) -> bool:
+            c = SiteCounts((n_p,), (n_d,), r, (n_r,) if r else (), 1.0, units.gbit_per_s_to_bytes_per_s(size),
+                           fleet.link(r, site.name).link.rtt_s if r else 0.0)
+            return slo_excess(counts_deployment(model, sn, c, t if r else None, parts), rate, site.ttft_slo) <= 0
+
+        fixed = bound - p_lo * p_price - d_lo * d_price
+        n_d = d_lo + extra
+        for n_p in range(p_lo, p_lo + extra + 1) if p_lo > 0 else [0]:
+            if fixed + n_p * p_price + d_lo * d_price >= best or not meets(n_p, n_d):
+                continue
+            while n_d > d_lo and meets(n_p, n_d - 1):
+                n_d -= 1
+            cost = fixed + n_p * p_price + n_d * d_price
+            if cost < best:
+                best, plan = cost, (r, t, n_r, n_p, n_d, size)
+    return best, plan

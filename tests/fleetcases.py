@@ -49,3 +49,20 @@ def two_by_two(tmp_path, name: str = "two-by-two", rates=(3.0, 2.0)) -> str:
                   {"from": "west", "to": "b", "rtt_ms": 40, "usd_per_gbit_per_s_hour": 0.5}],
         "objective": {"kind": "target"},
     })
+
+
+def slo_one_site(tmp_path, slo: dict, name: str = "slo-one-site", rate: float = 4.0, objective: str = "slo") -> str:
+    """One local site (H20 prefill and decode) at ``rate`` req/s with TTFT levels ``slo``, and two
+    PrfaaS sites to choose from (east: H200 at 10 ms; west: B200, cheaper per GPU-hour, at 40 ms),
+    one part per role, links in purchasable sizes: small enough for the SLO brute force."""
+    east = {"name": "east", "hardware": "h200", "gpus_per_instance": 8}
+    west = {"name": "west", "hardware": "b200", "gpus_per_instance": 8, "usd_per_gpu_hour": {"b200": 4.0}, "price_source": "test prices"}
+    local = {"name": "a", "hardware": "h20", "gpus_per_instance": 8,
+             "workload": {"input_tokens": LOGNORMAL, "output_tokens": 1024, "arrival_req_per_s": rate},
+             "slo": {"decode_tokens_per_s": 40, **slo}}
+    sizes = {"usd_per_gbit_per_s_hour": 0.3, "purchasable_gbit_per_s": [10, 25, 50, 100]}
+    return write(tmp_path, name, {
+        "sites": {"prfaas": [east, west], "local": [local]},
+        "links": [{"from": "east", "to": "a", "rtt_ms": 10, **sizes}, {"from": "west", "to": "a", "rtt_ms": 40, **sizes}],
+        "objective": {"kind": objective},
+    })

@@ -83,7 +83,8 @@ def report(
     strict: StrictOpt = False,
 ) -> None:
     """A design-review report: the question, every input with its source (estimates flagged), the
-    length histogram, the plan beside the baselines, what binds and the headroom, plots ([PRFAAS]
+    length histogram, the plan beside the baselines, what binds and the headroom, the plan's
+    Lambda_max and TTFT P90 at the ends of the engine model's 80% error band, plots ([PRFAAS]
     Fig. 5 a/b, link bandwidth, budget, Phi_kv), the what-ifs and the assumptions."""
     from ..planning.overrides import parse_sets
     from ..planning.scenario import load_scenario, one_pair_only

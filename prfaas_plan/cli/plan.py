@@ -47,12 +47,15 @@ def optimize(
     instances, link bandwidth (Gbit/s), throughput Lambda_max (req/s), cost (USD/hour), what binds,
     and the baselines (homogeneous PD, naive heterogeneous) beside it ([PRFAAS] Eq. 3-8), each
     with its analytic TTFT (seconds) at zero load and at the scenario's arrival rate, and its
-    goodput (req/s meeting the TTFT SLO) when the scenario sets one. Objective kind slo (or a
+    goodput (req/s meeting the TTFT SLO) when the scenario sets one; for the plan, Lambda_max and
+    the TTFT P90 at the arrival rate with the engine model's times at the low and high ends of its
+    80% error band (counts and threshold held; times from a measured profile not moved). Objective kind slo (or a
     budget / target with a TTFT SLO): the cheapest plan meeting slo.ttft_p90_s / ttft_p99_s /
     ttft_mean_s (seconds) at workload.arrival_req_per_s (the most goodput within a budget; the
     cheapest whose goodput reaches a target). The first line is the verdict: WARNING with every
     stated demand missed. With --robust: the cheapest plan found that meets the demand in that
     share of the uncertain samples."""
+    from ..latency.bands import band_columns
     from ..latency.plans import latency_columns
     from ..latency.plans import optimize as plan
     from ..planning.overrides import parse_sets
@@ -82,8 +85,8 @@ def optimize(
     prov = provenance(sc, result["mode"], "optimize", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s,
                       robust=robust, uncertain=uncertain, samples=samples if robust is not None else None, seed=seed if robust is not None else None)
     extra = {"verdict": result["verdict"]["text"], "prices": result["prices"], "load": result.get("load"), **provenance_columns(prov)}
-    rows = [{"plan": "prfaas", **{k: result[k] for k in PLAN_KEYS}, **latency_columns(result), **extra}]
-    rows += [{"plan": name, **{k: b[k] for k in PLAN_KEYS}, **latency_columns(b), **extra} for name, b in result["baselines"].items() if b]
+    rows = [{"plan": "prfaas", **{k: result[k] for k in PLAN_KEYS}, **latency_columns(result), **band_columns(result), **extra}]
+    rows += [{"plan": name, **{k: b[k] for k in PLAN_KEYS}, **latency_columns(b), **band_columns(b), **extra} for name, b in result["baselines"].items() if b]
     if robust is not None:
         rows += [{"plan": f"robust_{name}", **result["robust"][name], **extra} for name in ("for_demand", "robust")]
 

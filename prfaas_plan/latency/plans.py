@@ -22,6 +22,7 @@ from ..planning.problem import TtftSlo
 from ..planning.scenario import Scenario
 from ..planning.verdict import verdict
 from . import slo_plan
+from .bands import plan_band
 from .deployment import Deployment, deployment
 from .ttft import slo_excess, ttft
 
@@ -86,11 +87,14 @@ def add_latency(sc: Scenario, result: dict) -> dict:
     the plan and in every baseline, and its verdict re-read with the latencies (each stated
     TTFT level at the arrival rate, the goodput against a target). In ``paper`` mode capacities
     are N / T(E[L]) while a queue serves E[T(L)]: loaded latencies there can be unstable below
-    Lambda_max (reported, not raised)."""
+    Lambda_max (reported, not raised). The plan (not the baselines) also gets
+    ``model_error_band``: its Lambda_max and TTFT P90 at the arrival rate at the two ends of the
+    engine model's error band (:func:`~.bands.plan_band`)."""
     mode = result["mode"]
     tm = throughput_model(sc, mode)
     rate = result.get("target_req_per_s") or (sc.workload.arrival_req_per_s if result.get("objective") == "slo" else None)
     result["latency"] = plan_latency(sc, result, "prfaas", mode, tm, rate)
+    result["model_error_band"] = plan_band(sc, result, mode, tm)
     for name, base in result["baselines"].items():
         if base is not None:
             kind = "naive" if name == "naive" else "homogeneous"
@@ -107,7 +111,9 @@ def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float |
     with the SLO-aware solver :func:`~prfaas_plan.latency.slo_plan.solve`: objective ``slo``, and
     budget / target with an SLO), with a ``latency`` block (TTFT mean/P50/P90/P99 idle and at the
     arrival rate, goodput under the TTFT SLO) in the plan and every baseline (:func:`add_latency`),
-    ``ttft_p90_slo_s``, and the verdict over every stated demand."""
+    the plan's Lambda_max and TTFT P90 at the ends of the engine model's error band
+    (``model_error_band``, :func:`~.bands.plan_band`), ``ttft_p90_slo_s``, and the verdict over
+    every stated demand."""
     result = planner.optimize(sc, mode, budget_usd_per_hour, target_req_per_s, compare_modes, solver=slo_plan.solve)
     return add_latency(sc, result)
 

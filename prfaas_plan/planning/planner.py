@@ -15,6 +15,7 @@ from ..bounds import check
 from ..errors import PlanError
 from ..roofline.decode import decode_capacity
 from ..roofline.prefill import PrefillModel
+from .locality import LocalityModel, locality_report, per_cluster
 from .optimizer import cheapest_for, maximise
 from .problem import Link, Plan, Problem, Range, TtftSlo
 from .scenario import Scenario, link_is_fixed, one_pair_only
@@ -34,13 +35,18 @@ def throughput_model(sc: Scenario, mode: str | None = None) -> ThroughputModel:
     """Capacities of the scenario's instances. ``distribution`` mode prices prefill in the
     throughput regime (an instance under load batches many prompts per forward pass);
     ``paper`` mode keeps the paper's semantics, Theta = N / T_prefill(l) with T_prefill the
-    latency of one request (its profiles are single-request measurements)."""
+    latency of one request (its profiles are single-request measurements). A trace planned with
+    one prefix cache per cluster (``cache.scope: per-cluster``) gets a
+    :class:`~.locality.LocalityModel` (each path's lengths from the per-cluster replay)."""
     wl, mode = sc.workload, mode or sc.mode
     regime = "latency" if mode == "paper" else "throughput"
     decode = decode_capacity(sc.model, sc.local.hardware, sc.local.gpus_per_instance, sc.tpot_s,
                              wl.decode_context_tokens(), use_profile=sc.local.use_profile, instance=sc.local.instance)
     remote = PrefillModel(sc.model, sc.prfaas.hardware, sc.prfaas.gpus_per_instance, sc.prfaas.use_profile, regime, sc.prfaas.instance)
     local = PrefillModel(sc.model, sc.local.hardware, sc.local.gpus_per_instance, sc.local.use_profile, regime, sc.local.instance)
+    pc = per_cluster(wl.uncached)
+    if pc is not None:
+        return LocalityModel(sc.model, pc[0], remote, local, decode, wl.output_tokens_mean, mode, scale=pc[1])
     return ThroughputModel(sc.model, wl.uncached, remote, local, decode, wl.output_tokens_mean, mode)
 
 
@@ -272,6 +278,7 @@ def optimize(sc: Scenario, mode: str | None = None, budget_usd_per_hour: float |
     }
     if sc.workload.arrival_req_per_s is not None:
         result["load"] = load_report(main, sc.workload.arrival_req_per_s)
+    result["cache_locality"] = locality_report(sc.workload, main["threshold_tokens"])  # None without a trace's cache model
     result["verdict"] = verdict(result)
     if compare_modes:
         other = "distribution" if mode == "paper" else "paper"

@@ -3,8 +3,9 @@ planner's length distributions, optionally through a prefix-cache model.
 
     input_tokens: {kind: trace, file: mooncake_fast25_conversation_trace.jsonl.gz,   # path or shipped name
                    format: mooncake,                         # optional: mooncake | azure | csv (detected)
-                   cache: {kind: unlimited}}                 # optional: none (default) | unlimited |
+                   cache: {kind: unlimited,                  # optional: none (default) | unlimited |
                                                              #   lru with capacity_blocks: N (512-token blocks)
+                           scope: per-cluster}}              # optional: shared (default) | per-cluster
     input_tokens: {kind: trace, csv: lengths.csv}            # the older spelling: a length CSV
 
 With a cache model the trace is replayed in arrival order through one shared
@@ -14,6 +15,13 @@ recomputes the last prompt token to get logits when the whole prompt hits). Deco
 whole prompt, so the workload keeps both distributions (:class:`Workload` ``input`` and
 ``uncached_input``). A cache model needs block hashes (Mooncake); it replaces
 ``prefix_cache_hit_frac`` (a flat share), so a scenario may not give both.
+
+``scope``: ``shared`` plans with that one cache (what routing sees where every cluster can reuse
+every prefix, or under the simulator's cache-aware policy); ``per-cluster`` plans with the caches
+the deployment has, one per cluster of the given capacity each, under static routing
+(:mod:`.locality`: a conversation that began on PrfaaS is uncached locally). Either way the
+uncached lengths carry the trace's replay, so the plan reports the offload share static routing
+will see with a cache per cluster (:func:`.locality.locality_report`).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from ..catalog.paths import resolve_trace
 from ..errors import PlanError
 from ..traces.cache import BLOCK_TOKENS, uncached_lengths
 from ..traces.readers import FORMATS, read_trace, sniff_format
+from .locality import SCOPES, TraceReplay, cached_trace
 from .workload import Empirical, load_trace_csv
 
 CACHE_KINDS = ("none", "unlimited", "lru")
@@ -49,12 +58,13 @@ class TraceInput:
     hit_token_frac: float | None  # share of all input tokens served from the cache
 
 
-def cache_model_text(kind: str, capacity_blocks: int | None) -> str | None:
+def cache_model_text(kind: str, capacity_blocks: int | None, scope: str = "shared") -> str | None:
     if kind == "none":
         return None
+    where = "one cache per cluster, static routing" if scope == "per-cluster" else "one shared cache"
     if kind == "unlimited":
-        return f"unlimited prefix cache ({BLOCK_TOKENS}-token blocks, replayed in arrival order)"
-    return f"LRU prefix cache of {capacity_blocks:,} blocks of {BLOCK_TOKENS} tokens (replayed in arrival order)"
+        return f"unlimited prefix cache ({BLOCK_TOKENS}-token blocks, {where}, replayed in arrival order)"
+    return f"LRU prefix cache of {capacity_blocks:,} blocks of {BLOCK_TOKENS} tokens ({where}, replayed in arrival order)"
 
 
 @functools.lru_cache(maxsize=16)
@@ -63,7 +73,7 @@ def _sniff(path: str, mtime_ns: int, size: int) -> str:
 
 
 @functools.lru_cache(maxsize=16)
-def _read(path: str, mtime_ns: int, size: int, fmt: str | None, cache_kind: str, capacity_blocks: int | None) -> TraceInput:
+def _read(path: str, mtime_ns: int, size: int, fmt: str | None, cache_kind: str, capacity_blocks: int | None, scope: str = "shared") -> TraceInput:
     """The trace at ``path`` read once per content version (what-ifs and sweeps re-read the
     scenario many times); ``mtime_ns`` and ``size`` only key the cache."""
     trace = read_trace(path, fmt)
@@ -75,10 +85,11 @@ def _read(path: str, mtime_ns: int, size: int, fmt: str | None, cache_kind: str,
         return TraceInput(full, None, None, trace.source, None)
     if trace.hash_ids is None:
         raise PlanError(f"{path}: a prefix-cache model needs block hashes (hash_ids), which only Mooncake traces carry; use cache kind none")
-    uncached = uncached_lengths(trace, None if cache_kind == "unlimited" else capacity_blocks)
+    cap = None if cache_kind == "unlimited" else capacity_blocks
+    uncached = uncached_lengths(trace, cap)
     hit = 1.0 - float(uncached.sum()) / float(trace.input_tokens.sum())
-    return TraceInput(full, Empirical.from_arrays(np.maximum(uncached, 1), ones, path), cache_model_text(cache_kind, capacity_blocks),
-                      trace.source, hit)
+    replay = TraceReplay((path, mtime_ns, size, fmt, cap), trace.hash_ids, trace.input_tokens, trace.arrival_s, (cap, cap))
+    return TraceInput(full, cached_trace(uncached, replay, scope, path), cache_model_text(cache_kind, capacity_blocks, scope), trace.source, hit)
 
 
 def trace_input(f: Fields, base: Path, allow_cache: bool = True) -> TraceInput:
@@ -94,13 +105,16 @@ def trace_input(f: Fields, base: Path, allow_cache: bool = True) -> TraceInput:
     where = f"{f.source}: key '{f.key_path('file')}'"
     fmt = f.str("format", None, choices=FORMATS)
     cache = f.sub("cache", None)
-    kind, capacity = "none", None
+    kind, capacity, scope = "none", None, "shared"
     if cache is not None:
         kind = cache.str("kind", choices=CACHE_KINDS)
+        scope = cache.str("scope", "shared", choices=SCOPES)
         if kind == "lru":
             capacity = cache.int("capacity_blocks", min_value=0)
         elif cache.has("capacity_blocks"):
             raise cache.error("capacity_blocks", f"only for cache kind lru (this cache is {kind})")
+        if kind == "none" and cache.has("scope"):
+            raise cache.error("scope", "only with a cache model (kind unlimited or lru)")
         cache.done()
     if kind != "none" and not allow_cache:
         raise f.error("cache", "a prefix-cache model is allowed only on a trace that is the whole input_tokens, not inside a mixture")
@@ -120,6 +134,6 @@ def trace_input(f: Fields, base: Path, allow_cache: bool = True) -> TraceInput:
             raise f.error("cache", f"a prefix-cache model needs block hashes (hash_ids), which the length CSV {path.name} does not carry")
         return TraceInput(load_trace_csv(path, where), None, None, f"length CSV {path.name}", None)
     try:
-        return _read(str(path), st.st_mtime_ns, st.st_size, fmt, kind, capacity)
+        return _read(str(path), st.st_mtime_ns, st.st_size, fmt, kind, capacity, scope)
     except PlanError as exc:
         raise PlanError(f"{where}: {exc}") from None

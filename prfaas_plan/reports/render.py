@@ -56,12 +56,39 @@ def _latency_notes(con: Console, r: dict) -> None:
                       "rate-limited by its TCP connections, not the link.")
 
 
+def _model_band(r: dict) -> str:
+    """The plan's Lambda_max and TTFT P90 at the ends of the engine model's error band (latency/bands.py)."""
+    b = r["model_error_band"]
+    if not b["scaled"]:
+        return "none: every time of this plan is a measured profile's, not the engine model's"
+    at = "idle" if b["arrival_req_per_s"] is None else f"@ {b['arrival_req_per_s']:g} req/s"
+    ttft = lambda k: "unstable" if b[k] is None else f"{b[k]:.2f} s"  # noqa: E731
+    ends = b["ends"]
+    text = (f"Lambda_max {b['throughput_req_per_s_low']:.3f} ({ends['slow']['bottleneck']} binds) to {b['throughput_req_per_s_high']:.3f} req/s "
+            f"({ends['fast']['bottleneck']}); TTFT P90 {at} {ttft('ttft_p90_s_low')} to {ttft('ttft_p90_s_high')}")
+    if b["ttft_p90_s_high_error"]:
+        text += f" (slow end: {b['ttft_p90_s_high_error']})"
+    if b["from_profile"]:
+        text += f"; profiled, not moved: {', '.join(b['from_profile'])}"
+    return text
+
+
 def _per_mtok(m: dict) -> str:
     """The cost per million tokens line (planning/token_cost.py says how it is counted)."""
     if m["total"] is None:
         return "- (no tokens served)"
     return (f"input {m['input']:.3f}, output {m['output']:.3f}, input + output {m['total']:.3f} "
             f"(reserved capacity at {m['served_req_per_s']:.3f} req/s; input: PrfaaS + local prefill + link, output: decode)")
+
+
+def _locality_row(c: dict | None) -> list:
+    """The offload share static routing will see with one prefix cache per cluster (a trace
+    with a cache model; planning/locality.py), beside the one-shared-cache share."""
+    if not c:
+        return []
+    how = "planned with these caches" if c["planned_with"] == "per-cluster" else "the plan assumes one shared cache"
+    return [("offload, cache per cluster", f"{c['per_cluster_offload_frac'] * 100:.1f}% under static routing with one prefix cache per "
+             f"cluster ({c['shared_cache_offload_frac'] * 100:.1f}% with one shared cache; {how})")]
 
 
 def print_plan(con: Console, sc: Scenario, r: dict) -> None:
@@ -72,6 +99,7 @@ def print_plan(con: Console, sc: Scenario, r: dict) -> None:
     head = [
         ("question", f"{goal}; mode {r['mode']}; model {sc.model.name}"),
         ("routing threshold t", _t(r["threshold_tokens"]) + f"  -> {r['offload_frac'] * 100:.1f}% of requests offloaded"),
+        *_locality_row(r.get("cache_locality")),
         ("PrfaaS cluster", f"{r['n_prfaas']} x {p.gpus_per_instance} {p.hardware.name} ({r['gpus_prfaas']} GPUs; {r['deployments']['prfaas']['text']})"),
         ("local PD cluster", f"{r['n_pd_prefill']} prefill + {r['n_pd_decode']} decode x {l.gpus_per_instance} {l.hardware.name} "
                              f"({r['gpus_local']} GPUs; {r['deployments']['local']['text']})"),
@@ -79,6 +107,7 @@ def print_plan(con: Console, sc: Scenario, r: dict) -> None:
          + (f" ({r['link_utilisation_frac'] * 100:.0f}% of the link)" if r["link_utilisation_frac"] is not None else "")),
         ("throughput Lambda_max", f"{r['throughput_req_per_s']:.3f} req/s ({r['throughput_req_per_s'] * 3600:,.0f} req/h)"),
         ("binding", r["bottleneck"]),
+        *([(f"under the engine model's {r['model_error_band']['coverage']:.0%} band", _model_band(r))] if r.get("model_error_band") else []),
         ("cost", f"{r['cost_usd_per_hour']:,.2f} $/hour"
          + (f" = {r['cost_usd_per_hour'] / (r['throughput_req_per_s'] * 3.6):.4f} $ per 1k requests" if r["throughput_req_per_s"] > 0 else "")),
         ("$ per million tokens", _per_mtok(r["usd_per_million_tokens"])),

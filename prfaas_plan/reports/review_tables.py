@@ -67,6 +67,14 @@ def plan_rows(r: dict) -> list[tuple[str, str, str | None]]:
         rows += [(f"TTFT {stat}, {words} (s)", f"latency.{key}.ttft_{stat.lower()}_s", ".2f") for stat in ("mean", "P50", "P90", "P99")]
     if r.get("ttft_p90_slo_s") is not None:
         rows.append((f"goodput: req/s with P90 TTFT <= {r['ttft_p90_slo_s']:g} s", "latency.goodput_req_per_s", ".3f"))
+    b = r.get("model_error_band")
+    if b and b["scaled"]:
+        words = "idle" if b["arrival_req_per_s"] is None else f"at {b['arrival_req_per_s']:g} req/s"
+        band = f"engine model's {b['coverage']:.0%} band"
+        rows += [(f"Lambda_max, {band} low end (req/s)", "model_error_band.throughput_req_per_s_low", ".3f"),
+                 (f"Lambda_max, {band} high end (req/s)", "model_error_band.throughput_req_per_s_high", ".3f"),
+                 (f"TTFT P90 {words}, {band} low end (s)", "model_error_band.ttft_p90_s_low", ".2f"),
+                 (f"TTFT P90 {words}, {band} high end (s)", "model_error_band.ttft_p90_s_high", ".2f")]
     return rows
 
 
@@ -82,6 +90,8 @@ def _plan_cell(d: dict, key: str, full: str, fmt: str | None, is_plan: bool) -> 
     if fmt is None:
         return Cell(_t(v), full, v)
     if v is None and key.startswith("latency.at_arrival_rate.") and (d.get("latency") or {}).get("at_arrival_rate_error"):
+        return Cell("unstable", flag="warning")
+    if v is None and key.startswith("model_error_band.ttft_") and dotted_get(d, key + "_error"):
         return Cell("unstable", flag="warning")
     return _f(v, fmt, full)
 
@@ -109,6 +119,12 @@ def latency_note(r: dict) -> str:
                 if p and (p.get("latency") or {}).get("at_arrival_rate_error")]
     if unstable:
         note += " Unstable at the arrival rate: " + "; ".join(unstable) + "."
+    b = r.get("model_error_band")
+    if b and b["scaled"]:
+        note += (f" Engine model's {b['coverage']:.0%} band (this plan only): {b['method']}."
+                 + "".join(f" At its {end} end: {b[f'ttft_p90_s_{k}_error']}." for k, end in (("low", "fast"), ("high", "slow")) if b[f"ttft_p90_s_{k}_error"]))
+    elif b:
+        note += " Engine model's error band: none, every time of this plan is a measured profile's."
     return note
 
 

@@ -66,11 +66,12 @@ def _cost_and_latency_items(r: dict) -> list[tuple[str, object, str, str]]:
     if r.get("ttft_p90_slo_s") is not None:
         items.append(("SLO: P90 TTFT at most", r["ttft_p90_slo_s"], "s", "ttft_p90_s"))
     for label, key, _ in plan_rows(r):
-        if key.startswith("latency."):
+        if key.startswith(("latency.", "model_error_band.")):
             v = dotted_get(r, key)
             err = (r["latency"] or {}).get("at_arrival_rate_error") if key.startswith("latency.at_arrival_rate.") else None
-            items.append((label.rsplit(" (", 1)[0] if label.endswith("(s)") else label, "unstable" if v is None and err else v,
-                          "s" if key.endswith("_s") else "req/s", key.rsplit(".", 1)[-1]))
+            err = err or (dotted_get(r, key + "_error") if key.startswith("model_error_band.ttft_") else None)
+            items.append((label.rsplit(" (", 1)[0] if label.endswith(")") else label, "unstable" if v is None and err else v,
+                          label.rsplit(" (", 1)[1][:-1] if label.endswith(")") else ("s" if key.endswith("_s") else "req/s"), key.rsplit(".", 1)[-1]))
     return items
 
 
@@ -93,7 +94,16 @@ _PLAN_EXTRA = [("prfaas_usd_per_gpu_hour", "PrfaaS $/GPU-h"), ("local_usd_per_gp
                ("usd_per_million_tokens.input", "$/M input tok"), ("usd_per_million_tokens.output", "$/M output tok"),
                ("usd_per_million_tokens.total", "$/M tokens"), ("latency.zero_load.ttft_mean_s", "TTFT mean s, idle"),
                ("latency.zero_load.ttft_p90_s", "TTFT P90 s, idle"), ("latency.at_arrival_rate.ttft_mean_s", "TTFT mean s, at arrival rate"),
-               ("latency.at_arrival_rate.ttft_p90_s", "TTFT P90 s, at arrival rate"), ("latency.goodput_req_per_s", "goodput req/s")]
+               ("latency.at_arrival_rate.ttft_p90_s", "TTFT P90 s, at arrival rate"), ("latency.goodput_req_per_s", "goodput req/s"),
+               ("model_error_band.throughput_req_per_s_low", "Lambda_max req/s, engine band low"),
+               ("model_error_band.throughput_req_per_s_high", "Lambda_max req/s, engine band high"),
+               ("model_error_band.ttft_p90_s_low", "TTFT P90 s, engine band low"), ("model_error_band.ttft_p90_s_high", "TTFT P90 s, engine band high")]
+
+
+def _extra(d: dict, key: str):
+    """A plan's value of an extra column; "unstable" where a band end's queue is unstable."""
+    v = dotted_get(d, key)
+    return "unstable" if v is None and key.startswith("model_error_band.ttft_") and dotted_get(d, key + "_error") else v
 
 PLAN_SHEET, WHATIF_SHEET = "Plan, baselines, capacities", "What-ifs, sweeps"
 
@@ -114,7 +124,7 @@ def _plan(wb, rv: dict) -> list[tuple[str, str, int, int]]:
         n = top + i
         rows.append([name] + [d[k] for k, _ in _PLAN_COLS[1:]]
                     + [f"=IF({lam_col}{n}>0,{cost_col}{n}/({lam_col}{n}*3.6),\"-\")", f"=IF({lam_col}{n}>0,${lam_col}${top}/{lam_col}{n},\"-\")", d["bottleneck"]]
-                    + [dotted_get(d, k) for k, _ in _PLAN_EXTRA])
+                    + [_extra(d, k) for k, _ in _PLAN_EXTRA])
     s.table(header, rows, keys=keys, freeze=True)
     s.line("formulas", "$ per 1k requests = ($/hour) / (req/s x 3.6); plan gain = this plan's Lambda / the row's Lambda")
     s.line("baselines", "homogeneous PD: the local part alone, with the same GPU count or the same cost")
@@ -123,6 +133,9 @@ def _plan(wb, rv: dict) -> list[tuple[str, str, int, int]]:
            f"per hour at {r['usd_per_million_tokens']['served_req_per_s']:.3g} req/s (the arrival rate, at most Lambda_max; else Lambda_max)")
     s.line("TTFT", "analytic (M/G/c Allen-Cunneen prefill queues, own prefill, exposed KV transfer, RTT, decode slot, first step); idle = zero load"
            + (f"; SLO P90 <= {r['ttft_p90_slo_s']:g} s" if r.get("ttft_p90_slo_s") is not None else ""))
+    if r.get("model_error_band"):
+        s.line("engine band", f"this plan only, {r['model_error_band']['coverage']:.0%}: {r['model_error_band']['method']}"
+               + ("" if r["model_error_band"]["scaled"] else " (none here: every time is a measured profile's)"))
     plan_end = s.row - 1
     s.row += 1
     caps = _capacities(s, rv)

@@ -36,6 +36,7 @@ import numpy as np
 
 from .. import units
 from ..errors import PlanError
+from ..latency.bands import TimeScaled
 from ..latency.deployment import Deployment, PrefillPool, deployment
 from ..latency.plans import goodput_req_per_s
 from ..latency.ttft import ttft
@@ -45,20 +46,6 @@ from ..planning.scenario import Scenario, with_input_scale
 from ..planning.uncertainty import QUANTITIES
 
 COL = {name: j for j, name in enumerate(QUANTITIES)}
-
-
-class TimeScaled:
-    """A prefill model whose times are ``factor`` times those of ``inner`` (the engine model's error)."""
-
-    def __init__(self, inner, factor: float):
-        self.inner, self.factor = inner, float(factor)
-
-    @property
-    def source(self) -> str:
-        return f"{self.inner.source} x {self.factor:g}"
-
-    def time_s(self, input_tokens) -> np.ndarray:
-        return self.factor * self.inner.time_s(input_tokens)
 
 
 @dataclass(frozen=True)

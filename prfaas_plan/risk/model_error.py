@@ -9,7 +9,8 @@ interval: :func:`model_error` takes the lognormal time factor with the same cent
     mu = (ln low_t + ln high_t) / 2,   sigma = (ln high_t - ln low_t) / (2 z),   z = Phi^-1(0.5 + coverage / 2),
 
 where [low_t, high_t] = [1 / high, 1 / low] turns the band of a rate (tokens/s, measured /
-predicted) into one of a time (actual / predicted). Kinds: ``prefill`` (saturated prefill
+predicted) into one of a time (actual / predicted): :func:`~prfaas_plan.latency.bands.time_band`,
+which `optimize` also uses for a plan's Lambda_max and TTFT at the band's ends. Kinds: ``prefill`` (saturated prefill
 throughput, 5 engine points: the regime the planner's capacities use) for
 ``prefill_time_factor``, ``decode`` (14 decode and co-located points) for
 ``decode_time_factor``. The lognormal's tails are thinner than the Student-t's beyond the band.
@@ -27,6 +28,7 @@ from functools import cache
 from statistics import NormalDist
 
 from ..planning.uncertainty import Distribution
+from ..latency.bands import time_band
 from ..roofline.bands import band
 
 
@@ -34,7 +36,7 @@ from ..roofline.bands import band
 def model_error(kind: str) -> Distribution:
     """The time factor of metric ``kind`` ("prefill" or "decode") as a distribution (see module)."""
     b = band(kind)
-    low_t, high_t = 1.0 / b.high_factor, 1.0 / b.low_factor  # a rate's band as a time's
+    low_t, high_t = time_band(kind)  # a rate's band as a time's
     z = NormalDist().inv_cdf(0.5 + b.coverage / 2)
     mu, sigma = (math.log(low_t) + math.log(high_t)) / 2, (math.log(high_t) - math.log(low_t)) / (2 * z)
     note = (f"engine model's {b.coverage:.0%} band, {kind} ({b.points} calibration points): time x {low_t:.3g} to {high_t:.3g}, "

@@ -1,0 +1,172 @@
+"""A plan under the engine model's error band: Lambda_max and the TTFT P90 at the arrival rate
+when the engine model's times are at the slow and at the fast end of their 80% bands.
+
+The engine model publishes, per metric kind, a band of measured / predicted
+(:mod:`prfaas_plan.roofline.bands`: ``ttft`` of a single request's prefill time, ``prefill`` of
+saturated prefill tokens/s, ``decode`` of decode tokens/s). :func:`time_band` turns one into a
+band of a *time* factor (actual / predicted time), [low_t, high_t]: a time kind's band as it is,
+a rate kind's reciprocal, [1 / high, 1 / low] (`risk` draws its engine-error factors from the
+same, :mod:`prfaas_plan.risk.model_error`).
+
+:func:`plan_band` holds the plan as planned (threshold t, PrfaaS / local prefill / decode
+instances, link) and scales each time the engine model predicts by its own kind's factor:
+
+- a pool's occupancy under load (``service``): ``prefill`` in distribution mode (the
+  throughput regime), ``ttft`` in paper mode (capacity priced by a single request's latency);
+- a request's own prefill once started (``alone``, the latency regime): ``ttft``;
+- the decode step at BS_max: ``decode``.
+
+The slow end takes every factor at its high_t, the fast end at its low_t (all ends at once: a
+joint corner, wider than an 80% band of the plan). A time that comes from a measured profile
+is not the engine model's prediction and keeps factor 1 (the block names which times were
+scaled). Lambda_max at an end is Eq. 3-6 at t with the instance counts divided by their
+factors (a time a x longer is a capacity a x smaller; the link's capacity does not move), and
+the TTFT P90 is :func:`~.ttft.ttft` of the deployment with its times scaled; a queue unstable
+at the arrival rate at an end is reported in words, not as a number.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from ..errors import PlanError
+from ..planning.planner import bottleneck
+from ..planning.scenario import Scenario
+from ..planning.throughput import ThroughputModel
+from ..roofline.bands import band
+from .deployment import Deployment, PrefillPool, deployment
+from .ttft import ttft
+
+#: The metric kinds whose residuals are of a time (the others are of a rate, tokens/s); see
+#: roofline/bands.py: Table 3 cells are r = ln(T_measured / T_predicted).
+TIME_KINDS = frozenset({"ttft"})
+
+ENDS = ("slow", "fast")
+
+
+def time_band(kind: str) -> tuple[float, float]:
+    """[low_t, high_t]: the band of actual / predicted *time* of metric ``kind`` (module docstring)."""
+    b = band(kind)
+    return (b.low_factor, b.high_factor) if kind in TIME_KINDS else (1.0 / b.high_factor, 1.0 / b.low_factor)
+
+
+class TimeScaled:
+    """A prefill model whose times are ``factor`` times those of ``inner`` (the engine model's error)."""
+
+    def __init__(self, inner, factor: float):
+        self.inner, self.factor = inner, float(factor)
+
+    @property
+    def source(self) -> str:
+        return f"{self.inner.source} x {self.factor:g}"
+
+    def time_s(self, input_tokens) -> np.ndarray:
+        return self.factor * self.inner.time_s(input_tokens)
+
+
+def _is_model(pm) -> bool:
+    """True where ``pm`` (a PrefillModel) predicts with the engine model, not a measured profile."""
+    return pm is not None and getattr(pm, "profile", None) is None
+
+
+def _decode_is_model(sc: Scenario) -> bool:
+    return not (sc.local.use_profile and sc.model.decode_profile(sc.local.hardware.name, sc.local.gpus_per_instance) is not None)
+
+
+def end_factors(sc: Scenario, tm: ThroughputModel, dep: Deployment, end: str) -> dict[str, float]:
+    """The time factor of each time of the plan at band end ``end`` ("slow" or "fast"): 1 where
+    the time is a profile's. Keys: ``prfaas_service``, ``prfaas_alone``, ``local_service``,
+    ``local_alone``, ``decode_step``."""
+    if end not in ENDS:
+        raise PlanError(f"band end must be one of {', '.join(ENDS)}, got {end!r}")
+    pick = 1 if end == "slow" else 0
+
+    def f(kind: str, is_model: bool) -> float:
+        return time_band(kind)[pick] if is_model else 1.0
+
+    out = {}
+    for name, service in (("prfaas", tm.remote), ("local", tm.local)):
+        pool = getattr(dep, name)
+        alone = pool.alone if pool is not None else None
+        out[f"{name}_service"] = f("ttft" if getattr(service, "regime", None) == "latency" else "prefill", _is_model(service))
+        out[f"{name}_alone"] = f("ttft", _is_model(alone if alone is not None else service))
+    out["decode_step"] = f("decode", _decode_is_model(sc))
+    return out
+
+
+def scaled_deployment(dep: Deployment, factors: dict[str, float]) -> Deployment:
+    """``dep`` with each time multiplied by its factor (:func:`end_factors`' keys)."""
+    def pool(p: PrefillPool | None, name: str) -> PrefillPool | None:
+        if p is None:
+            return None
+        return PrefillPool(p.name, p.instances, TimeScaled(p.service, factors[f"{name}_service"]), TimeScaled(p.alone, factors[f"{name}_alone"]))
+
+    return replace(dep, prfaas=pool(dep.prfaas, "prfaas"), local=pool(dep.local, "local"), decode_step_s=dep.decode_step_s * factors["decode_step"])
+
+
+def capacity_at(tm: ThroughputModel, plan: dict, link_bytes_per_s: float, factors: dict[str, float]) -> tuple[float, str]:
+    """(Lambda_max req/s, what binds) of ``plan``'s counts at its threshold with the service times
+    scaled: Eq. 3-6 with N_prfaas / a_prfaas, N_p / a_local, N_d / a_decode (:meth:`ThroughputModel.evaluate`)."""
+    t = plan["threshold_tokens"]
+    needs = tm.needs_at([math.inf if t is None else float(t)])
+    m = tm.evaluate(needs, plan["n_prfaas"] / factors["prfaas_service"], plan["n_pd_prefill"] / factors["local_service"],
+                    plan["n_pd_decode"] / factors["decode_step"], link_bytes_per_s)
+    return float(m["throughput_req_per_s"][0]), bottleneck(m, float(needs.offload_frac[0]))
+
+
+def plan_band(sc: Scenario, plan: dict, mode: str, tm: ThroughputModel) -> dict:
+    """Lambda_max and the TTFT P90 at the arrival rate (zero load without one) of ``plan`` (the
+    PrfaaS plan of :func:`~prfaas_plan.planning.planner.optimize`, counts and t held) at the
+    slow and fast ends of the engine model's error band (module docstring). Keys:
+    ``throughput_req_per_s_low`` / ``_high`` (the slow / fast end), ``ttft_p90_s_low`` / ``_high``
+    (the fast / slow end; None where unstable, ``ttft_p90_s_low_error`` / ``_high_error`` then
+    say why), ``arrival_req_per_s``, ``coverage``, ``ends`` (per end: the factors, Lambda_max,
+    what binds, the TTFT P90 or the instability), ``scaled`` / ``from_profile`` (which times the
+    band moved, which it left) and ``method``."""
+    dep = deployment(sc, plan, "prfaas", mode, tm)
+    usable = sc.link.max_utilisation * dep.link_bytes_per_s
+    lam = sc.workload.arrival_req_per_s
+    ends = {}
+    for end in ENDS:
+        factors = end_factors(sc, tm, dep, end)
+        cap, binds = capacity_at(tm, plan, usable, factors)
+        row = {"factors": factors, "throughput_req_per_s": cap, "bottleneck": binds, "ttft_p90_s": None, "ttft_error": None}
+        try:
+            row["ttft_p90_s"] = ttft(scaled_deployment(dep, factors), lam or 0.0, quantiles=("p90",)).ttft_p90_s
+        except PlanError as exc:  # unstable at the arrival rate at this end
+            row["ttft_error"] = str(exc)
+        ends[end] = row
+    slow, fast = ends["slow"], ends["fast"]
+    moved = {k: v != 1.0 for k, v in slow["factors"].items()}
+    used = {"prfaas_service": dep.prfaas is not None, "prfaas_alone": dep.prfaas is not None,
+            "local_service": dep.local is not None, "local_alone": dep.local is not None, "decode_step": True}
+    return {
+        "coverage": band("prefill").coverage,
+        "arrival_req_per_s": lam,
+        "throughput_req_per_s_low": slow["throughput_req_per_s"], "throughput_req_per_s_high": fast["throughput_req_per_s"],
+        "ttft_p90_s_low": fast["ttft_p90_s"], "ttft_p90_s_high": slow["ttft_p90_s"],
+        "ttft_p90_s_low_error": fast["ttft_error"], "ttft_p90_s_high_error": slow["ttft_error"],
+        "ends": ends,
+        "scaled": [k for k, v in moved.items() if v and used[k]],
+        "from_profile": [k for k, v in moved.items() if not v and used[k]],
+        "method": ("the plan as planned (t, instance counts, link) with each time the engine model predicts scaled by the ends of its "
+                   "kind's band (roofline/bands.py; prefill occupancy: prefill tokens/s, or single-request TTFT in paper mode; a request's "
+                   "own prefill: single-request TTFT; decode step: decode tokens/s); all at the slow end, then all at the fast end; "
+                   "times from a measured profile keep factor 1"),
+    }
+
+
+def band_columns(plan: dict) -> dict:
+    """Flat band columns for CSV/XLSX rows (NaN where the plan has no band: the baselines; an
+    unstable end's TTFT is NaN and ``ttft_p90_band_unstable`` says which end and why)."""
+    b = plan.get("model_error_band") or {}
+    nan = math.nan
+    pick = lambda k: nan if b.get(k) is None else b[k]  # noqa: E731
+    unstable = "; ".join(f"{k} ({end} end): {b[f'ttft_p90_s_{k}_error']}" for k, end in (("low", "fast"), ("high", "slow"))
+                         if b.get(f"ttft_p90_s_{k}_error"))
+    return {"throughput_req_per_s_low": pick("throughput_req_per_s_low"), "throughput_req_per_s_high": pick("throughput_req_per_s_high"),
+            "ttft_p90_s_at_arrival_rate_low": pick("ttft_p90_s_low"), "ttft_p90_s_at_arrival_rate_high": pick("ttft_p90_s_high"),
+            "ttft_p90_band_unstable": unstable}
