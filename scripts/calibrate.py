@@ -6,7 +6,7 @@
     python scripts/calibrate.py --as-benchmarked  # diagnostic: TensorRT-LLM offline points as they
                                                   # ran (waves of 3,000 requests); never written
 
-The nine fitted numbers (prfaas_plan/paper/calibration.py, FITTED) are one set for all parts:
+The eight fitted numbers (prfaas_plan/paper/calibration.py, FITTED) are one set for all parts:
 h200.yaml records them with basis: calibrated and the errors; every other part carries the same
 fractions of its own peaks (basis: estimate, or calibrated where engine points measured it).
 """

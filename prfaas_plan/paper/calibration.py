@@ -1,7 +1,7 @@
 """Fit the engine efficiencies once, jointly to [PRFAAS] Table 3 and the engine measurements.
 
-One parameter set (:data:`FITTED`, nine numbers) serves every part, model and point: Table 3's
-24 cells in the latency regime (one request alone on 8xH200, SGLang) and the 19 throughput
+One parameter set (:data:`FITTED`, eight numbers; ``linear_attention_frac`` is fixed, see
+:data:`NOT_FITTED`) serves every part, model and point: Table 3's 24 cells in the latency regime (one request alone on 8xH200, SGLang) and the 19 throughput
 points of ``data/engines-train.json`` (SGLang and TensorRT-LLM on H100, H200, B200, GB200) in
 the throughput regime. Other parts use the same fractions of their own peaks. Fractions are
 bounded physically (roofline/fit.py, BOUNDS: GEMM <= 0.8 of peak, HBM 0.7-0.9, ...). The fit
