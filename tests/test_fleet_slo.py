@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import yaml
 
-from bruteforce_fleet import brute_force_slo
-from fleetcases import slo_one_site, two_by_two
+from bruteforce_fleet import brute_force_slo, brute_force_slo_sites
+from fleetcases import slo_one_site, slo_two_sites, two_by_two
 from prfaas_plan.errors import PlanError
 from prfaas_plan.fleet.latency import site_deployment
 from prfaas_plan.fleet.needs import site_needs
@@ -44,6 +44,19 @@ def test_brute_force_never_beats_the_slo_plan(tmp_path, rate, slo):
     _meets(r)
     brute, plan = brute_force_slo(sc.fleet, sc.model, rate)
     assert brute >= r["cost_usd_per_hour"] - 1e-6, (brute, plan, r["fleet"], r["sites"])
+
+
+@pytest.mark.parametrize("slos", [({"ttft_p90_s": 3.0}, {"ttft_p90_s": 2.5}), ({"ttft_p99_s": 5.0}, {"ttft_mean_s": 1.3})])
+def test_brute_force_never_beats_the_slo_plan_of_two_sites(tmp_path, slos):
+    """Two local sites that may share a PrfaaS site (each linked to both): every routing of both,
+    thresholds on a grid, every total count of a shared pool with each site's share of it as
+    fleet/latency.py splits it, every link size and (local prefill, decode) pair
+    (tests/bruteforce_fleet.py brute_force_slo_sites) never costs less than the plan (1e-6)."""
+    sc = load_scenario(slo_two_sites(tmp_path, slos))
+    r = plan_fleet(sc)
+    _meets(r)
+    brute, route = brute_force_slo_sites(sc.fleet, sc.model, {"a": 3.0, "b": 2.0})
+    assert brute >= r["cost_usd_per_hour"] - 1e-6, (brute, route, r["fleet"], r["sites"])
 
 
 def test_the_slo_binds_and_changes_the_plan(tmp_path):
@@ -158,3 +171,49 @@ def test_objective_slo_needs_a_level_and_each_sites_rate(tmp_path):
     open(path, "w").write(yaml.safe_dump(doc))
     with pytest.raises(PlanError, match=r"sites\.local\[1\]\.workload\.arrival_req_per_s.*missing"):
         load_scenario(path)
+
+
+def test_the_slo_plan_never_costs_more_than_the_oversized_throughput_plan(tmp_path):
+    """Issue 16 item 7: what a user does by hand - the throughput fleet for rate x h, h raised in
+    1% steps until it meets the SLO (fleet/slo_search.py headroom_plan) - never costs less than
+    the SLO plan."""
+    from prfaas_plan.fleet.plan import fleet_document
+    from prfaas_plan.fleet.slo_search import headroom_plan
+
+    for slo in ({"ttft_p90_s": 3.0}, {"ttft_mean_s": 1.5}):
+        sc = load_scenario(slo_one_site(tmp_path, slo, name="headroom"))
+        r = plan_fleet(sc)
+        needs = {s.name: site_needs(sc.fleet, sc.model, s) for s in sc.fleet.local_sites}
+        sol, h = headroom_plan(sc.fleet, sc.model, {"a": 4.0}, needs, lambda x: fleet_document(sc, x, needs, "target", None))
+        assert h >= 1.0
+        assert r["cost_usd_per_hour"] <= fleet_document(sc, sol, needs, "target", None)["cost_usd_per_hour"] + 1e-6
+
+
+def test_a_budget_with_an_slo_maximises_goodput(tmp_path):
+    """Issue 16 item 1 for fleets: a budget question whose site states a TTFT level serves the
+    largest multiple alpha of the arrival rate whose SLO fleet fits the budget: within the budget,
+    meeting the level at alpha x the rate, and below the throughput-only alpha; the cheapest SLO
+    fleet 1% above that rate costs more than the budget."""
+    path = slo_one_site(tmp_path, {"ttft_p90_s": 3.0}, objective="budget")
+    doc = yaml.safe_load(open(path))
+    doc["objective"]["budget_usd_per_hour"] = 400.0
+    open(path, "w").write(yaml.safe_dump(doc))
+    r = plan_fleet(load_scenario(path))
+    _meets_levels_only(r)
+    assert r["cost_usd_per_hour"] <= 400.0 * (1 + 1e-9)
+    st = r["sites"][0]
+    assert st["rate_req_per_s"] == pytest.approx(r["alpha"] * 4.0)
+    doc["sites"]["local"][0]["slo"] = {"decode_tokens_per_s": 40}
+    open(path, "w").write(yaml.safe_dump(doc))
+    assert r["alpha"] <= plan_fleet(load_scenario(path))["alpha"]
+    above = slo_one_site(tmp_path, {"ttft_p90_s": 3.0}, name="above", rate=4.0 * r["alpha"] * 1.01)
+    assert plan_fleet(load_scenario(above))["cost_usd_per_hour"] > 400.0
+
+
+def _meets_levels_only(result: dict) -> None:
+    """As _meets, without the verdict (a budget plan serves less than the arrival rate: a WARNING)."""
+    for st in result["sites"]:
+        at = st["latency"]["at_rate"]
+        for key, level in LEVELS:
+            if st[f"ttft_{key}_slo_s"] is not None:
+                assert at[level] <= st[f"ttft_{key}_slo_s"] * (1 + 1e-5)

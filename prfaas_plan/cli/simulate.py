@@ -40,6 +40,11 @@ def _params(items: Optional[list[str]]) -> dict:
     return out
 
 
+#: What `simulate` tells a user with a fleet scenario (the simulator runs one pair of clusters).
+FLEET_ADVICE = ("to simulate one local site, write it as a one-pair scenario with the parts and instance counts `prfaas-plan optimize "
+                "-f json` plans for it (objective kind fixed-fleet, link.bandwidth_gbit_per_s as planned) and simulate that")
+
+
 @handles_errors
 def simulate(
     scenario: ScenarioArg,
@@ -74,7 +79,7 @@ def simulate(
     from ..reports.provenance import provenance, provenance_columns
     from ..simulation.run import simulate_scenario
 
-    sc = one_pair_only(load_scenario(scenario, parse_sets(set_)), "simulate")
+    sc = one_pair_only(load_scenario(scenario, parse_sets(set_)), "simulate", FLEET_ADVICE)
     m = mode.value if mode else None
     with progress_bar("simulate: arrivals", fmt, output) as tick:
         result = simulate_scenario(sc, baseline=baseline.value, load=load, arrival_req_per_s=arrival_req_per_s, trace=trace, duration_s=duration_s,

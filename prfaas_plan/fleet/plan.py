@@ -12,7 +12,7 @@ from ..errors import PlanError
 from ..planning.scenario import Scenario
 from .needs import SiteNeeds, site_needs
 from .search import TIME_LIMIT_S, FleetSolution, optimise
-from .slo_search import optimise_for_slo
+from .slo_search import most_goodput_for_slo, optimise_for_slo
 
 ROLES = ("prfaas", "local-prefill", "local-decode")
 
@@ -56,13 +56,16 @@ def solve_fleet(sc: Scenario, budget_usd_per_hour: float | None = None, target_r
 
     ``slo``, and ``target`` where a local site states a TTFT level: the cheapest fleet serving
     each site's rate (its arrival rate; its target) whose analytic TTFT there meets every level
-    each site states (:func:`~prfaas_plan.fleet.slo_search.optimise_for_slo`). ``budget`` plans
-    for throughput, as without an SLO; the verdict checks the SLO at the plan's rates."""
+    each site states (:func:`~prfaas_plan.fleet.slo_search.optimise_for_slo`). ``budget`` with a
+    TTFT level: the largest multiple of every site's arrival rate whose cheapest SLO fleet fits
+    the budget (:func:`~prfaas_plan.fleet.slo_search.most_goodput_for_slo`)."""
     objective, budget, demand = question(sc, budget_usd_per_hour, target_req_per_s)
     needs = needs or {s.name: site_needs(sc.fleet, sc.model, s) for s in sc.fleet.local_sites}
-    if objective == "slo" or (objective == "target" and any(s.ttft_slo.stated for s in sc.fleet.local_sites)):
-        sol = optimise_for_slo(sc.fleet, sc.model, demand, needs, lambda x: fleet_document(sc, x, needs, objective, budget), time_limit_s)
-        return sol, needs, objective, budget, demand
+    document = lambda x: fleet_document(sc, x, needs, objective, budget)  # noqa: E731
+    if any(s.ttft_slo.stated for s in sc.fleet.local_sites):
+        if objective in ("slo", "target"):
+            return optimise_for_slo(sc.fleet, sc.model, demand, needs, document, time_limit_s), needs, objective, budget, demand
+        return most_goodput_for_slo(sc.fleet, sc.model, demand, needs, document, budget), needs, objective, budget, demand
     return optimise(sc.fleet, sc.model, objective, demand, budget, needs, time_limit_s=time_limit_s), needs, objective, budget, demand
 
 
@@ -139,9 +142,10 @@ def fleet_document(sc: Scenario, sol: FleetSolution, needs: dict[str, SiteNeeds]
         "fleet": fleet,
         "links": links,
         "sites": sites,
-        "solver": {"method": "scipy.optimize.milp (HiGHS), thresholds by segment refinement", "status": sol.status,
+        "solver": {"method": "scipy.optimize.milp (HiGHS), thresholds by segment refinement"
+                             + (", SLO rows, checked by the analytic model" if m.slo is not None else ""), "status": sol.status,
                    "gap_frac": sol.gap_frac, "rounds": sol.rounds,
-                   ("cost_lower_bound_usd_per_hour" if objective == "target" else "alpha_upper_bound"): sol.bound},
+                   ("alpha_upper_bound" if objective == "budget" else "cost_lower_bound_usd_per_hour"): sol.bound},
         "excluded_parts": [e for sn in needs.values() for e in sn.excluded],
     }
 

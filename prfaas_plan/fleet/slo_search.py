@@ -59,6 +59,9 @@ from .solve import solve
 #: The most check-and-cut rounds after the search.
 MAX_TIGHTEN = 60
 
+#: Relative precision of the bisection on alpha of a budget question with an SLO (0.1%).
+RATE_RTOL = 1e-3
+
 #: Rounds of the threshold search with the SLO rows (the segment relaxation's SLO bounds, taken at
 #: the segments' ends, close the gap slowly: past these rounds the re-solves over the search's
 #: points and a threshold grid take over, and the gap to the bound is reported).
@@ -215,18 +218,19 @@ def with_grid(needs: dict[str, SiteNeeds], options: dict[str, list[Option]]) -> 
 
 
 def optimise_for_slo(fleet: Fleet, model, rates: dict[str, float], needs: dict[str, SiteNeeds],
-                     document: Callable[[FleetSolution], dict], time_limit_s: float = TIME_LIMIT_S) -> FleetSolution:
+                     document: Callable[[FleetSolution], dict], time_limit_s: float = TIME_LIMIT_S, explain: bool = True) -> FleetSolution:
     """The cheapest fleet serving ``rates`` (req/s per local site) whose every site meets the
     TTFT levels it states at its rate (see the module docstring). ``document(solution)`` makes
     the plan's document (:func:`~prfaas_plan.fleet.plan.fleet_document`), which the check reads.
-    Raises PlanError "no plan within the ranges meets ..." with the best achievable P90s."""
+    Raises PlanError "no plan within the ranges meets ..." with the best achievable P90s (without
+    them when not ``explain``: a search that only asks whether a plan exists skips that work)."""
     rows = SloRows(fleet, model, needs, rates)
     if rows.out_of_reach():
-        raise no_plan(rows, fleet, model, f"no decode pool of {', '.join(rows.out_of_reach())} can meet it within its GPUs")
+        raise no_plan(rows, fleet, model, f"no decode pool of {', '.join(rows.out_of_reach())} can meet it within its GPUs", explain)
     try:
         sol = optimise(fleet, model, "target", rates, None, needs, time_limit_s=time_limit_s, slo=rows, max_rounds=SEARCH_ROUNDS)
     except PlanError as exc:
-        raise no_plan(rows, fleet, model, str(exc)) from None
+        raise no_plan(rows, fleet, model, str(exc), explain) from None
     cuts = 0
     for _ in range(MAX_TIGHTEN + 1):
         doc = document(sol)
@@ -250,16 +254,44 @@ def optimise_for_slo(fleet: Fleet, model, rates: dict[str, float], needs: dict[s
             sol = replace(sol, milp=m, solution=solve(m))
         except PlanError:
             break
-    raise no_plan(rows, fleet, model, f"the check still failed after {cuts} cuts")
+    raise no_plan(rows, fleet, model, f"the check still failed after {cuts} cuts", explain)
 
 
-def no_plan(rows: SloRows, fleet: Fleet, model, why: str) -> PlanError:
-    """The refusal: each SLO site's levels and its best achievable P90 (:func:`best_p90_s`)."""
+def most_goodput_for_slo(fleet: Fleet, model, arrival: dict[str, float], needs: dict[str, SiteNeeds],
+                         document: Callable[[FleetSolution], dict], budget_usd_per_hour: float) -> FleetSolution:
+    """A budget question with TTFT levels (issue #16: the most goodput within the budget): the
+    largest alpha such that the cheapest fleet meeting every site's levels at alpha x its
+    arrival rate (:func:`optimise_for_slo`) costs at most the budget, by bisection to
+    RATE_RTOL between 0 and the throughput answer's alpha (no SLO fleet serves more). Its
+    ``alpha`` is that multiple, ``bound`` the smallest alpha found out of reach, status
+    "slo-checked" (feasibility is taken as monotone in alpha: a fleet meeting the levels at a
+    rate meets them at every lower one, and the cheapest SLO fleet costs more at a higher rate)."""
+    hi = optimise(fleet, model, "budget", arrival, budget_usd_per_hour, needs).alpha
+    lo, best = 0.0, None
+    while hi - lo > RATE_RTOL * hi:
+        mid = 0.5 * (lo + hi)
+        try:
+            sol = optimise_for_slo(fleet, model, {s: a * mid for s, a in arrival.items()}, needs, document, explain=False)
+        except PlanError:
+            sol = None
+        if sol is not None and sol.solution.objective <= budget_usd_per_hour * (1 + 1e-9):
+            best, lo = sol, mid
+        else:
+            hi = mid
+    if best is None:
+        raise PlanError(f"no fleet within the budget {budget_usd_per_hour:,.2f} $/hour meets every site's TTFT levels at "
+                        f"{hi:.3g} x its arrival rate or above")
+    return replace(best, alpha=lo, bound=hi, gap_frac=(hi - lo) / hi, status="slo-checked")
+
+
+def no_plan(rows: SloRows, fleet: Fleet, model, why: str, explain: bool = True) -> PlanError:
+    """The refusal: each SLO site's levels and its best achievable P90 (:func:`best_p90_s`;
+    not sought when not ``explain``)."""
     parts = []
     for s, ss in rows.sites.items():
-        p90 = best_p90_s(ss, fleet, model)
-        best = f"best achievable P90 {p90:.3g} s" if math.isfinite(p90) else "no plan is even stable"
-        parts.append(f"site {s}: TTFT {ss.slo.describe()} at {ss.lam:g} req/s ({best})")
+        p90 = best_p90_s(ss, fleet, model) if explain else math.nan
+        best = f"best achievable P90 {p90:.3g} s" if math.isfinite(p90) else ("no plan is even stable" if explain else "")
+        parts.append(f"site {s}: TTFT {ss.slo.describe()} at {ss.lam:g} req/s" + (f" ({best})" if best else ""))
     return PlanError(f"no plan within the ranges meets every site's SLO: {'; '.join(parts)} [{why}]")
 
 
@@ -290,3 +322,21 @@ def best_p90_s(ss: SiteSlo, fleet: Fleet, model) -> float:
             except PlanError:
                 continue
     return best
+
+
+def headroom_plan(fleet: Fleet, model, rates: dict[str, float], needs: dict[str, SiteNeeds],
+                  document: Callable[[FleetSolution], dict], step_frac: float = 0.01, max_factor: float = 3.0) -> tuple[FleetSolution, float]:
+    """What a user does by hand (issue #16, item 7): the cheapest throughput fleet for every
+    site's rate x h (:func:`~.search.optimise`, no SLO rows), h raised from 1 in steps of
+    ``step_frac`` until that fleet meets every site's SLO at its own rate (:func:`misses`, each
+    site's entry read at ``rates``). Returns (solution, h); PlanError if no h up to ``max_factor`` does."""
+    h = 1.0
+    while h <= max_factor + 1e-9:
+        sol = optimise(fleet, model, "target", {s: r * h for s, r in rates.items()}, None, needs)
+        doc = document(sol)
+        for st in doc["sites"]:
+            st["rate_req_per_s"] = rates[st["site"]]
+        if not misses(model, fleet, needs, doc):
+            return sol, h
+        h = round(h + step_frac, 10)
+    raise PlanError(f"no throughput fleet oversized up to {max_factor:g}x meets every site's SLO")

@@ -361,11 +361,11 @@ def list_scenarios() -> list[str]:
     return catalog_names("scenarios")
 
 
-def one_pair_only(sc: Scenario, command: str) -> Scenario:
+def one_pair_only(sc: Scenario, command: str, advice: str | None = None) -> Scenario:
     """``sc`` if it is a one-pair scenario; a one-line refusal for a fleet (sites or candidate
-    parts), which only ``optimize`` plans so far."""
+    parts), which ``command`` does not handle, saying what to do instead (``advice``)."""
     if sc.fleet is not None:
         what = "sites" if not sc.fleet.one_pair else "candidate parts"
-        raise PlanError(f"{sc.path}: {command} handles one-pair scenarios (one part per role); this one has {what}: "
-                        "plan it with `prfaas-plan optimize` (prfaas_plan.fleet.plan.plan_fleet)")
+        advice = advice or "plan it with `prfaas-plan optimize` (prfaas_plan.fleet.plan.plan_fleet)"
+        raise PlanError(f"{sc.path}: {command} handles one-pair scenarios (one part per role); this one has {what}: {advice}")
     return sc
