@@ -122,3 +122,144 @@ def cost_at(fleet: Fleet, model, rates: dict[str, float], route: dict) -> float:
     for p in fleet.prfaas_sites:
         total += _prfaas_cost(loads.get(p.name, []), [c.instance_usd_per_hour for c in p.parts])
     return total
+
+
+def brute_force_slo(fleet: Fleet, model, rate: float, n_thresholds: int = 10, extra: int = 6) -> tuple[float, tuple | None]:
+    """The cheapest plan of a one-local-site fleet (one part per role, links in sizes) whose
+    analytic TTFT at ``rate`` (fleet/latency.py's deployment, latency/ttft.py's slo_excess) meets
+    the site's SLO, by enumeration: routing (nothing offloaded, or each linked PrfaaS site at each
+    of ``n_thresholds`` grid thresholds), every link size that carries the egress, every count of
+    each pool from its stability minimum up to ``extra`` more, the pairs (local prefill, decode)
+    walked along the SLO's monotone boundary. Returns (cost, (PrfaaS site, t, n_r, n_p, n_d, Gbit/s))."""
+    from prfaas_plan import units
+    from prfaas_plan.fleet.latency import SiteCounts, counts_deployment
+    from prfaas_plan.latency.ttft import slo_excess
+
+    (site,) = fleet.local_sites
+    sn = site_needs(fleet, model, site)
+    parts = {p.name: p.parts for p in fleet.prfaas_sites}
+    assert len(sn.prefill_parts) == len(sn.decode_parts) == 1 and all(len(p) == 1 for p in parts.values())
+    g = sn.grid_tokens
+    ts = np.concatenate([[0.0], np.geomspace(max(g[1], 1.0), g[-2], n_thresholds - 1)])
+    dec = sn.decode[0]
+    a_d = rate * site.workload.output_tokens_mean * dec.step_s / dec.bs_max
+    d_lo = max(math.floor(a_d) + 1, _ceil(rate / sn.decode_req_per_s[0]))
+    p_price, d_price = sn.prefill_parts[0].instance_usd_per_hour, sn.decode_parts[0].instance_usd_per_hour
+
+    def lo(a: float) -> int:
+        return 0 if a <= 0 else math.floor(a) + 1
+
+    cases = []  # (lower bound of cost, r, t, n_r, link Gbit/s, link $/hour)
+    for r, t in [(None, float(g[-1]))] + [(lk.src, float(t)) for lk in fleet.links for t in ts]:
+        a_l = rate * float(sn.local_s([t])[0, 0])
+        if r is None:
+            cases.append((lo(a_l) * p_price + d_lo * d_price, r, t, 0, 0.0, 0.0))
+            continue
+        a_r = rate * float(sn.remote_s(r, [t])[0, 0])
+        link = fleet.link(r, site.name).link
+        egress = rate * float(sn.link_gbit([t])[0])
+        for size, usd in zip(link.sizes_gbit_per_s, link.sizes_usd_per_hour):
+            if egress > size * link.max_utilisation * (1 + RTOL):
+                continue
+            for n_r in range(lo(a_r), lo(a_r) + extra + 1):
+                price_r = parts[r][0].instance_usd_per_hour
+                cases.append((lo(a_l) * p_price + d_lo * d_price + n_r * price_r + usd, r, t, n_r, size, usd))
+    best, plan = math.inf, None
+    for bound, r, t, n_r, size, usd in sorted(cases, key=lambda c: c[0]):
+        if bound >= best:
+            break
+        a_l = rate * float(sn.local_s([t])[0, 0])
+        p_lo = lo(a_l)
+
+        def meets(n_p: int, n_d: int) -> bool:
+            c = SiteCounts((n_p,), (n_d,), r, (n_r,) if r else (), 1.0, units.gbit_per_s_to_bytes_per_s(size),
+                           fleet.link(r, site.name).link.rtt_s if r else 0.0)
+            return slo_excess(counts_deployment(model, sn, c, t if r else None, parts), rate, site.ttft_slo) <= 0
+
+        fixed = bound - p_lo * p_price - d_lo * d_price
+        n_d = d_lo + extra
+        for n_p in range(p_lo, p_lo + extra + 1) if p_lo > 0 else [0]:
+            if fixed + n_p * p_price + d_lo * d_price >= best or not meets(n_p, n_d):
+                continue
+            while n_d > d_lo and meets(n_p, n_d - 1):
+                n_d -= 1
+            cost = fixed + n_p * p_price + n_d * d_price
+            if cost < best:
+                best, plan = cost, (r, t, n_r, n_p, n_d, size)
+    return best, plan
+
+
+def brute_force_slo_sites(fleet: Fleet, model, rates: dict[str, float], n_thresholds: int = 6, extra: int = 5) -> tuple[float, dict | None]:
+    """brute_force_slo for several local sites (one part per role) that may share a PrfaaS site:
+    every routing of every site (nothing offloaded, or a linked PrfaaS site at one of
+    ``n_thresholds`` grid thresholds), every total count of each PrfaaS site in use from its
+    stability minimum up to ``extra`` more, each site seeing its share of it as fleet/latency.py
+    splits a shared pool (in proportion to the instance-seconds it sends, rounded up), and per
+    site every link size and the cheapest (local prefill, decode) pair meeting its SLO (walked
+    along the monotone boundary). Returns (cost, {site: (PrfaaS site, t)})."""
+    from prfaas_plan import units
+    from prfaas_plan.fleet.latency import SiteCounts, counts_deployment
+    from prfaas_plan.latency.ttft import slo_excess
+
+    parts = {p.name: p.parts for p in fleet.prfaas_sites}
+    assert all(len(p) == 1 for p in parts.values())
+    sns = {s.name: site_needs(fleet, model, s) for s in fleet.local_sites}
+    lo = lambda a: 0 if a <= 0 else math.floor(a) + 1  # noqa: E731
+    memo: dict = {}
+
+    def site_cost(s: str, r: str | None, t: float, seen: int) -> float:
+        """Cheapest local prefill + decode + link of site s at (r, t) seeing ``seen`` PrfaaS instances."""
+        key = (s, r, t, seen)
+        if key in memo:
+            return memo[key]
+        sn, lam, site = sns[s], rates[s], sns[s].site
+        dec = sn.decode[0]
+        d_lo = max(math.floor(lam * site.workload.output_tokens_mean * dec.step_s / dec.bs_max) + 1, _ceil(lam / sn.decode_req_per_s[0]))
+        p_price, d_price = sn.prefill_parts[0].instance_usd_per_hour, sn.decode_parts[0].instance_usd_per_hour
+        p_lo = lo(lam * float(sn.local_s([t])[0, 0]))
+        sizes = [(0.0, 0.0)]
+        if r is not None:
+            link = fleet.link(r, s).link
+            egress = lam * float(sn.link_gbit([t])[0])
+            sizes = [(g, u) for g, u in zip(link.sizes_gbit_per_s, link.sizes_usd_per_hour) if egress <= g * link.max_utilisation * (1 + RTOL)]
+        best = math.inf
+        for size, usd in sizes:
+            def meets(n_p: int, n_d: int) -> bool:
+                c = SiteCounts((n_p,), (n_d,), r, (seen,) if r else (), 1.0, units.gbit_per_s_to_bytes_per_s(size), fleet.link(r, s).link.rtt_s if r else 0.0)
+                return slo_excess(counts_deployment(model, sn, c, t if r else None, parts), lam, site.ttft_slo) <= 0
+            n_d = d_lo + extra
+            for n_p in range(p_lo, p_lo + extra + 1) if p_lo > 0 else [0]:
+                if usd + n_p * p_price + d_lo * d_price >= best or not meets(n_p, n_d):
+                    continue
+                while n_d > d_lo and meets(n_p, n_d - 1):
+                    n_d -= 1
+                best = min(best, usd + n_p * p_price + n_d * d_price)
+        memo[key] = best
+        return best
+
+    routes = {}
+    for s, sn in sns.items():
+        g = sn.grid_tokens
+        ts = np.concatenate([[0.0], np.geomspace(max(g[1], 1.0), g[-2], n_thresholds - 1)])
+        routes[s] = [(None, float(g[-1]))] + [(lk.src, float(t)) for lk in fleet.links if lk.dst == s for t in ts]
+    best, best_route = math.inf, None
+    names = list(sns)
+    for combo in itertools.product(*(routes[s] for s in names)):
+        route = dict(zip(names, combo))
+        cost = sum(site_cost(s, None, t, 0) for s, (r, t) in route.items() if r is None)
+        for r in {r for r, _ in combo if r is not None}:
+            users = [s for s in names if route[s][0] == r]
+            load = {s: rates[s] * float(sns[s].remote_s(r, [route[s][1]])[0, 0]) for s in users}
+            total_load = sum(load.values())
+            price = parts[r][0].instance_usd_per_hour
+            cheapest = math.inf
+            for n in range(lo(total_load), lo(total_load) + extra + 1):
+                c = price * n
+                for s in users:
+                    share = load[s] / total_load if total_load > 0 else 1.0
+                    c += site_cost(s, r, route[s][1], math.ceil(n * share - 1e-9))
+                cheapest = min(cheapest, c)
+            cost += cheapest
+        if cost < best:
+            best, best_route = cost, route
+    return best, best_route

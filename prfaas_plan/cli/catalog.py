@@ -9,7 +9,6 @@ import typer
 
 from .. import units
 from ..catalog.hardware import list_hardware, load_hardware
-from ..catalog.hf_import import import_hf_config
 from ..catalog.model import list_models, load_model, model_from_mapping
 from ..errors import PlanError
 from ..reports.export import write_atomic
@@ -173,6 +172,8 @@ def models_import(
     the recurrent state and is not understood is an error naming it; every default applied is
     printed as a note (and kept in the YAML's estimates)."""
     import yaml
+
+    from ..catalog.hf_import import import_hf_config  # only this command reads config.json: not at start-up
 
     data, notes = import_hf_config(config, name=name or (output.stem if output else None))
     text = "# Imported by `prfaas-plan models import`; check dtypes and the estimates below.\n" + yaml.safe_dump(data, sort_keys=False, width=110)

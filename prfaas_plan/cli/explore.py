@@ -34,18 +34,24 @@ def sweep(
     """Answer the scenario's question at every value of one or two keys (re-planned at each
     point): threshold (tokens), instances, link (Gbit/s), Lambda_max (req/s), $/hour, $ per 1k
     requests, what binds. Shows a progress bar on a terminal. --workers N / --executor run the
-    points in parallel (the same rows)."""
+    points in parallel (the same rows). A fleet scenario (sites or candidate parts) is re-planned
+    by the fleet planner at each point: its cost, req/s, GPUs and $/hour per role (PrfaaS, local
+    prefill, decode, links), the mix and the verdict; keys inside sites: and links: are written
+    sites.local[NAME].KEY, links[0].KEY or links[*].KEY."""
     from ..planning.overrides import parse_axis, parse_sets
     from ..latency.slo_plan import solve
-    from ..planning.scenario import load_scenario, one_pair_only
+    from ..planning.scenario import load_scenario
     from ..planning.sweep import sweep as run_sweep
     from ..reports.provenance import provenance, provenance_columns
 
     axes = [parse_axis(v) for v in vary]
-    sc = one_pair_only(load_scenario(scenario, parse_sets(set_)), "sweep")
+    sc = load_scenario(scenario, parse_sets(set_))
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise PlanError(f"--plot {plot}: name the file .png or .svg")
     m = mode.value if mode else None
+    if sc.fleet is not None:
+        _sweep_fleet(sc, axes, vary, m, budget_usd_per_hour, target_req_per_s, plot, executor_from(executor, workers, scheduler), fmt, output)
+        return
     with executor_from(executor, workers, scheduler) as ex, progress_bar(f"sweep {', '.join(k for k, _ in axes)}", fmt, output) as tick:
         rows = run_sweep(sc, axes, m, budget_usd_per_hour, target_req_per_s, progress=tick, executor=ex, solver=solve)
     keys = [k for k, _ in axes]
@@ -69,6 +75,39 @@ def sweep(
         write_atomic(plot, plots.svg(fig) if plot.suffix.lower() == ".svg" else plots.png(fig))
 
 
+def _sweep_fleet(sc, axes, vary, mode, budget_usd_per_hour, target_req_per_s, plot, executor_cm, fmt, output) -> None:
+    """`sweep` of a fleet scenario (sites or candidate parts): the fleet planner at every point
+    (prfaas_plan.fleet.sweep.fleet_sweep); rows carry the fleet's cost and per-role totals."""
+    from ..fleet.sweep import fleet_sweep
+    from ..reports.provenance import provenance, provenance_columns
+
+    if mode is not None and mode != "distribution":
+        raise PlanError("--mode paper: the fleet planner (sites or candidate parts) works in distribution mode only")
+    if plot is not None:
+        raise PlanError("--plot: a fleet sweep is not drawn yet; save it with -o FILE.xlsx (a table of the points) or -f csv")
+    keys = [k for k, _ in axes]
+    with executor_cm as ex, progress_bar(f"sweep {', '.join(keys)}", fmt, output) as tick:
+        rows = fleet_sweep(sc, axes, budget_usd_per_hour, target_req_per_s, progress=tick, executor=ex)
+    prov = provenance(sc, "distribution", "sweep", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s, vary=vary)
+
+    def table():
+        from ..reports.fleet_views import fleet_sweep_table
+
+        con = _console()
+        con.print(fleet_sweep_table(sc.name, rows, keys, con.width))
+
+    def workbook():
+        from ..reports.xlsx import rows_sheet, new_workbook, save
+        from ..reports.xlsx_sweep import about_sheet
+
+        wb = new_workbook()
+        rows_sheet(wb, "Sweep", rows, f"{sc.name}: the fleet re-planned at each point of {', '.join(keys)}").finish()
+        about_sheet(wb, prov)
+        return save(wb)
+
+    emit(fmt, output, [{**r, **provenance_columns(prov)} for r in rows], table, document={"provenance": prov, "points": rows}, workbook=workbook)
+
+
 # --- report -------------------------------------------------------------------------------------
 
 
@@ -83,10 +122,15 @@ def report(
     strict: StrictOpt = False,
 ) -> None:
     """A design-review report: the question, every input with its source (estimates flagged), the
-    length histogram, the plan beside the baselines, what binds and the headroom, plots ([PRFAAS]
-    Fig. 5 a/b, link bandwidth, budget, Phi_kv), the what-ifs and the assumptions."""
+    length histogram, the plan beside the baselines, what binds and the headroom, the plan's
+    Lambda_max and TTFT P90 at the ends of the engine model's 80% error band, plots ([PRFAAS]
+    Fig. 5 a/b, link bandwidth, budget, Phi_kv), the what-ifs and the assumptions. A fleet
+    scenario (sites or candidate parts): the mix (one row per site x role x part: instances,
+    GPUs/instance, $/GPU-h, $/h), the links (Gbit/s, $/h, utilisation), each local site's
+    threshold, rate, TTFT at its rate and goodput, the inputs and the fleet re-planned per what-if;
+    no plots."""
     from ..planning.overrides import parse_sets
-    from ..planning.scenario import load_scenario, one_pair_only
+    from ..planning.scenario import load_scenario
     from ..reports.review import build_review
 
     suffix = output.suffix.lower()
@@ -94,13 +138,21 @@ def report(
         raise PlanError(f"{output}: name the report .html, .md or .xlsx")
     if not output.parent.exists():
         raise PlanError(f"{output}: folder {output.parent} does not exist")
-    sc = one_pair_only(load_scenario(scenario, parse_sets(set_)), "report")
+    sc = load_scenario(scenario, parse_sets(set_))
+    if sc.fleet is not None and mode is not None and mode.value != "distribution":
+        raise PlanError("--mode paper: the fleet planner (sites or candidate parts) works in distribution mode only")
     with progress_bar(f"report {sc.name}", None, output) as tick:
-        rv = build_review(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s, command="report", progress=tick)
+        if sc.fleet is not None:
+            from ..reports.fleet_review import build_fleet_review
+
+            rv = build_fleet_review(sc, budget_usd_per_hour, target_req_per_s, command="report", progress=tick)
+        else:
+            rv = build_review(sc, mode.value if mode else None, budget_usd_per_hour, target_req_per_s, command="report", progress=tick)
         if suffix == ".xlsx":
+            from ..reports.xlsx_fleet import fleet_review_workbook
             from ..reports.xlsx_review import review_workbook
 
-            write_atomic(output, review_workbook(rv))
+            write_atomic(output, fleet_review_workbook(rv) if sc.fleet is not None else review_workbook(rv))
             written = [output]
         else:
             from ..reports.html_report import write_report

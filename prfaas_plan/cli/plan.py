@@ -54,7 +54,10 @@ def optimize(
     ttft_mean_s (seconds) at workload.arrival_req_per_s (the most goodput within a budget; the
     cheapest whose goodput reaches a target). The first line is the verdict: WARNING with every
     stated demand missed. With --robust: the cheapest plan found that meets the demand in that
-    share of the uncertain samples."""
+    share of the uncertain samples. A fleet scenario (sites: or candidate parts) is planned by the
+    fleet MILP; there objective kind slo (and a target where a site states a TTFT level) meets every
+    local site's TTFT levels at its rate: the levels are bounds inside the MILP, the plan is checked
+    with the analytic model and tightened until it holds."""
     from ..latency.bands import band_columns
     from ..latency.plans import latency_columns
     from ..latency.plans import optimize as plan
@@ -152,27 +155,49 @@ def whatif(
     the arrival rate or target?). With --set: your what-if (all --set together); without: the
     standard list (evening sag: link halves, or drops to 10%, at the same $ per Gbit/s; prompts 2x
     longer or shorter, prefix cache hits 50%, GPU prices +50%, load +50%; a lossy link (loss 1e-4)
-    where link.connections is set, which moves TTFT, not throughput)."""
+    where link.connections is set, which moves TTFT, not throughput). A fleet scenario (sites or
+    candidate parts) is re-planned only, by the fleet planner: each link the plan uses sags on its
+    own, then every link; prompts, cache, prices and load change at every site; the table shows
+    cost, throughput, GPUs and $/hour per role and the verdict. Keys inside sites: and links: are
+    written sites.local[NAME].KEY, links[0].KEY or links[*].KEY."""
     from ..planning.overrides import parse_sets
     from ..latency.slo_plan import solve
-    from ..planning.scenario import load_scenario, one_pair_only
+    from ..errors import PlanError
+    from ..planning.scenario import load_scenario
     from ..planning.whatif import WhatIf, whatif_rows
     from ..reports.provenance import provenance, provenance_columns
 
-    sc = one_pair_only(load_scenario(scenario), "whatif")
+    sc = load_scenario(scenario)
     whatifs = None
     if set_:
         overrides = parse_sets(set_)
+        if sc.fleet is not None:
+            from ..fleet.whatif import check_fleet_keys
+
+            check_fleet_keys([o.key for o in overrides], "--set")
         load_scenario(scenario, overrides)  # a bad key or value fails here, before any planning
         whatifs = (WhatIf("as planned"), WhatIf(", ".join(x for x in set_), overrides))
     m = mode.value if mode else None
-    rows = whatif_rows(sc, m, budget_usd_per_hour, target_req_per_s, whatifs, solver=solve)
+    if sc.fleet is not None:
+        from ..fleet.whatif import fleet_whatif_rows
+
+        if m is not None and m != "distribution":
+            raise PlanError("--mode paper: the fleet planner (sites or candidate parts) works in distribution mode only")
+        rows = fleet_whatif_rows(sc, budget_usd_per_hour, target_req_per_s, whatifs)
+        m = "distribution"
+    else:
+        rows = whatif_rows(sc, m, budget_usd_per_hour, target_req_per_s, whatifs, solver=solve)
     prov = provenance(sc, m or sc.mode, "whatif", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s, set=set_)
 
     def table():
+        con = _console()
+        if sc.fleet is not None:
+            from ..reports.fleet_views import fleet_whatif_table
+
+            con.print(fleet_whatif_table(sc.name, rows, con.width))
+            return
         from ..reports.render import whatif_table
 
-        con = _console()
         for t in whatif_table(sc, rows):
             con.print(t)
 

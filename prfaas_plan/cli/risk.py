@@ -45,7 +45,8 @@ def risk(
         raise PlanError(f"--plot {plot}: name the file .png or .svg")
     if budget_usd_per_hour is not None and target_req_per_s is not None:
         raise PlanError("give a budget or a target, not both")
-    sc = one_pair_only(load_scenario(scenario, parse_sets(set_)), "risk")
+    sc = one_pair_only(load_scenario(scenario, parse_sets(set_)), "risk",
+                       "`prfaas-plan whatif` and `prfaas-plan sweep` re-plan the fleet under changed prices, prompts, load and links")
     dists = dict(parse_uncertain(u) for u in uncertain or ())
     m = mode.value if mode else None
     with executor_from(executor, workers, scheduler) as ex:

@@ -31,6 +31,7 @@ class Milp:
     budget_usd_per_hour: float | None = None
     alpha_max: float = math.inf  # budget question: an upper bound of alpha (for rate <= U choose)
     integer_counts: bool = True  # False: instance counts continuous (a weaker bound, a plan to round up)
+    slo: object | None = None  # latency SLO rows (:class:`prfaas_plan.fleet.slo.SloRows`: its ``add(m)``), or None
     lay: Layout = field(default_factory=Layout)
     rows: Rows = field(default_factory=Rows)
     cost: dict = field(default_factory=dict)
@@ -200,8 +201,10 @@ FAMILIES = (assignment, demand, local_prefill, prfaas_prefill, decode, links, gp
 
 
 def build(m: Milp) -> Milp:
-    """Variables, then every constraint family, in order."""
+    """Variables, then every constraint family, in order, then the SLO rows (if any)."""
     variables(m)
     for family in FAMILIES:
         family(m)
+    if m.slo is not None:
+        m.slo.add(m)
     return m

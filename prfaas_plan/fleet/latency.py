@@ -73,33 +73,62 @@ def _prfaas_seconds(needs: dict[str, SiteNeeds], doc: dict, site: dict, counts: 
     return site["rate_req_per_s"] * float(sum(n * x for n, x in zip(counts, r)) / max(sum(counts), 1))
 
 
-def site_deployment(model, sn: SiteNeeds, doc: dict, site: dict, prfaas_parts: dict, needs: dict[str, SiteNeeds]) -> Deployment:
-    """The deployment a local site sees (see the module docstring) from a fleet document."""
+@dataclass(frozen=True)
+class SiteCounts:
+    """The instances one local site's deployment is made of: local prefill and decode per part
+    of the site, and the PrfaaS instances it sees per part of its PrfaaS site (its share of a
+    shared pool, see the module docstring; ``prfaas_share_frac`` that share), with the link it
+    uses (bytes/s, RTT s)."""
+
+    local: tuple[int, ...]
+    decode: tuple[int, ...]
+    prfaas_site: str | None = None
+    prfaas: tuple[int, ...] = ()
+    prfaas_share_frac: float = 1.0
+    link_bytes_per_s: float = 0.0
+    rtt_s: float = 0.0
+
+
+def site_counts(sn: SiteNeeds, doc: dict, site: dict, prfaas_parts: dict, needs: dict[str, SiteNeeds]) -> SiteCounts:
+    """The :class:`SiteCounts` of local site entry ``site`` of fleet document ``doc``."""
     name = site["site"]
     count = {(e["site"], e["role"], e["hardware"]): e["instances"] for e in doc["fleet"]}
-    local = _pool("local", model, sn.prefill_parts, [count.get((name, "local-prefill", c.hardware.name), 0) for c in sn.prefill_parts])
-    remote, link_bytes, rtt = None, 0.0, 0.0
+    local = tuple(count.get((name, "local-prefill", c.hardware.name), 0) for c in sn.prefill_parts)
+    decode = tuple(count.get((name, "local-decode", c.hardware.name), 0) for c in sn.decode_parts)
     r = site["prfaas_site"]
-    if r is not None:
-        parts = prfaas_parts[r]
-        total = [count.get((r, "prfaas", c.hardware.name), 0) for c in parts]
-        loads = [_prfaas_seconds(needs, doc, s, total) for s in doc["sites"] if s["prfaas_site"] == r]
-        share = _prfaas_seconds(needs, doc, site, total) / sum(loads) if sum(loads) > 0 else 1.0
-        counts = [math.ceil(n * share - 1e-9) for n in total]
-        remote = _pool("prfaas", model, parts, counts)
-        link = next(lk for lk in doc["links"] if lk["from"] == r and lk["to"] == name)
-        link_bytes, rtt = units.gbit_per_s_to_bytes_per_s(link["gbit_per_s"]), link["rtt_ms"] / 1e3
-    slots = [count.get((name, "local-decode", c.hardware.name), 0) * d.bs_max for c, d in zip(sn.decode_parts, sn.decode)]
+    if r is None:
+        return SiteCounts(local, decode)
+    total = [count.get((r, "prfaas", c.hardware.name), 0) for c in prfaas_parts[r]]
+    loads = [_prfaas_seconds(needs, doc, s, total) for s in doc["sites"] if s["prfaas_site"] == r]
+    share = _prfaas_seconds(needs, doc, site, total) / sum(loads) if sum(loads) > 0 else 1.0
+    link = next(lk for lk in doc["links"] if lk["from"] == r and lk["to"] == name)
+    return SiteCounts(local, decode, r, tuple(math.ceil(n * share - 1e-9) for n in total), share,
+                      units.gbit_per_s_to_bytes_per_s(link["gbit_per_s"]), link["rtt_ms"] / 1e3)
+
+
+def counts_deployment(model, sn: SiteNeeds, counts: SiteCounts, threshold_tokens: float | None, prfaas_parts: dict) -> Deployment:
+    """The deployment of one local site with ``counts`` at ``threshold_tokens`` (None: nothing
+    offloaded): mixed pools as the module docstring says; decode slots sum_d n_d BS_max,d with
+    the slot-weighted step."""
+    local = _pool("local", model, sn.prefill_parts, counts.local)
+    remote = _pool("prfaas", model, prfaas_parts[counts.prfaas_site], counts.prfaas) if counts.prfaas_site else None
+    slots = [n * d.bs_max for n, d in zip(counts.decode, sn.decode)]
     step = sum(s * d.step_s for s, d in zip(slots, sn.decode)) / max(sum(slots), 1)
     accepted = sum(s * d.accepted_tokens for s, d in zip(slots, sn.decode)) / max(sum(slots), 1)
-    t = site["threshold_tokens"]
-    return Deployment("prfaas", model, sn.site.workload.uncached, math.inf if t is None else float(t), remote, local, link_bytes, rtt,
-                      int(sum(slots)), 1, step, sn.site.workload.output_tokens_mean, accepted or 1.0)
+    t = threshold_tokens
+    return Deployment("prfaas", model, sn.site.workload.uncached, math.inf if t is None else float(t), remote, local,
+                      counts.link_bytes_per_s, counts.rtt_s, int(sum(slots)), 1, step, sn.site.workload.output_tokens_mean, accepted or 1.0)
+
+
+def site_deployment(model, sn: SiteNeeds, doc: dict, site: dict, prfaas_parts: dict, needs: dict[str, SiteNeeds]) -> Deployment:
+    """The deployment a local site sees (see the module docstring) from a fleet document."""
+    return counts_deployment(model, sn, site_counts(sn, doc, site, prfaas_parts, needs), site["threshold_tokens"], prfaas_parts)
 
 
 def add_site_latency(model, needs: dict[str, SiteNeeds], doc: dict, fleet) -> dict:
     """Each site entry of ``doc`` gains ``latency`` (TTFT at zero load and at its rate) and, with
-    a P90 SLO, ``goodput_req_per_s`` (the highest rate of that site meeting it, the others as planned)."""
+    TTFT SLO, ``goodput_req_per_s`` (the highest rate of that site meeting every level it states,
+    the others as planned)."""
     prfaas_parts = {p.name: p.parts for p in fleet.prfaas_sites}
     for site in doc["sites"]:
         sn = needs[site["site"]]
@@ -110,7 +139,7 @@ def add_site_latency(model, needs: dict[str, SiteNeeds], doc: dict, fleet) -> di
         except PlanError as exc:
             lat["at_rate_error"] = str(exc)
         site["latency"] = lat
-        if sn.site.ttft_p90_slo_s is not None:
+        if sn.site.ttft_slo.stated:
             decode_cap = dep.decode_slots / (dep.output_tokens_mean * dep.decode_step_s)
-            site["goodput_req_per_s"] = goodput_req_per_s(dep, decode_cap, sn.site.ttft_p90_slo_s)
+            site["goodput_req_per_s"] = goodput_req_per_s(dep, decode_cap, sn.site.ttft_slo)
     return doc

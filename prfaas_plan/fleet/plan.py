@@ -12,8 +12,13 @@ from ..errors import PlanError
 from ..planning.scenario import Scenario
 from .needs import SiteNeeds, site_needs
 from .search import TIME_LIMIT_S, FleetSolution, optimise
+from .slo_search import most_goodput_for_slo, optimise_for_slo
 
 ROLES = ("prfaas", "local-prefill", "local-decode")
+
+#: A TTFT level counts as met within this relative tolerance: the percentiles are bisected to
+#: QUANTILE_RTOL (1e-6), while the plan is checked on the tail probability itself.
+TTFT_RTOL = 1e-5
 FLEET_KEYS = ("site", "role", "hardware", "instances", "gpus_per_instance", "usd_per_gpu_hour", "usd_per_hour")
 LINK_KEYS = ("from", "to", "gbit_per_s", "usd_per_hour", "utilisation_frac", "rtt_ms")
 
@@ -37,6 +42,8 @@ def question(sc: Scenario, budget_usd_per_hour: float | None = None, target_req_
             raise PlanError(f"{key} must be a positive number, got {v}")
     if objective == "target":
         demand = {s.name: (target if fleet.one_pair else s.target_req_per_s) for s in fleet.local_sites}
+    elif objective == "slo":
+        demand = {s.name: s.workload.arrival_req_per_s for s in fleet.local_sites}
     else:
         demand = {s.name: (1.0 if fleet.one_pair else s.workload.arrival_req_per_s) for s in fleet.local_sites}
     return objective, budget, demand
@@ -45,9 +52,20 @@ def question(sc: Scenario, budget_usd_per_hour: float | None = None, target_req_
 def solve_fleet(sc: Scenario, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None,
                 needs: dict[str, SiteNeeds] | None = None, time_limit_s: float = TIME_LIMIT_S) -> tuple[FleetSolution, dict[str, SiteNeeds], str, float | None, dict]:
     """The MILP's answer to the scenario's question: (solution, need curves, objective, budget,
-    demand); ``time_limit_s``: the search's budget (then the best plan and its gap)."""
+    demand); ``time_limit_s``: the search's budget (then the best plan and its gap).
+
+    ``slo``, and ``target`` where a local site states a TTFT level: the cheapest fleet serving
+    each site's rate (its arrival rate; its target) whose analytic TTFT there meets every level
+    each site states (:func:`~prfaas_plan.fleet.slo_search.optimise_for_slo`). ``budget`` with a
+    TTFT level: the largest multiple of every site's arrival rate whose cheapest SLO fleet fits
+    the budget (:func:`~prfaas_plan.fleet.slo_search.most_goodput_for_slo`)."""
     objective, budget, demand = question(sc, budget_usd_per_hour, target_req_per_s)
     needs = needs or {s.name: site_needs(sc.fleet, sc.model, s) for s in sc.fleet.local_sites}
+    document = lambda x: fleet_document(sc, x, needs, objective, budget)  # noqa: E731
+    if any(s.ttft_slo.stated for s in sc.fleet.local_sites):
+        if objective in ("slo", "target"):
+            return optimise_for_slo(sc.fleet, sc.model, demand, needs, document, time_limit_s), needs, objective, budget, demand
+        return most_goodput_for_slo(sc.fleet, sc.model, demand, needs, document, budget), needs, objective, budget, demand
     return optimise(sc.fleet, sc.model, objective, demand, budget, needs, time_limit_s=time_limit_s), needs, objective, budget, demand
 
 
@@ -93,7 +111,8 @@ def fleet_document(sc: Scenario, sol: FleetSolution, needs: dict[str, SiteNeeds]
         sites.append({"site": s, "prfaas_site": o.prfaas if p > 0 else None, "threshold_tokens": (t if p > 0 else None),
                       "offload_frac": p, "mean_offloaded_tokens": float(needs_t.long_tokens[0]) if p > 0 else None,
                       "rate_req_per_s": lam, "arrival_req_per_s": site.workload.arrival_req_per_s,
-                      "egress_gbit_per_s": gbit, "tpot_slo_s": site.tpot_s, "ttft_p90_slo_s": site.ttft_p90_slo_s})
+                      "egress_gbit_per_s": gbit, "tpot_slo_s": site.tpot_s, "ttft_p90_slo_s": site.ttft_p90_slo_s,
+                      "ttft_p99_slo_s": site.ttft_p99_slo_s, "ttft_mean_slo_s": site.ttft_mean_slo_s})
     links = []
     for lk in m.fleet.links:
         if lk.dst not in m.options:
@@ -123,17 +142,20 @@ def fleet_document(sc: Scenario, sol: FleetSolution, needs: dict[str, SiteNeeds]
         "fleet": fleet,
         "links": links,
         "sites": sites,
-        "solver": {"method": "scipy.optimize.milp (HiGHS), thresholds by segment refinement", "status": sol.status,
+        "solver": {"method": "scipy.optimize.milp (HiGHS), thresholds by segment refinement"
+                             + (", SLO rows, checked by the analytic model" if m.slo is not None else ""), "status": sol.status,
                    "gap_frac": sol.gap_frac, "rounds": sol.rounds,
-                   ("cost_lower_bound_usd_per_hour" if objective == "target" else "alpha_upper_bound"): sol.bound},
+                   ("alpha_upper_bound" if objective == "budget" else "cost_lower_bound_usd_per_hour"): sol.bound},
         "excluded_parts": [e for sn in needs.values() for e in sn.excluded],
     }
 
 
 def fleet_verdict(result: dict) -> dict:
     """``{"ok", "text", "problems"}`` like the one-pair verdict: a problem for every site whose
-    rate is below its arrival rate, whose analytic TTFT at its rate is unstable or misses its P90
-    SLO, and for a search stopped before it proved the plan optimal."""
+    rate is below its arrival rate, whose analytic TTFT at its rate is unstable or misses a TTFT
+    level it states (P90, P99, mean), and for a search stopped before it proved the plan optimal
+    (a plan the SLO check passed, status "slo-checked", says its gap to the cost bound, not a problem: it meets
+    every demand)."""
     problems, good = [], []
     for st in result["sites"]:
         arr, lam = st["arrival_req_per_s"], st["rate_req_per_s"]
@@ -142,12 +164,20 @@ def fleet_verdict(result: dict) -> dict:
         at = (st.get("latency") or {}).get("at_rate")
         if st.get("latency") and at is None:
             problems.append(f"site {st['site']} is unstable at {lam:.3g} req/s ({st['latency']['at_rate_error']})")
-        elif at and st["ttft_p90_slo_s"] is not None and at["ttft_p90_s"] > st["ttft_p90_slo_s"]:
-            problems.append(f"site {st['site']}: P90 TTFT {at['ttft_p90_s']:.3g} s at {lam:.3g} req/s exceeds its {st['ttft_p90_slo_s']:g} s SLO")
-    if result["solver"]["status"] != "optimal":
+        elif at:
+            for label, key in (("P90", "p90"), ("P99", "p99"), ("mean", "mean")):
+                slo = st.get(f"ttft_{key}_slo_s")
+                if slo is not None and at[f"ttft_{key}_s"] > slo * (1 + TTFT_RTOL):
+                    problems.append(f"site {st['site']}: {label} TTFT {at[f'ttft_{key}_s']:.3g} s at {lam:.3g} req/s exceeds its {slo:g} s SLO")
+    status = result["solver"]["status"]
+    if status == "slo-checked":
+        good.append(f"within {result['solver']['gap_frac']:.2g} of the SLO plan's cost bound (not proven optimal)")
+    elif status != "optimal":
         problems.append(f"the search stopped {result['solver']['gap_frac']:.2g} from its bound (not proven optimal)")
     if result["alpha"] is not None and not result["fleet_one_pair"]:
         good.append(f"serves {result['alpha']:.3g}x every site's arrival rate")
+    if any(st.get(f"ttft_{k}_slo_s") is not None for st in result["sites"] for k in ("p90", "p99", "mean")):
+        good.insert(0, "every site meets its TTFT SLO at its rate")
     good.append(f"{len(result['fleet'])} pools, {len(result['links'])} links, {result['cost_usd_per_hour']:,.2f} $/hour")
     text = ("WARNING: " + "; ".join(problems)) if problems else "OK: " + "; ".join(good)
     return {"ok": not problems, "text": text, "problems": problems}

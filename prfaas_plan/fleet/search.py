@@ -16,22 +16,28 @@ PrfaaS and link at t_hi - are lower bounds of the needs at every t in it.
 
 Why the result is optimal. Over segments that cover every threshold the MILP is a relaxation: its
 optimum bounds the true optimum (lower bound of cost; upper bound of alpha). Over *points* (every
-option a single threshold) it is exact for those thresholds, a feasible plan. Each round solves
-both; the relaxation's chosen segments are split - at t*, the largest threshold at which the
-relaxation's local prefill counts still carry the site's rate (the optimum of fixed counts
-lies there: above it local prefill is short, below it the PrfaaS and link needs are larger), or
-at the middle - and t*, t_lo and t_hi join the points. The search stops when the best point plan
-meets the relaxation's bound to a relative 1e-9 (HiGHS's dual bound is used, so the bound holds
-whatever the MILP gap), which proves that no threshold anywhere does better; the rounds and the
-wall-clock time are capped, and a plan stopped by a cap reports its gap (status "gap").
+option a single threshold) it is exact for those thresholds, a feasible plan. Each round solves the
+relaxation and tries its own counts as a plan (:func:`.refine.realise`: each site at the largest
+threshold of its chosen segment where its local prefill still carries its rate, every count fixed;
+feasible, the plan meets the bound to the MILP's gap); the point MILP is solved only while there is
+no plan yet or the last relaxation's counts made none. The chosen segments are split - at t*, the
+largest threshold at which the relaxation's local prefill counts still carry the site's rate (the
+optimum of fixed counts lies there: above it local prefill is short, below it the PrfaaS and link
+needs are larger), or at the middle - and t*, t_lo and t_hi join the points. The search stops when
+the best plan (point or realised) meets the relaxation's bound to a relative 1e-9 (HiGHS's dual
+bound is used, so the bound holds whatever the MILP gap), which proves that no threshold anywhere
+does better; the rounds and the wall-clock time are capped, and a plan stopped by a cap reports its
+gap (status "gap").
 
 How it is kept small. The segments start as the length distribution's cells (2,048, as the
 one-pair optimizer); a cell whose fractional bound (:class:`Bounds`: each pool at its cheapest
 part, the link at its cheapest $ per Gbit/s) cannot beat the best plan found is dropped, the
 survivors are joined into at most MAX_SEGMENTS per (site, PrfaaS site), and only the segments a
 relaxation chooses are cut again. The first plan comes from the point MILP with continuous counts,
-rounded up; each MILP is solved to a tenth of the search's gap so far. For one site, one PrfaaS
-site and one part per role this is the one-pair question, and tests/test_fleet.py checks the two
+rounded up. A point MILP is solved to a tenth of the search's gap so far; a relaxation, once a
+plan exists, to 1e-9 (its time goes to HiGHS's root cuts and restarts whatever the gap, and a
+realised relaxation solved that far ends the search: on the bench fleet one round, not two). For
+one site, one PrfaaS site and one part per role this is the one-pair question, and tests/test_fleet.py checks the two
 optimizers agree.
 """
 
@@ -45,9 +51,10 @@ import numpy as np
 
 from ..errors import PlanError
 from ..planning.sites import Fleet
-from .constraints import Milp, _usable_gbit as _usable, build
+from .constraints import Milp, build
 from .model import Option
 from .needs import SiteNeeds, site_needs
+from .refine import options as _options, realise, split_points
 from .solve import Solution, solve
 
 GAP_RTOL = 1e-9  # stop when the best plan is within this of the relaxation's bound
@@ -56,7 +63,6 @@ MAX_ROUNDS = 80
 INITIAL_POINTS = 4  # grid thresholds per (site, PrfaaS site) in the first point MILP
 MAX_SEGMENTS = 8  # segments per (site, PrfaaS site) in a relaxation (neighbours joined beyond)
 _END_SPLIT = 1e-3  # a balance at a segment's end cuts this share of it off next to that end
-_SPLIT_PASSES = 12  # passes of 16 points: the balance to 16^-12 of its segment
 
 
 @dataclass
@@ -68,18 +74,6 @@ class FleetSolution:
     rounds: int
     status: str  # "optimal" or "gap" (rounds or MILP time limit)
     alpha: float | None = None  # budget question: the multiple of every site's rate served
-
-
-def _options(sn: SiteNeeds, segments: dict[str, list[tuple[float, float]]]) -> list[Option]:
-    """All-local, then per linked PrfaaS site one option per segment (a point where t_lo == t_hi)."""
-    last = float(sn.grid_tokens[-1])
-    out = [Option(None, last, last, sn.local_s([last])[:, 0], np.zeros(0), 0.0, 0.0)]
-    for r, segs in segments.items():
-        lo = np.array([a for a, _ in segs])
-        hi = np.array([b for _, b in segs])
-        loc, rem, link, p = sn.local_s(lo), sn.remote_s(r, hi), sn.link_gbit(hi), sn.offload_frac(hi)
-        out += [Option(r, float(lo[i]), float(hi[i]), loc[:, i], rem[:, i], float(link[i]), float(p[i])) for i in range(len(segs))]
-    return out
 
 
 class Bounds:
@@ -105,14 +99,17 @@ class Bounds:
                 per_gbit = link.usd_per_gbit_per_s_hour if link.fixed_gbit_per_s is None else 0.0
             self.link[p.name] = per_gbit / link.max_utilisation
 
-    def of(self, options: list[Option]) -> np.ndarray:
-        out = np.empty(len(options))
-        for i, o in enumerate(options):
-            c = float(np.min(self.local * o.local_s)) + self.decode
-            if o.prfaas is not None:
-                c += float(np.min(self.remote[o.prfaas] * o.remote_s)) + self.link[o.prfaas] * o.link_gbit
-            out[i] = c
-        return out
+    def unit(self, prfaas: str | None, lo=None, hi=None) -> np.ndarray:
+        """The bound per req/s of segments [lo, hi] (arrays) offloading to ``prfaas`` (local prefill
+        at lo, PrfaaS and link at hi), or of all-local (``prfaas`` None; one value)."""
+        sn = self.sn
+        if prfaas is None:
+            return np.min(self.local[:, None] * sn.local_s([float(sn.grid_tokens[-1])]), axis=0) + self.decode
+        lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+        if not len(lo):
+            return np.zeros(0)
+        return (np.min(self.local[:, None] * sn.local_s(lo), axis=0) + self.decode
+                + np.min(self.remote[prfaas][:, None] * sn.remote_s(prfaas, hi), axis=0) + self.link[prfaas] * sn.link_gbit(hi))
 
 
 def _cells(sn: SiteNeeds) -> list[tuple[float, float]]:
@@ -129,54 +126,6 @@ def _merge(segs: list[tuple[float, float]], most: int) -> list[tuple[float, floa
     return [(segs[g[0]][0], segs[g[-1]][1]) for g in groups if len(g)]
 
 
-def _capacities(sn: SiteNeeds, r: str, local_n: np.ndarray, remote_avail: np.ndarray, link_gbit: float, t: np.ndarray):
-    """(local prefill, PrfaaS + link) capacity of site s in req/s at thresholds t, for local
-    counts ``local_n``, PrfaaS instances ``remote_avail`` left to this site (per part) and a
-    usable link of ``link_gbit``: sum_k n_k / a_k(t) (falls with t) and min(sum_j A_j / r_j(t),
-    B / b(t)) (rises with t); a zero need gives an unbounded capacity."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = sn.local_s(t)
-        cap_l = np.sum(np.where(a > 0, local_n[:, None] / np.where(a > 0, a, 1.0), np.inf), axis=0)
-        rr = sn.remote_s(r, t)
-        cap_r = np.sum(np.where(rr > 0, remote_avail[:, None] / np.where(rr > 0, rr, 1.0), np.inf), axis=0)
-        b = sn.link_gbit(t)
-        cap_b = np.where(b > 0, link_gbit / np.where(b > 0, b, 1.0), np.inf)
-    return cap_l, np.minimum(cap_r, cap_b)
-
-
-def _split_at(sn: SiteNeeds, r: str, local_n, remote_avail, link_gbit: float, rate: float, lo: float, hi: float) -> float:
-    """Where to cut the chosen segment [lo, hi] for the relaxation's own counts and rate.
-
-    t_L, the largest t at which the local counts carry the rate (local capacity falls with t),
-    if the PrfaaS instances and link carry it there too: the counts' best threshold (the PrfaaS
-    and link needs are smallest there), so the part left of it prices them exactly and the part
-    right of it needs more local prefill. Otherwise no t in the segment serves the rate with these
-    counts, and the cut goes where the falling local capacity meets the rising PrfaaS/link one
-    (Eq. 7's balance): on either side one of them is short."""
-    def bisect(pred) -> float:
-        a, b = lo, hi  # pred holds at a (or nowhere), fails at b: the last t where it holds
-        for _ in range(_SPLIT_PASSES):
-            ts = np.linspace(a, b, 17)
-            good = np.flatnonzero(pred(ts))
-            if not len(good):
-                return a
-            j = int(good[-1])
-            if j == 16:
-                return float(ts[16])
-            a, b = float(ts[j]), float(ts[j + 1])
-            if b - a <= 1e-12 * max(b, 1.0):
-                break
-        return a
-
-    def caps(ts):
-        return _capacities(sn, r, local_n, remote_avail, link_gbit, ts)
-
-    t_local = bisect(lambda ts: caps(ts)[0] >= rate * (1 - 1e-12))
-    if caps(np.array([t_local]))[1][0] >= rate * (1 - 1e-12):
-        return t_local
-    return bisect(lambda ts: np.greater_equal(*caps(ts)))
-
-
 def _split(seg: tuple[float, float], t: float) -> list[tuple[float, float]]:
     """Cut a segment at t if t is inside; at an end, a sliver (_END_SPLIT of the segment) next to
     that end: the counts balance there, so the rest of the segment needs more of them, and the
@@ -190,13 +139,15 @@ def _split(seg: tuple[float, float], t: float) -> list[tuple[float, float]]:
 
 
 def optimise(fleet: Fleet, model, objective: str, demand_req_per_s: dict[str, float], budget_usd_per_hour: float | None = None,
-             needs: dict[str, SiteNeeds] | None = None, max_rounds: int = MAX_ROUNDS, time_limit_s: float = TIME_LIMIT_S) -> FleetSolution:
+             needs: dict[str, SiteNeeds] | None = None, max_rounds: int = MAX_ROUNDS, time_limit_s: float = TIME_LIMIT_S,
+             slo=None) -> FleetSolution:
     """The cheapest fleet serving ``demand_req_per_s`` per local site (``objective="target"``), or
     the fleet within ``budget_usd_per_hour`` serving the largest multiple alpha of every site's
     ``demand_req_per_s`` (``"budget"``; among those, the cheapest). See the module docstring.
     The search stops after ``time_limit_s`` with the best plan and its gap (status "gap"); each
-    MILP is solved to a relative gap of a tenth of the search's own gap so far (HiGHS's dual
-    bound keeps the relaxation's bound valid), down to 1e-9."""
+    point MILP (and a relaxation before any plan exists) is solved to a relative gap of a tenth of
+    the search's own gap so far, down to 1e-9, a relaxation after that to 1e-9 (HiGHS's dual
+    bound keeps the relaxation's bound valid whatever the gap)."""
     start = time.perf_counter()
     needs = needs or {s.name: site_needs(fleet, model, s) for s in fleet.local_sites}
     alpha_max = _alpha_bound(fleet, needs, demand_req_per_s, budget_usd_per_hour) if objective == "budget" else math.inf
@@ -208,12 +159,11 @@ def optimise(fleet: Fleet, model, objective: str, demand_req_per_s: dict[str, fl
         points[s] = {}
         for r in linked[s]:
             g = needs[s].grid_tokens
-            pts = _options(needs[s], {r: [(float(t), float(t)) for t in g]})[1:]
-            best = np.argsort(bounds[s].of(pts))[:INITIAL_POINTS]
+            best = np.argsort(bounds[s].unit(r, g, g), kind="stable")[:INITIAL_POINTS]
             points[s][r] = sorted(float(g[i]) for i in best)
 
     def milp(opts, integer: bool = True) -> Milp:
-        return build(Milp(fleet, needs, opts, objective, demand_req_per_s, budget_usd_per_hour, alpha_max, integer_counts=integer))
+        return build(Milp(fleet, needs, opts, objective, demand_req_per_s, budget_usd_per_hour, alpha_max, integer_counts=integer, slo=slo))
 
     def point_options(s):
         return _options(needs[s], {r: [(t, t) for t in ts] for r, ts in points[s].items()})
@@ -221,7 +171,7 @@ def optimise(fleet: Fleet, model, objective: str, demand_req_per_s: dict[str, fl
     best, best_val, bound = None, math.inf, -math.inf
     sense = 1.0 if objective == "target" else -1.0  # minimised: cost, or -alpha
     status = "gap"
-    rounds = 0
+    rounds, realised = 0, False  # realised: the last relaxation's counts made a plan (refine.realise)
     for rounds in range(1, max_rounds + 1):
         left = time_limit_s - (time.perf_counter() - start)
         if rounds > 1 and left <= 0:
@@ -235,30 +185,35 @@ def optimise(fleet: Fleet, model, objective: str, demand_req_per_s: dict[str, fl
                 inc = None
             if inc is not None:
                 best, best_val = (first, inc), inc.objective
-        exact = milp({s: point_options(s) for s in needs})
-        try:
-            inc = solve(exact, max(left, 1.0), rel)
-        except PlanError:
-            inc = None
-        if inc is not None and inc.objective < best_val:
-            best, best_val = (exact, inc), inc.objective
-        opts = {s: _prune(s, needs, bounds, segments, objective, demand_req_per_s, budget_usd_per_hour, best_val, rounds == 1)
-                for s in needs}
+        if best is None or (rounds > 1 and not realised):  # the points the last relaxation added, priced
+            exact = milp({s: point_options(s) for s in needs})
+            try:
+                inc = solve(exact, max(left, 1.0), rel)
+            except PlanError:
+                inc = None
+            if inc is not None and inc.objective < best_val:
+                best, best_val = (exact, inc), inc.objective
+        opts = _prune(needs, bounds, segments, objective, demand_req_per_s, budget_usd_per_hour, best_val, rounds == 1)
         if any(not o for o in opts.values()):  # some site has no option that could beat the best plan
             bound = best_val
         else:
             relax = milp(opts)
             try:
-                sol = solve(relax, max(left, 1.0), rel)
+                sol = solve(relax, max(left, 1.0), GAP_RTOL if best is not None else rel)
                 bound = max(bound, min(sol.bound, best_val))
+                plan = realise(relax, sol, needs, max(left, 1.0))
+                realised = plan is not None
+                if plan is not None and plan[1].objective < best_val:
+                    best, best_val = plan, plan[1].objective
             except PlanError:
+                realised = False
                 if best is None:
                     raise
                 bound = best_val  # nothing in the remaining segments is feasible
         if best is not None and best_val - bound <= GAP_RTOL * max(abs(best_val), 1e-12):
             status = "optimal" if best[1].status == "optimal" else "gap"
             break
-        for s, o, t in _split_points(relax, sol, needs):
+        for s, o, t in split_points(relax, sol, needs):
             points[s][o.prfaas] = sorted(set(points[s][o.prfaas]) | {o.t_lo, o.t_hi, t})
             segs = segments[s][o.prfaas]
             k = segs.index((o.t_lo, o.t_hi))
@@ -273,32 +228,35 @@ def optimise(fleet: Fleet, model, objective: str, demand_req_per_s: dict[str, fl
     return FleetSolution(best[0], best[1], bound * sense, gap, rounds, status, alpha)
 
 
-def _prune(s: str, needs, bounds, segments, objective: str, demand: dict, budget: float | None, best_val: float,
-           join: bool) -> list[Option]:
-    """Site s's options (all-local, then its segments) whose fractional bound, with every other
-    site at its cheapest option, could still beat the best plan; ``segments`` keeps the
+def _prune(needs, bounds, segments, objective: str, demand: dict, budget: float | None, best_val: float,
+           join: bool) -> dict[str, list[Option]]:
+    """Each site's options (all-local, then its segments) whose fractional bound, with every
+    other site at its cheapest option, could still beat the best plan; ``segments`` keeps the
     survivors (the first time, ``join``, the cells that survive are joined into at most
-    MAX_SEGMENTS per PrfaaS site for the MILP)."""
-    cheapest = {}
-    per_site = {}
-    for site in needs:
-        opts = _options(needs[site], segments[site])
-        per_site[site] = (opts, bounds[site].of(opts))
-        cheapest[site] = float(np.min(per_site[site][1]))
-    opts, unit = per_site[s]
-    rest = sum(demand[o] * cheapest[o] for o in needs if o != s)
-    if not math.isfinite(best_val):
-        keep = np.ones(len(opts), bool)
-    elif objective == "target":
-        keep = demand[s] * unit + rest <= best_val * (1 + GAP_RTOL) + 1e-9
-    else:  # best_val = -alpha of the best plan; alpha <= budget / (fractional cost per unit alpha)
-        keep = budget >= -best_val * (demand[s] * unit + rest) * (1 - GAP_RTOL)
-    kept = [o for o, k in zip(opts, keep) if k]
-    for r in list(segments[s]):
-        segs = [(o.t_lo, o.t_hi) for o in kept if o.prfaas == r]
-        segments[s][r] = _merge(segs, MAX_SEGMENTS) if join else segs
-    local_only = [o for o in kept if o.prfaas is None]
-    return local_only + _options(needs[s], segments[s])[1:]
+    MAX_SEGMENTS per PrfaaS site for the MILP). Bounds are computed once per site, over all its
+    segments at once (a segment's bound is below the cost of every threshold in it, so each site's
+    cheapest bound before pruning is a valid floor for the others)."""
+    unit = {s: (b.unit(None), {r: b.unit(r, [a for a, _ in segs], [z for _, z in segs]) for r, segs in segments[s].items()})
+            for s, b in bounds.items()}
+    cheapest = {s: float(min(np.min(np.concatenate([loc, *per.values()])), math.inf)) for s, (loc, per) in unit.items()}
+    out = {}
+    for s in needs:
+        rest = sum(demand[o] * cheapest[o] for o in needs if o != s)
+
+        def keep(u: np.ndarray) -> np.ndarray:
+            if not math.isfinite(best_val):
+                return np.ones(len(u), bool)
+            if objective == "target":
+                return demand[s] * u + rest <= best_val * (1 + GAP_RTOL) + 1e-9
+            return budget >= -best_val * (demand[s] * u + rest) * (1 - GAP_RTOL)  # best_val = -alpha of the best plan
+
+        loc, per = unit[s]
+        for r, u in per.items():
+            segs = [seg for seg, k in zip(segments[s][r], keep(u)) if k]
+            segments[s][r] = _merge(segs, MAX_SEGMENTS) if join else segs
+        opts = _options(needs[s], segments[s])
+        out[s] = opts if keep(loc)[0] else opts[1:]
+    return out
 
 
 def _rounded_up(m: Milp, sol: Solution) -> Solution | None:
@@ -317,41 +275,6 @@ def _rounded_up(m: Milp, sol: Solution) -> Solution | None:
     counts = {c for b in ("n_prefill", "n_decode", "n_prfaas") for c in lay[b].values()}
     lay.integer = [1 if col in counts else i for col, i in enumerate(lay.integer)]  # read back as counts
     return Solution("optimal", x, float(cost), -math.inf, math.inf)
-
-
-def _chosen(m: Milp, sol: Solution) -> dict[str, tuple[int, float]]:
-    """Each site's chosen option and its served rate, req/s."""
-    choose, rate = m.lay.values(sol.x, "choose"), m.lay.values(sol.x, "rate")
-    out = {}
-    for s, opts in m.options.items():
-        i = max(range(len(opts)), key=lambda j: choose[s, j])
-        out[s] = (i, sum(rate[s, j] for j in range(len(opts))))
-    return out
-
-
-def _split_points(m: Milp, sol: Solution, needs: dict[str, SiteNeeds]):
-    """(site, chosen segment, t) for every site whose relaxation chose a segment: t is the
-    balance of the relaxation's own counts (its local prefill, the PrfaaS instances the other
-    sites leave, its link), where both halves of the segment price those counts exactly."""
-    lay, x = m.lay, sol.x
-    n_p, n_r = lay.values(x, "n_prefill"), lay.values(x, "n_prfaas")
-    flow = lay.values(x, "remote_flow")
-    used: dict = {}
-    for (s, i, j), f in flow.items():
-        o = m.options[s][i]
-        used[s, o.prfaas, j] = used.get((s, o.prfaas, j), 0.0) + f * o.remote_s[j]
-    for s, (i, rate) in _chosen(m, sol).items():
-        o = m.options[s][i]
-        if o.prfaas is None or o.is_point:
-            continue
-        parts = range(len(o.remote_s))
-        avail = np.array([n_r[o.prfaas, j] - sum(v for (s2, r2, j2), v in used.items() if r2 == o.prfaas and j2 == j and s2 != s)
-                          for j in parts], float)
-        link = next(lk for lk in m.fleet.links if lk.src == o.prfaas and lk.dst == s)
-        bought = link.link.sizes_gbit_per_s or link.link.fixed_gbit_per_s is not None  # continuous: any need is bought
-        usable = sum(x[col] * v for col, v in _usable(m, link).items()) if bought else math.inf
-        local = np.array([n_p[s, k] for k in range(len(needs[s].prefill_parts))], float)
-        yield s, o, _split_at(needs[s], o.prfaas, local, np.maximum(avail, 0.0), usable, rate, o.t_lo, o.t_hi)
 
 
 def _cheapest_at(best, alpha: float, point_options, needs) -> tuple[Milp, Solution]:

@@ -83,9 +83,10 @@ def _call(c, integrality, lb, ub, A, lo, hi, time_limit_s: float, mip_rel_gap: f
                     options={**HIGHS_OPTIONS, "mip_rel_gap": mip_rel_gap, "time_limit": max(time_limit_s, 0.01)})
 
 
-def solve(m: Milp, time_limit_s: float = TIME_LIMIT_S, mip_rel_gap: float = HIGHS_OPTIONS["mip_rel_gap"]) -> Solution:
+def solve(m: Milp, time_limit_s: float = TIME_LIMIT_S, mip_rel_gap: float = HIGHS_OPTIONS["mip_rel_gap"], explain: bool = True) -> Solution:
     """Solve ``m`` (built); see the module docstring for each status. A looser ``mip_rel_gap``
-    returns sooner; the solution's ``bound`` (HiGHS's dual bound) stays a valid bound."""
+    returns sooner; the solution's ``bound`` (HiGHS's dual bound) stays a valid bound.
+    ``explain=False``: an infeasible MILP raises without naming its rows (no second solve)."""
     lay, rows = m.lay, m.rows
     c = _objective(m)
     A = rows.matrix(lay.n)
@@ -97,7 +98,7 @@ def solve(m: Milp, time_limit_s: float = TIME_LIMIT_S, mip_rel_gap: float = HIGH
     if res.status == 1:
         raise PlanError(f"the fleet MILP hit its {time_limit_s:g} s limit without a feasible plan ({res.message})")
     if res.status == 2:
-        rows_named = conflicting_rows(m, c, A)
+        rows_named = conflicting_rows(m, c, A) if explain else []
         raise PlanError("no fleet meets every constraint" + (f": these cannot all hold: {'; '.join(rows_named)}" if rows_named else ""))
     if res.status == 3:
         raise PlanError("the fleet MILP is unbounded: give a budget with non-zero prices, or GPU limits")

@@ -55,7 +55,7 @@ def _fleet_rows(sc: Scenario) -> list[dict]:
     rows = []
     for p in sc.fleet.prfaas_sites:
         for c in p.parts:
-            rows.append(_row(f"sites.prfaas.{p.name}.{c.hardware.name}", f"{c.gpus_per_instance} GPUs/instance", "$/GPU-h", c.price_source))
+            rows.append(_row(f"sites.prfaas.{p.name}.{c.hardware.name}", c.gpus_per_instance, "GPUs/instance", "scenario"))
             rows.append(_row(f"sites.prfaas.{p.name}.{c.hardware.name}.usd_per_gpu_hour", c.usd_per_gpu_hour, "$/GPU-h", c.price_source))
         if p.max_gpus is not None:
             rows.append(_row(f"sites.prfaas.{p.name}.max_gpus", p.max_gpus, "GPUs", "scenario"))

@@ -9,6 +9,7 @@ checked exactly like a value in the file (unknown keys, units, ranges).
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,35 +115,84 @@ def prices_follow_hardware(data: dict, overrides: tuple[Override, ...] | list[Ov
     return tuple(out)
 
 
+#: A path step into a list: ``links[0]`` (by position), ``sites.local[new-york]`` (the element
+#: whose ``name`` is that), ``links[*]`` (every element).
+_LIST_STEP = re.compile(r"^([^\[\]]+)\[([^\[\]]+)\]$")
+
+
+def _positions(items: list, selector: str, where: str) -> list[int]:
+    """The positions ``selector`` names in ``items``: ``*``, a whole number, or an element's name."""
+    if selector == "*":
+        return list(range(len(items)))
+    if selector.strip().lstrip("-").isdigit():
+        i = int(selector)
+        if not 0 <= i < len(items):
+            raise PlanError(f"{where}: index {i} is out of range (the list has {len(items)} entries)")
+        return [i]
+    found = [i for i, x in enumerate(items) if isinstance(x, dict) and x.get("name") == selector]
+    if not found:
+        names = [str(x.get("name")) for x in items if isinstance(x, dict) and "name" in x]
+        raise PlanError(f"{where}: no entry named {selector!r} (names: {', '.join(names) or 'none'})")
+    return found
+
+
+def _set_leaf(node, leaf, o: Override, where: str) -> None:
+    """Set or scale ``node[leaf]`` (``node`` a fresh copy: a dict, or a list and a position)."""
+    if not o.scale:
+        node[leaf] = copy.deepcopy(o.value)
+        return
+    old = node.get(leaf) if isinstance(node, dict) else node[leaf]
+    if isinstance(old, (int, float)) and not isinstance(old, bool):
+        node[leaf] = old * o.value
+    elif isinstance(old, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in old):
+        node[leaf] = [v * o.value for v in old]  # a new list: the original stays as it was
+    elif old is None:
+        if not o.optional:
+            raise PlanError(f"{where}: key '{o.key}' is not set, nothing to scale")
+    else:
+        raise PlanError(f"{where}: key '{o.key}' holds {old!r}, not a number to scale")
+
+
+def _apply_path(node: dict, parts: list[str], done: list[str], o: Override, where: str) -> None:
+    """Apply ``o`` below ``node`` (a fresh copy) along ``parts``, copying what it changes."""
+    head, rest = parts[0], parts[1:]
+    step = _LIST_STEP.match(head)
+    name = step.group(1) if step else head
+    if step is None:
+        if not rest:
+            _set_leaf(node, name, o, where)
+            return
+        nxt = node.get(name)
+        if nxt is None:
+            nxt = {}
+        if not isinstance(nxt, dict):
+            raise PlanError(f"{where}: key '{'.'.join(done + [name])}' is not a mapping")
+        node[name] = nxt = dict(nxt)
+        _apply_path(nxt, rest, done + [name], o, where)
+        return
+    items = node.get(name)
+    if not isinstance(items, list):
+        raise PlanError(f"{where}: key '{'.'.join(done + [name])}' is not a list (index a list as KEY[0], KEY[NAME] or KEY[*])")
+    items = node[name] = list(items)
+    for i in _positions(items, step.group(2), f"{where}: key '{'.'.join(done + [head])}'"):
+        if not rest:
+            _set_leaf(items, i, o, where)
+            continue
+        if not isinstance(items[i], dict):
+            raise PlanError(f"{where}: key '{'.'.join(done + [name])}[{i}]' is not a mapping")
+        items[i] = dict(items[i])
+        _apply_path(items[i], rest, done + [f"{name}[{i}]"], o, where)
+
+
 def apply_overrides(data: dict, overrides: tuple[Override, ...] | list[Override], source: str) -> dict:
     """A copy of the scenario mapping ``data`` with ``overrides`` applied (missing intermediate
-    mappings are created; a scaled key must hold a number or a list of numbers). A part changed
-    without its price is priced from the catalog (:func:`prices_follow_hardware`)."""
+    mappings are created; a scaled key must hold a number or a list of numbers). A step into a
+    list names its entries (:data:`_LIST_STEP`: ``links[0]``, ``sites.local[new-york]``,
+    ``links[*]``). A part changed without its price is priced from the catalog
+    (:func:`prices_follow_hardware`)."""
     out = dict(data)
     for o in (*overrides, *prices_follow_hardware(data, overrides)):
-        *parents, leaf = o.key.split(".")
-        node = out
-        for i, part in enumerate(parents):  # copy the mappings on the path only (data is untouched)
-            nxt = node.get(part)
-            if nxt is None:
-                nxt = {}
-            if not isinstance(nxt, dict):
-                raise PlanError(f"{source}: --set {o.label}: key '{'.'.join(parents[: i + 1])}' is not a mapping")
-            node[part] = nxt = dict(nxt)
-            node = nxt
-        if not o.scale:
-            node[leaf] = copy.deepcopy(o.value)
-            continue
-        old = node.get(leaf)
-        if isinstance(old, (int, float)) and not isinstance(old, bool):
-            node[leaf] = old * o.value
-        elif isinstance(old, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in old):
-            node[leaf] = [v * o.value for v in old]  # a new list: the original stays as it was
-        elif old is None:
-            if not o.optional:
-                raise PlanError(f"{source}: --set {o.label}: key '{o.key}' is not set, nothing to scale")
-        else:
-            raise PlanError(f"{source}: --set {o.label}: key '{o.key}' holds {old!r}, not a number to scale")
+        _apply_path(out, o.key.split("."), [], o, f"{source}: --set {o.label}")
     return out
 
 

@@ -197,14 +197,16 @@ def _read_slo_levels(slo: Fields) -> tuple[float, dict, tuple[tuple[str, float],
     return tpot_s, levels, max_util
 
 
-def _read_slo(slo: Fields) -> tuple[float, float | None]:
-    """A site's ``slo`` mapping: (TPOT in s, P90 TTFT SLO in s or None); the fleet planner plans
-    for the P90 alone, so the other levels and caps are refused there rather than ignored."""
-    for key in ("ttft_p99_s", "ttft_mean_s", "max_utilisation_frac"):
-        if slo.has(key):
-            raise slo.error(key, "the fleet planner (sites or candidate parts) plans for ttft_p90_s only")
+def _read_slo(slo: Fields) -> tuple[float, TtftSlo]:
+    """A site's ``slo`` mapping: (TPOT in s, its TTFT levels: ``ttft_p90_s``, ``ttft_p99_s``,
+    ``ttft_mean_s``, each a positive number of seconds or absent). The fleet planner has no
+    utilisation caps (a PrfaaS pool shared by several sites has no one site's cap), so
+    ``max_utilisation_frac`` is refused there rather than ignored."""
+    if slo.has("max_utilisation_frac"):
+        raise slo.error("max_utilisation_frac", "the fleet planner (sites or candidate parts) plans for TTFT levels "
+                                                "(ttft_p90_s, ttft_p99_s, ttft_mean_s) and TPOT, not utilisation caps")
     tpot_s, levels, _ = _read_slo_levels(slo)
-    return tpot_s, levels["ttft_p90_s"]
+    return tpot_s, TtftSlo(levels["ttft_p90_s"], levels["ttft_p99_s"], levels["ttft_mean_s"])
 
 
 #: What ``sites:`` replaces at the top level (each site states its own).
@@ -228,7 +230,8 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         fleet = read_sites(f, base, model, lambda w: _read_workload(w, base)[0], _read_slo)
         site = fleet.local_sites[0]
         workload, tpot_s, ttft_p90_slo_s = site.workload, site.tpot_s, site.ttft_p90_slo_s
-        levels, max_util = {**dict.fromkeys(TTFT_LEVELS), "ttft_p90_s": ttft_p90_slo_s}, ()
+        levels = dict(zip(TTFT_LEVELS, (site.ttft_p90_slo_s, site.ttft_p99_slo_s, site.ttft_mean_slo_s)))
+        max_util = ()
     else:
         workload, trace_source = _read_workload(f.sub("workload"), base)
         trace_sources = [trace_source] if trace_source and trace_source not in f.data.get("sources", ()) else []
@@ -245,7 +248,9 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
     if target is not None and f.has("sites"):
         raise obj.error("target_req_per_s", "with sites: each local site states its target_req_per_s")
     obj.done()
-    if objective == "slo":
+    if objective == "slo" and f.has("sites"):
+        _check_site_slos(f, fleet)
+    elif objective == "slo":
         where = f"{show_path(path)}: key"
         if workload.arrival_req_per_s is None:
             raise PlanError(f"{where} 'workload.arrival_req_per_s': missing (objective kind slo plans for the SLO at this rate)")
@@ -256,7 +261,10 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         prfaas, local, link = fleet.prfaas_sites[0].parts[0] if fleet.prfaas_sites else site.prefill_parts[0], \
             site.prefill_parts[0], fleet.links[0].link if fleet.links else Link(fixed_gbit_per_s=0.0)
     elif needs_fleet(f):
-        fleet, prfaas, local, link = one_pair_fleet(f, base, model, workload, tpot_s, ttft_p90_slo_s, target)
+        if max_util:
+            raise f.sub("slo").error("max_utilisation_frac", "the fleet planner (sites or candidate parts) plans for TTFT levels "
+                                                             "(ttft_p90_s, ttft_p99_s, ttft_mean_s) and TPOT, not utilisation caps")
+        fleet, prfaas, local, link = one_pair_fleet(f, base, model, workload, tpot_s, TtftSlo(*(levels[k] for k in TTFT_LEVELS)), target)
     else:
         prfaas, local = cluster(f.sub("prfaas"), "prfaas", base, model), cluster(f.sub("local"), "local", base, model)
         link = read_link(f.sub("link"))
@@ -270,8 +278,8 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
     if fleet is not None:
         if mode != "distribution":
             raise f.error("mode", "the fleet planner (sites or candidate parts) works in distribution mode only")
-        if objective in ("fixed-fleet", "slo"):
-            raise obj.error("kind", "the fleet planner (sites or candidate parts) answers budget and target questions; "
+        if objective == "fixed-fleet":
+            raise obj.error("kind", "the fleet planner (sites or candidate parts) answers budget, target and slo questions; "
                                     f"{objective} needs one part per role")
         _check_demands(obj, fleet, objective)
     # A shipped scenario documents itself; one of the user's own (outside scenarios/) may leave
@@ -314,9 +322,19 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
     return sc
 
 
+def _check_site_slos(f: Fields, fleet: Fleet) -> None:
+    """``objective: {kind: slo}`` with ``sites:`` plans every local site's SLO at its arrival
+    rate: at least one site must state a TTFT level (a site without one is planned for its rate
+    and TPOT alone)."""
+    if not any(site.ttft_slo.stated for site in fleet.local_sites):
+        raise PlanError(f"{show_path(f.source)}: key 'sites.local[0].slo.ttft_p90_s': objective kind slo needs a TTFT level "
+                        "(ttft_p90_s, ttft_p99_s or ttft_mean_s) at some local site")
+
+
 def _check_demands(obj: Fields, fleet: Fleet, objective: str) -> None:
     """A multi-site question needs each local site's demand: its target (target question) or
-    its arrival rate (budget question: the sites' rates weigh the throughput maximised)."""
+    its arrival rate (budget question: the sites' rates weigh the throughput maximised; slo
+    question: the SLOs hold at it)."""
     if fleet.one_pair:
         return
     for i, site in enumerate(fleet.local_sites):
@@ -343,11 +361,11 @@ def list_scenarios() -> list[str]:
     return catalog_names("scenarios")
 
 
-def one_pair_only(sc: Scenario, command: str) -> Scenario:
+def one_pair_only(sc: Scenario, command: str, advice: str | None = None) -> Scenario:
     """``sc`` if it is a one-pair scenario; a one-line refusal for a fleet (sites or candidate
-    parts), which only ``optimize`` plans so far."""
+    parts), which ``command`` does not handle, saying what to do instead (``advice``)."""
     if sc.fleet is not None:
         what = "sites" if not sc.fleet.one_pair else "candidate parts"
-        raise PlanError(f"{sc.path}: {command} handles one-pair scenarios (one part per role); this one has {what}: "
-                        "plan it with `prfaas-plan optimize` (prfaas_plan.fleet.plan.plan_fleet)")
+        advice = advice or "plan it with `prfaas-plan optimize` (prfaas_plan.fleet.plan.plan_fleet)"
+        raise PlanError(f"{sc.path}: {command} handles one-pair scenarios (one part per role); this one has {what}: {advice}")
     return sc

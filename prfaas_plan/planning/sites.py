@@ -28,7 +28,7 @@ from pathlib import Path
 from ..catalog.fields import Fields
 from ..catalog.model import ModelSpec
 from .parts import Cluster, candidate_parts
-from .problem import Link
+from .problem import Link, TtftSlo
 from .workload import Workload
 
 #: Default ceiling on the link's mean utilisation in plans (``link.max_utilisation``): the link is
@@ -90,6 +90,13 @@ class LocalSite:
     ttft_p90_slo_s: float | None = None
     target_req_per_s: float | None = None  # what a target question must serve here
     max_gpus: int | None = None
+    ttft_p99_slo_s: float | None = None  # slo.ttft_p99_s
+    ttft_mean_slo_s: float | None = None  # slo.ttft_mean_s
+
+    @property
+    def ttft_slo(self) -> TtftSlo:
+        """The TTFT levels this site states (P90, P99, mean; each None when not stated)."""
+        return TtftSlo(self.ttft_p90_slo_s, self.ttft_p99_slo_s, self.ttft_mean_slo_s)
 
 
 @dataclass(frozen=True)
@@ -126,10 +133,11 @@ def _max_gpus(f: Fields) -> int | None:
     return f.int("max_gpus", None)
 
 
-def one_pair_fleet(f: Fields, base: Path, model: ModelSpec, workload: Workload, tpot_s: float, ttft_p90_slo_s: float | None,
+def one_pair_fleet(f: Fields, base: Path, model: ModelSpec, workload: Workload, tpot_s: float, slo: TtftSlo,
                    target_req_per_s: float | None) -> tuple[Fleet, Cluster, Cluster, Link]:
     """The fleet of a scenario without ``sites:`` whose roles list candidate parts; also the
-    first candidates and the link (what the scenario's one-pair fields hold)."""
+    first candidates and the link (what the scenario's one-pair fields hold). ``slo``: the
+    scenario's TTFT levels, which its one local site states."""
     pf, lf = f.sub("prfaas"), f.sub("local")
     prfaas = candidate_parts(pf, base, model, {"prfaas": "hardware"})["prfaas"]
     pmax = _max_gpus(pf)
@@ -139,16 +147,18 @@ def one_pair_fleet(f: Fields, base: Path, model: ModelSpec, workload: Workload, 
     lf.done()
     link = read_link(f.sub("link"))
     fleet = Fleet((PrfaasSite("prfaas", prfaas, pmax),),
-                  (LocalSite("local", local["prefill"], local["decode"], workload, tpot_s, ttft_p90_slo_s, target_req_per_s, lmax),),
+                  (LocalSite("local", local["prefill"], local["decode"], workload, tpot_s, slo.p90_s, target_req_per_s, lmax,
+                             slo.p99_s, slo.mean_s),),
                   # bought as the one-pair budget and target questions buy it (planner.problem_for)
                   (SiteLink("prfaas", "local", replace(link, fixed_gbit_per_s=None)),), one_pair=True)
     return fleet, prfaas[0], local["prefill"][0], link
 
 
 def read_sites(f: Fields, base: Path, model: ModelSpec, read_workload: Callable[[Fields], Workload],
-               read_slo: Callable[[Fields], tuple[float, float | None]]) -> Fleet:
+               read_slo: Callable[[Fields], tuple[float, TtftSlo]]) -> Fleet:
     """``sites:`` and ``links:`` of scenario mapping ``f``. ``read_workload`` and ``read_slo``
-    read a site's ``workload`` and ``slo`` mappings as the top-level ones are read."""
+    read a site's ``workload`` and ``slo`` mappings as the top-level ones are read (``read_slo``:
+    the TPOT in s and the TTFT levels)."""
     s = f.sub("sites")
     names: set[str] = set()
 
@@ -170,9 +180,9 @@ def read_sites(f: Fields, base: Path, model: ModelSpec, read_workload: Callable[
         n = name(lf)
         parts = candidate_parts(lf, base, model, LOCAL_ROLES)
         workload = read_workload(lf.sub("workload"))
-        tpot_s, ttft_p90 = read_slo(lf.sub("slo"))
-        local.append(LocalSite(n, parts["prefill"], parts["decode"], workload, tpot_s, ttft_p90,
-                               lf.num("target_req_per_s", workload.arrival_req_per_s), _max_gpus(lf)))
+        tpot_s, slo = read_slo(lf.sub("slo"))
+        local.append(LocalSite(n, parts["prefill"], parts["decode"], workload, tpot_s, slo.p90_s,
+                               lf.num("target_req_per_s", workload.arrival_req_per_s), _max_gpus(lf), slo.p99_s, slo.mean_s))
         lf.done()
     s.done()
     if not local:

@@ -60,11 +60,10 @@ def _prov_line(rv: dict) -> str:
             f"({p['scenario_path']}){extra}")
 
 
-def render_html(rv: dict, figures: dict[str, str]) -> str:
-    """The report; ``figures``: name -> inline <svg> text."""
-    r = rv["plan"]
-    v = r["verdict"]
-    parts = [
+def _head(rv: dict) -> list[str]:
+    """The page's head, title, provenance, verdict, question and answer."""
+    r, v = rv["plan"], rv["plan"]["verdict"]
+    return [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>PrfaaS plan: {html.escape(r['scenario'])}</title><style>{_CSS}</style></head><body>",
         f"<h1>PrfaaS plan: {html.escape(r['scenario'])}</h1>",
@@ -73,6 +72,27 @@ def render_html(rv: dict, figures: dict[str, str]) -> str:
         "<h2>Question</h2>", f"<p>{html.escape(rv['question'])}</p>",
         "<h2>Answer</h2>", f'<p id="answer">{html.escape(rv["answer"])}</p>',
     ]
+
+
+def _tail(r: dict) -> list[str]:
+    embedded = to_json(r).replace("</", "<\\/")  # the plan itself, for tools reading the report
+    return [f'<script type="application/json" id="plan-json">{embedded}</script>', "</body></html>"]
+
+
+def render_fleet_html(rv: dict) -> str:
+    """The report of a fleet scenario (:mod:`.fleet_review`): the mix, links, local sites,
+    inputs, what-ifs and assumptions; no plots (each is a one-pair question)."""
+    from .fleet_review import FLEET_ASSUMPTIONS, fleet_tables
+
+    parts = _head(rv) + [_html_table(t) for t in fleet_tables(rv)]
+    parts.append("<h2>Assumptions</h2><ul>" + "".join(f"<li>{html.escape(a)}</li>" for a in FLEET_ASSUMPTIONS) + "</ul>")
+    return "\n".join(parts + _tail(rv["plan"])) + "\n"
+
+
+def render_html(rv: dict, figures: dict[str, str]) -> str:
+    """The report; ``figures``: name -> inline <svg> text."""
+    r = rv["plan"]
+    parts = _head(rv)
     tables = review_tables(rv)
     parts.append(_html_table(tables[0]))
     parts.append(_html_table(tables[1]))
@@ -86,10 +106,7 @@ def render_html(rv: dict, figures: dict[str, str]) -> str:
     if o:
         parts.append(f'<p class="note">In {o["mode"]} mode the same question gives {o["throughput_req_per_s"]:.3f} req/s with '
                      f'{o["n_prfaas"]}/{o["n_pd_prefill"]}/{o["n_pd_decode"]} instances.</p>')
-    embedded = to_json(r).replace("</", "<\\/")  # the plan itself, for tools reading the report
-    parts.append(f'<script type="application/json" id="plan-json">{embedded}</script>')
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return "\n".join(parts + _tail(r)) + "\n"
 
 
 def _md_cell(text: str) -> str:
@@ -103,6 +120,17 @@ def _md_table(t: Table) -> str:
     if t.note:
         out += ["", f"_{t.note}_"]
     return "\n".join(out) + "\n"
+
+
+def render_fleet_markdown(rv: dict) -> str:
+    """The fleet report as Markdown (the tables of :func:`render_fleet_html`)."""
+    from .fleet_review import FLEET_ASSUMPTIONS, fleet_tables
+
+    r = rv["plan"]
+    parts = [f"# PrfaaS plan: {r['scenario']}", "", f"_{_prov_line(rv)}_", "", f"**{r['verdict']['text']}**", "",
+             "## Question", "", rv["question"], "", "## Answer", "", rv["answer"], ""]
+    parts += [_md_table(t) for t in fleet_tables(rv)] + ["## Assumptions", ""] + [f"- {a}" for a in FLEET_ASSUMPTIONS]
+    return "\n".join(parts) + "\n"
 
 
 def render_markdown(rv: dict, image_dir: str) -> str:
@@ -119,10 +147,13 @@ def render_markdown(rv: dict, image_dir: str) -> str:
 def write_report(rv: dict, output: Path) -> list[Path]:
     """Write the report as ``output`` (.html: one file; .md: the file plus ``<stem>_files/*.png``).
     Everything is rendered first; files are written atomically. Returns the paths written."""
+    suffix = output.suffix.lower()
+    if rv.get("kind") == "fleet":
+        write_atomic(output, render_fleet_html(rv) if suffix in (".html", ".htm") else render_fleet_markdown(rv))
+        return [output]
     from . import plots
 
     figs = plots.review_figures(rv)
-    suffix = output.suffix.lower()
     if suffix in (".html", ".htm"):
         write_atomic(output, render_html(rv, {k: plots.svg(f) for k, f in figs.items()}))
         return [output]

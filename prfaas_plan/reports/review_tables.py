@@ -157,7 +157,7 @@ def inputs_table(rv: dict) -> Table:
     for r in rv["inputs"]:
         v = r["value"]
         text = f"{v:,.4g}" if isinstance(v, float) else str(v)
-        t.rows.append([Cell(r["key"]), Cell(text), Cell(r["unit"]), Cell(("ESTIMATE: " if r["estimate"] else "") + r["source"], flag="estimate" if r["estimate"] else None)])
+        t.rows.append([Cell(r["key"]), Cell(text), Cell(r["unit"]), Cell(("ESTIMATE: " if r["estimate"] and not r["source"].startswith("ESTIMATE") else "") + r["source"], flag="estimate" if r["estimate"] else None)])
     return t
 
 
