@@ -254,7 +254,8 @@ def optimise_for_slo(fleet: Fleet, model, rates: dict[str, float], needs: dict[s
             sol = replace(sol, milp=m, solution=solve(m))
         except PlanError:
             break
-    raise no_plan(rows, fleet, model, f"the check still failed after {cuts} cuts", explain)
+    raise PlanError(f"no fleet meeting every site's SLO found within {cuts} cuts (the search stops there; one may exist: "
+                    f"{'; '.join(f'site {s}: TTFT {ss.slo.describe()} at {ss.lam:g} req/s' for s, ss in rows.sites.items())})")
 
 
 def most_goodput_for_slo(fleet: Fleet, model, arrival: dict[str, float], needs: dict[str, SiteNeeds],
