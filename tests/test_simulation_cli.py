@@ -77,6 +77,7 @@ def test_trace_replay_with_the_cache_aware_policy(runner):
     (["--warmup-s", "5000"], "--warmup-s: must be in [0, 3,600) s"),
     (["--switch-s", "-1"], "--switch-s"),
     (["--replan", "--replan-period-s", "-5"], "--replan-period-s"),
+    (["--replan", "--replan-rule", "oracle"], "oracle"),
 ])
 def test_bad_input_is_one_line(runner, tmp_path, args, match):
     out = tmp_path / "x.json"
@@ -101,9 +102,23 @@ def test_overload_saturates_and_bursts_hurt(runner):
 def test_cli_choices_are_the_librarys():
     """The CLI's --policy and --baseline choices (literal enums: the CLI does not import the
     simulator at start-up) are exactly the library's."""
-    from prfaas_plan.cli.simulate import Baseline, Policy
+    from prfaas_plan.cli.simulate import Baseline, Policy, ReplanRule
     from prfaas_plan.simulation.policies import POLICIES
+    from prfaas_plan.simulation.replanner import RULES
     from prfaas_plan.simulation.run import BASELINES
 
     assert tuple(p.value for p in Policy) == POLICIES
     assert tuple(b.value for b in Baseline) == BASELINES
+    assert tuple(r.value for r in ReplanRule) == RULES
+
+
+def test_replan_rules_run_and_agree_with_the_python_api(runner):
+    """--replan with each rule over two hours of the ServeGen shape: the JSON lists the re-plans the
+    library makes for the same arguments (the hysteresis rule is the default)."""
+    base = ["simulate", "paper-case-study", "--rate-shape", "servegen_m-large_rate_10min", "--duration-s", "7200", "--load", "0.8",
+            "--replan", "-f", "json"]
+    sc = load_scenario("paper-case-study")
+    for rule in ("hysteresis", "greedy"):
+        doc = json.loads(run(runner, *base, "--replan-rule", rule).stdout)
+        api = simulate_scenario(sc, rate_shape="servegen_m-large_rate_10min", duration_s=7200, load=0.8, replan=True, replan_rule=rule)
+        assert doc["replans"] == api["replans"] and doc["provenance"]["options"]["replan_rule"] == rule

@@ -16,6 +16,11 @@ class Policy(str, Enum):
     cache_aware = "cache-aware"
 
 
+class ReplanRule(str, Enum):
+    hysteresis = "hysteresis"
+    greedy = "greedy"
+
+
 class Baseline(str, Enum):
     prfaas = "prfaas"
     homogeneous = "homogeneous"
@@ -63,8 +68,9 @@ def simulate(
     ttft_slo_s: Annotated[float, typer.Option("--ttft-slo-s", help=f"TTFT SLO for the attainment figure, seconds ({BOUNDS['ttft_slo_s'].text()}).")] = 5.0,
     warmup_s: Annotated[Optional[float], typer.Option("--warmup-s", help="Seconds at the start left out of the results. Default: min(10% of the duration, 300 s).")] = None,
     prefix_cache: Annotated[PrefixCacheSize, typer.Option("--prefix-cache", help="Per-cluster prefix caches (traces with hash_ids): hbm (the HBM left after the weights) or unlimited.")] = PrefixCacheSize.hbm,
-    replan: Annotated[bool, typer.Option("--replan", help="Re-plan the local P/D split and t every period for the coming rate (lowest analytic P90 TTFT).")] = False,
-    replan_period_s: Annotated[Optional[float], typer.Option("--replan-period-s", help=f"Re-planning period, seconds ({BOUNDS['replan_period_s'].text()}). Default: the rate shape's step, else 600 s.")] = None,
+    replan: Annotated[bool, typer.Option("--replan", help="Re-plan the local P/D split and t as the rate moves (see --replan-rule).")] = False,
+    replan_rule: Annotated[ReplanRule, typer.Option("--replan-rule", help="hysteresis: forecast the rate from the arrivals seen, switch only when the expected SLO misses saved over the period pay for the nodes out (--switch-s) across the forecast's error band, deciding every tenth of the period; greedy: every period the lowest analytic P90 TTFT at the period's true rate, no switching cost.")] = ReplanRule.hysteresis,
+    replan_period_s: Annotated[Optional[float], typer.Option("--replan-period-s", help=f"Re-planning period, seconds ({BOUNDS['replan_period_s'].text()}): the horizon a switch must pay back over (hysteresis), or the decision period (greedy). Default: the rate shape's step, else 600 s.")] = None,
     switch_s: Annotated[float, typer.Option("--switch-s", help="Seconds a local node is out of service while it changes role (prefill <-> decode).")] = 60.0,
     set_: SetOpt = None,
     mode: ModeOpt = None,
@@ -86,11 +92,12 @@ def simulate(
                                    policy=policy.value, seed=seed, link_drop_at_s=link_drop_at_s, link_drop_frac=link_drop_frac, rate_shape=rate_shape,
                                    burst_cv2=burst_cv2, warmup_s=warmup_s, ttft_slo_s=ttft_slo_s, mode=m, policy_params=_params(policy_param),
                                    cache_blocks=None if prefix_cache is PrefixCacheSize.unlimited else "hbm", replan=replan,
-                                   replan_period_s=replan_period_s, switch_s=switch_s, progress=tick)
+                                   replan_period_s=replan_period_s, switch_s=switch_s, replan_rule=replan_rule.value, progress=tick)
     prov = provenance(sc, result["mode"], "simulate", load=load, arrival_req_per_s=arrival_req_per_s, trace=trace, duration_s=duration_s,
                       policy=policy.value, policy_param=policy_param, seed=seed, link_drop_at_s=link_drop_at_s, link_drop_frac=link_drop_frac,
                       rate_shape=rate_shape, burst_cv2=burst_cv2, baseline=baseline.value, ttft_slo_s=ttft_slo_s, warmup_s=warmup_s,
-                      prefix_cache=prefix_cache.value, replan=replan or None, replan_period_s=replan_period_s, switch_s=switch_s)
+                      prefix_cache=prefix_cache.value, replan=replan or None, replan_rule=replan_rule.value if replan else None,
+                      replan_period_s=replan_period_s, switch_s=switch_s)
     row = {k: v for k, v in result.items() if k not in ("egress_gbit_per_s_by_minute", "conservation", "replans")}
 
     def table():

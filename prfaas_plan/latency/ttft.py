@@ -285,6 +285,13 @@ def slo_excess(dep: Deployment, arrival_req_per_s: float, slo: TtftSlo, n_cells:
     return excess
 
 
+def slo_miss_frac(dep: Deployment, arrival_req_per_s: float, slo_s: float, n_cells: int = LATENCY_CELLS, cells: Routing | None = None) -> float:
+    """P(TTFT > ``slo_s``) of ``dep`` at the load (Poisson): the share of requests that miss the
+    SLO, the survival of the model above at one point (no bisection). Raises :class:`PlanError`
+    where a queue is unstable at the load, as :func:`ttft` does."""
+    return _model(dep, arrival_req_per_s, n_cells, 1.0, cells).survival(float(slo_s))
+
+
 def _quantile(survival, tail: float, lo: float, hi: float) -> float:
     """Smallest x with P(TTFT > x) <= tail, by bisection (survival is non-increasing)."""
     for _ in range(100):

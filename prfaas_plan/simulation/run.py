@@ -109,21 +109,6 @@ def simulate(dep, requests: arrivals.Requests, *, warmup_s: float | None = None,
     return out
 
 
-def replan_decision(options, rate_fn):
-    """A ``decide(now_s, sim)`` for the engine: the split and t that
-    :func:`prfaas_plan.latency.replan.choose` picks (lowest analytic P90 TTFT) at the rate
-    ``rate_fn(now_s)`` of the coming period; None when that is the split and t in force."""
-    from ..latency.replan import choose
-    from .engine import Change
-
-    def decide(now_s: float, sim) -> Change | None:
-        option, _ = choose(options, rate_fn(now_s))
-        same = [option.n_pd_prefill, option.n_pd_decode] == sim.target and option.threshold_tokens == sim.policy.threshold_tokens
-        return None if same else Change(now_s, option.threshold_tokens, option.n_pd_prefill, option.n_pd_decode)
-
-    return decide
-
-
 def _check_run(duration_s: float | None, link_drop_at_s, warmup_s, replan_period_s, rate_req_per_s: float | None = None,
                n_requests: int | None = None) -> None:
     """The bounds that depend on the run's duration (:mod:`prfaas_plan.bounds`): the link drop and
@@ -145,14 +130,17 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
                       link_drop_at_s: float | None = None, link_drop_frac: float | None = None, rate_shape: str | None = None,
                       burst_cv2: float | None = None, warmup_s: float | None = None, ttft_slo_s: float = DEFAULT_TTFT_SLO_S,
                       mode: str | None = None, policy_params: dict | None = None, cache_blocks="hbm", replan: bool = False,
-                      replan_period_s: float | None = None, switch_s: float = 60.0, progress=None) -> dict:
+                      replan_period_s: float | None = None, switch_s: float = 60.0, replan_rule: str = "hysteresis", progress=None) -> dict:
     """Plan ``sc`` (as ``optimize``), then simulate the plan (or a baseline). Arrivals: the trace
     (its own times, or scaled to the rate), the rate shape (normalised to the rate as its mean
     over the run; non-homogeneous Poisson), gamma gaps with ``burst_cv2``, or Poisson. The rate is
     ``load`` x Lambda_max of the simulated deployment, or ``arrival_req_per_s``, or the
-    scenario's arrival rate, or 0.8 x Lambda_max. ``replan``: every ``replan_period_s`` (default
-    the rate shape's step, else 600 s) pick the local P/D split and t for the coming period's rate
-    (:func:`replan_decision`); a node changing role is out for ``switch_s``. ``progress(done,
+    scenario's arrival rate, or 0.8 x Lambda_max. ``replan``: re-plan the local P/D split and t
+    by ``replan_rule`` (:mod:`.replanner`): ``hysteresis`` (default) prices each switch over a
+    horizon of ``replan_period_s`` (default the rate shape's step, else 600 s) from a forecast of
+    the observed arrivals and switches when the gain pays for it across the forecast's band;
+    ``greedy`` takes, every ``replan_period_s``, the lowest analytic P90 at the period's true
+    rate. A node changing role is out for ``switch_s``. ``progress(done,
     total)``: optional, called as arrivals are simulated (the `simulate` command's bar)."""
     from ..latency.deployment import deployment
     from ..latency.slo_plan import solve
@@ -232,18 +220,29 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
         raise PlanError("no requests arrive in the simulated time; raise the rate or the duration")
     schedule = () if link_drop_at_s is None else ((link_drop_at_s, dep.link_bytes_per_s * link_drop_frac),)
     decide = None
+    decide_every_s = None
     if replan:
-        from ..latency.replan import split_options
+        from .replanner import RULES, Replanner, greedy_decision
 
+        if replan_rule not in RULES:
+            raise PlanError(f"replan rule must be one of {', '.join(RULES)}, got {replan_rule!r}")
         replan_period_s = replan_period_s or DEFAULT_REPLAN_PERIOD_S
         check("replans", math.floor(duration_s / replan_period_s))
-        if rate_fn is None:
-            steady = len(reqs) / duration_s
-            rate_fn = lambda t: steady  # noqa: E731
-        decide = replan_decision(split_options(sc, chosen, mode or plan["mode"]), rate_fn)
+        if replan_rule == "greedy":
+            from ..latency.replan import split_options
+
+            if rate_fn is None:
+                steady = len(reqs) / duration_s
+                rate_fn = lambda t: steady  # noqa: E731
+            decide, decide_every_s = greedy_decision(split_options(sc, chosen, mode or plan["mode"]), rate_fn), replan_period_s
+        else:
+            from ..latency.switching import SwitchModel
+
+            decide = Replanner(SwitchModel(sc, chosen, ttft_slo_s, mode or plan["mode"]), replan_period_s, switch_s)
+            decide_every_s = decide.step_s
     out = simulate(dep, reqs, warmup_s=warmup_s, ttft_slo_s=ttft_slo_s, policy=policy, policy_params=policy_params,
                    duration_s=duration_s, link_schedule=schedule, cache_blocks=cache_blocks, decide=decide,
-                   decide_every_s=replan_period_s if replan else None, switch_s=switch_s, progress=progress)
+                   decide_every_s=decide_every_s, switch_s=switch_s, progress=progress)
     head = {
         "scenario": sc.name, "deployment": baseline, "mode": mode or plan["mode"], "seed": seed, "arrivals": arrival_kind,
         "threshold_tokens": None if math.isinf(dep.threshold_tokens) else dep.threshold_tokens,
