@@ -219,6 +219,11 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
     if len(reqs) == 0:
         raise PlanError("no requests arrive in the simulated time; raise the rate or the duration")
     schedule = () if link_drop_at_s is None else ((link_drop_at_s, dep.link_bytes_per_s * link_drop_frac),)
+    profile = sc.link.bandwidth_profile
+    if profile is not None:  # the link's day, its shape scaled to the plan's link (planning.bandwidth_profile)
+        if schedule:
+            raise PlanError("the scenario's link.bandwidth_profile already moves the link: give it or --link-drop-*, not both")
+        schedule = profile.schedule(dep.link_bytes_per_s, duration_s)
     decide = None
     decide_every_s = None
     if replan:
@@ -250,5 +255,7 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
         "lambda_max_req_per_s": lam_max, "load_frac": out["arrival_req_per_s"] / lam_max if lam_max > 0 else None,
         "link_drop": None if link_drop_at_s is None else {"at_s": link_drop_at_s, "frac": link_drop_frac,
                                                           "gbit_per_s": units.bytes_per_s_to_gbit_per_s(schedule[0][1])},
+        "link_profile": None if profile is None else {"source": profile.source, "worst_frac": profile.worst_frac,
+                                                      "mean_frac": profile.mean_frac, "changes": len(schedule)},
     }
     return {**head, **out}
