@@ -11,9 +11,10 @@ Times: planning in-process (scenario read, need curves, MILP search, the plan do
 latency apart; wall and this process's CPU time, which the other users of a shared machine do not
 inflate), and the whole `prfaas-plan optimize` (interpreter start, import, latency, output).
 Medians of repeated runs; the machine is shared, so read it, do not assert on it.
-Last measured (3 repeats, shared 2-core machine): in-process median 1.37 s, with latency 1.92 s,
-the whole CLI 1.97 s, optimal in 2 rounds (7.6 s / 6.0 s before the search tried a relaxation's
-own counts as a plan and skipped the point MILP it no longer needs; README "Speed").
+Last measured (3 repeats, shared 2-core machine at load ~5.7): in-process median 2.04 s (CPU
+0.68 s), with latency 2.14 s, the whole CLI 3.50 s, optimal in 1 round (7.6 s / 6.0 s at load ~2
+before the search tried a relaxation's own counts as a plan and skipped the point MILP it no
+longer needs); as an SLO question at P90 <= 4 s, 46 s (CPU 17 s), status slo-checked (README "Speed").
 ``--slo-p90-s S`` also times the same fleet as an SLO question once (objective slo, every local
 site's P90 TTFT <= S s at its rate; :mod:`prfaas_plan.fleet.slo_search`), the whole plan in-process.
 """
@@ -63,12 +64,12 @@ def slo_run(path: Path, p90_s: float) -> str:
         site["slo"]["ttft_p90_s"] = p90_s
     slo_path = path.with_name("bench-fleet-slo.yaml")
     slo_path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         r = plan_fleet(load_scenario(slo_path))
     except PlanError as exc:
-        return f"{time.perf_counter() - t0:.2f} s, {str(exc)[:160]}"
-    return (f"{time.perf_counter() - t0:.2f} s, {r['cost_usd_per_hour']:,.2f} $/hour, status {r['solver']['status']}, "
+        return f"{time.perf_counter() - t0:.2f} s (CPU {time.process_time() - c0:.2f} s), {str(exc)[:160]}"
+    return (f"{time.perf_counter() - t0:.2f} s (CPU {time.process_time() - c0:.2f} s), {r['cost_usd_per_hour']:,.2f} $/hour, status {r['solver']['status']}, "
             f"gap {r['solver']['gap_frac']:.1e}, {r['solver']['rounds']} rounds; {r['verdict']['text'].split(';')[0]}")
 
 

@@ -6,7 +6,7 @@
     python scripts/calibrate.py --as-benchmarked  # diagnostic: TensorRT-LLM offline points as they
                                                   # ran (waves of 3,000 requests); never written
 
-The nine fitted numbers (prfaas_plan/paper/calibration.py, FITTED) are one set for all parts:
+The eight fitted numbers (prfaas_plan/paper/calibration.py, FITTED) are one set for all parts:
 h200.yaml records them with basis: calibrated and the errors; every other part carries the same
 fractions of its own peaks (basis: estimate, or calibrated where engine points measured it).
 """
@@ -23,6 +23,7 @@ from prfaas_plan.paper.bands import band_data_source, bands  # noqa: E402
 from prfaas_plan.paper.calibration import ENGINE_PARTS, FITTED, fit  # noqa: E402
 
 FIXED = """\
+  linear_attention_frac: 0.5      # estimate, not fitted: the kernels are bandwidth-bound (prfaas_plan/paper/calibration.py NOT_FITTED)
   decode_step_overhead_s: 0.003   # estimate: fixed CUDA-graph launch and synchronisation per step
   collective_latency_s: 1.0e-05   # estimate: one NCCL/DeepEP call per layer, ~10 us
   memory_usable_frac: 0.9         # estimate: SGLang mem_fraction_static ~0.88, TRT-LLM 0.9

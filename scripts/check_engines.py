@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from prfaas_plan.paper.engines import METRIC_KEY, SETUPS, as_benchmarked, cli_args, points  # noqa: E402
+from prfaas_plan.paper.engines import METRIC_KEY, as_benchmarked, cli_args, points, setup  # noqa: E402
 from prfaas_plan.roofline.fit import error_frac  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def main() -> int:
     show_bench = "--as-benchmarked" in sys.argv[1:]
     print(f"{'point':38s} {'measured':>10s} {'estimate':>10s} {'ratio':>6s}  metric")
     for p in points():
-        args = [sys.executable, "-m", "prfaas_plan", "estimate", *cli_args(SETUPS[p["id"]])]
+        args = [sys.executable, "-m", "prfaas_plan", "estimate", *cli_args(setup(p))]
         res = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
         if res.returncode != 0:
             print(f"{p['id']}: estimate failed: {res.stderr.strip()}")

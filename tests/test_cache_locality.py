@@ -22,7 +22,7 @@ from prfaas_plan.planning.planner import optimize, throughput_model
 from prfaas_plan.planning.scenario import load_scenario
 from prfaas_plan.planning.throughput import ThroughputModel
 from prfaas_plan.traces.cache import uncached_lengths
-from prfaas_plan.traces.locality import BlockIndex, replay_reference, replay_unlimited
+from prfaas_plan.traces.locality import BlockIndex, replay_changes, replay_reference, replay_unlimited
 from prfaas_plan.traces.readers import read_trace
 
 BASE = yaml.safe_load((catalog_dir("scenarios") / "mooncake-case-study.yaml").read_text())
@@ -96,6 +96,19 @@ def test_bitmask_replay_equals_the_dict_replay_on_random_conversations(seed):
         assert np.array_equal(fast.offload[k], ref.offload[0]) and np.array_equal(fast.prefill_tokens()[k], ref.prefill_tokens()[0])
         shares.add(float(ref.offload[0].mean()))
     assert len(shares) > 20  # the thresholds do route differently
+
+
+@pytest.mark.parametrize("caps", [(None, None), (6, 9)])
+def test_replay_changes_hold_every_replay(caps):
+    """The replays kept as changes from one threshold to the next (the planner's memo) give back
+    each threshold's routes and prefill lengths: bit-mask path (unlimited) and dict path (LRU)."""
+    ids, tokens = random_conversations(np.random.default_rng(7))
+    ts = np.concatenate([[0.0], np.arange(0, 3010, 97) + 0.5, [tokens.max()]])
+    off, prefill = replay_changes(BlockIndex.build(ids, tokens), ids, ts, caps).dense()
+    for k, t in enumerate(ts):
+        ref = replay_reference(ids, tokens, t, caps)
+        assert np.array_equal(off[k], ref.offload[0]) and np.array_equal(prefill[k], ref.prefill_tokens()[0]), t
+    assert off[0].all() and not off[-1].any()
 
 
 def test_unshared_prompts_plan_as_the_shared_model():
@@ -222,7 +235,8 @@ def test_lru_capacities_use_the_dict_replay(tmp_path):
     small = replay_reference(ids, tokens, 1500.5, (4, 4))
     assert small.offload.mean() > unl.offload.mean()
     rep = TraceReplay(("lru",), ids, tokens, None, (4, 4))
-    assert np.array_equal(rep.routes([1500.5, 2000.5] * 4).offload[0], small.offload[0])
+    off, prefill = rep.routes([500.5, 1500.5, 2000.5]).dense()
+    assert np.array_equal(off[1], small.offload[0]) and np.array_equal(prefill[1], small.prefill_tokens()[0])
 
 
 def test_gz_trace_with_scope(tmp_path):
@@ -237,8 +251,8 @@ def test_gz_trace_with_scope(tmp_path):
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     sc = load_scenario(path)
     rep = sc.workload.uncached_input.replay
-    r = rep.routes([T_TINY])
-    assert r.offload[0].tolist() == [True, True, False, False, False]
+    off, prefill = rep.routes([0.0, T_TINY, 1e9]).dense()
+    assert off[1].tolist() == [True, True, False, False, False] and prefill[1].tolist() == [1536, 512, 700, 600, 76]
     assert rep.weights.tolist() == pytest.approx([0, 1 / 4, 1 / 4, 1 / 4, 1 / 4])  # warm-up: the first 10% of the span
 
 
@@ -252,3 +266,18 @@ def test_scaled_prompts_keep_the_per_cluster_model(per_cluster):
     assert np.array_equal(tm2.needs.threshold_tokens, tm1.needs.threshold_tokens * 2.0)
     assert np.array_equal(tm2.needs.offload_frac, tm1.needs.offload_frac)
     assert np.allclose(tm2.needs.long_tokens, tm1.needs.long_tokens * 2.0, equal_nan=True)
+
+
+def test_a_per_cluster_model_travels_to_a_worker(per_cluster):
+    """Process pools pickle scenarios and models: the memoised replays stay behind, the
+    unpickled model gives the same needs and snaps thresholds the same way."""
+    import pickle
+
+    tm = throughput_model(per_cluster)
+    blob = pickle.dumps(tm)
+    assert len(blob) < 8e6  # the trace's hashes and lengths, not the 250 replays (~27 MB)
+    back = pickle.loads(blob)
+    assert back.lengths.clear_threshold(8000.0) == tm.lengths.clear_threshold(8000.0)
+    assert np.array_equal(back.needs.offload_frac, tm.needs.offload_frac)
+    again = throughput_model(pickle.loads(pickle.dumps(per_cluster)))
+    assert np.array_equal(again.needs.remote_s, tm.needs.remote_s)

@@ -88,15 +88,32 @@ def test_prefill_long_prompt_runs_in_chunks(make_tiny_model, make_simple_hardwar
 
 
 def test_linear_attention_term_by_hand(make_tiny_model, make_simple_hardware):
-    """2 KDA layers of 4 heads x 16 x 16: 8 FLOPs per state element per token at the bf16 peak,
-    l = 4000 on 1 GPU: 8 x 2 x 1,024 x 4,000 / (1e15 x 0.5) (above reading and writing the fp32
-    state, 2 x 8,192 B)."""
+    """2 KDA layers of 4 heads x 16 x 16, l = 4000 on 1 GPU (one 4,000-token chunk). The chunked
+    kernels are bandwidth-bound: 47 bf16 (d_k + d_v) vectors per token per head (counts.
+    LINEAR_SCAN_VECTORS) = 2 x 4 x 47 x 2 x 32 x 4,000 B = 96.256 MB at the datasheet 1e12 B/s,
+    plus reading and writing the fp32 state (2 x 8,192 B at 0.5 x 1e12 B/s). The FLOP side,
+    8 x 2 x 1,024 x 4,000 / (1e15 x 0.5) = 0.13 us, does not bind."""
     from prfaas_plan.catalog.model import LinearAttention
 
     m = make_tiny_model(layers=(LinearAttention(2, "kda", 4, 4, 16, 16),))
     s = roofline_prefill_time(m, make_simple_hardware(), 1, 4000).terms
-    assert s["linear-attention"] == pytest.approx(8 * 2 * 1024 * 4000 / 5e14, rel=1e-12)
+    assert s["linear-attention"] == pytest.approx(2 * 4 * 47 * 2 * 32 * 4000 / 1e12 + 2 * 8192 / 5e11, rel=1e-12)
     assert s["attention"] == s["kv-hbm"] == 0
+    fast = roofline_prefill_time(m, make_simple_hardware(peak_flop_per_s={"bf16": 1e16, "fp8": 2e16}), 1, 4000).terms
+    assert fast["linear-attention"] == s["linear-attention"]  # 10x the tensor peak buys nothing: bandwidth binds
+
+
+def test_linear_scan_matches_published_kernel_timings():
+    """The constant reproduces what it was read from (FlashKDA BENCHMARK_H20.md / _GB200.md, fla
+    kernels at T = 8,192, H = 96, d = 128): predicted time = VECTORS x 512 B x T x H / bandwidth
+    within 15% of each timing, although GB200 has 16x H20's bf16 peak."""
+    from prfaas_plan.roofline.counts import LINEAR_SCAN_VECTORS
+
+    tokens_heads = 8192 * 96
+    for variant, timings in {"kda": {4.0e12: 4.839e-3, 8.0e12: 2.327e-3}, "gated_deltanet": {4.0e12: 3.199e-3, 8.0e12: 1.279e-3}}.items():
+        for bandwidth, measured_s in timings.items():
+            predicted_s = LINEAR_SCAN_VECTORS[variant] * 2 * (128 + 128) * tokens_heads / bandwidth
+            assert predicted_s / measured_s == pytest.approx(1.0, abs=0.15), (variant, bandwidth)
 
 
 def test_pipeline_bubble_and_handoffs_by_hand(make_tiny_model, make_simple_hardware):
@@ -254,13 +271,15 @@ def test_decode_step_by_hand(make_tiny_model, make_simple_hardware):
 
 def test_decode_mtp_emits_accepted_tokens(make_tiny_model, make_simple_hardware):
     """MTP with 2 draft tokens verifies 3 tokens per request per step and emits 2.5 on average:
-    TPOT = step / 2.5, and the draft module adds 2 / layers of the step's work."""
+    TPOT = step / 2.5. Each of the 2 draft passes runs one layer (the step's work / 2 layers), the
+    LM head for the 4 requests (its 100 x 64 bf16 weights, 12,800 B at 0.5 x 1e12 B/s = 25.6 ns,
+    above 4 x 2 x 64 x 100 FLOPs at 0.5 x 1e15) and a 0.1 ms launch (decode.MTP_DRAFT_LAUNCH_S)."""
     m, hw = make_tiny_model(), make_simple_hardware()
     plain = step_terms(make_instance(m, hw, 1), 4, 100)
     mtp_inst = make_instance(m, hw, 1, mtp_draft_tokens=2, mtp_accepted_tokens=2.5)
     step = roofline_decode_step(m, hw, 1, 4, 100, mtp_inst)
     work = step.total_s - step.terms["mtp-draft"] - 0.001
-    assert step.terms["mtp-draft"] == pytest.approx(2 * work / 2, rel=1e-12)
+    assert step.terms["mtp-draft"] == pytest.approx(2 * (work / 2 + 12_800 / 5e11 + 1e-4), rel=1e-12)
     assert step.tpot_s == pytest.approx(step.total_s / 2.5, rel=1e-12)
     assert step.terms["activations-hbm"] == pytest.approx(3 * plain.seconds["activations-hbm"], rel=1e-12)
 

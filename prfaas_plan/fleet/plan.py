@@ -124,7 +124,11 @@ def fleet_document(sc: Scenario, sol: FleetSolution, needs: dict[str, SiteNeeds]
             gbit = sum(sz for z, sz in enumerate(link.sizes_gbit_per_s) if size[key, z])
             usd = sum(u for z, u in enumerate(link.sizes_usd_per_hour) if size[key, z])
         elif link.fixed_gbit_per_s is None:
-            gbit = egress.get(key, 0.0) / link.max_utilisation  # bought at the need (the MILP may round up its last digits)
+            # bought at the need (the MILP may round up its last digits), or at what an SLO cut asked for
+            gbit = egress.get(key, 0.0) / link.max_utilisation
+            bought = lay.values(x, "link_gbit").get(key, 0.0)
+            if bought > gbit * (1 + 1e-6) and egress.get(key, 0.0) > 0 and m.slo is not None:
+                gbit = bought
             usd = gbit * link.usd_per_gbit_per_s_hour
         else:
             on = lay.values(x, "link_on")[key]

@@ -11,26 +11,36 @@ Method.
    against every stated level (:func:`~prfaas_plan.latency.ttft.slo_excess`). The mixture of paths
    couples the pools: each pool may use the whole tail allowance alone, so a plan at its bounds
    can miss.
-3. Tighten: for each site that misses, the unit of capacity whose excess falls most per $ (one
-   local prefill instance of some part, one PrfaaS instance as the site sees it, one decode
-   instance, or the next link size) becomes a cut on the site's chosen option: its pool row's R
-   rises so that the plan's counts no longer satisfy it and the counts plus that unit do
-   (``slo-*[s, o]``), or the link row asks for the larger size. An option where no unit lowers
-   the excess is forbidden. The point MILP of the plan's round (its thresholds) is solved again
-   with the cuts, and the check repeats, up to MAX_TIGHTEN times.
+3. Tighten: the MILP over the search's last points plus GRID_POINTS thresholds per (site,
+   PrfaaS site) is solved once (the SLO may move the cheapest threshold away from where the
+   throughput search looked); then for each site that misses, the cheapest growth of its pools
+   at its chosen option that meets its SLO - best-first in $ over the lattice of (local
+   prefill, PrfaaS as the site sees it, decode, next link size) steps, one part per pool
+   (:func:`tighten`) - becomes a cut on that option: each grown pool's row level R rises to the
+   grown counts (``slo-*[s, o]``; a PrfaaS row on the total count that gives the site its grown
+   share), the link row asks for the grown size (``slo-link[r -> s, o]``). An option where no
+   lattice point within MAX_CUT_STATES meets the SLO is forbidden. The MILP is solved again with
+   the cuts and the check repeats, up to MAX_TIGHTEN times.
 
 What is optimal. Without cuts (the plan at the bounds meets the SLO, the common case) the plan
-is the optimum of the SLO-bounded MILP over the threshold search, proven as :mod:`.search`
-proves it; for single-part pools the rows are necessary, so it is the cheapest fleet meeting the
-SLO (given the bounds' monotonicity inside the relaxation's segments, :mod:`.slo`). With cuts it
-is not proven: a cut is greedy (marginal analysis, as the one-pair
-:mod:`~prfaas_plan.latency.slo_plan` tightens), the re-solves keep the thresholds of the plan's
-round plus a threshold grid, and the status is "slo-checked" with the gap to the lower bound, which stays valid (every
-fleet meeting the SLO satisfies the rows without cuts). Pools of mixed parts: the rows are a
-heuristic there, so the optimality claim holds for the rows, not for the SLO.
+is the optimum of the SLO-bounded MILP over the threshold search (proven as :mod:`.search`
+proves it, within SEARCH_ROUNDS rounds, else its gap is reported); for single-part pools the
+rows are necessary, so it is the cheapest fleet meeting the SLO (given the bounds' monotonicity
+inside the relaxation's segments, :mod:`.slo`). With cuts, for one local site with single-part
+pools each cut option's MILP cost is the cheapest plan meeting the SLO at that threshold (the
+lattice search is exact there: TTFT's excess falls in every count), so the plan is the cheapest
+over the thresholds the re-solves hold - not over every threshold, hence status "slo-checked"
+with the gap to the lower bound, which stays valid (every fleet meeting the SLO satisfies the
+rows without cuts). Several sites sharing a PrfaaS pool: a cut grows one site with the others
+as planned (greedy across sites). Pools of mixed parts: the rows and the one-part growth are
+heuristics; the check still guarantees every level of every returned plan. The brute forces of
+tests/bruteforce_fleet.py (one site; two sites sharing a pool) check the cost.
 
-When nothing meets the SLO (the MILP is infeasible with the rows, or the cuts run out) the error
-says "no plan within the ranges meets ..." with each site's best achievable P90.
+A budget question with TTFT levels: :func:`most_goodput_for_slo`.
+
+When nothing meets the SLO (the MILP is infeasible with the rows) the error says "no plan within
+the ranges meets ..." with each site's best achievable P90; when the cuts run out, that none was
+found within them.
 """
 
 from __future__ import annotations
@@ -254,7 +264,8 @@ def optimise_for_slo(fleet: Fleet, model, rates: dict[str, float], needs: dict[s
             sol = replace(sol, milp=m, solution=solve(m))
         except PlanError:
             break
-    raise no_plan(rows, fleet, model, f"the check still failed after {cuts} cuts", explain)
+    raise PlanError(f"no fleet meeting every site's SLO found within {cuts} cuts (the search stops there; one may exist: "
+                    f"{'; '.join(f'site {s}: TTFT {ss.slo.describe()} at {ss.lam:g} req/s' for s, ss in rows.sites.items())})")
 
 
 def most_goodput_for_slo(fleet: Fleet, model, arrival: dict[str, float], needs: dict[str, SiteNeeds],

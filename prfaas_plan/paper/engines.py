@@ -11,6 +11,7 @@ co-located (``mixed_tput``) points use the offline-maximum formula in
 from __future__ import annotations
 
 import json
+import math
 from functools import cache
 from pathlib import Path
 
@@ -73,9 +74,61 @@ SETUPS: dict[str, dict] = {
 #: the issue's co-located formula; the check and the calibration use the formula.
 TRTLLM_OFFLINE_REQUESTS = {(128, 2048): 3000, (2048, 128): 3000}
 
+#: trtllm-bench's own cap on the batch (tensorrt_llm/bench/build/tuning.py, calc_engine_setting and
+#: finetune_setting, v1.0): the cache budget is kv_cache_free_gpu_mem_fraction (0.95 for the
+#: perf-overview tables) of the GPUs' memory less the weights; a token takes 2 x layers x
+#: max(TP, KV heads) x head size bytes (KV heads counted as if replicated over TP, also under
+#: attention DP); requests = budget / (ISL + OSL tokens), capped at 4,096 / PP, then rounded up to a
+#: multiple of 32 (< 256), 128 (< 1,024) or 256. The run's batch is at most this max_batch_size.
+TRTLLM_BENCH_KV_FRAC = 0.95
+TRTLLM_BENCH_MAX_REQUESTS = 4096
+#: Device memory as the heuristic reads it (get_device_memory: the CUDA device's total, GiB), in MiB
+#: as nvidia-smi prints it for the parts of the perf-overview tables (H100 SXM 80GB HBM3, H200 SXM,
+#: B200): more than the marketing GB the catalog keeps (80 GB, 141 GB, 180 GB).
+TRTLLM_DEVICE_MIB = {"h100": 81_559, "h200": 143_771, "b200": 183_359}
+
 _CLI_FLAGS = {"model": "-m", "hardware": "-H", "gpus": "--gpus", "tp": "--tp", "ep": "--ep", "pp": "--pp", "weights": "--weights",
               "moe_weights": "--moe-weights", "attention_dtype": "--attention-dtype", "kv_dtype": "--kv-dtype", "isl": "--isl",
               "osl": "--osl", "context_tokens": "--context", "batch": "--batch"}
+
+
+def trtllm_bench_max_batch(model, hw: Hardware, gpus: int, tp: int, pp: int, weights: str, kv_dtype: str, isl: int, osl: int) -> int:
+    """max_batch_size trtllm-bench picks for a run (:data:`TRTLLM_BENCH_KV_FRAC`): the heuristic as
+    its source states it, with the device memory nvidia-smi reports (:data:`TRTLLM_DEVICE_MIB`)."""
+    from .. import units
+    from ..catalog.model import FullAttention
+    from ..roofline.counts import total_params
+
+    groups = [g for g in model.layers if isinstance(g, FullAttention)]
+    layers = sum(g.count for g in groups)
+    kv_heads, head_dim = max(tp, groups[0].kv_heads), groups[0].head_dim
+    token_gib = 2 * layers * kv_heads * head_dim * units.dtype_bytes(kv_dtype) / units.GIB
+    free_gib = gpus * TRTLLM_DEVICE_MIB[hw.name] / 1024 - total_params(model) * units.dtype_bytes(weights) / units.GIB
+    raw = min(free_gib * TRTLLM_BENCH_KV_FRAC / (token_gib * (isl + osl)), TRTLLM_BENCH_MAX_REQUESTS) / pp
+    if raw < 256:
+        return max(64, 32 * math.ceil(raw / 32))
+    step = 128 if raw < 1024 else 256
+    return step * math.ceil(raw / step)
+
+
+def setup(point: dict) -> dict:
+    """``point``'s deployment as `estimate` options: :data:`SETUPS`, and for a TensorRT-LLM offline
+    run its batch, the memory-limited batch capped by trtllm-bench's max_batch_size
+    (:func:`trtllm_bench_max_batch`)."""
+    return dict(_setup(point["id"], point["kind"]))
+
+
+@cache
+def _setup(point_id: str, kind: str) -> tuple:
+    out = dict(SETUPS[point_id])
+    if kind == "mixed_tput" and point_id.startswith("trtllm-") and "batch" not in out:
+        model, hw, gpus = _model(out["model"]), load_hardware(out["hardware"]), out["gpus"]
+        shape = {k: out[k] for k in ("tp", "dp", "ep", "pp", "weights", "kv_dtype") if k in out}
+        inst = make_instance(model, hw, gpus, **shape)
+        context = out.get("context_tokens", out["isl"] + out["osl"] / 2.0)
+        cap = trtllm_bench_max_batch(model, hw, gpus, inst.tp, inst.pp, inst.weights_dtype, inst.kv_dtype, out["isl"], out["osl"])
+        out["batch"] = max(1, min(inst.memory_max_batch(context), cap))
+    return tuple(out.items())
 
 
 @cache
@@ -97,10 +150,10 @@ def cli_args(setup: dict) -> list[str]:
 def _deployment(point: dict, hardware: dict[str, Hardware] | None) -> tuple:
     """(model, part, GPUs, the rest of the setup as :func:`estimate` keywords) of ``point``;
     ``hardware`` overrides catalog parts by name."""
-    setup = dict(SETUPS[point["id"]])
-    name = setup.pop("hardware")
+    options = setup(point)
+    name = options.pop("hardware")
     hw = (hardware or {}).get(name) or load_hardware(name)
-    return _model(setup.pop("model")), hw, setup.pop("gpus"), setup
+    return _model(options.pop("model")), hw, options.pop("gpus"), options
 
 
 def predict(point: dict, hardware: dict[str, Hardware] | None = None) -> float:
@@ -118,8 +171,9 @@ def as_benchmarked(point: dict, hardware: dict[str, Hardware] | None = None) -> 
         return None
     model, hw, gpus, shape = _deployment(point, hardware)
     isl, osl = shape.pop("isl"), shape.pop("osl")
+    cap = shape.pop("batch")
     inst = make_instance(model, hw, gpus, **shape)
-    return offline_run_tokens_per_s_per_gpu(inst, isl, osl, TRTLLM_OFFLINE_REQUESTS[(isl, osl)], isl + osl)
+    return offline_run_tokens_per_s_per_gpu(inst, isl, osl, TRTLLM_OFFLINE_REQUESTS[(isl, osl)], isl + osl, cap)
 
 
 @cache

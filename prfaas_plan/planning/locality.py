@@ -28,8 +28,11 @@ v + 0.5 tokens, v a length: lengths are whole tokens, so the threshold routes ex
 candidates the needs are taken as those of the lower one (as for a trace without a cache, whose
 needs only change at its lengths), and every threshold the planner returns is a candidate
 (:meth:`_Grid.clear_threshold` moves it down to one), so the plan's numbers are its replay's.
-What the grid costs: the best t is found to within one grid step (1/256 of the requests, ~0.4
-points of offload share).
+What the grid costs: the best t is found to within one grid step (~1/1,000 of the requests). On
+the Mooncake case study's fixed fleet, Lambda_max is 9.230 req/s with 1,024 quantiles (953
+candidates), 9.199 with 256 and 9.243 with 4,096 (whose replay takes ~4x as long). The replays
+are kept as what changes from one candidate to the next (~13K changes on Mooncake whatever the
+grid), so a model for a new scale or mode costs milliseconds once the trace is replayed.
 
 Scaled prompts (``input_tokens_scale``, a risk sample's drift) stretch every x and y by the
 scale with the routing of t / scale (the prefix structure is the trace's). Not modelled here:
@@ -47,17 +50,20 @@ import numpy as np
 
 from ..errors import PlanError
 from ..roofline.kv import kv_cache_bytes
-from ..traces.locality import BlockIndex, Routes, replay
+from ..traces.locality import BlockIndex, RouteChanges, replay, replay_changes
 from .throughput import MODES, Needs, ThroughputModel
 from .workload import Empirical, Scaled
 
 #: Candidate thresholds of a :class:`LocalityModel` (quantiles of the shared-cache lengths).
-GRID_THRESHOLDS = 256
+GRID_THRESHOLDS = 1024
+#: With LRU caches (a dict replay per threshold, ~0.3 s each on Mooncake with evictions): 64
+#: quantiles, ~20 s to plan (32: ~10 s but 2.5% less Lambda_max on the case study fleet at 11,759 blocks).
+GRID_THRESHOLDS_LRU = 64
 #: Requests arriving before min(WARMUP_FRAC x the trace's span, WARMUP_MAX_S) fill the caches and
 #: are not counted (the simulator's default warm-up, prfaas_plan/simulation/metrics.py).
 WARMUP_FRAC, WARMUP_MAX_S = 0.1, 300.0
 SCOPES = ("shared", "per-cluster")
-_MEMO_ROUTES = 8  # replays kept per trace (each grid's is one entry, ~3 MB for 12K requests)
+_MEMO_ROUTES = 8  # replays kept per trace (one per grid, as changes: ~1 MB for the Mooncake trace)
 
 
 class TraceReplay:
@@ -86,17 +92,26 @@ class TraceReplay:
     def __repr__(self):
         return f"TraceReplay{self.key!r}"
 
+    def __getstate__(self):
+        """Without the memoised replays and block index (tens of MB): a process-pool worker
+        replays again on first use."""
+        state = dict(self.__dict__)
+        state.pop("index", None)
+        state["_routes"] = OrderedDict()
+        return state
+
     @functools.cached_property
     def index(self) -> BlockIndex:
         return BlockIndex.build(self.hash_ids, self.input_tokens)
 
-    def routes(self, thresholds_tokens) -> Routes:
-        """The static rule replayed at each threshold (memoised)."""
+    def routes(self, thresholds_tokens) -> RouteChanges:
+        """The static rule replayed at each of the ascending thresholds, as
+        :class:`~prfaas_plan.traces.locality.RouteChanges` (memoised)."""
         t = np.asarray(thresholds_tokens, float).ravel()
         key = t.tobytes()
         hit = self._routes.get(key)
         if hit is None:
-            hit = replay(self.index, self.hash_ids, t, self.capacity_blocks)
+            hit = replay_changes(self.index, self.hash_ids, t, self.capacity_blocks)
             self._routes[key] = hit
             if len(self._routes) > _MEMO_ROUTES:
                 self._routes.popitem(last=False)
@@ -108,7 +123,7 @@ class TraceReplay:
         """At one threshold: the share offloaded with a cache per cluster (the replay) and with
         one shared cache (``shared_uncached`` > t), and the mean tokens each path prefills, over
         the requests after the warm-up."""
-        r = self.routes([threshold_tokens])
+        r = replay(self.index, self.hash_ids, [threshold_tokens], self.capacity_blocks)  # one threshold: the dict replay
         w, off = self.weights, r.offload[0]
         p = float(w @ off)
         prefill = np.maximum(r.prefill_tokens()[0], 1)
@@ -150,11 +165,17 @@ class _Grid:
         return float(self.thresholds[max(k, 0)])
 
     def __getattr__(self, name):
+        if name.startswith("_"):  # not delegated (and no recursion while unpickling)
+            raise AttributeError(name)
         return getattr(self._lengths, name)
 
 
-def grid_thresholds(lengths: CachedTrace, n: int = GRID_THRESHOLDS) -> np.ndarray:
-    """0, v + 0.5 at ``n`` quantiles v of the shared-cache lengths, and the longest prompt."""
+def grid_thresholds(lengths: CachedTrace, n: int | None = None) -> np.ndarray:
+    """0, v + 0.5 at ``n`` quantiles v of the shared-cache lengths, and the longest prompt. ``n``
+    default: :data:`GRID_THRESHOLDS`, or :data:`GRID_THRESHOLDS_LRU` where a cache has a capacity
+    (replayed one threshold at a time)."""
+    if n is None:
+        n = GRID_THRESHOLDS if all(c is None for c in lengths.replay.capacity_blocks) else GRID_THRESHOLDS_LRU
     v = np.asarray(lengths.values)
     cum = np.cumsum(lengths.weights)
     pick = v[np.minimum(np.searchsorted(cum, np.linspace(0, 1, n + 1)[1:-1], side="left"), len(v) - 1)]
@@ -180,26 +201,27 @@ class LocalityModel(ThroughputModel):
         self.needs = self._needs(lengths.replay, grid)
 
     def _needs(self, rep: TraceReplay, grid: np.ndarray) -> Needs:
-        r = rep.routes(grid)
-        w, off = rep.weights, r.offload
-        keep = w > 0
-        w, off = w[keep], off[:, keep]
-        xs = np.maximum(r.local_tokens[:, keep], 1) * self.scale
-        ys = np.maximum(r.prfaas_tokens[:, keep], 1) * self.scale
-        p = off @ w
-        q = np.maximum(1.0 - p, 0.0)
+        """Eq. 3-5's needs at every candidate: sums over the requests of each replay, taken as
+        row 0's sum plus the running sum of what changes from one candidate to the next."""
+        ch = rep.routes(grid)
+        w, scale = rep.weights, self.scale
+        length = lambda n: np.maximum(n, 1) * scale  # noqa: E731  (tokens prefilled, at least 1, scaled)
+        sums = lambda fn: ch.row_sums(w, fn)  # noqa: E731
+        counted = w > 0  # the weights are equal over the requests after the warm-up
+        p = ch.offload_counts(counted) / np.count_nonzero(counted)  # exact: 0 where nothing is offloaded
+        q = 1.0 - p
         with np.errstate(divide="ignore", invalid="ignore"):
-            long_l = np.where(p > 0, (off * ys) @ w / p, np.nan)
-            short_l = np.where(q > 0, (~off * xs) @ w / q, np.nan)
+            long_l = np.where(p > 0, sums(lambda o, n: o * length(n)) / p, np.nan)
+            short_l = np.where(q > 0, sums(lambda o, n: ~o * length(n)) / q, np.nan)
         if self.mode == "paper":
             remote_s = p * self._prefill_s(self.remote, np.nan_to_num(long_l, nan=1.0)) if self.remote else np.zeros_like(p)
             link = p * kv_cache_bytes(self.model, np.nan_to_num(long_l))
             local_s = q * self._prefill_s(self.local, np.nan_to_num(short_l, nan=1.0))
         else:
-            remote_s = (off * self._prefill_s(self.remote, ys)) @ w if self.remote else np.zeros_like(p)
-            link = (off * kv_cache_bytes(self.model, ys)) @ w
-            local_s = (~off * self._prefill_s(self.local, xs)) @ w
-        return Needs(grid * self.scale, p, long_l, short_l, np.where(p > 0, remote_s, 0.0), np.where(p > 0, link, 0.0), np.where(q > 0, local_s, 0.0))
+            remote_s = sums(lambda o, n: o * self._prefill_s(self.remote, length(n))) if self.remote else np.zeros_like(p)
+            link = sums(lambda o, n: o * kv_cache_bytes(self.model, length(n)))
+            local_s = sums(lambda o, n: ~o * self._prefill_s(self.local, length(n)))
+        return Needs(grid * scale, p, long_l, short_l, np.where(p > 0, remote_s, 0.0), np.where(p > 0, link, 0.0), np.where(q > 0, local_s, 0.0))
 
     def needs_at(self, thresholds) -> Needs:
         t = np.atleast_1d(np.asarray(thresholds, float))

@@ -4,7 +4,7 @@
 
 COVERAGE = 0.8
 BANDS = {
-    'ttft': {'points': 24, 'mean_log': 0.00779, 'sd_log': 0.15041, 'low_factor': 0.823, 'high_factor': 1.2341},
-    'prefill': {'points': 5, 'mean_log': 0.06186, 'sd_log': 0.09708, 'low_factor': 0.9038, 'high_factor': 1.2522},
-    'decode': {'points': 14, 'mean_log': -0.03387, 'sd_log': 0.23924, 'low_factor': 0.692, 'high_factor': 1.3505},
+    'ttft': {'points': 24, 'mean_log': 0.00059, 'sd_log': 0.15567, 'low_factor': 0.8114, 'high_factor': 1.234},
+    'prefill': {'points': 5, 'mean_log': 0.04747, 'sd_log': 0.09892, 'low_factor': 0.8881, 'high_factor': 1.2381},
+    'decode': {'points': 14, 'mean_log': -0.03283, 'sd_log': 0.15976, 'low_factor': 0.7741, 'high_factor': 1.2098},
 }

@@ -26,6 +26,20 @@ LINEAR_ATTENTION_FLOP_PER_STATE_ELEMENT = 8.0
 #: conv channel per token.
 MAMBA_FLOP_PER_STATE_ELEMENT = 8.0
 
+#: HBM traffic of the chunked linear-attention prefill kernels per token per value head, as a multiple
+#: of one bf16 (d_k + d_v) vector, i.e. bytes = VECTORS x 2 (d_k + d_v), by layer variant. The
+#: kernels are bandwidth-bound, not tensor-bound: MoonshotAI/FlashKDA BENCHMARK_H20.md and
+#: BENCHMARK_GB200.md time flash-linear-attention's kernels at T = 8,192, H = 96, d = 128 ("Fixed"
+#: rows): fla chunk_kda 4.839 ms on H20 and 2.327 ms on GB200, chunk_gated_delta_rule 3.199 ms and
+#: 1.279 ms. GB200 has 16x H20's bf16 tensor peak but 2x its HBM bandwidth, and the kernels run
+#: 2.1x (KDA) and 2.5x (GDN) faster: time x datasheet bandwidth per token per head is 24.6 / 23.7 kB
+#: (KDA) and 16.3 / 13.0 kB (GDN) on the two parts. VECTORS is that (geometric mean) over 2 (d_k +
+#: d_v) = 512 B: KDA 47 (per-channel decay), Gated DeltaNet 28. Lightning (plain decayed linear
+#: attention, no delta rule) has no published kernel timing; it takes Gated DeltaNet's, an upper
+#: bound [E]. Priced at the datasheet bandwidth (the timings already hold what the kernels achieve).
+LINEAR_SCAN_VECTORS = {"kda": 47.0, "gated_deltanet": 28.0, "lightning": 28.0}
+
+
 def attention_params(g: LayerGroup, hidden: int) -> float:
     """Projection weights of all ``g.count`` layers of one attention group."""
     if isinstance(g, (FullAttention, SlidingWindow)):
@@ -185,6 +199,18 @@ def linear_attention_flop(model: ModelSpec, tokens: float) -> float:
             state = g.inner_dim * g.state_size  # = heads * head_dim * state_size for Mamba2
             channels = g.inner_dim + (2 * g.groups * g.state_size if g.variant == "mamba2" else 0)
             total += g.count * (MAMBA_FLOP_PER_STATE_ELEMENT * state + 2.0 * g.conv_kernel * channels) * tokens
+    return total
+
+
+def linear_attention_scan_bytes(model: ModelSpec, tokens: float) -> float:
+    """HBM bytes the chunked linear-attention kernels move to prefill ``tokens`` tokens (all
+    layers, all value heads): count x value_heads x VECTORS x 2 (d_k + d_v) x tokens per group
+    (:data:`LINEAR_SCAN_VECTORS`). Mamba layers are not included (their scan is priced per FLOP)."""
+    total = 0.0
+    for g in model.layers:
+        if isinstance(g, LinearAttention):
+            vectors = LINEAR_SCAN_VECTORS.get(g.variant, max(LINEAR_SCAN_VECTORS.values()))
+            total += g.count * g.value_heads * vectors * 2.0 * (g.key_dim + g.value_dim) * tokens
     return total
 
 

@@ -6,7 +6,8 @@ batch: B requests spread over the DP attention ranks and PP micro-batches, each 
 request's cache is read once per step (linear-attention state read and written), the weights
 touched by the batch once (all dense weights, the expected distinct experts), plus the per-step
 overhead (a fixed part and a part per request in the rank's batch: scheduling, sampling and
-detokenising scale with the batch). With MTP the step also runs the one-layer draft module K times and emits A tokens per
+detokenising scale with the batch). With MTP the step also runs the one-layer draft module K times
+(each pass with the LM head and its own launch, :func:`mtp_draft_s`) and emits A tokens per
 request on average (A = accepted length), so
 
     TPOT = T_step / A,   output tokens/s per GPU = B * A / (T_step * P).
@@ -21,10 +22,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .. import units
 from ..catalog.hardware import Hardware
 from ..catalog.model import DecodeProfile, ModelSpec
 from ..errors import PlanError
 from . import counts
+from . import elementwise as ew
 from .instance import Instance, make_instance
 from .prefill import check_weights_fit
 from .terms import Terms, pass_terms
@@ -61,6 +64,12 @@ class DecodeCapacity:
         """One instance's decode throughput BS_max * A / (T_decode * L_out) ([PRFAAS] Eq. 5, N_d = 1)."""
         return self.bs_max * self.accepted_tokens / (self.step_s * output_tokens)
 
+#: Fixed seconds of one MTP draft pass outside its kernels' work: one CUDA-graph replay of a
+#: one-layer module, the greedy draft sampling and the hand-off to the next pass (SGLang and
+#: TensorRT-LLM run the draft passes as separate graph launches within a step). ~0.1 ms [E: a
+#: graph replay of ~30 kernels at a few microseconds each, plus a small sampling kernel].
+MTP_DRAFT_LAUNCH_S = 1e-4
+
 
 def step_terms(inst: Instance, batch: float, context_tokens: float) -> Terms:
     """Terms of one decode step of ``batch`` requests at mean context ``context_tokens``."""
@@ -82,9 +91,28 @@ def step_terms(inst: Instance, batch: float, context_tokens: float) -> Terms:
         dedup_per_domain=False,
     )
     if inst.mtp_draft_tokens:
-        work = float(t.total_s) - float(t.seconds["overhead"])
-        t = t.scaled(1.0, **{"mtp-draft": inst.mtp_draft_tokens * work / m.num_layers})
+        t = t.scaled(1.0, **{"mtp-draft": mtp_draft_s(inst, per_rank, float(t.total_s) - float(t.seconds["overhead"]))})
     return t
+
+
+def mtp_draft_s(inst: Instance, requests_per_rank: float, step_work_s: float) -> float:
+    """Seconds the K draft passes of multi-token prediction add to a decode step. Each pass runs
+    the MTP module (one transformer layer: the step's work per layer, ``step_work_s`` / layers), the
+    shared LM head over the rank's requests (max(2 B h V / (peak e_gemm), h V bytes / (BW e_mem)),
+    sharded by attention TP) and its own launch, draft sampling and hand-off (:data:`MTP_DRAFT_LAUNCH_S`):
+
+        T_draft = K (T_work / L + T_lm_head(B) + T_launch)
+
+    At small batch the LM head's weight read and the launch dominate: DeepSeek-V3 at batch 1 reads
+    1.85 GB of bf16 LM head per draft token on a DP-attention rank. The draft's own attention over
+    the context is inside T_work / L (it attends like a main layer)."""
+    m, e, hw = inst.model, inst.hw.efficiency, inst.hw
+    tp = inst.attention_tp
+    flop = requests_per_rank * counts.lm_head_flop(m) / tp  # 2 h V per token
+    weight_bytes = m.vocab_size * m.hidden_size * units.dtype_bytes(inst.weights_dtype) / tp
+    lm_head_s = ew.maximum(flop / (inst.gemm_peak_flop_per_s(inst.weights_dtype) * e.gemm_frac),
+                    weight_bytes / (hw.memory_bandwidth_bytes_per_s * e.memory_frac))
+    return inst.mtp_draft_tokens * (step_work_s / m.num_layers + lm_head_s + MTP_DRAFT_LAUNCH_S)
 
 
 def roofline_decode_step(model: ModelSpec, hw: Hardware, gpus: int, batch: int, context_tokens: float,

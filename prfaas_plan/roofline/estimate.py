@@ -128,7 +128,8 @@ def colocated_cycle_s(batch: float, isl: float, osl: float, prefill_tps: float, 
     return batch * isl / prefill_tps + osl * tpot_s
 
 
-def offline_run_tokens_per_s_per_gpu(inst: Instance, isl: int, osl: int, requests: int, reserve_tokens: float) -> tuple[float, list[int]]:
+def offline_run_tokens_per_s_per_gpu(inst: Instance, isl: int, osl: int, requests: int, reserve_tokens: float,
+                                     max_batch: int | None = None) -> tuple[float, list[int]]:
     """Output tokens/s per GPU of an offline benchmark that queues ``requests`` identical requests
     at once, and the waves it runs them in. An instance admits requests while each can reserve
     ``reserve_tokens`` of cache (ISL + OSL under a no-evict scheduler such as TensorRT-LLM's
@@ -137,10 +138,13 @@ def offline_run_tokens_per_s_per_gpu(inst: Instance, isl: int, osl: int, request
     b ISL / (prefill tokens/s per GPU x P) + OSL x T_token(b) (:func:`colocated_cycle_s`), and the
     result is requests x OSL / total time / P.
     With requests a multiple of the cap it equals the co-located formula at the cap; a short last
-    wave runs at a small batch and lowers the result."""
+    wave runs at a small batch and lowers the result. ``max_batch`` caps the waves further (the
+    engine's max_batch_size)."""
     if requests < 1:
         raise PlanError(f"requests must be >= 1, got {requests}")
     cap = inst.memory_max_batch(reserve_tokens)
+    if max_batch is not None:
+        cap = min(cap, max_batch)
     if cap < 1:
         raise PlanError(f"not one request of {reserve_tokens:.0f} tokens fits beside the weights on {inst.describe()}")
     prefill_tps = isl / float(throughput_terms(inst, isl).total_s)  # per instance

@@ -99,6 +99,7 @@ def _pass(inst: Instance, chunk, input_tokens, ranks: int, last: bool = False) -
         attention_exp_per_rank=counts.prefill_attention_exp(m, l) * attention_share,
         kv_read_bytes_per_rank=kv_tok * chunk * (1.0 + cached_chunks),  # write own, read earlier chunks
         linear_flop_per_rank=counts.linear_attention_flop(m, chunk),
+        linear_scan_bytes_per_rank=counts.linear_attention_scan_bytes(m, chunk),
         state_bytes_per_rank=2.0 * inst.state_bytes_per_request() * ew.maximum(share, 1.0),
         logits_per_rank=logits,
         overhead_s=inst.hw.efficiency.forward_overhead_s,

@@ -5,17 +5,23 @@ GPU, on the busiest rank, with e_* the engine efficiencies of the part (``Effici
 
     T_pass = overhead
            + sum over GEMM groups (dense, routed experts) of max(F / (peak_dtype e_gemm), W / (BW e_mem))
-           + max(max(F_attn / peak_attn_dtype, E / SFU) / e_attn, KV read / (BW e_mem))   softmax attention
-           + max(F_lin / (peak_bf16 e_lin), state read + write / (BW e_mem))        linear attention
+           + max(F_attn / (peak_attn_dtype e_attn) + beta E / SFU, KV read / (BW e_mem))   softmax attention
+           + max(F_lin / (peak_bf16 e_lin), state r/w / (BW e_mem) + scan bytes / BW)  linear attention
            + activation traffic / (BW e_mem)                                        norms, residuals, SwiGLU, MoE permute
            + TP all-reduce + EP dispatch/combine + pipeline hand-offs               communication
 
 E is the softmax exponentials (one per query head per query-key pair) and SFU the part's
-special-function-unit rate (``Hardware.sfu_exp_per_s``; no floor where the part does not publish
-one): an attention kernel is held to the slower of its tensor-core MMAs and its exponentials,
-which binds on Blackwell with fp8 attention (5 TeraExponentials/s beside 5 PFLOP/s fp8) and not
-on Hopper bf16 (measured on H200: SDPA at 0.62 of the bf16 peak used 0.30 of the SFU,
-hardware/measured/). Each kernel overlaps its own loads with its own math (the max inside a term); kernels run one
+special-function-unit rate (``Hardware.sfu_exp_per_s``; no term where the part does not publish
+one): the softmax work a kernel does not hide under its MMAs adds beta E / SFU
+(:data:`SOFTMAX_UNHIDDEN_EXP`), so the attention term reads
+
+    max(F_attn / (peak_attn e_attn) + beta E / SFU, KV read / (BW e_mem))
+
+and the share of attention time spent outside the MMAs follows the part's balance (peak : SFU):
+large on Blackwell fp8 (5 TeraExponentials/s beside 5 PFLOP/s), smaller on H200 bf16 (measured:
+SDPA at 0.62 of the bf16 peak used 0.30 of the SFU, hardware/measured/), smallest on H20.
+The chunked linear-attention kernels are priced by the HBM traffic their published timings show
+(:data:`~.counts.LINEAR_SCAN_VECTORS`), beside their FLOPs at ``linear_attention_frac``. Each kernel overlaps its own loads with its own math (the max inside a term); kernels run one
 after another, so terms add. Communication is not hidden, except EP dispatch/combine under
 two-batch overlap (``Instance.overlap_comm``), where it hides behind the other micro-batch's
 compute. Routed-expert GEMMs carry the busiest rank's extra load (``expert_imbalance_frac``) when
@@ -40,6 +46,16 @@ ACTIVATION_VECTORS_PER_LAYER = 10
 #: and back. [E]
 MOE_PERMUTE_VECTORS_PER_COPY = 4
 ACTIVATION_BYTES = 2.0  # bf16 activations
+#: Softmax attention's non-MMA work per score (the exponential on the SFU, with the max, scale and
+#: conversion around it) that a kernel does not hide under its MMAs, in SFU-exponential times. One
+#: number for every part: FlashAttention-3 (Shah et al. 2024, abstract) reaches 0.75 of the H100 bf16
+#: peak and ~0.60 of the fp8 peak, the same kernel with twice the MMA rate beside the same SFU. With
+#: T = F / (peak e0) + beta E / SFU, the two readings give e0 ~ 1.0 and beta 0.7 (head dim 128) to
+#: 1.4 (head dim 256); 1.0 is taken [D]. The share of attention time this term holds follows the
+#: part's own balance peak : SFU: 0.32 of it on H200 bf16 at head dim 128, 0.10 on H20 (148 TFLOP/s
+#: beside a Hopper SFU), 0.5 with fp8 on Blackwell: compute-poor parts reach a higher fraction of
+#: their peak in attention because the softmax hides behind slower tensor cores.
+SOFTMAX_UNHIDDEN_EXP = 1.0
 #: DeepEP-style dispatch sends fp8 activations (1 B/element), combine returns bf16 (2 B).
 DISPATCH_BYTES, COMBINE_BYTES = 1.0, 2.0
 
@@ -128,6 +144,7 @@ def pass_terms(
     overhead_s: float,
     dedup_per_domain: bool,
     attention_exp_per_rank: float = 0.0,
+    linear_scan_bytes_per_rank: float = 0.0,
 ) -> Terms:
     """One pass (module docstring) with ``tokens_per_rank`` new tokens on each of ``ranks`` busy
     attention ranks. Attention and state quantities are per rank before TP sharding (caches with
@@ -154,11 +171,12 @@ def pass_terms(
         add_gemm(expert_flop * imbalance / stage, inst.gemm_peak_flop_per_s(inst.moe_weights_dtype), touched / group)
 
     attn_c = attention_flop_per_rank / tp / (inst.attention_peak_flop_per_s * e.attention_frac)
-    if hw.sfu_exp_per_s:  # softmax exponentials on the special-function unit: a floor under the MMAs
-        attn_c = ew.maximum(attn_c, attention_exp_per_rank / tp / (hw.sfu_exp_per_s * e.attention_frac))
+    if hw.sfu_exp_per_s:  # softmax work that does not hide under the MMAs (SOFTMAX_UNHIDDEN_EXP)
+        attn_c = attn_c + SOFTMAX_UNHIDDEN_EXP * attention_exp_per_rank / tp / hw.sfu_exp_per_s
     attn_m = kv_read_bytes_per_rank / tp / bw
     lin_c = linear_flop_per_rank / tp / (hw.bf16_flop_per_s * e.linear_attention_frac)
-    lin_m = state_bytes_per_rank / tp / bw
+    # chunked linear-attention kernels: their measured traffic at the datasheet bandwidth (counts.LINEAR_SCAN_VECTORS)
+    lin_m = state_bytes_per_rank / tp / bw + linear_scan_bytes_per_rank / tp / hw.memory_bandwidth_bytes_per_s
 
     vectors = ACTIVATION_VECTORS_PER_LAYER * m.num_layers + MOE_PERMUTE_VECTORS_PER_COPY * f.active_experts * f.moe_layers
     act_bytes = tokens_per_rank * ACTIVATION_BYTES * (

@@ -133,46 +133,138 @@ def replay_reference(hash_ids, input_tokens, threshold_tokens: float, capacity_b
     return Routes(t, off[None, :], x[None, :], y[None, :])
 
 
-def replay_unlimited(index: BlockIndex, thresholds_tokens) -> Routes:
-    """The static rule at every threshold of ``thresholds_tokens`` at once, through unlimited
-    caches (the bit-mask replay of the module docstring). Equal to :func:`replay_reference` with
-    ``capacity_blocks=(None, None)``, threshold by threshold."""
-    t = np.asarray(thresholds_tokens, float).ravel()
-    k, n = len(t), len(index.input_tokens)
+def _bitmask_rows(index: BlockIndex, t: np.ndarray):
+    """Yield (request, x, y, offload, cached) per request, x, y and offload arrays over the
+    thresholds ``t``: the bit-mask replay of the module docstring (unlimited caches). ``cached``
+    False: no block of the request was held before, so x = y = its whole prompt everywhere."""
+    k = len(t)
     words = max(-(-k // _WORD_BITS), 1)
     masks = (np.zeros((index.n_nodes, words), _U64), np.zeros((index.n_nodes, words), _U64))  # local, PrfaaS
-    full = np.zeros(words * _WORD_BITS, bool)
-    full[:k] = True
-    all_bits = np.packbits(full, bitorder="little").view(_U64)
-    off = np.zeros((k, n), bool)
-    x = np.zeros((k, n), np.int32)
-    y = np.zeros((k, n), np.int32)
     pad = np.zeros(words * _WORD_BITS, bool)
+    pad[:k] = True
+    all_bits = np.packbits(pad, bitorder="little").view(_U64)
     nodes, start, count, seen, tokens_all = index.nodes, index.start, index.count, index.seen, index.input_tokens
     and_acc, unpack, pack = np.bitwise_and.accumulate, np.unpackbits, np.packbits
-    for i in range(n):
+    for i in range(len(tokens_all)):
         tokens = int(tokens_all[i])
         s, g = int(start[i]), int(seen[i])
         if g:
             head = nodes[s:s + g]
             h0 = unpack(and_acc(masks[0][head], axis=0).view(np.uint8), axis=1, bitorder="little").sum(axis=0)[:k]
             h1 = unpack(and_acc(masks[1][head], axis=0).view(np.uint8), axis=1, bitorder="little").sum(axis=0)[:k]
-            xi = tokens - _hit_tokens(h0, tokens)
-            yi = tokens - _hit_tokens(h1, tokens)
+            xi, yi = tokens - _hit_tokens(h0, tokens), tokens - _hit_tokens(h1, tokens)
         else:
-            xi = yi = tokens
+            xi = yi = np.full(k, tokens, np.int64)
         oi = xi > t
-        x[:, i], y[:, i], off[:, i] = xi, yi, oi
+        yield i, xi, yi, oi, g > 0
         pad[:k] = oi
         bits = pack(pad, bitorder="little").view(_U64)
         blocks = nodes[s:s + int(count[i])]
         masks[1][blocks] |= bits
         masks[0][blocks] |= all_bits & ~bits
+
+
+def replay_unlimited(index: BlockIndex, thresholds_tokens) -> Routes:
+    """The static rule at every threshold of ``thresholds_tokens`` at once, through unlimited
+    caches (the bit-mask replay of the module docstring). Equal to :func:`replay_reference` with
+    ``capacity_blocks=(None, None)``, threshold by threshold. Dense: (thresholds x requests)
+    arrays; :func:`replay_changes` keeps only what changes from one threshold to the next."""
+    t = np.asarray(thresholds_tokens, float).ravel()
+    k, n = len(t), len(index.input_tokens)
+    off, x, y = np.zeros((k, n), bool), np.zeros((k, n), np.int32), np.zeros((k, n), np.int32)
+    for i, xi, yi, oi, _ in _bitmask_rows(index, t):
+        x[:, i], y[:, i], off[:, i] = xi, yi, oi
     return Routes(t, off, x, y)
 
 
+@dataclass(frozen=True, eq=False)
+class RouteChanges:
+    """The replays at ascending thresholds, stored as what changes: row 0 in full
+    (``first_offload``, ``first_tokens``: per request, routed to PrfaaS, tokens it prefills), then
+    each change of a request's (offload, tokens) at a row k >= 1 (``row``, ``request``, the new
+    ``offload`` / ``tokens`` and the ``prev_*`` values of row k - 1). On the Mooncake trace ~13K
+    changes for 251 or 953 thresholds (11M cells at 953): a request's route and length change at
+    a few thresholds only."""
+
+    thresholds_tokens: np.ndarray
+    first_offload: np.ndarray
+    first_tokens: np.ndarray
+    row: np.ndarray
+    request: np.ndarray
+    offload: np.ndarray
+    tokens: np.ndarray
+    prev_offload: np.ndarray
+    prev_tokens: np.ndarray
+
+    def row_sums(self, weights: np.ndarray, fn) -> np.ndarray:
+        """sum_i weights_i fn(offload_ki, tokens_ki) at every row k: row 0's sum plus the running
+        sum of the changes' differences. ``fn(offload bool array, tokens int array)`` is applied
+        element-wise."""
+        w = np.asarray(weights, float)
+        first = float(np.sum(w * fn(self.first_offload, self.first_tokens)))  # not w @ x: a BLAS call costs ~15 ms here
+        delta = w[self.request] * (fn(self.offload, self.tokens) - fn(self.prev_offload, self.prev_tokens))
+        per_row = np.bincount(self.row, weights=delta, minlength=len(self.thresholds_tokens))
+        return first + np.cumsum(per_row)
+
+    def offload_counts(self, counted: np.ndarray) -> np.ndarray:
+        """Requests offloaded at every row among those ``counted`` (bool per request), exact
+        (integer sums, so "none" is 0 and "all" is all, with no rounding left over)."""
+        c = np.asarray(counted, bool)
+        first = int(np.count_nonzero(self.first_offload & c))
+        delta = (self.offload.astype(np.int64) - self.prev_offload) * c[self.request]
+        per_row = np.bincount(self.row, weights=delta, minlength=len(self.thresholds_tokens))  # whole numbers, exact in floats
+        return first + np.cumsum(np.rint(per_row).astype(np.int64))
+
+    def dense(self) -> tuple[np.ndarray, np.ndarray]:
+        """(offload, tokens) as (thresholds x requests) arrays (for tests and small cases)."""
+        k = len(self.thresholds_tokens)
+        off, tok = np.repeat(self.first_offload[None, :], k, 0), np.repeat(self.first_tokens[None, :], k, 0)
+        for r, i, o, n in zip(self.row, self.request, self.offload, self.tokens):
+            off[r:, i], tok[r:, i] = o, n
+        return off, tok
+
+
+def replay_changes(index: BlockIndex, hash_ids, thresholds_tokens, capacity_blocks=(None, None)) -> RouteChanges:
+    """:func:`replay` at ascending thresholds, kept as :class:`RouteChanges` (memory in the
+    changes, not thresholds x requests)."""
+    t = np.asarray(thresholds_tokens, float).ravel()
+    if np.any(np.diff(t) <= 0):
+        raise PlanError("replay_changes needs strictly ascending thresholds")
+    n = len(index.input_tokens)
+    first_off, first_tok = np.zeros(n, bool), np.zeros(n, np.int32)
+    parts: list[tuple] = []
+    if capacity_blocks[0] is None and capacity_blocks[1] is None and len(t) >= BITMASK_MIN_THRESHOLDS:
+        tokens, k = index.input_tokens, len(t)
+        for i, xi, yi, oi, cached in _bitmask_rows(index, t):
+            if not cached:  # the whole prompt at every t: offloaded below t = its length, local from there
+                first_off[i], first_tok[i] = oi[0], tokens[i]
+                j = int(np.searchsorted(t, tokens[i], side="left"))
+                if 0 < j < k:
+                    parts.append(([j], [i], [False], [tokens[i]], [True], [tokens[i]]))
+                continue
+            li = np.where(oi, yi, xi)
+            first_off[i], first_tok[i] = oi[0], li[0]
+            at = np.flatnonzero((li[1:] != li[:-1]) | (oi[1:] != oi[:-1]))
+            if len(at):
+                parts.append((at + 1, np.full(len(at), i), oi[at + 1], li[at + 1], oi[at], li[at]))
+    else:
+        prev = None
+        for k, v in enumerate(t):
+            r = replay_reference(hash_ids, index.input_tokens, v, capacity_blocks)
+            oi, li = r.offload[0], r.prefill_tokens()[0]
+            if prev is None:
+                first_off[:], first_tok[:] = oi, li
+            else:
+                at = np.flatnonzero((li != prev[1]) | (oi != prev[0]))
+                parts.append((np.full(len(at), k), at, oi[at], li[at], prev[0][at], prev[1][at]))
+            prev = (oi, li)
+    cols = [np.concatenate([p[j] for p in parts]) if parts else np.zeros(0) for j in range(6)]
+    dtypes = (np.int64, np.int64, bool, np.int32, bool, np.int32)
+    return RouteChanges(t, first_off, first_tok, *(c.astype(d) for c, d in zip(cols, dtypes)))
+
+
 #: Below this many thresholds the per-threshold dict replay is faster than the bit-mask one
-#: (~0.05 s per threshold against ~0.3-0.45 s for up to 256 on the Mooncake trace).
+#: (~0.05 s per threshold against ~0.4-0.7 s for 250-950 on the Mooncake trace).
 BITMASK_MIN_THRESHOLDS = 6
 
 
