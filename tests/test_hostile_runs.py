@@ -103,8 +103,9 @@ def test_old_temporary_is_removed_whatever_its_pid(tmp_path):
 
 
 def test_a_run_that_cannot_drain_stops_at_the_event_bound(monkeypatch):
-    """The engine's backstop: a run past BOUNDS['simulated_events'] stops with one PlanError line
-    naming the bound (here lowered to 200 events for a 100-request run)."""
+    """The event loop's backstop: a run past BOUNDS['simulated_events'] stops with one PlanError line
+    naming the bound (here lowered to 200 events for a 100-request run). The bandwidth-aware
+    policy, so that the event loop runs (the FCFS fast path's work is fixed by its requests)."""
     from prfaas_plan import bounds
     from prfaas_plan.errors import PlanError
     from prfaas_plan.planning.scenario import load_scenario
@@ -112,4 +113,4 @@ def test_a_run_that_cannot_drain_stops_at_the_event_bound(monkeypatch):
 
     monkeypatch.setitem(bounds.BOUNDS, "simulated_events", bounds.Bound(1, 200, "events", "test", whole=True))
     with pytest.raises(PlanError, match=r"^simulation: events so far \(a run that cannot drain stops here\): must be a whole number in \[1, 200\] events, got 20\d"):
-        simulate_scenario(load_scenario("paper-case-study"), arrival_req_per_s=2.0, duration_s=50.0)
+        simulate_scenario(load_scenario("paper-case-study"), arrival_req_per_s=2.0, duration_s=50.0, policy="bandwidth-aware")

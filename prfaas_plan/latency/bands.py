@@ -127,7 +127,7 @@ def plan_band(sc: Scenario, plan: dict, mode: str, tm: ThroughputModel) -> dict:
     what binds, the TTFT P90 or the instability), ``scaled`` / ``from_profile`` (which times the
     band moved, which it left) and ``method``."""
     dep = deployment(sc, plan, "prfaas", mode, tm)
-    usable = sc.link.max_utilisation * dep.link_bytes_per_s
+    usable = sc.link.max_utilisation * sc.link.available_frac * dep.link_bytes_per_s
     lam = sc.workload.arrival_req_per_s
     ends = {}
     for end in ENDS:

@@ -87,6 +87,7 @@ class Deployment:
     output_tokens_mean: float
     decode_accepted_tokens: float = 1.0  # tokens emitted per decode step (MTP accepted length)
     transfer_cap_bytes_per_s: float = math.inf  # the most one transfer's TCP connections carry (:mod:`.wan`)
+    link_available_frac: float = 1.0  # the analytic model's share of link_bytes_per_s: the bandwidth profile's worst (1 without one)
 
     @property
     def decode_slots(self) -> int:
@@ -154,4 +155,5 @@ def deployment(sc: Scenario, plan: dict, kind: str = "prfaas", mode: str | None 
         output_tokens_mean=sc.workload.output_tokens_mean,
         decode_accepted_tokens=tm.decode.accepted_tokens,
         transfer_cap_bytes_per_s=transfer_cap_bytes_per_s(sc.link.connections, sc.link.rtt_s, sc.link.loss_frac),
+        link_available_frac=sc.link.available_frac,
     )

@@ -229,10 +229,11 @@ def _model(dep: Deployment, arrival_req_per_s: float, n_cells: int, arrival_cv2:
         if path.kv_bytes is not None:
             kv = path.kv_bytes
             mean_kv = float(np.sum(mass[path.sel] * kv) / share)
-            link_util = lam * share * mean_kv / dep.link_bytes_per_s if dep.link_bytes_per_s > 0 else math.inf
+            link_b = dep.link_bytes_per_s * dep.link_available_frac  # a bandwidth profile: its worst
+            link_util = lam * share * mean_kv / link_b if link_b > 0 else math.inf
             if link_util >= 1:
                 raise PlanError(f"cross-datacenter link at {link_util:.1%} utilisation is unstable: lower the load or buy bandwidth")
-            bandwidth = float(transfer_rate_bytes_per_s(dep.link_bytes_per_s * (1 - link_util), dep.transfer_cap_bytes_per_s))
+            bandwidth = float(transfer_rate_bytes_per_s(link_b * (1 - link_util), dep.transfer_cap_bytes_per_s))
             alone = alone + exposed_transfer_s(kv, alone, bandwidth, dep.model.num_layers) + dep.rtt_s
         delay[path.sel] = alone
         paths[name] = (share, util, wait, path.sel)

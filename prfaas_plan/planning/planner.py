@@ -63,7 +63,7 @@ def fleet_problem(sc: Scenario, tm: ThroughputModel, plan: dict, thresholds: str
     """The problem of a planned fleet: its PrfaaS instances, its local total (split free) and its
     link as bought (``plan['link_gbit_per_s']`` at the scenario's price and ceiling), no budget."""
     link = Link(fixed_gbit_per_s=plan["link_gbit_per_s"], usd_per_gbit_per_s_hour=sc.link.usd_per_gbit_per_s_hour,
-                max_utilisation=sc.link.max_utilisation)
+                max_utilisation=sc.link.max_utilisation, bandwidth_profile=sc.link.bandwidth_profile)
     local = Range.exactly(plan["n_pd_prefill"] + plan["n_pd_decode"])
     return _make(sc, tm, Range.exactly(plan["n_prfaas"]), local, link, None, thresholds)
 

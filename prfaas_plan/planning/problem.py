@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import units
 from ..errors import PlanError
+from .bandwidth_profile import BandwidthProfile
 from .throughput import Needs, ThroughputModel
 
 #: Relative tolerance of every capacity comparison: a need within 1e-9 of an instance count or a
@@ -51,6 +52,7 @@ class Link:
     max_utilisation: float = 1.0
     connections: int | None = None  # TCP connections per transfer (None: unlimited, no per-transfer cap)
     loss_frac: float = 0.0  # packet-loss probability on the path (Mathis bound per connection)
+    bandwidth_profile: BandwidthProfile | None = None  # the available bandwidth over the day (:mod:`.bandwidth_profile`)
 
     def __post_init__(self):
         if not 0 < self.max_utilisation <= 1:
@@ -58,15 +60,23 @@ class Link:
         if not 0 <= self.loss_frac < 1:
             raise PlanError(f"link loss_frac must be in [0, 1), got {self.loss_frac}")
 
+    @property
+    def available_frac(self) -> float:
+        """The fraction of the bought bandwidth the plan may count on: the bandwidth profile's
+        worst (1 without one)."""
+        return self.bandwidth_profile.worst_frac if self.bandwidth_profile is not None else 1.0
+
     def bought_bytes_per_s(self, usable_bytes_per_s: float) -> float:
-        """The bandwidth to buy (or in place) for a usable bandwidth, bytes/s."""
-        return usable_bytes_per_s / self.max_utilisation
+        """The bandwidth to buy (or in place) for a usable bandwidth, bytes/s: usable / (max
+        utilisation x available fraction)."""
+        return usable_bytes_per_s / (self.max_utilisation * self.available_frac)
 
     def buy(self, need_bytes_per_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(usable bandwidth in bytes/s, $/hour) for each need of usable bandwidth: the link
         bought is need / max_utilisation; inf cost where not purchasable."""
-        have, cost = self._buy(np.asarray(need_bytes_per_s, float) / self.max_utilisation)
-        return have * self.max_utilisation, cost
+        usable = self.max_utilisation * self.available_frac
+        have, cost = self._buy(np.asarray(need_bytes_per_s, float) / usable)
+        return have * usable, cost
 
     def _buy(self, need: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(bandwidth bought in bytes/s, $/hour) for each bandwidth to buy."""

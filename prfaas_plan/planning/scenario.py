@@ -267,7 +267,7 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
         fleet, prfaas, local, link = one_pair_fleet(f, base, model, workload, tpot_s, TtftSlo(*(levels[k] for k in TTFT_LEVELS)), target)
     else:
         prfaas, local = cluster(f.sub("prfaas"), "prfaas", base, model), cluster(f.sub("local"), "local", base, model)
-        link = read_link(f.sub("link"))
+        link = read_link(f.sub("link"), base)
         recurrent = any(isinstance(g, RECURRENT_KINDS) for g in model.layers)
         if recurrent and prfaas.instance.model.dtypes != local.instance.model.dtypes:  # one request's state crosses the link
             d, e = prfaas.instance.model.dtypes, local.instance.model.dtypes

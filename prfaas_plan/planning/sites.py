@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..catalog.fields import Fields
 from ..catalog.model import ModelSpec
+from .bandwidth_profile import read_bandwidth_profile
 from .parts import Cluster, candidate_parts
 from .problem import Link, TtftSlo
 from .workload import Workload
@@ -53,8 +54,19 @@ def _loss_frac(f: Fields) -> float:
     return p
 
 
-def read_link(f: Fields) -> Link:
-    """A link mapping (the top-level ``link:`` or one entry of ``links:``)."""
+def _profile(f: Fields, base: Path | None):
+    """``link.bandwidth_profile``: a CSV path (relative to the scenario's folder), read and checked."""
+    if not f.has("bandwidth_profile"):
+        return None
+    if base is None:
+        raise f.error("bandwidth_profile", "is read for the scenario's one link (link:), not for links between sites")
+    path = Path(f.str("bandwidth_profile"))
+    return read_bandwidth_profile(path if path.is_absolute() else base / path)
+
+
+def read_link(f: Fields, base: Path | None = None) -> Link:
+    """A link mapping (the top-level ``link:`` or one entry of ``links:``). ``base``: the
+    scenario's folder, from which ``bandwidth_profile`` (top-level link only) is read."""
     sizes = f.num_list("purchasable_gbit_per_s", [])
     price = f.num("usd_per_gbit_per_s_hour", 0.0, min_value=0.0)
     link = Link(
@@ -67,6 +79,7 @@ def read_link(f: Fields) -> Link:
         max_utilisation=f.frac("max_utilisation", LINK_MAX_UTILISATION),
         connections=f.int("connections", None),
         loss_frac=_loss_frac(f),
+        bandwidth_profile=_profile(f, base),
     )
     f.str("price_source", "")
     f.done()
@@ -145,7 +158,7 @@ def one_pair_fleet(f: Fields, base: Path, model: ModelSpec, workload: Workload, 
     local = candidate_parts(lf, base, model, LOCAL_ROLES)
     lmax = _max_gpus(lf)
     lf.done()
-    link = read_link(f.sub("link"))
+    link = read_link(f.sub("link"), base)
     fleet = Fleet((PrfaasSite("prfaas", prfaas, pmax),),
                   (LocalSite("local", local["prefill"], local["decode"], workload, tpot_s, slo.p90_s, target_req_per_s, lmax,
                              slo.p99_s, slo.mean_s),),

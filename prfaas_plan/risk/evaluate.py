@@ -103,7 +103,7 @@ def variant(sc: Scenario, input_factor: float) -> Scenario:
 def fleet_capacity(ctx: Context, prefill_f: float, decode_f: float, link_f: float) -> tuple[float, float, int]:
     """(Lambda_max, threshold t, N_p) of the fleet under the factors (module docstring)."""
     tm, fleet, n = ctx.tm, ctx.fleet, ctx.fleet.n_local
-    usable = units.gbit_per_s_to_bytes_per_s(fleet.link_gbit_per_s * link_f) * ctx.sc.link.max_utilisation
+    usable = units.gbit_per_s_to_bytes_per_s(fleet.link_gbit_per_s * link_f) * ctx.sc.link.max_utilisation * ctx.sc.link.available_frac
     n_r = fleet.n_prfaas / prefill_f
     d = tm.decode_req_per_s_per_instance / decode_f
     _, _, cap_r, _, _ = tm.capacities(tm.needs, n_r, 0.0, 0.0, usable)  # Theta_prfaas / p at every grid t

@@ -32,6 +32,8 @@ from ..planning.workload import LengthDistribution
 
 #: Cells of the length distribution sampled from (the planner's default grid).
 SAMPLE_CELLS = 2048
+#: Draws transformed at a time by :func:`sample_lengths` (bounds its temporaries).
+_SLICE = 1 << 20
 
 #: Most requests one simulation may hold (memory: ~100 bytes per request in the arrays).
 MAX_REQUESTS = 50_000_000
@@ -86,11 +88,13 @@ def _renewal(gaps_fn, rate: float, duration_s: float) -> np.ndarray:
     chunks, t = [], 0.0
     block = int(rate * duration_s * 1.05 + 10 * math.sqrt(rate * duration_s) + 16)
     while t < duration_s:
-        times = t + np.cumsum(gaps_fn(block))
+        times = gaps_fn(block)
+        np.cumsum(times, out=times)  # in place: a day of a large fleet is tens of millions of arrivals
+        times += t
         chunks.append(times)
         t = float(times[-1])
-    times = np.concatenate(chunks)
-    return times[times < duration_s]
+    times = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+    return times[: int(np.searchsorted(times, duration_s, side="left"))]  # non-decreasing: those < duration_s
 
 
 def poisson_times(rate_req_per_s: float, duration_s: float, rng: np.random.Generator) -> np.ndarray:
@@ -145,8 +149,12 @@ def sample_lengths(lengths: LengthDistribution, n: int, rng: np.random.Generator
     if len(lengths.atoms()):
         return means[k].astype(float)
     lower = np.concatenate([[lengths.cell_edges(cells)[0]], upper[:-1]])
-    frac = np.clip((u - (cum[k] - mass[k])) / np.where(mass[k] > 0, mass[k], 1.0), 0.0, 1.0)
-    return np.exp(np.log(lower[k]) + frac * (np.log(upper[k]) - np.log(lower[k])))
+    out = np.empty(n)
+    for a in range(0, n, _SLICE):  # in slices: the temporaries stay small for tens of millions of draws
+        ks, us = k[a:a + _SLICE], u[a:a + _SLICE]
+        frac = np.clip((us - (cum[ks] - mass[ks])) / np.where(mass[ks] > 0, mass[ks], 1.0), 0.0, 1.0)
+        out[a:a + _SLICE] = np.exp(np.log(lower[ks]) + frac * (np.log(upper[ks]) - np.log(lower[ks])))
+    return out
 
 
 def synthetic(times_s: np.ndarray, lengths: LengthDistribution, output_tokens: float, rng: np.random.Generator,
@@ -157,7 +165,8 @@ def synthetic(times_s: np.ndarray, lengths: LengthDistribution, output_tokens: f
     if not (math.isfinite(output_tokens) and output_tokens >= 0):
         raise PlanError(f"output tokens must be a finite number >= 0, got {output_tokens}")
     lens = sample_lengths(lengths, len(times_s), rng)
-    return Requests(np.asarray(times_s, float), lens, lens.copy(), np.full(len(times_s), float(output_tokens)), None, source)
+    lens.flags.writeable = False  # shared by input and uncached; output one read-only value broadcast (8 bytes, not 8 per request)
+    return Requests(np.asarray(times_s, float), lens, lens, np.broadcast_to(float(output_tokens), (len(times_s),)), None, source)
 
 
 def from_trace(trace, rate_req_per_s: float | None = None, output_tokens: float | None = None,

@@ -8,7 +8,8 @@ definitions first, as vidur's docs/metrics.md does):
 - the measured requests are those arriving in [warm-up, duration); the warm-up (default
   min(10% of the duration, 300 s)) lets queues, decode occupancy and caches fill. Every measured
   request is followed to its end (the run drains), so late arrivals are not dropped from the
-  percentiles;
+  percentiles. Sums and percentiles are streamed (:mod:`.stream`): exact percentiles up to a
+  million measured requests, past that a sketch within 0.1% (``ttft_quantiles`` says which);
 - throughput: requests completing (last token) inside [warm-up, duration), per second;
 - utilisation of a pool: busy instance-seconds ([s, free] per request; decode: slot-seconds
   [d, e]) inside the window over the instance-seconds (slot-seconds) available in it;
@@ -31,6 +32,7 @@ import numpy as np
 from .. import units
 from ..errors import PlanError
 from .engine import Simulation
+from .stream import Tally
 
 #: Default TTFT SLO, s, for the attainment figure: [PRFAAS] states none; Table 6's P90 TTFTs are
 #: 3.51 s (PrfaaS, naive) and 9.73 s (homogeneous). Override per run.
@@ -41,37 +43,23 @@ def default_warmup_s(duration_s: float) -> float:
     return min(0.1 * duration_s, 300.0)
 
 
-def _overlap(lo: np.ndarray, hi: np.ndarray, w0: float, w1: float) -> float:
-    """Total length of the intervals [lo, hi] inside [w0, w1] (nan ends: still open at w1)."""
-    hi = np.where(np.isnan(hi), w1, hi)
-    ok = ~np.isnan(lo)
-    return float(np.sum(np.clip(np.minimum(hi[ok], w1) - np.maximum(lo[ok], w0), 0.0, None)))
-
-
-def _depth(enter: np.ndarray, leave: np.ndarray, w0: float, w1: float) -> tuple[float, int]:
-    """(time-average, maximum) of the number of intervals [enter, leave) open inside [w0, w1)."""
+def _depth_max(enter: np.ndarray, leave: np.ndarray, w0: float, w1: float) -> int:
+    """Maximum number of intervals [enter, leave) open inside [w0, w1) (at one time, leaving
+    before entering)."""
     ok = ~np.isnan(enter)
     enter, leave = enter[ok], np.where(np.isnan(leave[ok]), np.inf, leave[ok])
-    mean = _overlap(enter, np.minimum(leave, w1), w0, w1) / (w1 - w0)
     t = np.concatenate([enter, leave])
-    step = np.concatenate([np.ones(len(enter), int), -np.ones(len(leave), int)])
-    order = np.lexsort((step, t))  # at one time, leaving before entering
+    step = np.concatenate([np.ones(len(enter), np.int32), -np.ones(len(leave), np.int32)])
+    order = np.lexsort((step, t))
     t, level = t[order], np.cumsum(step[order])
     at_start = level[t <= w0][-1] if np.any(t <= w0) else 0
     inside = level[(t > w0) & (t < w1)]
-    return mean, int(max(at_start, inside.max() if inside.size else 0))
+    return int(max(at_start, inside.max() if inside.size else 0))
 
 
 def _capacity_seconds(log: list, col: int, w0: float, w1: float) -> float:
     times = [r[0] for r in log] + [math.inf]
     return sum(log[k][col] * max(min(times[k + 1], w1) - max(times[k], w0), 0.0) for k in range(len(log)))
-
-
-def _stats(x: np.ndarray) -> dict:
-    if x.size == 0:
-        return {"mean_s": None, "p50_s": None, "p90_s": None, "p99_s": None}
-    p = np.percentile(x, [50, 90, 99])
-    return {"mean_s": float(x.mean()), "p50_s": float(p[0]), "p90_s": float(p[1]), "p99_s": float(p[2])}
 
 
 def conservation(sim: Simulation) -> list[dict]:
@@ -106,56 +94,94 @@ def conservation(sim: Simulation) -> list[dict]:
     return out
 
 
-def results(sim: Simulation, warmup_s: float | None = None, ttft_slo_s: float = DEFAULT_TTFT_SLO_S) -> dict:
-    """The run's results as a flat, unit-named dict (see the module docstring)."""
-    d, rec, req = sim.dep, sim.rec, sim.req
+#: Requests per slice when the event loop's records are tallied (bounds the results' temporaries).
+RESULT_CHUNK = 1 << 20
+
+
+def tally(sim: Simulation, warmup_s: float, ttft_slo_s: float) -> Tally:
+    """The event loop's records, fed to a :class:`~.stream.Tally` in slices of :data:`RESULT_CHUNK`."""
+    t, req, rec = Tally(warmup_s, sim.duration_s, ttft_slo_s, sim.dep.decode_step_s), sim.req, sim.rec
+    for lo in range(0, len(req), RESULT_CHUNK):
+        s = slice(lo, lo + RESULT_CHUNK)
+        t.add({"arrival": req.arrival_s[s], "input": req.input_tokens[s], "output": req.output_tokens[s], "route": rec.route[s],
+               "uncached": rec.uncached[s], "cached": rec.cached[s], "moved_bytes": rec.moved_bytes[s], "join": rec.join[s],
+               "start": rec.start[s], "free": rec.free[s], "kv": rec.kv[s], "ready": rec.ready[s], "admit": rec.admit[s], "done": rec.done[s]})
+    return t
+
+
+def _fast_books(run) -> list[dict]:
+    """The fast path's books (:class:`~.stream.Tally`): at the duration, requests per stage from
+    the timestamps (they add up only if every request's timestamps are in order) and tokens; at
+    the end, every request completed."""
+    b, n = run.tally.books, run.tally.n
+    row = {"time_s": run.duration_s, **b, "in_flight": sum(b["stages"].values())}
+    tokens = b["prompt_tokens_prefilled"] + b["prompt_tokens_cached"] + b["prompt_tokens_waiting"]
+    end = {"time_s": run.end_s, "arrived": n, "completed": run.tally.completed, "in_flight": n - run.tally.completed,
+           "stages": dict.fromkeys(b["stages"], 0)}
+    checks = {"requests": b["arrived"] == b["completed"] + row["in_flight"],
+              "prompt tokens": math.isclose(b["prompt_tokens_arrived"], tokens, rel_tol=1e-9, abs_tol=1e-6),
+              "all completed": run.tally.completed == n}
+    bad = [k for k, ok in checks.items() if not ok]
+    if bad:
+        raise PlanError(f"simulation books do not balance ({', '.join(bad)}): {row}")
+    return [{**row, "ok": True}, {**end, "ok": True}]
+
+
+def results(sim, warmup_s: float | None = None, ttft_slo_s: float = DEFAULT_TTFT_SLO_S) -> dict:
+    """The run's results as a flat, unit-named dict (see the module docstring). ``sim``: a
+    :class:`~.engine.Simulation` (its records are tallied here) or a
+    :class:`~.fcfs.FcfsRun` (tallied as it ran, for the warm-up and SLO it was given)."""
+    d = sim.dep
     w1 = sim.duration_s
     w0 = default_warmup_s(w1) if warmup_s is None else float(warmup_s)
     if not 0 <= w0 < w1:
         raise PlanError(f"warm-up must be in [0, duration {w1:g} s), got {w0:g} s")
-    books = conservation(sim)
-    measured = (req.arrival_s >= w0) & (req.arrival_s < w1)
+    if isinstance(sim, Simulation):
+        books = conservation(sim)
+        tl = tally(sim, w0, ttft_slo_s)
+        rec = sim.rec
+        qmax = {name: _depth_max(rec.join[rec.route == k], rec.start[rec.route == k], w0, w1) for name, k in (("pd-prefill", 0), ("prfaas", 1))}
+        qmax["decode"] = _depth_max(rec.ready, rec.admit, w0, w1)
+    else:
+        tl = sim.tally
+        if (tl.w0, tl.slo_s) != (w0, float(ttft_slo_s)):
+            raise PlanError(f"this run was tallied for warm-up {tl.w0:g} s and TTFT SLO {tl.slo_s:g} s, not {w0:g} s and {ttft_slo_s:g} s")
+        books, qmax = _fast_books(sim), sim.queue_max
     step = d.decode_step_s
-    ttft = rec.admit + step - req.arrival_s
-    served = measured & np.isfinite(ttft)
-    tt = ttft[served]
-    n_meas = int(measured.sum())
-    remote = rec.route == 1
+    n_meas = tl.measured
     span = w1 - w0
-    completed_in = int(np.sum((rec.done >= w0) & (rec.done < w1)))
     caps = sim.capacity_log
     pools = {}
-    for name, k, col in (("pd-prefill", 0, 1), ("prfaas", 1, 2)):
-        sel = rec.route == k
+    for name, col in (("pd-prefill", 1), ("prfaas", 2)):
         cap_s = _capacity_seconds(caps, col, w0, w1)
-        busy = _overlap(rec.start[sel], rec.free[sel], w0, w1)
-        q_mean, q_max = _depth(rec.join[sel], rec.start[sel], w0, w1)
-        pools[name] = {"instances": sim.capacity_log[0][col], "utilisation_frac": busy / cap_s if cap_s > 0 else None,
-                       "queue_mean": q_mean, "queue_max": q_max}
+        pools[name] = {"instances": caps[0][col], "utilisation_frac": tl.busy_s[name] / cap_s if cap_s > 0 else None,
+                       "queue_mean": tl.waiting_s[name] / span, "queue_max": qmax[name]}
     cap_s = _capacity_seconds(caps, 3, w0, w1)
-    q_mean, q_max = _depth(rec.ready, rec.admit, w0, w1)
-    pools["decode"] = {"instances": d.decode_instances, "slots": sim.capacity_log[0][3],
-                       "utilisation_frac": _overlap(rec.admit, rec.done, w0, w1) / cap_s if cap_s > 0 else None,
-                       "queue_mean": q_mean, "queue_max": q_max}
+    pools["decode"] = {"instances": d.decode_instances, "slots": caps[0][3],
+                       "utilisation_frac": tl.busy_s["decode"] / cap_s if cap_s > 0 else None,
+                       "queue_mean": tl.waiting_s["decode"] / span, "queue_max": qmax["decode"]}
     eg = _window_gbit(sim.egress.windows, sim.window_s, w0, w1)
     ig = _window_gbit(sim.ingress.windows, sim.window_s, w0, w1)
     link = units.bytes_per_s_to_gbit_per_s(d.link_bytes_per_s)
     th = np.asarray(sim.thresholds[int(w0 // sim.window_s): int(w1 // sim.window_s)], float)
-    per_path = {name: {"share_frac": float(np.mean(sel[served])) if tt.size else None, **_stats(ttft[served & sel])}
-                for name, sel in (("prfaas", remote), ("local", ~remote))}
-    inp = float(np.sum(req.input_tokens[measured]))
+    served = tl.ttft.n
+    per_path = {name: {"share_frac": tl.by_path[name].n / served if served else None, **tl.by_path[name].stats()}
+                for name in ("prfaas", "local")}
+    inp = tl.input_measured
     return {
         "duration_s": w1, "warmup_s": w0, "drained_at_s": sim.end_s,
-        "requests_arrived": len(req), "requests_measured": n_meas, "requests_completed": int(np.sum(np.isfinite(rec.done))),
+        "requests_arrived": tl.n, "requests_measured": n_meas, "requests_completed": tl.completed,
         "arrival_req_per_s": n_meas / span,
-        "throughput_req_per_s": completed_in / span,
-        "ttft": _stats(tt), "ttft_by_path": per_path,
+        "throughput_req_per_s": tl.completed_in / span,
+        "ttft": tl.ttft.stats(), "ttft_by_path": per_path,
+        "ttft_quantiles": tl.quantiles_kind,
+        "engine": getattr(sim, "engine", "event loop"),
         "tpot_s": step / getattr(d, "decode_accepted_tokens", 1.0),
         "ttft_slo_s": ttft_slo_s,
-        "slo_attainment_frac": float(np.sum(tt <= ttft_slo_s) / n_meas) if n_meas else None,
-        "offload_frac": float(np.mean(remote[measured])) if n_meas else None,
-        "cache_hit_frac": float(np.sum(rec.cached[measured]) / inp) if inp > 0 else 0.0,
-        "prefix_copied_gbit": units.bytes_per_s_to_gbit_per_s(float(np.sum(rec.moved_bytes[measured]))),
+        "slo_attainment_frac": tl.slo_ok / n_meas if n_meas else None,
+        "offload_frac": tl.offloaded / n_meas if n_meas else None,
+        "cache_hit_frac": tl.cached_measured / inp if inp > 0 else 0.0,
+        "prefix_copied_gbit": units.bytes_per_s_to_gbit_per_s(tl.moved_measured),
         "pools": pools,
         "link_gbit_per_s": link,
         "egress_mean_gbit_per_s": float(eg.mean()) if eg.size else 0.0,

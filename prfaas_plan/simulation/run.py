@@ -30,7 +30,8 @@ from ..planning.workload import scaled_tokens
 from ..traces.cache import BLOCK_TOKENS, PrefixCache
 from . import arrivals
 from .engine import Simulation
-from .metrics import DEFAULT_TTFT_SLO_S, results
+from .fcfs import FcfsRun, ineligible
+from .metrics import DEFAULT_TTFT_SLO_S, default_warmup_s, results
 from .policies import make_policy
 
 #: Default load (fraction of Lambda_max) when neither a load nor a rate is given and the scenario
@@ -40,6 +41,7 @@ DEFAULT_DURATION_S = 3600.0
 #: Re-planning period without a rate shape to take it from (ServeGen's step).
 DEFAULT_REPLAN_PERIOD_S = 600.0
 BASELINES = ("prfaas", "homogeneous", "naive")
+ENGINES = ("events", "fcfs", "auto")
 
 
 def cache_capacity_blocks(pool) -> int:
@@ -56,10 +58,15 @@ def cache_capacity_blocks(pool) -> int:
 
 def run(dep, requests: arrivals.Requests, policy: str = "static", policy_params: dict | None = None, duration_s: float | None = None,
         link_schedule=(), changes=(), decide=None, decide_every_s: float | None = None, switch_s: float = 60.0,
-        cache_blocks="hbm", window_s: float = 1.0, progress=None) -> Simulation:
+        cache_blocks="hbm", window_s: float = 1.0, progress=None, engine: str = "events", warmup_s: float | None = None,
+        ttft_slo_s: float = DEFAULT_TTFT_SLO_S):
     """Simulate ``dep`` serving ``requests`` and return the finished :class:`Simulation`.
     ``cache_blocks``: "hbm" (the formula above), None (unlimited) or (local, PrfaaS) blocks;
-    ``progress(done, total)``: optional, called as arrivals are simulated."""
+    ``progress(done, total)``: optional, called as arrivals are simulated. ``engine``: "events"
+    (the event loop), "fcfs" (the fast path of :mod:`.fcfs`, refused where it does not apply) or
+    "auto" (the fast path where it applies); the fast path returns an
+    :class:`~prfaas_plan.simulation.fcfs.FcfsRun` whose results were tallied for ``warmup_s`` and
+    ``ttft_slo_s``."""
     if duration_s is None:
         duration_s = float(requests.arrival_s[-1]) + window_s if len(requests) else DEFAULT_DURATION_S
     caches = None
@@ -74,6 +81,17 @@ def run(dep, requests: arrivals.Requests, policy: str = "static", policy_params:
     elif policy == "cache-aware":
         raise PlanError("the cache-aware policy needs requests with prefix identity (a trace with hash_ids, e.g. Mooncake's)")
     pol = make_policy(policy, dep.threshold_tokens, policy_params)
+    if engine not in ENGINES:
+        raise PlanError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine != "events":
+        why = ineligible(dep, requests, pol, link_schedule, changes, decide)
+        if why is None:
+            w0 = default_warmup_s(duration_s) if warmup_s is None else float(warmup_s)
+            if not 0 <= w0 < duration_s:
+                raise PlanError(f"warm-up must be in [0, duration {duration_s:g} s), got {w0:g} s")
+            return FcfsRun(dep, requests, pol, duration_s, window_s, w0, ttft_slo_s, progress=progress)
+        if engine == "fcfs":
+            raise PlanError(f"the FCFS fast path does not apply here ({why})")
     sim = Simulation(dep, requests, pol, duration_s, window_s, switch_s, link_schedule, changes, decide, decide_every_s, caches)
     sim.cache_blocks = None if caches is None else [c.capacity_blocks for c in caches]
     sim.progress = progress
@@ -81,8 +99,10 @@ def run(dep, requests: arrivals.Requests, policy: str = "static", policy_params:
 
 
 def simulate(dep, requests: arrivals.Requests, *, warmup_s: float | None = None, ttft_slo_s: float = DEFAULT_TTFT_SLO_S, **kwargs) -> dict:
-    """:func:`run`, then the results (:func:`~prfaas_plan.simulation.metrics.results`)."""
-    sim = run(dep, requests, **kwargs)
+    """:func:`run` (with ``engine="auto"`` unless given: the FCFS fast path where it applies),
+    then the results (:func:`~prfaas_plan.simulation.metrics.results`)."""
+    kwargs.setdefault("engine", "auto")
+    sim = run(dep, requests, warmup_s=warmup_s, ttft_slo_s=ttft_slo_s, **kwargs)
     out = results(sim, warmup_s, ttft_slo_s)
     out["policy"] = sim.policy.name
     out["cache_blocks"] = {"pd-prefill": sim.cache_blocks[0], "prfaas": sim.cache_blocks[1]} if sim.cache_blocks else None
@@ -199,6 +219,11 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
     if len(reqs) == 0:
         raise PlanError("no requests arrive in the simulated time; raise the rate or the duration")
     schedule = () if link_drop_at_s is None else ((link_drop_at_s, dep.link_bytes_per_s * link_drop_frac),)
+    profile = sc.link.bandwidth_profile
+    if profile is not None:  # the link's day, its shape scaled to the plan's link (planning.bandwidth_profile)
+        if schedule:
+            raise PlanError("the scenario's link.bandwidth_profile already moves the link: give it or --link-drop-*, not both")
+        schedule = profile.schedule(dep.link_bytes_per_s, duration_s)
     decide = None
     decide_every_s = None
     if replan:
@@ -230,5 +255,7 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
         "lambda_max_req_per_s": lam_max, "load_frac": out["arrival_req_per_s"] / lam_max if lam_max > 0 else None,
         "link_drop": None if link_drop_at_s is None else {"at_s": link_drop_at_s, "frac": link_drop_frac,
                                                           "gbit_per_s": units.bytes_per_s_to_gbit_per_s(schedule[0][1])},
+        "link_profile": None if profile is None else {"source": profile.source, "worst_frac": profile.worst_frac,
+                                                      "mean_frac": profile.mean_frac, "changes": len(schedule)},
     }
     return {**head, **out}
