@@ -93,14 +93,30 @@ def test_the_gain_is_net_of_the_switch(case):
 
 
 def test_the_dead_band_needs_the_gain_at_both_ends(case):
-    """From 4 / 4 at 1.4 req/s, 5 / 3 is the better split at the rate itself (analytic), but a band
-    reaching 2.2 req/s, where 5 / 3 (Lambda_max 2.34) nears overload, keeps 4 / 4."""
+    """From 3 / 5 at 2.5 +- 0.1 req/s, 4 / 4 pays for its switch at every rate of the band; with a
+    band reaching 3.4 req/s, where 4 / 4 (Lambda_max 3.1) builds a backlog faster than 3 / 5
+    (3.24), the split stays (at most t changes, which are free)."""
+    _, _, model = case
+    cur = model.state(3, 5, model.planned_t)
+    narrow = best_switch(model, cur, (2.4, 2.5, 2.6), 0.0, HORIZON_S, lambda o: 60.0)
+    assert narrow.target is not None and (narrow.target.n_pd_prefill, narrow.target.n_pd_decode) == (4, 4)
+    wide = best_switch(model, cur, (1.6, 2.5, 3.4), 0.0, HORIZON_S, lambda o: 60.0)
+    assert wide.target is None or wide.target.n_pd_prefill == 3
+
+
+def test_a_gain_inside_the_noise_of_the_misses_is_not_taken(case):
+    """From 4 / 4 at 1.4 +- 0.05 req/s, 5 / 3 misses fewer at every rate of the band (the analytic
+    model), but by less than the Poisson noise of the misses over the horizon: no switch."""
     _, _, model = case
     cur = model.state(4, 4, model.planned_t)
-    narrow = best_switch(model, cur, (1.35, 1.4, 1.45), 0.0, HORIZON_S, lambda o: 60.0)
-    assert narrow.target is not None and narrow.target.n_pd_prefill == 5
-    wide = best_switch(model, cur, (0.6, 1.4, 2.2), 0.0, HORIZON_S, lambda o: 60.0)
-    assert wide.target is None or wide.target.n_pd_prefill == 4
+    band = (1.35, 1.4, 1.45)
+    five = [o for o in model.options if o.n_pd_prefill == 5]
+    gains = [max(switch_misses(model, cur, cur, r, 0.0, HORIZON_S, 0.0) - switch_misses(model, cur, o, r, 0.0, HORIZON_S, 60.0)
+                 for o in five) for r in band]
+    assert min(gains) > 0
+    assert max(gains) < math.sqrt(switch_misses(model, cur, cur, 1.4, 0.0, HORIZON_S, 0.0))
+    d = best_switch(model, cur, band, 0.0, HORIZON_S, lambda o: 60.0)
+    assert d.target is None or d.target.n_pd_prefill == 4
 
 
 # -- the forecast ---------------------------------------------------------------------------------
