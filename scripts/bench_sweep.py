@@ -10,7 +10,8 @@ distinct problems are solved. Each point is re-planned exactly as `optimize` wou
 so read it, do not assert on it. `--grids` adds 1,000-point grids of 1,000 distinct problems.
 `--parallel` (issue 18 target: 1,000 distinct points on 2 workers in <= 0.6x their time on one)
 times that grid on one worker (the serial executor) and on a process pool of `--workers` (pool
-start included), once each, with the load average before each and the CPU both used: the
+start included), in `--repeat` interleaved pairs (the median ratio is the figure), with the load
+average before each and the CPU both used: the
 machine is shared, so run it when others are quiet and quote the conditions. On Linux with
 ``sched_autogroup_enabled`` (as on the development machine) the scheduler shares the cores
 between sessions, not processes: while other sessions keep the cores busy, a second worker in
@@ -52,7 +53,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     if args.parallel:
-        return parallel(args.workers)
+        return parallel(args.workers, args.repeat)
     print(f"median of {args.repeat} runs")
     for label, (name, vary) in {**CASES, **(GRIDS if args.grids else {})}.items():
         sc = load_scenario(name)
@@ -73,31 +74,37 @@ def main() -> int:
     return 0
 
 
-def parallel(workers: int) -> int:
+def parallel(workers: int, repeat: int) -> int:
     import os
+    import resource
 
     from prfaas_plan.execution.executors import Executor, make_executor
 
     (label, (name, vary)), = GRIDS.items()
     sc, axes = load_scenario(name), [parse_axis(v) for v in vary]
-    print(f"{label}: one worker vs a process pool of {workers}, {os.cpu_count()} cores here")
-    import resource
+    print(f"{label}: one worker vs a process pool of {workers}, {os.cpu_count()} cores here, {repeat} interleaved pairs")
 
     def cpu_s() -> float:  # this process and its finished children (the pool's workers, once shut down)
         own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
-    times, cpus, rows = {}, {}, {}
-    for n in (1, workers):
-        load = os.getloadavg()[0]
-        t0, c0 = time.perf_counter(), cpu_s()
-        with (Executor() if n == 1 else make_executor("process", n)) as ex:
-            rows[n] = sweep(sc, axes, executor=ex)
-        times[n], cpus[n] = time.perf_counter() - t0, cpu_s() - c0
-        print(f"  {n} worker{'s' if n > 1 else ' '}  wall {times[n]:7.2f} s  CPU {cpus[n]:6.2f} s  (load average before: {load:.2f})")
-    assert rows[1] == rows[workers], "rows differ between executors"
-    print(f"  wall ratio {times[workers] / times[1]:.2f} (target <= 0.6); rows identical; "
-          f"the pool's CPU is {cpus[workers] / cpus[1]:.2f}x one worker's (the parallel overhead)")
+    ratios, cpu_ratios, first = [], [], None
+    for k in range(repeat):
+        times, cpus = {}, {}
+        for n in (1, workers):
+            load = os.getloadavg()[0]
+            t0, c0 = time.perf_counter(), cpu_s()
+            with (Executor() if n == 1 else make_executor("process", n)) as ex:
+                rows = sweep(sc, axes, executor=ex)
+            times[n], cpus[n] = time.perf_counter() - t0, cpu_s() - c0
+            first = rows if first is None else first
+            assert rows == first, "rows differ between executors"
+            print(f"  pair {k + 1}: {n} worker{'s' if n > 1 else ' '}  wall {times[n]:7.2f} s  CPU {cpus[n]:6.2f} s  (load average before: {load:.2f})")
+        ratios.append(times[workers] / times[1])
+        cpu_ratios.append(cpus[workers] / cpus[1])
+        print(f"  pair {k + 1}: wall ratio {ratios[-1]:.2f}")
+    print(f"  wall ratio median {statistics.median(ratios):.2f} (pairs: {', '.join(f'{r:.2f}' for r in ratios)}; target <= 0.6); "
+          f"rows identical; the pool's CPU is {statistics.median(cpu_ratios):.2f}x one worker's (the parallel overhead)")
     return 0
 
 

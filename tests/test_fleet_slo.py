@@ -258,3 +258,23 @@ def test_mixed_candidate_parts_meet_the_slo(tmp_path):
     open(path, "w").write(yaml.safe_dump(doc))
     r = plan_fleet(load_scenario(path))
     _meets(r)
+
+
+def test_the_verdict_names_every_level_a_plan_misses():
+    """The verdict checks each level a site states: the throughput-only fleet of multi-site-slo
+    (no SLO rows) misses New York's P90 (3 s) and P99 (6 s) and Chicago's P90 (2 s) and mean
+    (1.5 s): a WARNING naming each, first line."""
+    from prfaas_plan.fleet.latency import add_site_latency
+    from prfaas_plan.fleet.plan import fleet_document, fleet_verdict
+    from prfaas_plan.fleet.search import optimise
+
+    sc = load_scenario("multi-site-slo")
+    needs = {s.name: site_needs(sc.fleet, sc.model, s) for s in sc.fleet.local_sites}
+    rates = {s.name: s.workload.arrival_req_per_s for s in sc.fleet.local_sites}
+    doc = fleet_document(sc, optimise(sc.fleet, sc.model, "target", rates, None, needs), needs, "target", None)
+    add_site_latency(sc.model, needs, doc, sc.fleet)
+    v = fleet_verdict({**doc, "alpha": None, "fleet_one_pair": False})
+    assert not v["ok"] and v["text"].startswith("WARNING: ")
+    for phrase in ("site new-york: P90 TTFT", "its 3 s SLO", "site new-york: P99 TTFT", "its 6 s SLO", "site chicago: P90 TTFT",
+                   "site chicago: mean TTFT", "its 1.5 s SLO"):
+        assert phrase in v["text"], (phrase, v["text"])
