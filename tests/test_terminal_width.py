@@ -75,3 +75,21 @@ def test_help_shows_no_type_after_flags(path):
     res = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "120"})
     assert res.exit_code == 0, res.output
     assert "<bool>" not in res.stdout and "--help" in res.stdout
+
+
+def test_square_brackets_are_shown_as_written():
+    """Rich reads ``[chicago]`` and ``[bold]`` as markup: on old main `sites.local[chicago].x`
+    printed as `sites.local.x` and a `[bold]` cell vanished. Every table built here shows its
+    title, caption, headers and cells literally (``links[0]`` too, and a backslash stays one)."""
+    from rich.console import Console
+
+    from prfaas_plan.reports.terminal import kv_value_table
+
+    names = ["sites.local[chicago].workload.arrival_req_per_s", "links[0].gbit_per_s", "[bold]loud[/]", "a\\[b]"]
+    con = Console(width=200, record=True, soft_wrap=False)
+    con.print(rows_table([{"k": n, "v": n} for n in names], [("k", "key [site]", text), ("v", "value", text)],
+                         title="varied: sites.local[chicago]", caption="see links[0] and [e]"))
+    con.print(kv_value_table([(n, n) for n in names], title="[red]title[/red]"))
+    out = con.export_text()
+    for n in [*names, "key [site]", "varied: sites.local[chicago]", "see links[0] and [e]", "[red]title[/red]"]:
+        assert n in out, n

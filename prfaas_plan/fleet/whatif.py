@@ -27,7 +27,7 @@ from __future__ import annotations
 from ..errors import PlanError
 from ..planning.overrides import Override, with_price_sources
 from ..planning.scenario import Scenario, load_scenario
-from ..planning.whatif import LINK_KEYS, WhatIf, link_scaled
+from ..planning.whatif import LINK_KEYS, WhatIf, link_scaled, moved_target
 from .plan import plan_fleet
 
 #: Link keys the fleet planner does not model, and why (a what-if or sweep on them is refused).
@@ -162,7 +162,7 @@ def fleet_whatif_rows(sc: Scenario, budget_usd_per_hour: float | None = None, ta
     for w in whatifs:
         try:
             sv = load_scenario(sc.path, sc.overrides + w.overrides) if w.overrides else sc
-            target = target_req_per_s * _load_factor(w) if target_req_per_s is not None else None
+            target = moved_target(target_req_per_s, w)
             rp = {**reading(plan_fleet(sv, budget_usd_per_hour, target) if w.overrides else base), "error": None}
         except PlanError as exc:
             rp = {**dict.fromkeys(READING_KEYS), "error": str(exc)}
@@ -178,13 +178,3 @@ def fleet_whatif_rows(sc: Scenario, budget_usd_per_hour: float | None = None, ta
             "verdict_changed": None if rp["ok"] is None else rp["ok"] != planned["ok"],
         })
     return rows
-
-
-def _load_factor(w: WhatIf) -> float:
-    """The factor a what-if scales the target by (a --target-req-per-s moves with it)."""
-    f = 1.0
-    for o in w.overrides:
-        if o.key == "objective.target_req_per_s" and o.scale:
-            f *= o.value
-    return f
-

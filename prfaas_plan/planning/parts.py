@@ -12,6 +12,7 @@ rubin-cpx: 16}``, ``instance: {tp: 8}`` or ``{rubin-cpx: {pp: 8}}``, ``efficienc
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,7 +109,8 @@ def _instance(f: Fields, key: str, shape_fields: Fields | None, model: ModelSpec
     try:
         return make_instance(model, hw, gpus, **shape)
     except PlanError as exc:
-        raise f.error(key, str(exc).replace("--", "")) from None
+        # the option names of make_instance as the scenario spells them (--mtp-accept -> mtp_accept)
+        raise f.error(key, re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), str(exc))) from None
 
 
 def cluster(f: Fields, role: str, base: Path, model: ModelSpec) -> Cluster:

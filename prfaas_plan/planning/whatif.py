@@ -144,8 +144,8 @@ def whatif_rows(sc: Scenario, mode: str | None = None, budget_usd_per_hour: floa
     rows = []
     for w in whatifs:
         sv = load_scenario(sc.path, sc.overrides + w.overrides) if w.overrides else sc
-        demand = demand_req_per_s(sv, target_req_per_s * _load_factor(w) if target_req_per_s else None)
-        replan = _reading(lambda: plan_only(sv, mode, budget_usd_per_hour, _target(target_req_per_s, w), solver))
+        demand = demand_req_per_s(sv, moved_target(target_req_per_s, w))
+        replan = _reading(lambda: plan_only(sv, mode, budget_usd_per_hour, moved_target(target_req_per_s, w), solver))
         link = stress_link_gbit_per_s(base["link_gbit_per_s"], w.overrides)
         stress = _reading(lambda: plan_only(stressed(sv, base, link), mode))
         lam = stress["throughput_req_per_s"]
@@ -167,6 +167,7 @@ def whatif_rows(sc: Scenario, mode: str | None = None, budget_usd_per_hour: floa
 
 
 def _load_factor(w: WhatIf) -> float:
+    """The factor a what-if scales the target by (a --target-req-per-s moves with it)."""
     f = 1.0
     for o in w.overrides:
         if o.key == "objective.target_req_per_s" and o.scale:
@@ -174,6 +175,6 @@ def _load_factor(w: WhatIf) -> float:
     return f
 
 
-def _target(target_req_per_s: float | None, w: WhatIf) -> float | None:
+def moved_target(target_req_per_s: float | None, w: WhatIf) -> float | None:
     """A --target-req-per-s given on the command line, moved by a what-if that scales the target."""
     return None if target_req_per_s is None else target_req_per_s * _load_factor(w)
