@@ -15,10 +15,15 @@ throughput, 5 engine points: the regime the planner's capacities use) for
 ``prefill_time_factor``, ``decode`` (14 decode and co-located points) for
 ``decode_time_factor``. The lognormal's tails are thinner than the Student-t's beyond the band.
 
-In-sample residuals of a 9-parameter fit: optimistic for parts and models outside the
-calibration, pessimistic where a scenario uses a measured profile (the case study's H200 prefill
-follows Table 5 within 2%); state a tighter or wider distribution in the scenario's
-``uncertainty:`` where you know better.
+The band scales only the times the engine model predicts: a time from a measured profile keeps
+factor 1, in `risk` as in `optimize`'s band (one rule,
+:func:`~prfaas_plan.latency.bands.model_time_kinds`). `risk` draws one factor per sample for
+every prefill time from the ``prefill`` band, where `optimize`'s corner takes the ``ttft`` band
+for a request's own prefill (and for paper-mode occupancy): which times move is the same, the
+spread of the latency-regime ones is not. In-sample residuals of a 9-parameter fit: optimistic
+for parts and models outside the calibration; state a tighter or wider distribution in the
+scenario's ``uncertainty:`` where you know better (a stated factor scales every time it names,
+profiles included).
 """
 
 from __future__ import annotations
