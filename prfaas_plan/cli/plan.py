@@ -61,6 +61,7 @@ def optimize(
     from ..latency.bands import band_columns
     from ..latency.plans import latency_columns
     from ..latency.plans import optimize as plan
+    from ..planning.locality import locality_columns
     from ..planning.overrides import parse_sets
     from ..planning.planner import PLAN_KEYS
     from ..planning.scenario import load_scenario
@@ -88,8 +89,10 @@ def optimize(
     prov = provenance(sc, result["mode"], "optimize", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s,
                       robust=robust, uncertain=uncertain, samples=samples if robust is not None else None, seed=seed if robust is not None else None)
     extra = {"verdict": result["verdict"]["text"], "prices": result["prices"], "load": result.get("load"), **provenance_columns(prov)}
-    rows = [{"plan": "prfaas", **{k: result[k] for k in PLAN_KEYS}, **latency_columns(result), **band_columns(result), **extra}]
-    rows += [{"plan": name, **{k: b[k] for k in PLAN_KEYS}, **latency_columns(b), **band_columns(b), **extra} for name, b in result["baselines"].items() if b]
+    rows = [{"plan": "prfaas", **{k: result[k] for k in PLAN_KEYS}, **latency_columns(result), **band_columns(result),
+             **locality_columns(result.get("cache_locality")), **extra}]
+    rows += [{"plan": name, **{k: b[k] for k in PLAN_KEYS}, **latency_columns(b), **band_columns(b), **locality_columns(None), **extra}
+             for name, b in result["baselines"].items() if b]
     if robust is not None:
         rows += [{"plan": f"robust_{name}", **result["robust"][name], **extra} for name in ("for_demand", "robust")]
 
