@@ -258,3 +258,28 @@ def test_default_band_scales_the_times_optimize_scales_brute_force():
                                replace(tm.decode, step_s=tm.decode.step_s * df), tm.output_tokens, tm.mode)
         by_hand = maximise(problem_for(stressed(sc, plan, plan["link_gbit_per_s"]), slow, "fixed-fleet", None)).throughput_req_per_s
         assert s["throughput_req_per_s"] == pytest.approx(by_hand, rel=1e-7)
+
+
+@pytest.mark.parametrize("scenario", ["paper-case-study-roofline", "budget-case-study"])
+def test_band_ends_are_optimizes_corners(scenario):
+    """A sample whose default time factors sit at their bands' P90 (P10) scales every time exactly
+    as `optimize`'s slow (fast) corner does: each time by its own kind's band end (a request's own
+    prefill by the single-request TTFT band, mapped at the same quantile), a measured profile's
+    by 1. One rule for both (latency/bands.py model_time_kinds)."""
+    from prfaas_plan.latency.bands import end_factors, time_band
+    from prfaas_plan.risk.analysis import question
+    from prfaas_plan.risk.evaluate import Context, Fleet
+
+    sc = load_scenario(scenario)
+    plan = plan_only(sc)
+    ctx = Context(sc, Fleet.of(plan), sc.mode)
+    q = question(sc)
+    assert q.band_factors == {"prefill_time_factor", "decode_time_factor"}
+    for end, pick in (("slow", 1), ("fast", 0)):
+        row = np.ones(len(QUANTITIES))
+        row[COL["prefill_time_factor"]], row[COL["decode_time_factor"]] = time_band("prefill")[pick], time_band("decode")[pick]
+        got = ctx.time_factors(row, q.band_factors)
+        want = end_factors(sc, ctx.tm, ctx.base, end)
+        assert got == pytest.approx(want, rel=1e-12)
+    if scenario == "paper-case-study-roofline":
+        assert got["local_alone"] != got["local_service"]  # the TTFT band, not the prefill one

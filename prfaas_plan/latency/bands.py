@@ -89,8 +89,10 @@ def model_time_kinds(sc: Scenario, tm: ThroughputModel, dep: Deployment) -> dict
     """Which band scales each time of the plan (:data:`TIME_FACTORS`' keys): the metric kind of
     the engine model's band that covers it, or None where the time is a measured profile's.
 
-    The one rule for the engine model's error, used by `optimize`'s band (:func:`end_factors`)
-    and by `risk`'s default time factors (:mod:`prfaas_plan.risk.evaluate`): a band is the spread
+    The one rule for the engine model's error, used by `optimize`'s band (:func:`end_factors`:
+    each time at its kind's band end) and by `risk`'s default time factors
+    (:mod:`prfaas_plan.risk.evaluate`: each time at its kind's band, one quantile per sample for
+    all prefill kinds, as the corner takes one end for all): a band is the spread
     of the engine model's *predictions* against measurements, so it scales only times the engine
     model predicts; a profile's time is itself a measurement (the paper's Table 5) and keeps
     factor 1. Kinds: a pool's occupancy under load ``prefill`` (the throughput regime), or

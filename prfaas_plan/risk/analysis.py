@@ -30,7 +30,7 @@ from ..planning.uncertainty import QUANTITIES, Distribution
 from ..planning.whatif import demand_req_per_s
 from ..latency.bands import TIME_FACTORS
 from .evaluate import Chunk, Context, Fleet, Question, evaluate_chunk
-from .model_error import model_error
+from .model_error import DEFAULT_KIND, model_error
 from .sampling import factors
 
 METRICS = ("throughput_req_per_s", "goodput_req_per_s", "ttft_p90_s", "cost_usd_per_hour")
@@ -39,14 +39,14 @@ DEMANDS = ("meets_rate", "meets_ttft_slo", "meets_budget")
 
 def distributions(sc: Scenario, uncertain: dict[str, Distribution] | None = None) -> dict[str, Distribution]:
     """Every quantity's distribution: the model-error defaults, then the scenario's, then ``uncertain``."""
-    out = {"prefill_time_factor": model_error("prefill"), "decode_time_factor": model_error("decode")}
+    out = {q: model_error(kind) for q, kind in DEFAULT_KIND.items()}
     out.update(sc.uncertainty)
     out.update(uncertain or {})
     return out
 
 
 #: The time factors whose default is the engine model's band (:mod:`.model_error`).
-BAND_DEFAULTS = ("prefill_time_factor", "decode_time_factor")
+BAND_DEFAULTS = tuple(DEFAULT_KIND)
 
 
 def question(sc: Scenario, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None,
@@ -64,8 +64,8 @@ def multiplies(ctx: Context, q: Question) -> dict[str, str]:
     names the times it scales here (none where every such time is a measured profile's)."""
     out = dict(QUANTITIES)
     for name in q.band_factors:
-        times = [k.replace("_", " ") for k, f in TIME_FACTORS.items() if f == name and ctx.model_times[k]]
-        out[name] = ("the times the engine model predicts (its band; a measured profile's keep 1): "
+        times = [f"{k.replace('_', ' ')} ({ctx.model_kinds[k]} band)" for k, f in TIME_FACTORS.items() if f == name and ctx.model_kinds[k]]
+        out[name] = ("the times the engine model predicts, each by its kind's band at this quantile (a measured profile's keep 1): "
                      + (", ".join(times) if times else "none here, every one is a measured profile's"))
     return out
 

@@ -10,9 +10,10 @@ most throughput under the sample's conditions. A sample is a row of factors
   divided by a; ``decode_time_factor`` b multiplies the decode step at BS_max: decode capacity
   divides by b and a request holds its slot b times longer. Drawn from the engine model's error
   band (the default, ``Question.band_factors``), a time factor multiplies only the times the
-  engine model predicts and leaves a measured profile's at 1, the rule `optimize`'s band follows
-  (:func:`~prfaas_plan.latency.bands.model_time_kinds`); a factor the scenario or
-  ``--uncertain`` states multiplies every time it names;
+  engine model predicts, each by its own kind's band at the drawn quantile (a request's own
+  prefill: the single-request TTFT band), and leaves a measured profile's at 1, the rule
+  `optimize`'s band follows (:func:`~prfaas_plan.latency.bands.model_time_kinds`); a factor the
+  scenario or ``--uncertain`` states multiplies every time it names, as given;
 - ``link_bandwidth_factor`` c: the link delivers c x the bandwidth bought (the plan still loads
   it to at most ``link.max_utilisation``);
 - ``input_tokens_factor`` multiplies ``workload.input_tokens_scale`` (a new throughput model:
@@ -48,6 +49,7 @@ from ..planning.threshold import balance
 from ..planning.planner import fleet_problem, throughput_model
 from ..planning.scenario import Scenario, with_input_scale
 from ..planning.uncertainty import QUANTITIES
+from .model_error import DEFAULT_KIND, same_quantile
 
 COL = {name: j for j, name in enumerate(QUANTITIES)}
 
@@ -98,14 +100,27 @@ class Context:
         return deployment(self.sc, self.fleet.as_plan(0.0, 1), "prfaas", self.mode, self.tm)
 
     @cached_property
+    def model_kinds(self) -> dict[str, str | None]:
+        """Per time (:data:`~prfaas_plan.latency.bands.TIME_FACTORS`' keys): the kind of the engine
+        model's band that covers it, None for a measured profile's (:func:`~prfaas_plan.latency.bands.model_time_kinds`)."""
+        return model_time_kinds(self.sc, self.tm, self.base)
+
+    @property
     def model_times(self) -> dict[str, bool]:
-        """Per time (:data:`~prfaas_plan.latency.bands.TIME_FACTORS`' keys): True where the engine model predicts it."""
-        return {k: kind is not None for k, kind in model_time_kinds(self.sc, self.tm, self.base).items()}
+        return {k: kind is not None for k, kind in self.model_kinds.items()}
 
     def time_factors(self, row: np.ndarray, band_factors: frozenset[str]) -> dict[str, float]:
-        """Each time's factor in sample ``row``: its quantity's, or 1 for a measured profile's time
-        when that quantity is the engine model's band (module docstring)."""
-        return {k: 1.0 if q in band_factors and not self.model_times[k] else float(row[COL[q]]) for k, q in TIME_FACTORS.items()}
+        """Each time's factor in sample ``row``: its quantity's as stated; where that quantity is
+        the engine model's band, 1 for a measured profile's time and otherwise the factor of the
+        time's own kind of band at the drawn quantile (module docstring; :func:`.model_error.same_quantile`)."""
+        out = {}
+        for k, q in TIME_FACTORS.items():
+            f = float(row[COL[q]])
+            if q in band_factors:
+                kind = self.model_kinds[k]
+                f = 1.0 if kind is None else same_quantile(f, DEFAULT_KIND[q], kind)
+            out[k] = f
+        return out
 
 
 def variant(sc: Scenario, input_factor: float) -> Scenario:
