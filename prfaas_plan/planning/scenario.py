@@ -221,7 +221,10 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
     f.str("name", None)
     raw = f.data
     base = path.parent
-    model = catalog_entry("models", f.str("model"), base)
+    try:
+        model = catalog_entry("models", f.str("model"), base)
+    except PlanError as exc:
+        raise f.error("model", str(exc)) from None
     fleet, trace_sources = None, []
     if f.has("sites"):
         for key in _SITE_KEYS:
