@@ -257,5 +257,9 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
                                                           "gbit_per_s": units.bytes_per_s_to_gbit_per_s(schedule[0][1])},
         "link_profile": None if profile is None else {"source": profile.source, "worst_frac": profile.worst_frac,
                                                       "mean_frac": profile.mean_frac, "changes": len(schedule)},
+        # the offload share the plan predicts for static routing with a prefix cache per cluster
+        # (optimize's cache_locality), beside offload_frac: for the PrfaaS plan replaying a trace
+        # through per-cluster caches (hash_ids); synthetic arrivals have no caches to compare with
+        "cache_locality": plan.get("cache_locality") if key is None and reqs.hash_ids is not None else None,
     }
     return {**head, **out}
