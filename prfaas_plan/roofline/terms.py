@@ -76,9 +76,9 @@ SOFTMAX_UNHIDDEN_EXP = 1.0
 #: more power is faster (GH200 900 W vs H100 700 W: 0.838 vs 0.803) and more bandwidth alone is not
 #: (H200 = H100), which HBM bandwidth as the balance (tried: H200 8% ahead of H100) contradicts. A
 #: dtype of b bytes spends b/2 of bf16's energy per FLOP: the FP8 rows of the same table fall within
-#: 5% on Blackwell (B200 0.763 vs 0.749) and 6-15% below on Hopper (DeepGEMM-style fp8 promotion on
-#: CUDA cores, not modelled); scaling by the fp8 peak instead misses Blackwell FP8 by 20%. So H20
-#: (0.37 TFLOP/s per W) keeps 0.95 of e_gemm, H100/H200 (1.41) 0.86, B200 (2.25) 0.80.
+#: 5% on Blackwell (B200 0.763 vs 0.749) and 9-13% below on Hopper (DeepGEMM-style fp8 promotion on
+#: CUDA cores, not modelled); scaling by the fp8 peak instead misses Blackwell FP8 by 14-20%. So H20
+#: (0.37 TFLOP/s per W) keeps 0.96 of e_gemm, H100/H200 (1.41) 0.85, B200 (2.25) 0.79 (e_gemm 0.873).
 GEMM_FLOP_PER_JOULE = 7.25e12
 #: DeepEP-style dispatch sends fp8 activations (1 B/element), combine returns bf16 (2 B).
 DISPATCH_BYTES, COMBINE_BYTES = 1.0, 2.0
