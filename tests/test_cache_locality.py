@@ -306,3 +306,29 @@ def test_csv_carries_the_locality_report():
     assert float(row["cache_locality.per_cluster_offload_frac"]) == loc["per_cluster_offload_frac"] and row["offload_frac"]
     (synthetic,) = csv.DictReader(io.StringIO(runner.invoke(app, ["simulate", "mooncake-per-cluster-cache", "--duration-s", "120", "-f", "csv"]).stdout))
     assert "cache_locality.per_cluster_offload_frac" in synthetic and synthetic["cache_locality.per_cluster_offload_frac"] == ""
+
+
+def test_report_and_workbook_show_the_per_cluster_share():
+    """The report's and workbook's plan table (review_tables.plan_rows) carry the share static
+    routing sees with a cache per cluster, as the terminal table does; baselines show "-"."""
+    from prfaas_plan.latency.plans import optimize as plan
+    from prfaas_plan.reports.review_tables import _plan_cell, plan_rows
+
+    r = plan(load_scenario("mooncake-per-cluster-cache"), compare_modes=False)
+    key = "cache_locality.per_cluster_offload_frac"
+    (row,) = [x for x in plan_rows(r) if x[1] == key]
+    assert _plan_cell(r, key, key, row[2], True).text == f"{r['cache_locality']['per_cluster_offload_frac']:.1%}"
+    assert _plan_cell(r["baselines"]["homogeneous"], key, key, row[2], False).text == "-"
+    assert key not in [x[1] for x in plan_rows(plan(load_scenario("paper-case-study"), compare_modes=False))]
+
+
+def test_drawn_arrivals_say_the_per_cluster_caches_are_not_replayed(per_cluster):
+    """Drawn requests have no conversations: a per-cluster plan simulated without --trace says
+    so in its arrivals line, with the share the plan expects; a shared-cache plan does not."""
+    from prfaas_plan.simulation.run import simulate_scenario
+
+    sim = simulate_scenario(per_cluster, duration_s=60)
+    planned = optimize(per_cluster, compare_modes=False)["cache_locality"]["per_cluster_offload_frac"]
+    assert "per-cluster prefix caches are not replayed" in sim["arrivals"]
+    assert f"{planned:.1%} offloaded" in sim["arrivals"]
+    assert "not replayed" not in simulate_scenario(load_scenario("mooncake-case-study"), duration_s=60)["arrivals"]
