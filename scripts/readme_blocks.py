@@ -6,17 +6,17 @@ A block is marked by an HTML comment on the line before it, which states the com
 trimming (a shell pipeline, so the rule is visible in the README and can be pasted):
 
     <!-- regen: prfaas-plan optimize paper-case-study | sed '/^In paper mode/q' -->
-    <!-- regen slow COLUMNS=120: python scripts/check_fleet_slo.py --hours 4 | grep '^|' -->
+    <!-- regen slow table=1: python scripts/check_fleet_slo.py --hours 4 -->
 
 The block is the fenced code block (```) or the Markdown table (lines starting with `|`) right
 after the marker, at the marker's indentation. Words before the colon are flags: `slow` (runs
 only with --slow: simulations, minute-long scripts), `timing` (measured times, which differ on
 every run: only with --timing), `table=N` (keep only the N-th Markdown table the command prints:
 a script that prints two tables runs once for both blocks, its output is reused) and NAME=VALUE
-environment settings in capitals (COLUMNS defaults to 100, the width rich tables are laid out for). Commands run with bash from the repository root, with the
-repository on PYTHONPATH; `prfaas-plan` and `python` are this interpreter, so the checkout's
-prfaas_plan runs, not an installed one. Output lines lose trailing spaces; a table block must
-receive only table lines.
+environment settings in capitals (COLUMNS defaults to 100, the width rich tables are laid out
+for). Commands run with bash from the repository root, with the repository on PYTHONPATH;
+`prfaas-plan` and `python` are this interpreter, so the checkout's prfaas_plan runs, not an
+installed one. Output lines lose trailing spaces; a table block must receive only table lines.
 
 --only TEXT runs just the blocks whose command contains TEXT (their flags notwithstanding).
 --check (the default) reruns every selected block and prints a unified diff of each that differs

@@ -2,8 +2,9 @@
 across the terminal's width instead of being cropped, and the console they print on. The views
 that use them (a plan, what-ifs, sweeps, estimates, simulations) are in :mod:`.render`; these two
 modules are the only ones besides the CLI that import rich. Every title, caption, header and cell
-goes through :func:`_literal` here: rich would read ``[chicago]`` in ``sites.local[chicago]`` as
-markup and drop it."""
+goes through :func:`_literal` here (a ``Text``, shown as written on any console), and the console
+of :func:`console` reads no markup, so lines print as written too: rich markup would drop
+``[chicago]`` from ``sites.local[chicago]`` and ``[PRFAAS]`` from a price source."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 from rich.table import Table
 
 Column = tuple[str, str, Callable[[Any], str]]  # (row key, header, formatter)
 
 
-def _literal(s: str | None) -> str | None:
-    """Text shown as written, never read as rich markup (``links[0]``, ``sites.local[chicago]``)."""
-    return None if s is None else escape(s)
+def _literal(s: str | None) -> Text | None:
+    """Text shown as written on any console, never read as rich markup (``links[0]``,
+    ``sites.local[chicago]``)."""
+    return None if s is None else Text(s)
 
 
 def fmt(spec: str) -> Callable[[Any], str]:
@@ -124,7 +126,7 @@ def console(width: int | None = None) -> Console:
 
     if width is None and not sys.stdout.isatty():
         width = int(os.environ.get("COLUMNS", "160"))
-    return Console(width=width, soft_wrap=False)
+    return Console(width=width, soft_wrap=False, markup=False)
 
 
 # --- plans ----------------------------------------------------------------------------------------
