@@ -4,7 +4,7 @@
 
 COVERAGE = 0.8
 BANDS = {
-    'ttft': {'points': 24, 'mean_log': 0.00069, 'sd_log': 0.15514, 'low_factor': 0.812, 'high_factor': 1.2332},
-    'prefill': {'points': 5, 'mean_log': 0.0473, 'sd_log': 0.09889, 'low_factor': 0.888, 'high_factor': 1.2379},
-    'decode': {'points': 14, 'mean_log': -0.03283, 'sd_log': 0.15975, 'low_factor': 0.7741, 'high_factor': 1.2098},
+    'ttft': {'points': 24, 'mean_log': 0.00121, 'sd_log': 0.15521, 'low_factor': 0.8124, 'high_factor': 1.234},
+    'prefill': {'points': 5, 'mean_log': 0.05523, 'sd_log': 0.10787, 'low_factor': 0.8817, 'high_factor': 1.2667},
+    'decode': {'points': 14, 'mean_log': -0.0335, 'sd_log': 0.16168, 'low_factor': 0.7715, 'high_factor': 1.2122},
 }
