@@ -193,7 +193,7 @@ def test_whatif_command_on_a_fleet(whatifs):
     assert [r["variant"] for r in rows] == ["as planned", "sites.local[chicago].workload.arrival_req_per_s=20"]
     assert rows[1]["replan"]["throughput_req_per_s"] == pytest.approx(30 + 20)
     table = _ok("whatif", SCENARIO, "--set", "links[*].usd_per_gbit_per_s_hour=0.1").stdout
-    assert "re-planned" in table and "PrfaaS" in table and "stress reading" in table
+    assert "re-planned" in table and "PrfaaS" in table and "stressed" in table
 
 
 @pytest.mark.parametrize("args, words", [(["--set", "links[0].loss_frac=0.001"], "loss_frac"), (["--set", "links[*].connections=4"], "connections"),

@@ -160,10 +160,12 @@ def whatif(
     the link 18:00-23:00, paid in full, the plan sized for its worst fraction; the link at 10% at
     the same $ per Gbit/s; prompts 2x longer or shorter, prefix cache hits 50%, GPU prices +50%,
     load +50%; a lossy link (loss 1e-4) where link.connections is set, which moves TTFT, not
-    throughput). A fleet scenario (sites or candidate parts) is re-planned only, by the fleet
-    planner, which takes no bandwidth profile: each link the plan uses halves on its own (at the
-    same $ per Gbit/s), then every link; prompts, cache, prices and load change at every site; the table shows
-    cost, throughput, GPUs and $/hour per role and the verdict. Keys inside sites: and links: are
+    throughput). A fleet scenario (sites or candidate parts) is read by the fleet planner, which
+    takes no bandwidth profile: each link the plan uses halves on its own (at the same $ per
+    Gbit/s), then every link; prompts, cache, prices and load change at every site. Its re-plan
+    table shows cost, throughput, GPUs and $/hour per role and the verdict; its stress table the
+    largest multiple of every site's demand the planned fleet and links carry (routing
+    re-chosen), each site's largest rate and P90 TTFT at its demand, what binds and the verdict. Keys inside sites: and links: are
     written sites.local[NAME].KEY, links[0].KEY or links[*].KEY."""
     from ..planning.overrides import parse_sets
     from ..latency.slo_plan import solve
@@ -197,9 +199,10 @@ def whatif(
     def table():
         con = _console()
         if sc.fleet is not None:
-            from ..reports.fleet_views import fleet_whatif_table
+            from ..reports.fleet_views import fleet_stress_table, fleet_whatif_table
 
             con.print(fleet_whatif_table(sc.name, rows, con.width))
+            con.print(fleet_stress_table(sc.name, rows, con.width))
             return
         from ..reports.render import whatif_table
 

@@ -16,12 +16,13 @@ with each change written for the fleet's sites and links:
 - *prices*: every PrfaaS part, then every local part, +50% (each part's own price);
 - *load +50%*: every local site's arrival rate and target.
 
-What this module does not do for a fleet: the *stress* reading of the one-pair what-ifs (the
-planned fleet kept, only the threshold and split re-chosen) needs a fixed-composition re-solve
-the fleet planner does not have; rows say so (``stress``: None). Keys the fleet planner does not
-model (a link's ``connections``, ``loss_frac`` and ``bandwidth_profile``: the one-pair lossy-link
-and evening-sag what-ifs) are refused in one line (:func:`check_fleet_keys`; in the scenario file,
-:func:`~prfaas_plan.planning.sites.read_link`).
+Each what-if is read twice, as the one-pair what-ifs are: the *re-plan* (the fleet bought again)
+and the *stress* reading (:func:`~.stress.stress_fleet`: the planned fleet and links held fixed,
+the routing re-chosen; the largest multiple alpha of every site's demand it carries, whether each
+site's demand is carried, each site's TTFT at its demand against its SLO, and what binds). Keys
+the fleet planner does not model (a link's ``connections``, ``loss_frac`` and
+``bandwidth_profile``: the one-pair lossy-link and evening-sag what-ifs) are refused in one line
+(:func:`check_fleet_keys`; in the scenario file, :func:`~prfaas_plan.planning.sites.read_link`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ..planning.scenario import Scenario, load_scenario
 from ..planning.sites import FLEET_UNMODELLED_LINK_KEYS
 from ..planning.whatif import LINK_KEYS, WhatIf, link_scaled, moved_target
 from .plan import plan_fleet
+from .stress import STRESS_KEYS, stress_fleet
 
 #: Link keys the fleet planner does not model, and why (a what-if or sweep on them is refused).
 UNMODELLED_KEYS = FLEET_UNMODELLED_LINK_KEYS
@@ -42,10 +44,6 @@ ROLE_TOTALS = (("prfaas", "prfaas"), ("local_prefill", "local-prefill"), ("local
 #: The reading of one fleet plan: the keys a what-if row and a sweep row carry.
 READING_KEYS = ("cost_usd_per_hour", "throughput_req_per_s", "alpha", *(f"{k}_{x}" for k, _ in ROLE_TOTALS for x in ("gpus", "usd_per_hour")),
                 "links_gbit_per_s", "links_usd_per_hour", "mix", "verdict", "ok")
-
-STRESS_NOTE = ("Fleet what-ifs are re-planned only: the stress reading (the planned fleet under the new conditions) needs a "
-               "fixed-composition re-solve that the fleet planner does not have.")
-
 
 def check_fleet_keys(keys, command: str) -> None:
     """One line refusing a key the fleet planner does not model (:data:`UNMODELLED_KEYS`)."""
@@ -151,10 +149,11 @@ def _ratio(a, b):
 
 def fleet_whatif_rows(sc: Scenario, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None,
                       whatifs: tuple[WhatIf, ...] | None = None, base: dict | None = None) -> list[dict]:
-    """One row per what-if of fleet scenario ``sc``: the re-plan's :func:`reading`, its error (an
-    infeasible variant is an answer, not a crash) and its cost and throughput over the plan's
-    (``base``: the plan, if already computed). A target question is compared by cost, a budget
-    question by throughput."""
+    """One row per what-if of fleet scenario ``sc``: the re-plan's :func:`reading` and the stress
+    reading (:func:`~.stress.stress_fleet`), each with its error (an infeasible variant is an
+    answer, not a crash), the re-plan's cost and throughput over the plan's (``base``: the plan,
+    if already computed; a target question compared by cost, a budget question by throughput),
+    and the stress's alpha, whether it carries the demand and its cost over the plan's."""
     if base is None:
         base = plan_fleet(sc, budget_usd_per_hour, target_req_per_s)
     whatifs = fleet_whatifs(sc, base) if whatifs is None else whatifs
@@ -162,21 +161,33 @@ def fleet_whatif_rows(sc: Scenario, budget_usd_per_hour: float | None = None, ta
     planned = reading(base)
     rows = []
     for w in whatifs:
+        target = moved_target(target_req_per_s, w)
         try:
             sv = load_scenario(sc.path, sc.overrides + w.overrides) if w.overrides else sc
-            target = moved_target(target_req_per_s, w)
-            rp = {**reading(plan_fleet(sv, budget_usd_per_hour, target) if w.overrides else base), "error": None}
         except PlanError as exc:
-            rp = {**dict.fromkeys(READING_KEYS), "error": str(exc)}
+            sv, rp, st = None, {**dict.fromkeys(READING_KEYS), "error": str(exc)}, {**dict.fromkeys(STRESS_KEYS), "error": str(exc)}
+        if sv is not None:
+            try:
+                rp = {**reading(plan_fleet(sv, budget_usd_per_hour, target) if w.overrides else base), "error": None}
+            except PlanError as exc:
+                rp = {**dict.fromkeys(READING_KEYS), "error": str(exc)}
+            try:
+                st = stress_fleet(sc, sv, base, target)
+            except PlanError as exc:
+                st = {**dict.fromkeys(STRESS_KEYS), "error": str(exc)}
         rows.append({
             "variant": w.label,
             "overrides": ", ".join(o.label for o in w.overrides if not o.key.endswith("price_source")),
             "replan": rp,
-            "stress": None,
+            "stress": st,
             "replan_cost_vs_planned": _ratio(rp["cost_usd_per_hour"], planned["cost_usd_per_hour"]),
             "replan_throughput_vs_planned": _ratio(rp["throughput_req_per_s"], planned["throughput_req_per_s"]),
             "replan_cost_delta_usd_per_hour": None if rp["cost_usd_per_hour"] is None else rp["cost_usd_per_hour"] - planned["cost_usd_per_hour"],
             "replan_compared_by": "cost" if base["objective"] == "target" else "throughput",
             "verdict_changed": None if rp["ok"] is None else rp["ok"] != planned["ok"],
+            "demand_req_per_s": st["demand_req_per_s"],
+            "stress_alpha": st["alpha"],
+            "stress_carries_demand": st["carries_demand"],
+            "stress_cost_vs_planned": _ratio(st["cost_usd_per_hour"], planned["cost_usd_per_hour"]),
         })
     return rows

@@ -12,7 +12,7 @@ each is a one-pair question (one threshold, one link, one PrfaaS part)."""
 from __future__ import annotations
 
 from ..fleet.plan import plan_fleet
-from ..fleet.whatif import STRESS_NOTE, fleet_whatif_rows
+from ..fleet.whatif import fleet_whatif_rows
 from ..planning.inputs import input_rows
 from ..planning.scenario import Scenario
 from .provenance import provenance
@@ -32,7 +32,10 @@ FLEET_ASSUMPTIONS = [
     "of the pool (prfaas_plan/fleet/latency.py).",
     "Goodput per site is the highest rate of that site whose P90 TTFT meets its SLO, the other sites as planned.",
     "Prices are rents per GPU-hour (inputs table, with sources); links cost their size x price per Gbit/s-hour; transfer fees are not modelled.",
-    STRESS_NOTE,
+    "What-ifs are read twice: re-planned (the fleet bought again) and stressed (the planned counts and links held fixed, each site's "
+    "PrfaaS site and threshold re-chosen; the largest common multiple of every site's demand found by the fleet MILP with counts and "
+    "links pinned, TTFT at each site's demand at the plan's routing where it still carries the rates, else the nearest routing that "
+    "does; prfaas_plan/fleet/stress.py).",
 ]
 
 
@@ -136,7 +139,8 @@ def sites_table(rv: dict) -> Table:
 def fleet_whatif_table(rv: dict) -> Table:
     t = Table("What-ifs: the fleet re-planned (bought again) under each change",
               ["what if", "req/s", "$/h", "$/h vs plan", "vs plan", "PrfaaS GPUs", "local prefill GPUs", "decode GPUs", "links Gbit/s", "mix", "verdict"],
-              note=STRESS_NOTE)
+              note="Re-planned: the scenario's question answered again under each change; the stressed reading of the same "
+                   "what-ifs follows.")
     for w in rv["whatifs"]:
         rp = w["replan"]
         by_cost = w["replan_compared_by"] == "cost"
@@ -150,6 +154,35 @@ def fleet_whatif_table(rv: dict) -> Table:
     return t
 
 
+def fleet_stress_table(rv: dict) -> Table:
+    """Each what-if's stress reading (:func:`prfaas_plan.fleet.stress.stress_fleet`): the multiple
+    of the demand the planned fleet carries, per site its largest rate and P90 TTFT at its demand
+    (over its SLO flagged), cost at the new prices, what binds, the verdict."""
+    rows = rv["whatifs"]
+    sites = next(([s["site"] for s in w["stress"]["sites"]] for w in rows if w["stress"]["sites"]), [])
+    head = ["what if", "x demand", "carries demand", "req/s", "$/h", "$ vs plan"]
+    for name in sites:
+        head += [f"{name} max req/s", f"{name} P90 TTFT (s)"]
+    t = Table("What-ifs: the planned fleet stressed (counts and links held, routing re-chosen)", head + ["binding", "verdict"],
+              note="x demand: the largest multiple of every site's demand the planned fleet and links carry; max req/s: a site's largest "
+                   "rate with the others at their demand (or that multiple); P90 TTFT at the site's demand ('-' where the fleet does not "
+                   "carry every site's demand); binding: the capacity rows that run out first.")
+    for w in rows:
+        st = w["stress"]
+        carries = st["carries_demand"]
+        row = [Cell(w["variant"]), _f(st["alpha"], ".3f"), Cell("-" if carries is None else ("yes" if carries else "NO"), flag="warning" if carries is False else None),
+               _f(st["throughput_req_per_s"], ".3f"), _f(st["cost_usd_per_hour"], ",.0f"), _f(w["stress_cost_vs_planned"], ".2f")]
+        by_site = {s["site"]: s for s in st["sites"] or []}
+        for name in sites:
+            s = by_site.get(name, {})
+            p90 = _f(s.get("ttft_p90_s"), ".2f")
+            p90.flag = "warning" if s.get("meets_slo") is False and s.get("ttft_p90_s") is not None else None
+            row += [_f(s.get("max_req_per_s"), ".3f"), p90]
+        row += [Cell(", ".join(st["binding"] or []) or "-"), Cell(st["error"] or st["verdict"] or "-", flag="warning" if st["error"] or st["ok"] is False else None)]
+        t.rows.append(row)
+    return t
+
+
 def fleet_tables(rv: dict) -> list[Table]:
     """The fleet review's tables, in the report's order."""
-    return [mix_table(rv), links_table(rv), sites_table(rv), inputs_table(rv), fleet_whatif_table(rv)]
+    return [mix_table(rv), links_table(rv), sites_table(rv), inputs_table(rv), fleet_whatif_table(rv), fleet_stress_table(rv)]

@@ -18,8 +18,6 @@ ROLE_NOTE = ("GPUs and $/h per role: every site's pools of that role added up (P
 def fleet_whatif_table(name: str, rows: list[dict], width: int | None = None):
     """What-ifs of a fleet: each re-plan's cost and throughput against the plan, per-role totals
     and the verdict (a changed verdict flagged)."""
-    from ..fleet.whatif import STRESS_NOTE
-
     by_cost = bool(rows) and rows[0]["replan_compared_by"] == "cost"
     flat = [{**w["replan"], "variant": w["variant"], "vs": w["replan_cost_vs_planned"] if by_cost else w["replan_throughput_vs_planned"],
              "delta": w["replan_cost_delta_usd_per_hour"],
@@ -28,8 +26,46 @@ def fleet_whatif_table(name: str, rows: list[dict], width: int | None = None):
     cols: list[Column] = [("variant", "what if", text), ("throughput_req_per_s", "req/s", fmt(".3f")), ("cost_usd_per_hour", "$/hour", fmt(",.0f")),
                           ("delta", "$/h vs plan", fmt("+,.0f")), ("vs", "$ vs plan" if by_cost else "req/s vs plan", fmt(".2f")), *ROLE_COLUMNS,
                           ("verdict", "verdict", text), ("note", "note", text)]
-    return rows_table(flat, cols, title=f"What if, re-planned (the fleet bought again): {name}", caption=f"{ROLE_NOTE} {STRESS_NOTE}",
+    return rows_table(flat, cols, title=f"What if, re-planned (the fleet bought again): {name}", caption=ROLE_NOTE,
                       width=width, keep=5)
+
+
+STRESS_CAPTION = ("Stressed: the planned fleet held fixed (every site x role x part count, every link's Gbit/s as bought, scaled where the "
+                  "what-if scales that link); each site's PrfaaS site and threshold re-chosen. x demand: the largest multiple of every "
+                  "site's demand it carries (fleet MILP, counts and links pinned); max req/s: a site's largest rate, the others at their "
+                  "demand (or the common multiple); P90: analytic TTFT at the site's demand, '-' where the fleet does not carry every site's demand; "
+                  "binding: what runs out first.")
+
+
+def stress_rows(rows: list[dict]) -> tuple[list[dict], list[str]]:
+    """The stress reading of each what-if row, flat (per-site keys ``SITE max``, ``SITE P90``),
+    and the local sites in order."""
+    sites = next(([s["site"] for s in w["stress"]["sites"]] for w in rows if w["stress"]["sites"]), [])
+    flat = []
+    for w in rows:
+        st = w["stress"]
+        r = {"variant": w["variant"], "alpha": st["alpha"], "carries": None if st["carries_demand"] is None else ("yes" if st["carries_demand"] else "NO"),
+             "throughput_req_per_s": st["throughput_req_per_s"], "cost_usd_per_hour": st["cost_usd_per_hour"], "vs": w["stress_cost_vs_planned"],
+             "binding": ", ".join(st["binding"] or []) or None, "verdict": st["error"] or st["verdict"]}
+        for s in st["sites"] or []:
+            r[f"{s['site']} max"] = s["max_req_per_s"]
+            r[f"{s['site']} p90"] = s["ttft_p90_s"]
+        flat.append(r)
+    return flat, sites
+
+
+def fleet_stress_table(name: str, rows: list[dict], width: int | None = None):
+    """What-ifs of a fleet, stressed (:func:`prfaas_plan.fleet.stress.stress_fleet`): the largest
+    multiple of the demand the planned fleet carries, each site's largest rate and P90 TTFT at its
+    demand, the fleet's cost at the new prices, what binds, the verdict."""
+    flat, sites = stress_rows(rows)
+    cols: list[Column] = [("variant", "what if", text), ("alpha", "x demand", fmt(".3f")), ("carries", "carries demand", text),
+                          ("throughput_req_per_s", "req/s", fmt(".3f")), ("cost_usd_per_hour", "$/hour", fmt(",.0f")), ("vs", "$ vs plan", fmt(".2f"))]
+    for s in sites:
+        cols += [(f"{s} max", f"{s} max req/s", fmt(".3f")), (f"{s} p90", f"{s} P90 TTFT s", fmt(".2f"))]
+    cols += [("binding", "binding", text), ("verdict", "verdict", text)]
+    return rows_table(flat, cols, title=f"What if, stressed (the planned fleet and links, routing re-chosen): {name}", caption=STRESS_CAPTION,
+                      width=width, keep=3)
 
 
 def fleet_sweep_table(name: str, rows: list[dict], keys: list[str], width: int | None = None):

@@ -68,7 +68,7 @@ def fleet_review_workbook(rv: dict) -> bytes:
     with where each section is, each section a workbook-level name."""
     wb = new_workbook()
     summary = _summary(wb, rv)
-    mix, links, sites, _, whatifs = fleet_tables(rv)
+    mix, links, sites, _, whatifs, stressed = fleet_tables(rv)
     s = Sheet(wb, "Fleet")
     sections = []
     for name, t in (("Mix", mix), ("Links", links), ("Sites", sites)):
@@ -82,8 +82,11 @@ def fleet_review_workbook(rv: dict) -> bytes:
     sections += _inputs(wb, rv)
     w = Sheet(wb, "What-ifs")
     write_table(w, whatifs, freeze=True)
+    stress_start = w.row
+    write_table(w, stressed)
     w.finish()
-    sections.append(("What-ifs", w.ws.title, 1, w.row - 1))
+    sections.append(("What-ifs", w.ws.title, 1, stress_start - 1))
+    sections.append(("Stressed", w.ws.title, stress_start, w.row - 1))
     summary.row += 1
     summary.title("Where each section is")
     summary.table(["section", "sheet", "rows", "name"], [[name, sheet, f"{a}-{b}", define_section(wb, name, sheet, a, b)]
