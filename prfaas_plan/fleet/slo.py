@@ -53,10 +53,33 @@ from .needs import SiteNeeds
 POOLS = ("local", "prfaas", "decode")
 
 
-def _models(model, c) -> tuple[PrefillModel, PrefillModel]:
-    """(throughput-regime, latency-regime) prefill models of part ``c`` (as fleet/latency.py's pools)."""
-    return (PrefillModel(model, c.hardware, c.gpus_per_instance, c.use_profile, "throughput", c.instance),
-            PrefillModel(model, c.hardware, c.gpus_per_instance, c.use_profile, "latency", c.instance))
+class _Times:
+    """A prefill model's time per length (s), each length computed once: the cells of every
+    threshold are the same cells but the one the threshold splits, so a search over thresholds
+    asks for the same means again and again (the model is elementwise in the lengths)."""
+
+    def __init__(self, pm: PrefillModel):
+        self.pm, self.x, self.t = pm, np.zeros(0), np.zeros(0)
+
+    def time_s(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, float)
+        i = np.minimum(np.searchsorted(self.x, x), max(len(self.x) - 1, 0))
+        hit = self.x[i] == x if len(self.x) else np.zeros(len(x), bool)
+        out = np.empty(len(x))
+        out[hit] = self.t[i[hit]]
+        if not hit.all():
+            new = np.unique(x[~hit])
+            t_new = self.pm.time_s(new)
+            out[~hit] = t_new[np.searchsorted(new, x[~hit])]
+            order = np.argsort(np.concatenate([self.x, new]), kind="stable")
+            self.x, self.t = np.concatenate([self.x, new])[order], np.concatenate([self.t, t_new])[order]
+        return out
+
+
+def _models(model, c) -> tuple[_Times, _Times]:
+    """(throughput-regime, latency-regime) prefill times of part ``c`` (as fleet/latency.py's pools)."""
+    return (_Times(PrefillModel(model, c.hardware, c.gpus_per_instance, c.use_profile, "throughput", c.instance)),
+            _Times(PrefillModel(model, c.hardware, c.gpus_per_instance, c.use_profile, "latency", c.instance)))
 
 
 def _cap(max_gpus: int | None, c) -> int | None:
