@@ -36,7 +36,8 @@ def block(params: dict[str, float], part: str, t3: tuple[float, float], eng: tup
     lines.append(
         "  # One global set fitted by `python scripts/calibrate.py --write` to [PRFAAS] Table 3 (latency\n"
         "  # regime, 24 cells) and the 19 engine points of prfaas_plan/paper/data/engines-train.json\n"
-        "  # (throughput regime); the same fractions of this part's own peaks.\n"
+        "  # (throughput regime); the same fractions of this part's own peaks (a GEMM's effective share\n"
+        "  # also follows this part's peak : power_w, prfaas_plan/roofline/terms.py gemm_compute_s).\n"
         + ("" if measured else "  # No measurement on this part backs them: override here.\n")
     )
     lines += [f"  {k}: {params[k]}\n" for k in FITTED]

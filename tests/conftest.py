@@ -74,6 +74,7 @@ def simple_hardware(**overrides):
         name="simple",
         peak_flop_per_s={"bf16": 1e15, "fp8": 2e15},
         sfu_exp_per_s=None,  # no softmax floor: attention terms stay FLOPs / peak by hand
+        power_w=None,  # no power-limit term: GEMM terms stay FLOPs / (peak x gemm_frac) by hand
         memory_capacity_bytes=100e9,
         memory_bandwidth_bytes_per_s=1e12,
         scaleup_bytes_per_s=1e11,

@@ -562,3 +562,18 @@ def test_catalog_name_must_still_match_its_file(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "catalog_dir", lambda kind: tmp_path / kind)
     with pytest.raises(PlanError, match=r"key 'name': must equal the file name 'h999'"):
         load_hardware("h999")
+
+
+@pytest.mark.parametrize("name, old, new, key", [
+    ("paper-case-study", "hardware: h200", "hardware: b2000", "'prfaas.hardware'"),
+    ("paper-case-study", "model: prfaas-1t-hybrid", "model: prfaas-1t-hybri", "'model'"),
+    ("multi-site-slo", "hardware: [h200, b200]", "hardware: [h200, b2000]", "'sites.prfaas[0].hardware[1]'"),
+])
+def test_unknown_catalog_name_names_the_file_and_key(runner, tmp_path, name, old, new, key):
+    """A part or model name the catalog lacks is the scenario key's error (file, key, the names
+    it knows), wherever the name sits (a one-pair role, a candidate list, the model)."""
+    text = (catalog_dir("scenarios") / f"{name}.yaml").read_text()
+    assert old in text
+    path = tmp_path / "s.yaml"
+    path.write_text(text.replace(old, new, 1))
+    assert_clean_error(cli(runner, "optimize", path), "s.yaml", key, "did you mean")

@@ -2,6 +2,8 @@
 naming file, line and problem; the planner plans with the profile's worst fraction (a profile
 whose trough is half its peak plans exactly as the link halved); the simulator replays it."""
 
+from pathlib import Path
+
 import pytest
 
 from prfaas_plan.errors import PlanError
@@ -70,3 +72,30 @@ def test_simulation_replays_the_profile(tmp_path):
 def test_a_missing_profile_is_one_line(tmp_path):
     with pytest.raises(PlanError, match=r"nope\.csv: bandwidth profile file not found"):
         load_scenario("paper-case-study", [Override("link.bandwidth_profile", str(tmp_path / "nope.csv"))])
+
+
+@pytest.mark.parametrize("key", ["bandwidth_profile", "connections", "loss_frac"])
+def test_the_fleet_planner_refuses_link_keys_it_does_not_model(tmp_path, key):
+    """A one-pair scenario with candidate parts goes to the fleet planner, whose links know no
+    profile, connections or loss: on old main it planned as if the key were absent (the same
+    200 Gbit/s link and 35.68 req/s with the evening-sag profile as without). Now one line naming
+    the file and key, as `sites:` links (links[i]) get."""
+    import shutil
+    import sys
+
+    from prfaas_plan.catalog.paths import catalog_dir
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fleetcases import one_pair
+
+    shutil.copy(catalog_dir("scenarios") / "evening-sag.csv", tmp_path)
+    value = {"bandwidth_profile": "evening-sag.csv", "connections": 8, "loss_frac": 0.0}[key]
+    link = {"usd_per_gbit_per_s_hour": 0.225, "purchasable_gbit_per_s": [100, 200, 400], "rtt_ms": 10, key: value}
+    if key == "loss_frac":
+        link["connections"] = 8  # refused first: either names a key the fleet planner cannot use
+    path = one_pair(tmp_path, "fleet", True, {"kind": "budget", "budget_usd_per_hour": 3000}, link=link)
+    with pytest.raises(PlanError, match=r"fleet\.yaml: key 'link\.(bandwidth_profile|connections)': the fleet planner cannot use it: .*one-pair scenarios only") as e:
+        load_scenario(path)
+    assert "\n" not in str(e.value)
+    with pytest.raises(PlanError, match=r"key 'links\[0\]\.bandwidth_profile': the fleet planner cannot use it"):
+        load_scenario("multi-site-case-study", [Override("links[0].bandwidth_profile", str(tmp_path / "evening-sag.csv"))])

@@ -281,3 +281,54 @@ def test_a_per_cluster_model_travels_to_a_worker(per_cluster):
     assert np.array_equal(back.needs.offload_frac, tm.needs.offload_frac)
     again = throughput_model(pickle.loads(pickle.dumps(per_cluster)))
     assert np.array_equal(again.needs.remote_s, tm.needs.remote_s)
+
+
+def test_csv_carries_the_locality_report():
+    """`optimize -f csv` and `simulate -f csv` give the cache_locality values JSON gives (old main:
+    JSON only), in the same columns on every row: blank for the baselines, and for a simulation
+    without per-cluster caches (synthetic arrivals: nothing to compare the share with)."""
+    import csv
+    import io
+
+    runner = CliRunner(env={"COLUMNS": "200"})
+    doc = json.loads(runner.invoke(app, ["optimize", "mooncake-per-cluster-cache", "-f", "json"]).stdout)
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(app, ["optimize", "mooncake-per-cluster-cache", "-f", "csv"]).stdout)))
+    loc = doc["cache_locality"]
+    assert rows[0]["plan"] == "prfaas" and rows[0]["cache_locality.planned_with"] == "per-cluster"
+    for key in ("per_cluster_offload_frac", "shared_cache_offload_frac", "mean_offloaded_prefill_tokens", "mean_local_prefill_tokens"):
+        assert float(rows[0][f"cache_locality.{key}"]) == loc[key]
+    assert all(r["cache_locality.per_cluster_offload_frac"] == "" for r in rows[1:])
+    sim = ["simulate", "mooncake-per-cluster-cache", "--trace", "mooncake_fast25_conversation_trace", "--duration-s", "300"]
+    res = runner.invoke(app, [*sim, "-f", "json"])
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["cache_locality"] == loc
+    (row,) = csv.DictReader(io.StringIO(runner.invoke(app, [*sim, "-f", "csv"]).stdout))
+    assert float(row["cache_locality.per_cluster_offload_frac"]) == loc["per_cluster_offload_frac"] and row["offload_frac"]
+    (synthetic,) = csv.DictReader(io.StringIO(runner.invoke(app, ["simulate", "mooncake-per-cluster-cache", "--duration-s", "120", "-f", "csv"]).stdout))
+    assert "cache_locality.per_cluster_offload_frac" in synthetic and synthetic["cache_locality.per_cluster_offload_frac"] == ""
+
+
+def test_report_and_workbook_show_the_per_cluster_share():
+    """The report's and workbook's plan table (review_tables.plan_rows) carry the share static
+    routing sees with a cache per cluster, as the terminal table does; baselines show "-"."""
+    from prfaas_plan.latency.plans import optimize as plan
+    from prfaas_plan.reports.review_tables import _plan_cell, plan_rows
+
+    r = plan(load_scenario("mooncake-per-cluster-cache"), compare_modes=False)
+    key = "cache_locality.per_cluster_offload_frac"
+    (row,) = [x for x in plan_rows(r) if x[1] == key]
+    assert _plan_cell(r, key, key, row[2], True).text == f"{r['cache_locality']['per_cluster_offload_frac']:.1%}"
+    assert _plan_cell(r["baselines"]["homogeneous"], key, key, row[2], False).text == "-"
+    assert key not in [x[1] for x in plan_rows(plan(load_scenario("paper-case-study"), compare_modes=False))]
+
+
+def test_drawn_arrivals_say_the_per_cluster_caches_are_not_replayed(per_cluster):
+    """Drawn requests have no conversations: a per-cluster plan simulated without --trace says
+    so in its arrivals line, with the share the plan expects; a shared-cache plan does not."""
+    from prfaas_plan.simulation.run import simulate_scenario
+
+    sim = simulate_scenario(per_cluster, duration_s=60)
+    planned = optimize(per_cluster, compare_modes=False)["cache_locality"]["per_cluster_offload_frac"]
+    assert "per-cluster prefix caches are not replayed" in sim["arrivals"]
+    assert f"{planned:.1%} offloaded" in sim["arrivals"]
+    assert "not replayed" not in simulate_scenario(load_scenario("mooncake-case-study"), duration_s=60)["arrivals"]

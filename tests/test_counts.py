@@ -105,6 +105,17 @@ def test_causal_pairs_window_brute_force(length, window):
     assert counts.causal_pairs(length, window) == sum(min(i, window) for i in range(1, length + 1))
 
 
+def test_window_kernel_pairs_by_hand():
+    """FlashAttention-3's local kernel (128-query x 96-key tiles) computes about W + 128 + 96 keys
+    per query: a 128-token window over 1,000 tokens costs 352 * 353 / 2 + 648 * 352 = 290,224
+    pairs, 2.4x the window's own 119,872 (128 * 129 / 2 + 872 * 128); below 352 tokens it is
+    plain causal attention."""
+    assert counts.SWA_TILE_OVERHANG_TOKENS == 224
+    assert counts.window_kernel_pairs(1000, 128) == 352 * 353 / 2 + 648 * 352 == 290_224
+    assert counts.causal_pairs(1000, 128) == 119_872
+    assert counts.window_kernel_pairs(300, 128) == 300 * 301 / 2
+
+
 def test_prefill_attention_flop_tiny(make_tiny_model):
     """2 layers x 2 x 4 q heads x (16 + 16) x l(l+1)/2 = 256 l(l+1) FLOPs."""
     m = make_tiny_model()
@@ -113,13 +124,14 @@ def test_prefill_attention_flop_tiny(make_tiny_model):
 
 
 def test_prefill_attention_flop_swa_and_mla(make_tiny_model):
-    """SWA counts windowed pairs; MLA prefill runs un-absorbed with d_qk = nope + rope; linear
-    layers add no softmax attention FLOPs."""
+    """SWA counts the pairs its kernel computes (a window of 4 widened by the 224-token tile
+    overhang: all 55 causal pairs of 10 tokens); MLA prefill runs un-absorbed with d_qk = nope +
+    rope; linear layers add no softmax attention FLOPs."""
     swa = SlidingWindow(count=1, q_heads=2, kv_heads=1, head_dim=8, v_head_dim=8, window_tokens=4)
     mla = MLA(count=1, heads=2, kv_lora_rank=8, rope_dim=4, qk_nope_dim=6, v_head_dim=5)
     lin = LinearAttention(count=1, variant="lightning", key_heads=2, value_heads=2, key_dim=8, value_dim=8)
     m = make_tiny_model(layers=(swa, mla, lin), num_layers=3)
-    expected = 2 * 2 * 16 * 34 + 2 * 2 * (6 + 4 + 5) * 55
+    expected = 2 * 2 * 16 * 55 + 2 * 2 * (6 + 4 + 5) * 55
     assert counts.prefill_attention_flop(m, 10) == expected
     # linear attention: 8 FLOPs per state element per token, 2 heads x 8 x 8 state, 10 tokens
     assert counts.linear_attention_flop(m, 10) == 8 * 2 * 8 * 8 * 10

@@ -248,6 +248,7 @@ def test_cli_table_and_csv(runner):
     (["--gpus", "8", "--tp", "8", "--ep", "512", "--dp", "8", "--enable-dp-attention"], "--ep"),
     (["--gpus", "8", "--isl", "lots"], "--isl"),
     (["--gpus", "8", "--batch", "0"], "--batch"),
+    (["--gpus", "8", "--mtp-draft", "2"], "--mtp-accept"),  # was: accepted length 1.0, TPOT = the whole step
 ])
 def test_cli_bad_input_one_line_exit_2(runner, tmp_path, args, needle):
     out = tmp_path / "e.json"
@@ -291,6 +292,18 @@ def test_scenario_bad_instance_names_the_key(tmp_path):
         _roofline_scenario(tmp_path, "  instance: {tp: 3}\n")
     with pytest.raises(PlanError, match="fp4"):
         _roofline_scenario(tmp_path, "  instance: {weights: fp4}\n")
+
+
+def test_mtp_draft_without_acceptance_is_refused(models, tmp_path):
+    """Draft tokens without an accepted length have no honest default (it depends on the model's
+    draft module and the data); current main took A = 1, pricing the draft passes and never
+    their tokens. The CLI, the API and the scenario key refuse it alike, naming the option."""
+    with pytest.raises(PlanError, match="--mtp-accept.*--mtp-draft 2"):
+        make_instance(models["deepseek-v3"], load_hardware("h200"), 8, mtp_draft_tokens=2)
+    with pytest.raises(PlanError, match=r"key 'prfaas\.instance': mtp_accept: .*mtp_draft 2 \(1 \.\. 3"):
+        _roofline_scenario(tmp_path, "  instance: {mtp_draft: 2}\n")
+    sc = _roofline_scenario(tmp_path, "  instance: {mtp_draft: 2, mtp_accept: 2.5}\n")
+    assert (sc.prfaas.instance.mtp_draft_tokens, sc.prfaas.instance.mtp_accepted_tokens) == (2, 2.5)
 
 
 def test_validate_shows_the_engine_points(runner):

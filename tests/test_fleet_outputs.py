@@ -212,6 +212,7 @@ def test_whatif_command_on_a_fleet(whatifs):
 
 
 @pytest.mark.parametrize("args, words", [(["--set", "links[0].loss_frac=0.001"], "loss_frac"), (["--set", "links[*].connections=4"], "connections"),
+                                         (["--set", "links[0].bandwidth_profile=evening-sag.csv"], "bandwidth profile is modelled for one-pair"),
                                          (["--mode", "paper"], "distribution mode only")])
 def test_whatif_refuses_what_a_fleet_cannot_take(args, words):
     res = _run("whatif", SCENARIO, *args)

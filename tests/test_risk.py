@@ -13,7 +13,8 @@ import yaml
 from prfaas_plan.catalog.paths import catalog_dir
 from prfaas_plan.errors import PlanError
 from prfaas_plan.planning.optimizer import maximise
-from prfaas_plan.planning.overrides import Override, with_price_sources
+from prfaas_plan.latency.plans import optimize
+from prfaas_plan.planning.overrides import Override, parse_sets, with_price_sources
 from prfaas_plan.planning.planner import problem_for, throughput_model
 from prfaas_plan.planning.scenario import load_scenario, with_input_scale
 from prfaas_plan.planning.sweep import plan_only
@@ -216,3 +217,69 @@ def test_model_error_default_reproduces_the_engine_models_band():
         b = band(kind)
         p10, p90 = ppf(model_error(kind), np.array([0.1, 0.9]))
         assert p10 == pytest.approx(1 / b.high_factor, rel=1e-9) and p90 == pytest.approx(1 / b.low_factor, rel=1e-9)
+
+
+# --- the engine model's band: the same times as optimize's band ---------------------------------
+
+NOT_TIMES = tuple(f"{q}=1" for q in QUANTITIES if q not in ("prefill_time_factor", "decode_time_factor"))
+
+
+def test_default_band_leaves_measured_profiles_alone():
+    """budget-case-study prices every time from a measured profile (Table 5 prefill, the decode
+    profile): `optimize`'s band moves none of them, so `risk`'s default (the same band) moves none
+    either; every other factor fixed at 1, every sample is the point. On old main the prefill and
+    decode bands scaled the profiles: Lambda_max spread over samples."""
+    sc = load_scenario("budget-case-study")
+    assert optimize(sc, compare_modes=False)["model_error_band"]["scaled"] == []
+    r = risk(sc, samples=16, seed=3, uncertain=_uncertain(NOT_TIMES))
+    assert len({s["prefill_time_factor"] for s in r["sample_rows"]}) == 16  # drawn, and applied to no time
+    assert all(s["throughput_req_per_s"] == r["point"]["throughput_req_per_s"] for s in r["sample_rows"])
+    said = {u["quantity"]: u["multiplies"] for u in r["uncertainty"]}
+    assert "none here" in said["prefill_time_factor"] and "none here" in said["decode_time_factor"]
+    stated = risk(sc, samples=16, seed=3, uncertain=_uncertain(NOT_TIMES + ("prefill_time_factor=lognormal(mu=0,sigma=0.2)",)))
+    assert len({s["throughput_req_per_s"] for s in stated["sample_rows"]}) > 1  # a stated factor scales the profiles
+
+
+def test_default_band_scales_the_times_optimize_scales_brute_force():
+    """PrfaaS from its measured profile, local prefill and decode from the engine model
+    (local.use_profile false): the default prefill factor scales the local times only, the decode
+    factor the decode step, as `optimize`'s band lists them; the same samples re-evaluated by
+    hand through the optimizer give the same Lambda_max."""
+    sc = load_scenario("budget-case-study", parse_sets(["local.use_profile=false"]))
+    band = optimize(sc, compare_modes=False)["model_error_band"]
+    assert set(band["scaled"]) == {"local_service", "local_alone", "decode_step"} and set(band["from_profile"]) == {"prfaas_service", "prfaas_alone"}
+    plan = plan_only(sc)
+    r = risk(sc, samples=12, seed=1, uncertain=_uncertain(NOT_TIMES))
+    assert len({s["throughput_req_per_s"] for s in r["sample_rows"]}) > 1
+    for s in r["sample_rows"]:
+        tm = throughput_model(stressed(sc, plan, plan["link_gbit_per_s"]))
+        pf, df = s["prefill_time_factor"], s["decode_time_factor"]
+        slow = ThroughputModel(tm.model, tm.lengths, tm.remote, TimeScaled(tm.local, pf),
+                               replace(tm.decode, step_s=tm.decode.step_s * df), tm.output_tokens, tm.mode)
+        by_hand = maximise(problem_for(stressed(sc, plan, plan["link_gbit_per_s"]), slow, "fixed-fleet", None)).throughput_req_per_s
+        assert s["throughput_req_per_s"] == pytest.approx(by_hand, rel=1e-7)
+
+
+@pytest.mark.parametrize("scenario", ["paper-case-study-roofline", "budget-case-study"])
+def test_band_ends_are_optimizes_corners(scenario):
+    """A sample whose default time factors sit at their bands' P90 (P10) scales every time exactly
+    as `optimize`'s slow (fast) corner does: each time by its own kind's band end (a request's own
+    prefill by the single-request TTFT band, mapped at the same quantile), a measured profile's
+    by 1. One rule for both (latency/bands.py model_time_kinds)."""
+    from prfaas_plan.latency.bands import end_factors, time_band
+    from prfaas_plan.risk.analysis import question
+    from prfaas_plan.risk.evaluate import Context, Fleet
+
+    sc = load_scenario(scenario)
+    plan = plan_only(sc)
+    ctx = Context(sc, Fleet.of(plan), sc.mode)
+    q = question(sc)
+    assert q.band_factors == {"prefill_time_factor", "decode_time_factor"}
+    for end, pick in (("slow", 1), ("fast", 0)):
+        row = np.ones(len(QUANTITIES))
+        row[COL["prefill_time_factor"]], row[COL["decode_time_factor"]] = time_band("prefill")[pick], time_band("decode")[pick]
+        got = ctx.time_factors(row, q.band_factors)
+        want = end_factors(sc, ctx.tm, ctx.base, end)
+        assert got == pytest.approx(want, rel=1e-12)
+    if scenario == "paper-case-study-roofline":
+        assert got["local_alone"] != got["local_service"]  # the TTFT band, not the prefill one

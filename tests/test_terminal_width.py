@@ -44,7 +44,7 @@ def test_rows_tables_repeat_the_name_and_fit():
     rows = [{"name": "a", **{f"c{i}": 123456789 for i in range(10)}}]
     cols = [("name", "name", text), *[(f"c{i}", f"c{i}", lambda v: f"{v:d}") for i in range(10)]]
     tables = rows_tables(rows, cols, "T", 60)
-    assert len(tables) > 1 and all(t.columns[0].header == "name" for t in tables)
+    assert len(tables) > 1 and all(str(t.columns[0].header) == "name" for t in tables)
     assert sum(len(t.columns) - 1 for t in tables) == 10
     con = console(60)
     for t in tables:
@@ -56,9 +56,9 @@ def test_rows_tables_repeat_the_name_and_fit():
 def test_a_column_with_nothing_in_it_is_left_out():
     rows = [{"plan": "a", "x": 1.0, "note": None}, {"plan": "b", "x": 2.0, "note": None}]
     cols = [("plan", "plan", text), ("x", "x", lambda v: f"{v:.1f}"), ("note", "note", text)]
-    assert [c.header for c in rows_table(rows, cols).columns] == ["plan", "x"]
+    assert [str(c.header) for c in rows_table(rows, cols).columns] == ["plan", "x"]
     rows[1]["note"] = "failed"
-    assert [c.header for c in rows_table(rows, cols).columns] == ["plan", "x", "note"]
+    assert [str(c.header) for c in rows_table(rows, cols).columns] == ["plan", "x", "note"]
 
 
 def _commands():
@@ -75,3 +75,30 @@ def test_help_shows_no_type_after_flags(path):
     res = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "120"})
     assert res.exit_code == 0, res.output
     assert "<bool>" not in res.stdout and "--help" in res.stdout
+
+
+def test_square_brackets_are_shown_as_written():
+    """Rich reads ``[chicago]`` and ``[bold]`` as markup: on old main `sites.local[chicago].x`
+    printed as `sites.local.x` and a `[bold]` cell vanished. Every table built here shows its
+    title, caption, headers and cells literally (``links[0]`` too, and a backslash stays one)."""
+    from rich.console import Console
+
+    from prfaas_plan.reports.terminal import kv_value_table
+
+    names = ["sites.local[chicago].workload.arrival_req_per_s", "links[0].gbit_per_s", "[bold]loud[/]", "a\\[b]"]
+    con = Console(width=200, record=True, soft_wrap=False)
+    con.print(rows_table([{"k": n, "v": n} for n in names], [("k", "key [site]", text), ("v", "value", text)],
+                         title="varied: sites.local[chicago]", caption="see links[0] and [e]"))
+    con.print(kv_value_table([(n, n) for n in names], title="[red]title[/red]"))
+    out = con.export_text()
+    for n in [*names, "key [site]", "varied: sites.local[chicago]", "see links[0] and [e]", "[red]title[/red]"]:
+        assert n in out, n
+
+
+def test_lines_print_as_written():
+    """The console reads no markup: a line with a price source such as `[PRFAAS] Table 6` or a
+    key such as `links[0]` prints whole (rich markup dropped both)."""
+    con = console(120)
+    with con.capture() as cap:
+        con.print("Prices: h200 4.50 $/GPU-h ([PRFAAS] Table 6); links[0] [bold]x[/]")
+    assert "([PRFAAS] Table 6); links[0] [bold]x[/]" in cap.get()

@@ -19,7 +19,7 @@ from prfaas_plan.planning.overrides import Override, parse_axis, parse_set
 from prfaas_plan.planning.planner import PLAN_KEYS, optimize
 from prfaas_plan.planning.scenario import list_scenarios, load_scenario
 from prfaas_plan.planning.sweep import sweep
-from prfaas_plan.planning.whatif import link_scaled, whatif_rows
+from prfaas_plan.planning.whatif import WhatIf, link_scaled, stressed, whatif_rows
 
 RUNNER = CliRunner()
 ENV = {"COLUMNS": "200"}
@@ -62,15 +62,35 @@ def test_stress_keeps_the_planned_fleet_and_link():
     re-plan shrugs off (it buys a bigger port) cuts what the bought fleet can serve."""
     sc = load_scenario("budget-case-study")
     base = optimize(sc, compare_modes=False)
-    rows = {r["variant"]: r for r in whatif_rows(sc, base=base)}
-    half = rows["evening sag: link halves"]
+    planned, half = whatif_rows(sc, base=base, whatifs=(WhatIf("as planned"), link_scaled("link halves", 0.5)))
+    assert planned["stress"]["throughput_req_per_s"] >= base["throughput_req_per_s"] * (1 - 1e-9)
     st = half["stress"]
     assert st["n_prfaas"] == base["n_prfaas"]
     assert st["n_pd_prefill"] + st["n_pd_decode"] == base["n_pd_prefill"] + base["n_pd_decode"]
     assert st["link_gbit_per_s"] == pytest.approx(base["link_gbit_per_s"] / 2)
     assert st["throughput_req_per_s"] < half["replan"]["throughput_req_per_s"]
     assert half["stress_carries_demand"] is False  # 30 req/s arrive
-    assert rows["as planned"]["stress"]["throughput_req_per_s"] >= base["throughput_req_per_s"] * (1 - 1e-9)
+
+
+def test_evening_sag_applies_the_shipped_profile():
+    """The evening sag is the shipped profile (scenarios/evening-sag.csv: half 18:00-23:00), not
+    the link halved all day at half the price (old main: "evening sag: link halves"). The re-plan
+    is `optimize --set link.bandwidth_profile=...` (sized for the worst fraction: a 400 Gbit/s
+    link for 200 before); the stress keeps the link bought and its bill, and has half of it in the
+    evening."""
+    sc = load_scenario("budget-case-study")
+    base = optimize(sc, compare_modes=False)
+    sag = next(r for r in whatif_rows(sc, base=base) if r["variant"].startswith("evening sag"))
+    assert sag["variant"] == "evening sag: link at 50% 18:00-23:00 (evening-sag.csv; sized for its worst)"
+    path = catalog_dir("scenarios") / "evening-sag.csv"
+    direct = optimize(load_scenario("budget-case-study", [Override("link.bandwidth_profile", str(path))]), compare_modes=False)
+    assert {k: sag["replan"][k] for k in PLAN_KEYS} == {k: direct[k] for k in PLAN_KEYS}
+    assert sag["replan"]["link_gbit_per_s"] == 400 and base["link_gbit_per_s"] == 200
+    st = sag["stress"]
+    assert st["link_gbit_per_s"] == base["link_gbit_per_s"] and st["cost_usd_per_hour"] == pytest.approx(base["cost_usd_per_hour"])
+    halved = optimize(stressed(sc, base, base["link_gbit_per_s"] / 2), compare_modes=False)  # half of the link, at the trough
+    assert st["throughput_req_per_s"] == pytest.approx(halved["throughput_req_per_s"], rel=1e-9)
+    assert sag["stress_carries_demand"] is False
 
 
 def test_link_halves_keeps_the_price_per_gbit():

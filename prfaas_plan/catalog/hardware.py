@@ -25,7 +25,7 @@ class Efficiency:
     """
 
     basis: str
-    gemm_frac: float  # achieved share of the tensor peak of the GEMM's dtype
+    gemm_frac: float  # the MMAs' share of the GEMM dtype's tensor peak, beside the power-limit time (roofline/terms.py gemm_compute_s)
     attention_frac: float  # softmax attention kernels, share of the attention dtype's peak
     linear_attention_frac: float  # linear-attention (KDA/GDN/Lightning) kernels, share of bf16 peak
     memory_frac: float  # achieved share of HBM bandwidth (weights, KV, activations)

@@ -174,7 +174,7 @@ def estimate(
     context: Annotated[Optional[str], typer.Option("--context", help="Mean context while decoding, tokens (default ISL + OSL/2).")] = None,
     batch: Annotated[Optional[int], typer.Option("--batch", help="Decode batch per instance (default: the largest that fits memory).")] = None,
     mtp_draft: Annotated[int, typer.Option("--mtp-draft", help="Multi-token prediction: draft tokens per decode step.")] = 0,
-    mtp_accept: Annotated[Optional[float], typer.Option("--mtp-accept", help="Mean tokens emitted per request per step with MTP (1 .. draft + 1).")] = None,
+    mtp_accept: Annotated[Optional[float], typer.Option("--mtp-accept", help="Mean tokens emitted per request per step with MTP (1 .. draft + 1); required with --mtp-draft (no default: it depends on the model and data).")] = None,
     chunk_tokens: Annotated[Optional[int], typer.Option("--chunk-tokens", help="Chunked-prefill size, tokens per forward pass; 0 = no chunking (a prompt crosses PP stages in series). Default: --engine's (SGLang --chunked-prefill-size 8192 on < 160 GiB parts, else 16384; TensorRT-LLM max_num_tokens 8192; vLLM serve max_num_batched_tokens 8192), else 16384.")] = None,
     profile: Annotated[Optional[Path], typer.Option("--profile", help="Efficiency profile written by `calibrate` (replaces the part's efficiencies).")] = None,
     engine: EngineOpt = None,

@@ -61,6 +61,7 @@ def optimize(
     from ..latency.bands import band_columns
     from ..latency.plans import latency_columns
     from ..latency.plans import optimize as plan
+    from ..planning.locality import locality_columns
     from ..planning.overrides import parse_sets
     from ..planning.planner import PLAN_KEYS
     from ..planning.scenario import load_scenario
@@ -88,8 +89,10 @@ def optimize(
     prov = provenance(sc, result["mode"], "optimize", budget_usd_per_hour=budget_usd_per_hour, target_req_per_s=target_req_per_s,
                       robust=robust, uncertain=uncertain, samples=samples if robust is not None else None, seed=seed if robust is not None else None)
     extra = {"verdict": result["verdict"]["text"], "prices": result["prices"], "load": result.get("load"), **provenance_columns(prov)}
-    rows = [{"plan": "prfaas", **{k: result[k] for k in PLAN_KEYS}, **latency_columns(result), **band_columns(result), **extra}]
-    rows += [{"plan": name, **{k: b[k] for k in PLAN_KEYS}, **latency_columns(b), **band_columns(b), **extra} for name, b in result["baselines"].items() if b]
+    rows = [{"plan": "prfaas", **{k: result[k] for k in PLAN_KEYS}, **latency_columns(result), **band_columns(result),
+             **locality_columns(result.get("cache_locality")), **extra}]
+    rows += [{"plan": name, **{k: b[k] for k in PLAN_KEYS}, **latency_columns(b), **band_columns(b), **locality_columns(None), **extra}
+             for name, b in result["baselines"].items() if b]
     if robust is not None:
         rows += [{"plan": f"robust_{name}", **result["robust"][name], **extra} for name in ("for_demand", "robust")]
 
@@ -158,11 +161,13 @@ def whatif(
     """Each what-if read twice: RE-PLAN (answer the question again, buying a new fleet) and STRESS
     (keep the planned PrfaaS/local instances and link, change the conditions: can it still carry
     the arrival rate or target?). With --set: your what-if (all --set together); without: the
-    standard list (evening sag: link halves, or drops to 10%, at the same $ per Gbit/s; prompts 2x
-    longer or shorter, prefix cache hits 50%, GPU prices +50%, load +50%; a lossy link (loss 1e-4)
-    where link.connections is set, which moves TTFT, not throughput). A fleet scenario (sites or
-    candidate parts) is re-planned only, by the fleet planner: each link the plan uses sags on its
-    own, then every link; prompts, cache, prices and load change at every site; the table shows
+    standard list (evening sag: the shipped link.bandwidth_profile scenarios/evening-sag.csv, half
+    the link 18:00-23:00, paid in full, the plan sized for its worst fraction; the link at 10% at
+    the same $ per Gbit/s; prompts 2x longer or shorter, prefix cache hits 50%, GPU prices +50%,
+    load +50%; a lossy link (loss 1e-4) where link.connections is set, which moves TTFT, not
+    throughput). A fleet scenario (sites or candidate parts) is re-planned only, by the fleet
+    planner, which takes no bandwidth profile: each link the plan uses halves on its own (at the
+    same $ per Gbit/s), then every link; prompts, cache, prices and load change at every site; the table shows
     cost, throughput, GPUs and $/hour per role and the verdict. Keys inside sites: and links: are
     written sites.local[NAME].KEY, links[0].KEY or links[*].KEY."""
     from ..planning.overrides import parse_sets

@@ -80,6 +80,7 @@ def simulate(
     """Discrete-event simulation of the planned deployment (or a baseline): TTFT mean / P50 / P90 /
     P99 (s), TPOT, throughput (req/s), utilisation and queues per pool, egress over time (Gbit/s),
     SLO attainment, offload share, and the request and token books (conservation)."""
+    from ..planning.locality import locality_columns
     from ..planning.overrides import parse_sets
     from ..planning.scenario import load_scenario, one_pair_only
     from ..reports.provenance import provenance, provenance_columns
@@ -105,5 +106,5 @@ def simulate(
 
         print_simulation(_console(), result)
 
-    emit(fmt, output, [{**row, **provenance_columns(prov)}], table, document={**result, "provenance": prov})
+    emit(fmt, output, [{**row, **locality_columns(result["cache_locality"]), **provenance_columns(prov)}], table, document={**result, "provenance": prov})
 

@@ -13,18 +13,16 @@ point is a row with ``error``. The points run on an executor as the one-pair swe
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..bounds import check
 from ..catalog.fields import open_catalog_file
 from ..errors import PlanError
-from ..execution.executors import Executor, chunks
+from ..execution.executors import Executor
 from ..planning.overrides import Override, with_price_sources
 from ..planning.scenario import Scenario, scenario_from_mapping
+from ..planning.sweep import grid, run_points
 from .plan import plan_fleet, question
 from .whatif import READING_KEYS, check_fleet_keys, reading
 
@@ -70,24 +68,10 @@ def fleet_sweep(sc: Scenario, axes: list[tuple[str, list]], budget_usd_per_hour:
                 progress: Callable[[int, int], None] | None = None, executor: Executor | None = None) -> list[dict]:
     """One row per point of the grid of ``axes`` (1 or 2 (key, values) pairs): the varied values,
     then :data:`~.whatif.READING_KEYS` of the re-planned fleet and ``error``."""
-    if not 1 <= len(axes) <= 2:
-        raise PlanError("--vary: give one or two keys")
-    if len(axes) == 2 and axes[0][0] == axes[1][0]:
-        raise PlanError(f"--vary: {axes[0][0]} given twice")
+    points = grid(axes)
     check_fleet_keys([k for k, _ in axes], "--vary")
-    check("sweep_points", math.prod(len(vals) for _, vals in axes), "sweep: the grid's points")
     question(sc, budget_usd_per_hour, target_req_per_s)  # its bounds, checked before any worker starts
-    executor = executor or Executor()
-    points = list(itertools.product(*(vals for _, vals in axes)))
-    parts = chunks(len(points), executor) if executor.workers > 1 else [range(a, min(a + SERIAL_TASK_POINTS, len(points)))
-                                                                         for a in range(0, len(points), SERIAL_TASK_POINTS)]
     path, f, name = open_catalog_file("scenarios", sc.path)
     axes_t = tuple((k, tuple(v)) for k, v in axes)
-    tasks = [FleetSweepTask(str(path), f.data, name, sc.overrides, axes_t, tuple(points[r.start:r.stop]), budget_usd_per_hour, target_req_per_s)
-             for r in parts]
-    rows: list[dict] = []
-    for part in executor.imap(fleet_sweep_points, tasks):
-        rows.extend(part)
-        if progress:
-            progress(len(rows), len(points))
-    return rows
+    return run_points(points, lambda pts: FleetSweepTask(str(path), f.data, name, sc.overrides, axes_t, pts, budget_usd_per_hour, target_req_per_s),
+                      fleet_sweep_points, SERIAL_TASK_POINTS, executor, progress)

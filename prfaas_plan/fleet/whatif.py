@@ -7,8 +7,9 @@ with each change written for the fleet's sites and links:
 
 - *link sags*: each link the plan uses halves on its own (``evening sag: quebec -> new-york
   halves``), then every link halves and every link drops to 10%; a link's fixed bandwidth, port
-  sizes or cap scale at the same price per Gbit/s (a port of half the size costs half), as in
-  the one-pair list;
+  sizes or cap scale at the same price per Gbit/s (a port of half the size costs half). The
+  one-pair list's evening sag applies the shipped bandwidth profile instead, which the fleet
+  planner does not model;
 - *prompts* 2x longer and 2x shorter at every local site (``workload.input_tokens_scale``);
 - *prefix cache*: where a site states a hit rate or replays a trace through a cache model, the
   cache is removed (hits drop to none); elsewhere half of every prompt is cached;
@@ -18,8 +19,9 @@ with each change written for the fleet's sites and links:
 What this module does not do for a fleet: the *stress* reading of the one-pair what-ifs (the
 planned fleet kept, only the threshold and split re-chosen) needs a fixed-composition re-solve
 the fleet planner does not have; rows say so (``stress``: None). Keys the fleet planner does not
-model (a link's ``connections`` and ``loss_frac``: the one-pair lossy-link what-if) are refused
-in one line (:func:`check_fleet_keys`).
+model (a link's ``connections``, ``loss_frac`` and ``bandwidth_profile``: the one-pair lossy-link
+and evening-sag what-ifs) are refused in one line (:func:`check_fleet_keys`; in the scenario file,
+:func:`~prfaas_plan.planning.sites.read_link`).
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ from __future__ import annotations
 from ..errors import PlanError
 from ..planning.overrides import Override, with_price_sources
 from ..planning.scenario import Scenario, load_scenario
-from ..planning.whatif import LINK_KEYS, WhatIf, link_scaled
+from ..planning.sites import FLEET_UNMODELLED_LINK_KEYS
+from ..planning.whatif import LINK_KEYS, WhatIf, link_scaled, moved_target
 from .plan import plan_fleet
 
 #: Link keys the fleet planner does not model, and why (a what-if or sweep on them is refused).
-UNMODELLED_KEYS = {"connections": "the TCP connections per transfer (a per-transfer rate cap) are modelled for one-pair scenarios only",
-                   "loss_frac": "packet loss (a per-transfer rate cap through link.connections) is modelled for one-pair scenarios only"}
+UNMODELLED_KEYS = FLEET_UNMODELLED_LINK_KEYS
 
 #: Per-role totals of a fleet plan: (key prefix, fleet role).
 ROLE_TOTALS = (("prfaas", "prfaas"), ("local_prefill", "local-prefill"), ("local_decode", "local-decode"))
@@ -162,7 +164,7 @@ def fleet_whatif_rows(sc: Scenario, budget_usd_per_hour: float | None = None, ta
     for w in whatifs:
         try:
             sv = load_scenario(sc.path, sc.overrides + w.overrides) if w.overrides else sc
-            target = target_req_per_s * _load_factor(w) if target_req_per_s is not None else None
+            target = moved_target(target_req_per_s, w)
             rp = {**reading(plan_fleet(sv, budget_usd_per_hour, target) if w.overrides else base), "error": None}
         except PlanError as exc:
             rp = {**dict.fromkeys(READING_KEYS), "error": str(exc)}
@@ -178,13 +180,3 @@ def fleet_whatif_rows(sc: Scenario, budget_usd_per_hour: float | None = None, ta
             "verdict_changed": None if rp["ok"] is None else rp["ok"] != planned["ok"],
         })
     return rows
-
-
-def _load_factor(w: WhatIf) -> float:
-    """The factor a what-if scales the target by (a --target-req-per-s moves with it)."""
-    f = 1.0
-    for o in w.overrides:
-        if o.key == "objective.target_req_per_s" and o.scale:
-            f *= o.value
-    return f
-

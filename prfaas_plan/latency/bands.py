@@ -16,6 +16,10 @@ instances, link) and scales each time the engine model predicts by its own kind'
 - a request's own prefill once started (``alone``, the latency regime): ``ttft``;
 - the decode step at BS_max: ``decode``.
 
+Which times a band scales is one rule, :func:`model_time_kinds`, which `risk` uses as well: only
+the times the engine model predicts, because the band is the spread of its predictions against
+measurements; a time from a measured profile keeps factor 1.
+
 The slow end takes every factor at its high_t, the fast end at its low_t (all ends at once: a
 joint corner, wider than an 80% band of the plan). A time that comes from a measured profile
 is not the engine model's prediction and keeps factor 1 (the block names which times were
@@ -76,25 +80,42 @@ def _decode_is_model(sc: Scenario) -> bool:
     return not (sc.local.use_profile and sc.model.decode_profile(sc.local.hardware.name, sc.local.gpus_per_instance) is not None)
 
 
-def end_factors(sc: Scenario, tm: ThroughputModel, dep: Deployment, end: str) -> dict[str, float]:
-    """The time factor of each time of the plan at band end ``end`` ("slow" or "fast"): 1 where
-    the time is a profile's. Keys: ``prfaas_service``, ``prfaas_alone``, ``local_service``,
-    ``local_alone``, ``decode_step``."""
-    if end not in ENDS:
-        raise PlanError(f"band end must be one of {', '.join(ENDS)}, got {end!r}")
-    pick = 1 if end == "slow" else 0
+#: The times of a plan a band can scale, and the uncertain factor of `risk` that stands for each.
+TIME_FACTORS = {"prfaas_service": "prefill_time_factor", "prfaas_alone": "prefill_time_factor", "local_service": "prefill_time_factor",
+                "local_alone": "prefill_time_factor", "decode_step": "decode_time_factor"}
 
-    def f(kind: str, is_model: bool) -> float:
-        return time_band(kind)[pick] if is_model else 1.0
 
-    out = {}
+def model_time_kinds(sc: Scenario, tm: ThroughputModel, dep: Deployment) -> dict[str, str | None]:
+    """Which band scales each time of the plan (:data:`TIME_FACTORS`' keys): the metric kind of
+    the engine model's band that covers it, or None where the time is a measured profile's.
+
+    The one rule for the engine model's error, used by `optimize`'s band (:func:`end_factors`:
+    each time at its kind's band end) and by `risk`'s default time factors
+    (:mod:`prfaas_plan.risk.evaluate`: each time at its kind's band, one quantile per sample for
+    all prefill kinds, as the corner takes one end for all): a band is the spread
+    of the engine model's *predictions* against measurements, so it scales only times the engine
+    model predicts; a profile's time is itself a measurement (the paper's Table 5) and keeps
+    factor 1. Kinds: a pool's occupancy under load ``prefill`` (the throughput regime), or
+    ``ttft`` where capacity is priced by a single request's latency (paper mode); a request's
+    own prefill ``ttft``; the decode step at BS_max ``decode``."""
+    out: dict[str, str | None] = {}
     for name, service in (("prfaas", tm.remote), ("local", tm.local)):
         pool = getattr(dep, name)
         alone = pool.alone if pool is not None else None
-        out[f"{name}_service"] = f("ttft" if getattr(service, "regime", None) == "latency" else "prefill", _is_model(service))
-        out[f"{name}_alone"] = f("ttft", _is_model(alone if alone is not None else service))
-    out["decode_step"] = f("decode", _decode_is_model(sc))
+        out[f"{name}_service"] = ("ttft" if getattr(service, "regime", None) == "latency" else "prefill") if _is_model(service) else None
+        out[f"{name}_alone"] = "ttft" if _is_model(alone if alone is not None else service) else None
+    out["decode_step"] = "decode" if _decode_is_model(sc) else None
     return out
+
+
+def end_factors(sc: Scenario, tm: ThroughputModel, dep: Deployment, end: str) -> dict[str, float]:
+    """The time factor of each time of the plan at band end ``end`` ("slow" or "fast"): its
+    kind's band end (:func:`model_time_kinds`), 1 where the time is a profile's. Keys:
+    ``prfaas_service``, ``prfaas_alone``, ``local_service``, ``local_alone``, ``decode_step``."""
+    if end not in ENDS:
+        raise PlanError(f"band end must be one of {', '.join(ENDS)}, got {end!r}")
+    pick = 1 if end == "slow" else 0
+    return {key: 1.0 if kind is None else time_band(kind)[pick] for key, kind in model_time_kinds(sc, tm, dep).items()}
 
 
 def scaled_deployment(dep: Deployment, factors: dict[str, float]) -> Deployment:

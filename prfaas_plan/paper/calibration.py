@@ -4,7 +4,7 @@ One parameter set (:data:`FITTED`, eight numbers; ``linear_attention_frac`` is f
 :data:`NOT_FITTED`) serves every part, model and point: Table 3's 24 cells in the latency regime (one request alone on 8xH200, SGLang) and the 19 throughput
 points of ``data/engines-train.json`` (SGLang and TensorRT-LLM on H100, H200, B200, GB200) in
 the throughput regime. Other parts use the same fractions of their own peaks. Fractions are
-bounded physically (roofline/fit.py, BOUNDS: GEMM <= 0.8 of peak, HBM 0.7-0.9, ...). The fit
+bounded physically (roofline/fit.py, BOUNDS: attention <= 0.8 of peak, the GEMMs' MMAs <= 1.0 beside the power-limit term of roofline/terms.py, HBM 0.7-0.9, ...). The fit
 minimises the squared log error (a 2x miss weighs the same everywhere) with scipy's bounded least
 squares; every point weighs the same. ``collective_latency_s``, ``decode_step_overhead_s`` and
 ``memory_usable_frac`` stay at their estimates (too little data moves them). Run

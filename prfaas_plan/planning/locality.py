@@ -264,3 +264,16 @@ def locality_report(workload, threshold_tokens: float | None) -> dict | None:
             "mean_offloaded_prefill_tokens": mean(out["mean_offloaded_prefill_tokens"]),
             "mean_local_prefill_tokens": mean(out["mean_local_prefill_tokens"]),
             "capacity_blocks": {"local": caps[0], "prfaas": caps[1]}}
+
+
+#: The keys of a :func:`locality_report`, in the order CSV and XLSX columns show them.
+LOCALITY_KEYS = ("planned_with", "threshold_tokens", "per_cluster_offload_frac", "shared_cache_offload_frac",
+                 "mean_offloaded_prefill_tokens", "mean_local_prefill_tokens", "capacity_blocks")
+
+
+def locality_columns(report: dict | None) -> dict:
+    """``{"cache_locality": ...}`` for a flat CSV/XLSX row: the report's every key (capacity blocks
+    as ``local`` / ``prfaas``), blank where there is no report (a row without a trace's cache
+    model, or a baseline), so that every row has the same columns as JSON's ``cache_locality``."""
+    blank = {k: ({"local": None, "prfaas": None} if k == "capacity_blocks" else None) for k in LOCALITY_KEYS}
+    return {"cache_locality": blank if report is None else {k: report[k] for k in LOCALITY_KEYS}}

@@ -12,6 +12,7 @@ rubin-cpx: 16}``, ``instance: {tp: 8}`` or ``{rubin-cpx: {pp: 8}}``, ``efficienc
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,8 +91,13 @@ def catalog_entry(kind: str, name_or_path: str, base: Path):
     return _cached(kind, path, path.stat().st_mtime_ns)
 
 
-def _hardware(name: str, profile: str | None, base: Path) -> Hardware:
-    hw = catalog_entry("hardware", name, base)
+def _hardware(f: Fields, key: str, name: str, profile: str | None, base: Path) -> Hardware:
+    """The part ``name`` (with its efficiency ``profile``) that key ``key`` of ``f`` names; an
+    unknown name is that key's error."""
+    try:
+        hw = catalog_entry("hardware", name, base)
+    except PlanError as exc:
+        raise f.error(key, str(exc)) from None
     if profile is not None:  # fitted by `prfaas-plan calibrate`; relative to the scenario file
         hw = apply_profile(hw, Path(profile) if Path(profile).is_absolute() else base / profile)
     return hw
@@ -108,12 +114,13 @@ def _instance(f: Fields, key: str, shape_fields: Fields | None, model: ModelSpec
     try:
         return make_instance(model, hw, gpus, **shape)
     except PlanError as exc:
-        raise f.error(key, str(exc).replace("--", "")) from None
+        # the option names of make_instance as the scenario spells them (--mtp-accept -> mtp_accept)
+        raise f.error(key, re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), str(exc))) from None
 
 
 def cluster(f: Fields, role: str, base: Path, model: ModelSpec) -> Cluster:
     """One role on one part (``hardware`` a single name): the one-pair scenario's cluster."""
-    hw = _hardware(f.str("hardware"), f.str("efficiency_profile", None), base)
+    hw = _hardware(f, "hardware", f.str("hardware"), f.str("efficiency_profile", None), base)
     gpus = f.int("gpus_per_instance")
     instances = f.int("instances", None, min_value=0 if role == "prfaas" else 1)
     rng = f.sub("instances_range", None)
@@ -169,7 +176,7 @@ def candidate_parts(f: Fields, base: Path, model: ModelSpec, roles: dict[str, st
     its parts (``{"prfaas": "hardware"}``, or local ``{"prefill": "prefill_hardware", "decode":
     "decode_hardware"}`` where ``hardware`` may set both). Prices, instance sizes, shapes and
     profiles per part as the module docstring says. Returns {role: (Cluster, ...)}."""
-    lists = {}
+    lists, named_at = {}, {}
     for role, key in roles.items():
         if f.has(key) and key != "hardware" and f.has("hardware"):
             raise f.error(key, "give hardware (both roles) or prefill_hardware and decode_hardware, not both")
@@ -177,6 +184,9 @@ def candidate_parts(f: Fields, base: Path, model: ModelSpec, roles: dict[str, st
         if not f.has(source):
             raise f.error(key, "missing" + ("" if key == "hardware" else " (or give hardware for both roles)"))
         lists[role] = _names(f, source)
+        listed = isinstance(f.raw(source), list)
+        for i, p in enumerate(lists[role]):
+            named_at.setdefault(p, f"{source}[{i}]" if listed else source)
     if "hardware" not in roles.values():
         f.raw("hardware", None)
     every = tuple(dict.fromkeys(p for names in lists.values() for p in names))
@@ -195,7 +205,7 @@ def candidate_parts(f: Fields, base: Path, model: ModelSpec, roles: dict[str, st
     use_profile = f.bool("use_profile", True)
     made = {}
     for p in every:
-        hw = _hardware(p, profiles[p], base)
+        hw = _hardware(f, named_at[p], p, profiles[p], base)
         price = prices[p]
         made[p] = Cluster(hw, gpus[p], None, Range(0, None), use_profile,
                           price if price is not None else hw.rent_usd_per_gpu_hour,

@@ -221,7 +221,10 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
     f.str("name", None)
     raw = f.data
     base = path.parent
-    model = catalog_entry("models", f.str("model"), base)
+    try:
+        model = catalog_entry("models", f.str("model"), base)
+    except PlanError as exc:
+        raise f.error("model", str(exc)) from None
     fleet, trace_sources = None, []
     if f.has("sites"):
         for key in _SITE_KEYS:
@@ -229,14 +232,13 @@ def scenario_from_mapping(data: dict, path: Path, name: str, overrides: tuple[Ov
                 raise f.error(key, "a scenario with sites: states this per site (remove it here)")
         fleet = read_sites(f, base, model, lambda w: _read_workload(w, base)[0], _read_slo)
         site = fleet.local_sites[0]
-        workload, tpot_s, ttft_p90_slo_s = site.workload, site.tpot_s, site.ttft_p90_slo_s
+        workload, tpot_s = site.workload, site.tpot_s
         levels = dict(zip(TTFT_LEVELS, (site.ttft_p90_slo_s, site.ttft_p99_slo_s, site.ttft_mean_slo_s)))
         max_util = ()
     else:
         workload, trace_source = _read_workload(f.sub("workload"), base)
         trace_sources = [trace_source] if trace_source and trace_source not in f.data.get("sources", ()) else []
         tpot_s, levels, max_util = _read_slo_levels(f.sub("slo"))
-        ttft_p90_slo_s = levels["ttft_p90_s"]
     obj = f.sub("objective")
     objective = obj.str("kind", choices=OBJECTIVES)
     budget = check("budget_usd_per_hour", obj.num("budget_usd_per_hour", None), f"{path}: key 'objective.budget_usd_per_hour'")

@@ -64,9 +64,24 @@ def _profile(f: Fields, base: Path | None):
     return read_bandwidth_profile(path if path.is_absolute() else base / path)
 
 
-def read_link(f: Fields, base: Path | None = None) -> Link:
+#: Link keys the fleet planner (sites or candidate parts) does not model, and why: refused in a
+#: fleet scenario's links (it would plan as if they were absent) and in its what-ifs and sweeps.
+FLEET_UNMODELLED_LINK_KEYS = {
+    "connections": "the TCP connections per transfer (a per-transfer rate cap) are modelled for one-pair scenarios only",
+    "loss_frac": "packet loss (a per-transfer rate cap through link.connections) is modelled for one-pair scenarios only",
+    "bandwidth_profile": ("a bandwidth profile is modelled for one-pair scenarios only (one part per role, no sites:); "
+                          "scale the link instead, e.g. bandwidth_gbit_per_s*=0.5 or purchasable_gbit_per_s*=0.5"),
+}
+
+
+def read_link(f: Fields, base: Path | None = None, fleet: bool = False) -> Link:
     """A link mapping (the top-level ``link:`` or one entry of ``links:``). ``base``: the
-    scenario's folder, from which ``bandwidth_profile`` (top-level link only) is read."""
+    scenario's folder, from which ``bandwidth_profile`` (top-level link only) is read. ``fleet``:
+    the link is the fleet planner's, which refuses :data:`FLEET_UNMODELLED_LINK_KEYS` in one line."""
+    if fleet:
+        for key, why in FLEET_UNMODELLED_LINK_KEYS.items():
+            if f.has(key):
+                raise f.error(key, f"the fleet planner cannot use it: {why}")
     sizes = f.num_list("purchasable_gbit_per_s", [])
     price = f.num("usd_per_gbit_per_s_hour", 0.0, min_value=0.0)
     link = Link(
@@ -158,7 +173,7 @@ def one_pair_fleet(f: Fields, base: Path, model: ModelSpec, workload: Workload, 
     local = candidate_parts(lf, base, model, LOCAL_ROLES)
     lmax = _max_gpus(lf)
     lf.done()
-    link = read_link(f.sub("link"), base)
+    link = read_link(f.sub("link"), base, fleet=True)
     fleet = Fleet((PrfaasSite("prfaas", prfaas, pmax),),
                   (LocalSite("local", local["prefill"], local["decode"], workload, tpot_s, slo.p90_s, target_req_per_s, lmax,
                              slo.p99_s, slo.mean_s),),
@@ -212,5 +227,5 @@ def read_sites(f: Fields, base: Path, model: ModelSpec, read_workload: Callable[
         if (src, dst) in seen:
             raise lk.error("to", f"a second link {src} -> {dst}")
         seen.add((src, dst))
-        links.append(SiteLink(src, dst, read_link(lk)))
+        links.append(SiteLink(src, dst, read_link(lk, fleet=True)))
     return Fleet(tuple(prfaas), tuple(local), tuple(links))

@@ -122,23 +122,38 @@ def sweep(sc: Scenario, axes: list[tuple[str, list]], mode: str | None = None, b
     arrival rate. An infeasible point is a row with ``error``; a bad value stops the sweep.
     ``executor``: where the points run (default: this process); ``solver``: as in
     :func:`~prfaas_plan.planning.planner.optimize`."""
+    points = grid(axes)
+    question(sc, budget_usd_per_hour, target_req_per_s)  # its bounds, checked before any worker starts
+    path, f, name = open_catalog_file("scenarios", sc.path)
+    token = uuid.uuid4().hex
+    axes_t = tuple((k, tuple(v)) for k, v in axes)
+    return run_points(points, lambda pts: SweepTask(token, str(path), f.data, name, sc.overrides, axes_t, pts, mode, budget_usd_per_hour,
+                                                    target_req_per_s, solver),
+                      sweep_points, SERIAL_TASK_POINTS, executor, progress)
+
+
+def grid(axes: list[tuple[str, list]]) -> list[tuple]:
+    """The points of the grid of ``axes`` (one or two distinct keys, at most the bounds table's
+    ``sweep_points``), in row order: the first key's values outermost."""
     if not 1 <= len(axes) <= 2:
         raise PlanError("--vary: give one or two keys")
     if len(axes) == 2 and axes[0][0] == axes[1][0]:
         raise PlanError(f"--vary: {axes[0][0]} given twice")
     check("sweep_points", math.prod(len(vals) for _, vals in axes), "sweep: the grid's points")
-    question(sc, budget_usd_per_hour, target_req_per_s)  # its bounds, checked before any worker starts
+    return list(itertools.product(*(vals for _, vals in axes)))
+
+
+def run_points(points: list[tuple], make_task: Callable[[tuple], object], run_task: Callable[[object], list[dict]], serial_task_points: int,
+               executor: Executor | None, progress: Callable[[int, int], None] | None) -> list[dict]:
+    """The rows of ``points``, in order: contiguous runs of points become tasks (``make_task``;
+    on a pool, :func:`~prfaas_plan.execution.executors.chunks` sizes them; in this process,
+    ``serial_task_points`` each so the progress bar moves), each run by ``run_task`` on
+    ``executor`` (default: this process); ``progress(done, total)`` after every task."""
     executor = executor or Executor()
-    points = list(itertools.product(*(vals for _, vals in axes)))
-    parts = chunks(len(points), executor) if executor.workers > 1 else [range(a, min(a + SERIAL_TASK_POINTS, len(points)))
-                                                                         for a in range(0, len(points), SERIAL_TASK_POINTS)]
-    path, f, name = open_catalog_file("scenarios", sc.path)
-    token = uuid.uuid4().hex
-    axes_t = tuple((k, tuple(v)) for k, v in axes)
-    tasks = [SweepTask(token, str(path), f.data, name, sc.overrides, axes_t, tuple(points[r.start:r.stop]), mode, budget_usd_per_hour, target_req_per_s,
-                       solver) for r in parts]
+    parts = chunks(len(points), executor) if executor.workers > 1 else [range(a, min(a + serial_task_points, len(points)))
+                                                                         for a in range(0, len(points), serial_task_points)]
     rows: list[dict] = []
-    for part in executor.imap(sweep_points, tasks):
+    for part in executor.imap(run_task, [make_task(tuple(points[r.start:r.stop])) for r in parts]):
         rows.extend(part)
         if progress:
             progress(len(rows), len(points))

@@ -32,8 +32,8 @@ from ..errors import PlanError
 QUANTITIES: dict[str, str] = {
     "arrival_rate_factor": "the demand: workload.arrival_req_per_s (or the target req/s)",
     "input_tokens_factor": "every prompt length (on top of workload.input_tokens_scale)",
-    "prefill_time_factor": "every prefill time, both clusters (the engine model's error)",
-    "decode_time_factor": "the decode step time at the planned batch (the engine model's error)",
+    "prefill_time_factor": "every prefill time, both clusters (as stated; by default the engine model's band, on its own times only)",
+    "decode_time_factor": "the decode step time at the planned batch (as stated; by default the engine model's band, on its own times only)",
     "link_bandwidth_factor": "the bandwidth the planned link delivers (it is still paid in full)",
     "prfaas_price_factor": "the PrfaaS $/GPU-hour",
     "local_price_factor": "the local $/GPU-hour",

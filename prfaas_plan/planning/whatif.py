@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ..catalog.paths import catalog_dir
 from ..errors import PlanError
+from .bandwidth_profile import read_bandwidth_profile
 from .overrides import Override, with_price_sources
 from .planner import PLAN_KEYS, Solver, optimize
 from .scenario import Scenario, load_scenario
@@ -49,8 +51,30 @@ def cache_whatif(sc: Scenario) -> WhatIf:
     return WhatIf("prefix-cache hit 50%", (Override("workload.prefix_cache_hit_frac", 0.5),))
 
 
-#: A leased or VPC link's available bandwidth halving in the evening peak (issue 18's "evening sag").
-EVENING_SAG = "evening sag: link halves"
+#: The shipped shape of a leased or VPC link's day (issue 18's "evening sag"): full bandwidth
+#: except 18:00-23:00 at half (scenarios/evening-sag.csv, an illustrative shape, not a measurement).
+EVENING_SAG_PROFILE = "evening-sag.csv"
+
+
+def _clock(t_s: float) -> str:
+    minutes = int(round(t_s / 60))
+    return f"{minutes // 60 % 24:02d}:{minutes % 60:02d}"
+
+
+def evening_sag() -> WhatIf:
+    """The link's available bandwidth following the shipped evening-sag profile
+    (``link.bandwidth_profile``, :mod:`.bandwidth_profile`): the link bought (or in place) is
+    paid in full all day, and the planner sizes for the profile's worst fraction, so a plan that
+    holds in the evening holds all day. The label says which fraction, when, and that rule. (The
+    fleet planner does not model a profile: its what-ifs halve each link instead.)"""
+    path = catalog_dir("scenarios") / EVENING_SAG_PROFILE
+    prof = read_bandwidth_profile(path)
+    worst = prof.worst_frac
+    k = prof.frac.index(worst)
+    end = prof.t_s[k + 1] if k + 1 < len(prof.t_s) else None
+    when = f"{_clock(prof.t_s[k])}-{_clock(end)}" if end is not None else f"from {_clock(prof.t_s[k])}"
+    label = f"evening sag: link at {worst:.0%} {when} ({EVENING_SAG_PROFILE}; sized for its worst)"
+    return WhatIf(label, (Override("link.bandwidth_profile", str(path)),))
 
 #: Packet loss of the "lossy link" what-if: 1e-4, one packet in 10,000, a chosen stress point (not
 #: a measured path): at the shipped scenarios' 10 ms RTT, Mathis et al. give one 1460-byte-MSS
@@ -73,7 +97,7 @@ def standard_whatifs(sc: Scenario) -> tuple[WhatIf, ...]:
     price = lambda role, c: WhatIf(f"{role} GPUs +50% price", with_price_sources((Override(f"{role}.usd_per_gpu_hour", c.usd_per_gpu_hour * 1.5),)))  # noqa: E731
     out = [
         WhatIf("as planned"),
-        link_scaled(EVENING_SAG, 0.5),
+        evening_sag(),
         link_scaled("link at 10%", 0.1),
         WhatIf("prompts 2x longer", (Override("workload.input_tokens_scale", 2.0),)),
         WhatIf("prompts 2x shorter", (Override("workload.input_tokens_scale", 0.5),)),
@@ -144,8 +168,8 @@ def whatif_rows(sc: Scenario, mode: str | None = None, budget_usd_per_hour: floa
     rows = []
     for w in whatifs:
         sv = load_scenario(sc.path, sc.overrides + w.overrides) if w.overrides else sc
-        demand = demand_req_per_s(sv, target_req_per_s * _load_factor(w) if target_req_per_s else None)
-        replan = _reading(lambda: plan_only(sv, mode, budget_usd_per_hour, _target(target_req_per_s, w), solver))
+        demand = demand_req_per_s(sv, moved_target(target_req_per_s, w))
+        replan = _reading(lambda: plan_only(sv, mode, budget_usd_per_hour, moved_target(target_req_per_s, w), solver))
         link = stress_link_gbit_per_s(base["link_gbit_per_s"], w.overrides)
         stress = _reading(lambda: plan_only(stressed(sv, base, link), mode))
         lam = stress["throughput_req_per_s"]
@@ -167,6 +191,7 @@ def whatif_rows(sc: Scenario, mode: str | None = None, budget_usd_per_hour: floa
 
 
 def _load_factor(w: WhatIf) -> float:
+    """The factor a what-if scales the target by (a --target-req-per-s moves with it)."""
     f = 1.0
     for o in w.overrides:
         if o.key == "objective.target_req_per_s" and o.scale:
@@ -174,6 +199,6 @@ def _load_factor(w: WhatIf) -> float:
     return f
 
 
-def _target(target_req_per_s: float | None, w: WhatIf) -> float | None:
+def moved_target(target_req_per_s: float | None, w: WhatIf) -> float | None:
     """A --target-req-per-s given on the command line, moved by a what-if that scales the target."""
     return None if target_req_per_s is None else target_req_per_s * _load_factor(w)

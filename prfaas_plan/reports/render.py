@@ -8,7 +8,6 @@ import math
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from .terminal import Column, fmt, kv_value_table, rows_table, rows_tables, text
@@ -114,7 +113,7 @@ def print_plan(con: Console, sc: Scenario, r: dict) -> None:
     ]
     v = r.get("verdict")
     if v:
-        con.print(f"[bold {'green' if v['ok'] else 'red'}]{escape(v['text'])}[/]")
+        con.print(v["text"], style=f"bold {'green' if v['ok'] else 'red'}")
     con.print(kv_value_table(head, title=f"PrfaaS plan: {sc.name}"))
 
     caps = Table(title="Capacities ([PRFAAS] Eq. 3-6), req/s", title_justify="left")
@@ -355,17 +354,17 @@ _SITE_COLUMNS: list[Column] = [("site", "local site", text), ("prfaas_site", "of
 def print_fleet(con: Console, r: dict) -> None:
     """A fleet plan (sites, candidate parts): the verdict, the Fleet table (one row per site x
     role x part), the Links table and the local sites (routing, rate, TTFT at the rate, goodput)."""
-    con.print(escape(r["verdict"]["text"]))
+    con.print(r["verdict"]["text"])
     solver = r["solver"]
     head = f"Fleet plan: {r['scenario']} ({r['objective']}; {r['cost_usd_per_hour']:,.2f} $/hour"
     head += f", {r['alpha']:.4g} x the sites' rates)" if r["alpha"] is not None and not r["fleet_one_pair"] else ")"
-    con.print(escape(head))
+    con.print(head)
     con.print(rows_table(r["fleet"], _FLEET_COLUMNS, title="Fleet", width=con.width, keep=4))
     if r["links"]:
         con.print(rows_table(r["links"], _LINK_COLUMNS, title="Links", width=con.width, keep=3))
     sites = [{**s, "ttft": _ttft_pair((s.get("latency") or {}).get("at_rate")) if (s.get("latency") or {}).get("at_rate") else
               (s.get("latency") or {}).get("at_rate_error") and "unstable"} for s in r["sites"]]
     con.print(rows_table(sites, _SITE_COLUMNS, title="Local sites", width=con.width, keep=5))
-    con.print(escape(f"solver: {solver['method']}; {solver['status']}, gap {solver['gap_frac']:.1e}, {solver['rounds']} rounds"))
+    con.print(f"solver: {solver['method']}; {solver['status']}, gap {solver['gap_frac']:.1e}, {solver['rounds']} rounds")
     for note in r.get("excluded_parts") or ():
-        con.print(escape(f"left out: {note}"))
+        con.print(f"left out: {note}")

@@ -59,6 +59,8 @@ def plan_rows(r: dict) -> list[tuple[str, str, str | None]]:
             ("$ per million tokens, input + output", "usd_per_million_tokens.total", ".3f"),
             ("rate served, for the token costs (req/s)", "usd_per_million_tokens.served_req_per_s", ".3f"),
             ("binding", "bottleneck", "s"), ("PrfaaS plan gain", "plan_vs_baseline", ".2f")]
+    if r.get("cache_locality"):  # a trace with a cache model: what static routing sees with a cache per cluster
+        rows.insert(2, ("offloaded share, a prefix cache per cluster (static routing)", "cache_locality.per_cluster_offload_frac", ".1%"))
     if not r.get("latency"):
         return rows
     at = ("idle", "zero_load")

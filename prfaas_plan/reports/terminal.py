@@ -1,7 +1,10 @@
 """Terminal tables and the progress bar (rich): tables whose numbers are never cut, that split
 across the terminal's width instead of being cropped, and the console they print on. The views
 that use them (a plan, what-ifs, sweeps, estimates, simulations) are in :mod:`.render`; these two
-modules are the only ones besides the CLI that import rich."""
+modules are the only ones besides the CLI that import rich. Every title, caption, header and cell
+goes through :func:`_literal` here (a ``Text``, shown as written on any console), and the console
+of :func:`console` reads no markup, so lines print as written too: rich markup would drop
+``[chicago]`` from ``sites.local[chicago]`` and ``[PRFAAS]`` from a price source."""
 
 from __future__ import annotations
 
@@ -10,9 +13,16 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 from rich.table import Table
 
 Column = tuple[str, str, Callable[[Any], str]]  # (row key, header, formatter)
+
+
+def _literal(s: str | None) -> Text | None:
+    """Text shown as written on any console, never read as rich markup (``links[0]``,
+    ``sites.local[chicago]``)."""
+    return None if s is None else Text(s)
 
 
 def fmt(spec: str) -> Callable[[Any], str]:
@@ -76,12 +86,12 @@ def _table(columns: Sequence[Column], cells: list[list[str]], widths: Sequence[i
     (left to rich alone, a squeezed table can still overflow and be cropped)."""
     natural = [max([len(columns[i][1]), *(len(r[i]) for r in cells)]) for i in range(len(columns))]
     squeeze = width is not None and _table_width(natural) > width
-    table = Table(title=title, caption=caption, caption_justify="left", title_justify="left")
+    table = Table(title=_literal(title), caption=_literal(caption), caption_justify="left", title_justify="left")
     for (_, header, f), w in zip(columns, widths):
         fixed = w if squeeze and f is not text else None
-        table.add_column(header, justify="left" if f is text else "right", min_width=w, width=fixed, overflow="fold")
+        table.add_column(_literal(header), justify="left" if f is text else "right", min_width=w, width=fixed, overflow="fold")
     for r in cells:
-        table.add_row(*r)
+        table.add_row(*map(_literal, r))
     return table
 
 
@@ -100,11 +110,11 @@ def rows_tables(rows: Sequence[dict], columns: Sequence[Column], title: str, wid
 
 
 def kv_value_table(pairs: Sequence[tuple[str, str]], title: str | None = None) -> Table:
-    table = Table(title=title, show_header=False, title_justify="left")
+    table = Table(title=_literal(title), show_header=False, title_justify="left")
     table.add_column("key", style="bold")
     table.add_column("value")
     for k, v in pairs:
-        table.add_row(k, v)
+        table.add_row(_literal(k), _literal(v))
     return table
 
 
@@ -116,7 +126,7 @@ def console(width: int | None = None) -> Console:
 
     if width is None and not sys.stdout.isatty():
         width = int(os.environ.get("COLUMNS", "160"))
-    return Console(width=width, soft_wrap=False)
+    return Console(width=width, soft_wrap=False, markup=False)
 
 
 # --- plans ----------------------------------------------------------------------------------------

@@ -130,6 +130,20 @@ class Sheet:
         ws.oddFooter.center.text = "&A - page &P of &N"
 
 
+def review_summary(wb, title: str, rv: dict) -> Sheet:
+    """A review's Summary sheet begun: ``title``, the question, the answer and the verdict (filled
+    when the plan misses a demand), then a blank row."""
+    s = Sheet(wb, "Summary")
+    s.title(title)
+    s.line("question", rv["question"])
+    s.line("answer", rv["answer"])
+    row = s.line("verdict", rv["plan"]["verdict"]["text"])
+    if not rv["plan"]["verdict"]["ok"]:
+        s.ws.cell(row, 2).fill = s.flag_fill
+    s.row += 1
+    return s
+
+
 def new_workbook():
     from openpyxl import Workbook
 

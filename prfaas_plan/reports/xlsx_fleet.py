@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .fleet_review import FLEET_ASSUMPTIONS, fleet_tables
 from .review_tables import Table
-from .xlsx import Sheet, define_section, new_workbook, number_format, save
+from .xlsx import Sheet, define_section, new_workbook, number_format, review_summary, save
 from .xlsx_review import _inputs
 
 #: Number formats of table columns whose cells carry no JSON key, by header.
@@ -41,14 +41,7 @@ def write_table(s: Sheet, t: Table, freeze: bool = False) -> tuple[int, int]:
 
 def _summary(wb, rv: dict) -> Sheet:
     r, p = rv["plan"], rv["provenance"]
-    s = Sheet(wb, "Summary")
-    s.title(f"PrfaaS fleet plan review: {r['scenario']}")
-    s.line("question", rv["question"])
-    s.line("answer", rv["answer"])
-    row = s.line("verdict", r["verdict"]["text"])
-    if not r["verdict"]["ok"]:
-        s.ws.cell(row, 2).fill = s.flag_fill
-    s.row += 1
+    s = review_summary(wb, f"PrfaaS fleet plan review: {r['scenario']}", rv)
     items = [("cost", r["cost_usd_per_hour"], "$/hour", "cost_usd_per_hour"),
              ("throughput", r["throughput_req_per_s"], "req/s", "throughput_req_per_s")]
     if r["alpha"] is not None:

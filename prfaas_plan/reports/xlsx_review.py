@@ -11,20 +11,13 @@ from __future__ import annotations
 
 from .export import flat
 from .review_tables import BASELINE_NAMES, dotted_get
-from .xlsx import Sheet, define_section, new_workbook, number_format, rows_sheet, save
+from .xlsx import Sheet, define_section, new_workbook, number_format, review_summary, rows_sheet, save
 from .xlsx_sweep import CHART_ROWS, about_sheet, sweep_block
 
 
 def _summary(wb, rv: dict) -> Sheet:
     r, p = rv["plan"], rv["provenance"]
-    s = Sheet(wb, "Summary")
-    s.title(f"PrfaaS plan review: {r['scenario']}")
-    s.line("question", rv["question"])
-    s.line("answer", rv["answer"])
-    row = s.line("verdict", r["verdict"]["text"])
-    if not r["verdict"]["ok"]:
-        s.ws.cell(row, 2).fill = s.flag_fill
-    s.row += 1
+    s = review_summary(wb, f"PrfaaS plan review: {r['scenario']}", rv)
     lam = r["throughput_req_per_s"]
     items = [("Lambda_max", lam, "req/s", "throughput_req_per_s"), ("cost", r["cost_usd_per_hour"], "$/hour", "cost_usd_per_hour"),
              ("cost per 1k requests", r["cost_usd_per_hour"] / (lam * 3.6) if lam > 0 else None, "$", "usd_per_1k_requests"),

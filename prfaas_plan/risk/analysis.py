@@ -11,7 +11,9 @@ an unstable sample's infinite TTFT stays a valid value), beside the point value 
 
 Distributions: the engine model's error band (:mod:`.model_error`) for the two time factors
 unless stated otherwise; then the scenario's ``uncertainty:``; then ``--uncertain`` (the last
-word). Samples run in chunks on an executor (:mod:`prfaas_plan.execution.executors`); the
+word). The band, like `optimize`'s, scales only the times the engine model predicts, never a
+measured profile's (:func:`~prfaas_plan.latency.bands.model_time_kinds`); a stated time factor
+scales every time it names. Samples run in chunks on an executor (:mod:`prfaas_plan.execution.executors`); the
 result is the same on any.
 """
 
@@ -26,8 +28,9 @@ from ..planning.scenario import Scenario
 from ..planning.sweep import plan_only
 from ..planning.uncertainty import QUANTITIES, Distribution
 from ..planning.whatif import demand_req_per_s
-from .evaluate import Chunk, Fleet, Question, evaluate_chunk
-from .model_error import model_error
+from ..latency.bands import TIME_FACTORS
+from .evaluate import Chunk, Context, Fleet, Question, evaluate_chunk
+from .model_error import DEFAULT_KIND, model_error
 from .sampling import factors
 
 METRICS = ("throughput_req_per_s", "goodput_req_per_s", "ttft_p90_s", "cost_usd_per_hour")
@@ -36,16 +39,35 @@ DEMANDS = ("meets_rate", "meets_ttft_slo", "meets_budget")
 
 def distributions(sc: Scenario, uncertain: dict[str, Distribution] | None = None) -> dict[str, Distribution]:
     """Every quantity's distribution: the model-error defaults, then the scenario's, then ``uncertain``."""
-    out = {"prefill_time_factor": model_error("prefill"), "decode_time_factor": model_error("decode")}
+    out = {q: model_error(kind) for q, kind in DEFAULT_KIND.items()}
     out.update(sc.uncertainty)
     out.update(uncertain or {})
     return out
 
 
-def question(sc: Scenario, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None) -> Question:
-    """The demands a sample is judged against (the question's target or arrival rate, the SLO, the budget)."""
+#: The time factors whose default is the engine model's band (:mod:`.model_error`).
+BAND_DEFAULTS = tuple(DEFAULT_KIND)
+
+
+def question(sc: Scenario, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None,
+             uncertain: dict[str, Distribution] | None = None) -> Question:
+    """The demands a sample is judged against (the question's target or arrival rate, the SLO, the
+    budget), and which time factors keep the engine model's band as their distribution (stated
+    neither in the scenario nor in ``uncertain``): those scale only the engine model's own times."""
     budget = budget_usd_per_hour if budget_usd_per_hour is not None else (sc.budget_usd_per_hour if sc.objective == "budget" and target_req_per_s is None else None)
-    return Question(demand_req_per_s(sc, target_req_per_s), sc.ttft_p90_slo_s, budget)
+    band = frozenset(q for q in BAND_DEFAULTS if q not in sc.uncertainty and q not in (uncertain or {}))
+    return Question(demand_req_per_s(sc, target_req_per_s), sc.ttft_p90_slo_s, budget, band_factors=band)
+
+
+def multiplies(ctx: Context, q: Question) -> dict[str, str]:
+    """What each factor multiplies, in words; a time factor drawn from the engine model's band
+    names the times it scales here (none where every such time is a measured profile's)."""
+    out = dict(QUANTITIES)
+    for name in q.band_factors:
+        times = [f"{k.replace('_', ' ')} ({ctx.model_kinds[k]} band)" for k, f in TIME_FACTORS.items() if f == name and ctx.model_kinds[k]]
+        out[name] = ("the times the engine model predicts, each by its kind's band at this quantile (a measured profile's keep 1): "
+                     + (", ".join(times) if times else "none here, every one is a measured profile's"))
+    return out
 
 
 def run_samples(sc: Scenario, fleet: Fleet, mode: str, q: Question, rows: np.ndarray, executor: Executor | None = None) -> list[dict]:
@@ -89,11 +111,12 @@ def risk(sc: Scenario, samples: int = 1000, seed: int = 0, design: str = "lhs", 
     ``plan``: the fleet to judge (default: the scenario's plan, as ``optimize`` answers it)."""
     mode = mode or sc.mode
     plan = plan or plan_only(sc, mode, budget_usd_per_hour, target_req_per_s)
-    fleet, q = Fleet.of(plan), question(sc, budget_usd_per_hour, target_req_per_s)
+    fleet, q = Fleet.of(plan), question(sc, budget_usd_per_hour, target_req_per_s, uncertain)
     dists = distributions(sc, uncertain)
     rows = factors(dists, samples, seed, design)
     outcomes = run_samples(sc, fleet, mode, q, rows, executor)
     point = run_samples(sc, fleet, mode, q, np.ones((1, len(QUANTITIES))))[0]
+    said = multiplies(Context(sc, fleet, mode), q)
     metrics = [{"metric": m, "point": point[m], "p10": quantile([o[m] for o in outcomes], 0.1), "p50": quantile([o[m] for o in outcomes], 0.5),
                 "p90": quantile([o[m] for o in outcomes], 0.9)} for m in METRICS if point[m] is not None]
     return {
@@ -109,7 +132,7 @@ def risk(sc: Scenario, samples: int = 1000, seed: int = 0, design: str = "lhs", 
         "ttft_p90_slo_s": q.ttft_p90_slo_s,
         "budget_usd_per_hour": q.budget_usd_per_hour,
         "uncertainty": [{"quantity": name, "distribution": dists[name].label if name in dists else "1", "source": dists[name].origin if name in dists else "not uncertain",
-                         "multiplies": QUANTITIES[name]} for name in QUANTITIES],
+                         "multiplies": said[name]} for name in QUANTITIES],
         "demands": demand_rows(q, outcomes),
         "metrics": metrics,
         "point": point,

@@ -8,7 +8,12 @@ most throughput under the sample's conditions. A sample is a row of factors
 - ``prefill_time_factor`` a multiplies every prefill time (service and latency, both clusters):
   each prefill capacity N / (need) becomes (N / a) / need, so the effective instance counts are
   divided by a; ``decode_time_factor`` b multiplies the decode step at BS_max: decode capacity
-  divides by b and a request holds its slot b times longer;
+  divides by b and a request holds its slot b times longer. Drawn from the engine model's error
+  band (the default, ``Question.band_factors``), a time factor multiplies only the times the
+  engine model predicts, each by its own kind's band at the drawn quantile (a request's own
+  prefill: the single-request TTFT band), and leaves a measured profile's at 1, the rule
+  `optimize`'s band follows (:func:`~prfaas_plan.latency.bands.model_time_kinds`); a factor the
+  scenario or ``--uncertain`` states multiplies every time it names, as given;
 - ``link_bandwidth_factor`` c: the link delivers c x the bandwidth bought (the plan still loads
   it to at most ``link.max_utilisation``);
 - ``input_tokens_factor`` multiplies ``workload.input_tokens_scale`` (a new throughput model:
@@ -36,7 +41,7 @@ import numpy as np
 
 from .. import units
 from ..errors import PlanError
-from ..latency.bands import TimeScaled
+from ..latency.bands import TIME_FACTORS, TimeScaled, model_time_kinds
 from ..latency.deployment import Deployment, PrefillPool, deployment
 from ..latency.plans import goodput_req_per_s
 from ..latency.ttft import ttft
@@ -44,6 +49,7 @@ from ..planning.threshold import balance
 from ..planning.planner import fleet_problem, throughput_model
 from ..planning.scenario import Scenario, with_input_scale
 from ..planning.uncertainty import QUANTITIES
+from .model_error import DEFAULT_KIND, same_quantile
 
 COL = {name: j for j, name in enumerate(QUANTITIES)}
 
@@ -75,6 +81,7 @@ class Question:
     ttft_p90_slo_s: float | None
     budget_usd_per_hour: float | None
     latency: bool = True  # False: TTFT only where an SLO needs it, no goodput (a robust search's probes)
+    band_factors: frozenset[str] = frozenset()  # time factors drawn from the engine model's band: they scale its times only
 
 
 class Context:
@@ -92,6 +99,29 @@ class Context:
         sample replaces its threshold, counts and factors."""
         return deployment(self.sc, self.fleet.as_plan(0.0, 1), "prfaas", self.mode, self.tm)
 
+    @cached_property
+    def model_kinds(self) -> dict[str, str | None]:
+        """Per time (:data:`~prfaas_plan.latency.bands.TIME_FACTORS`' keys): the kind of the engine
+        model's band that covers it, None for a measured profile's (:func:`~prfaas_plan.latency.bands.model_time_kinds`)."""
+        return model_time_kinds(self.sc, self.tm, self.base)
+
+    @property
+    def model_times(self) -> dict[str, bool]:
+        return {k: kind is not None for k, kind in self.model_kinds.items()}
+
+    def time_factors(self, row: np.ndarray, band_factors: frozenset[str]) -> dict[str, float]:
+        """Each time's factor in sample ``row``: its quantity's as stated; where that quantity is
+        the engine model's band, 1 for a measured profile's time and otherwise the factor of the
+        time's own kind of band at the drawn quantile (module docstring; :func:`.model_error.same_quantile`)."""
+        out = {}
+        for k, q in TIME_FACTORS.items():
+            f = float(row[COL[q]])
+            if q in band_factors:
+                kind = self.model_kinds[k]
+                f = 1.0 if kind is None else same_quantile(f, DEFAULT_KIND[q], kind)
+            out[k] = f
+        return out
+
 
 def variant(sc: Scenario, input_factor: float) -> Scenario:
     """``sc`` with every prompt ``input_factor`` times longer (``workload.input_tokens_scale``)."""
@@ -100,12 +130,14 @@ def variant(sc: Scenario, input_factor: float) -> Scenario:
     return with_input_scale(sc, (sc.raw.get("workload") or {}).get("input_tokens_scale", 1.0) * input_factor)
 
 
-def fleet_capacity(ctx: Context, prefill_f: float, decode_f: float, link_f: float) -> tuple[float, float, int]:
-    """(Lambda_max, threshold t, N_p) of the fleet under the factors (module docstring)."""
+def fleet_capacity(ctx: Context, f: dict[str, float], link_f: float) -> tuple[float, float, int]:
+    """(Lambda_max, threshold t, N_p) of the fleet under the time factors ``f``
+    (:meth:`Context.time_factors`) and the link factor (module docstring)."""
     tm, fleet, n = ctx.tm, ctx.fleet, ctx.fleet.n_local
     usable = units.gbit_per_s_to_bytes_per_s(fleet.link_gbit_per_s * link_f) * ctx.sc.link.max_utilisation * ctx.sc.link.available_frac
-    n_r = fleet.n_prfaas / prefill_f
-    d = tm.decode_req_per_s_per_instance / decode_f
+    n_r = fleet.n_prfaas / f["prfaas_service"]
+    prefill_f = f["local_service"]
+    d = tm.decode_req_per_s_per_instance / f["decode_step"]
     _, _, cap_r, _, _ = tm.capacities(tm.needs, n_r, 0.0, 0.0, usable)  # Theta_prfaas / p at every grid t
     with np.errstate(divide="ignore"):
         per_p = np.where(tm.needs.local_s > 0, 1.0 / (prefill_f * tm.needs.local_s), np.inf)  # cap_pd_prefill per instance
@@ -153,25 +185,30 @@ def fleet_capacity(ctx: Context, prefill_f: float, decode_f: float, link_f: floa
     return lam, t, n_p
 
 
-def _deployment(ctx: Context, t: float, n_p: int, prefill_f: float, decode_f: float, link_f: float) -> Deployment:
-    b, f = ctx.base, ctx.fleet
-    pool = lambda p, n: None if p is None or n <= 0 else PrefillPool(p.name, n, TimeScaled(p.service, prefill_f), TimeScaled(p.alone, prefill_f))  # noqa: E731
-    return replace(b, threshold_tokens=t, prfaas=pool(b.prfaas, f.n_prfaas), local=pool(b.local, n_p),
-                   link_bytes_per_s=b.link_bytes_per_s * link_f, decode_instances=f.n_local - n_p,
-                   decode_step_s=b.decode_step_s * decode_f)
+def _deployment(ctx: Context, t: float, n_p: int, f: dict[str, float], link_f: float) -> Deployment:
+    b, fleet = ctx.base, ctx.fleet
+
+    def pool(p, n: int, name: str):
+        if p is None or n <= 0:
+            return None
+        return PrefillPool(p.name, n, TimeScaled(p.service, f[f"{name}_service"]), TimeScaled(p.alone, f[f"{name}_alone"]))
+
+    return replace(b, threshold_tokens=t, prfaas=pool(b.prfaas, fleet.n_prfaas, "prfaas"), local=pool(b.local, n_p, "local"),
+                   link_bytes_per_s=b.link_bytes_per_s * link_f, decode_instances=fleet.n_local - n_p,
+                   decode_step_s=b.decode_step_s * f["decode_step"])
 
 
 def evaluate_sample(ctx: Context, row: np.ndarray, q: Question) -> dict:
     """Every outcome of one sample (a row of factors) on the fleet of ``ctx``."""
-    pf, df, lf = row[COL["prefill_time_factor"]], row[COL["decode_time_factor"]], row[COL["link_bandwidth_factor"]]
-    lam, t, n_p = fleet_capacity(ctx, pf, df, lf)
+    f, lf = ctx.time_factors(row, q.band_factors), row[COL["link_bandwidth_factor"]]
+    lam, t, n_p = fleet_capacity(ctx, f, lf)
     demand = None if q.demand_req_per_s is None else q.demand_req_per_s * row[COL["arrival_rate_factor"]]
     out = {"throughput_req_per_s": lam, "threshold_tokens": None if math.isinf(t) else t, "n_pd_prefill": n_p,
            "n_pd_decode": ctx.fleet.n_local - n_p, "demand_req_per_s": demand, "ttft_p90_s": math.inf, "goodput_req_per_s": None,
            "cost_usd_per_hour": cost_usd_per_hour(ctx.sc, ctx.fleet, row)}
     out["meets_rate"] = None if demand is None else bool(lam >= demand * (1 - 1e-9))
     if lam > 0 and (q.latency or q.ttft_p90_slo_s is not None):
-        dep = _deployment(ctx, t, n_p, pf, df, lf)
+        dep = _deployment(ctx, t, n_p, f, lf)
         try:
             out["ttft_p90_s"] = ttft(dep, demand or 0.0, quantiles=("p90",)).ttft_p90_s
         except PlanError:  # unstable at the demand: latency unbounded

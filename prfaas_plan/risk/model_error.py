@@ -15,10 +15,15 @@ throughput, 5 engine points: the regime the planner's capacities use) for
 ``prefill_time_factor``, ``decode`` (14 decode and co-located points) for
 ``decode_time_factor``. The lognormal's tails are thinner than the Student-t's beyond the band.
 
-In-sample residuals of a 9-parameter fit: optimistic for parts and models outside the
-calibration, pessimistic where a scenario uses a measured profile (the case study's H200 prefill
-follows Table 5 within 2%); state a tighter or wider distribution in the scenario's
-``uncertainty:`` where you know better.
+The band scales only the times the engine model predicts, each by its own kind's band: a time
+from a measured profile keeps factor 1, in `risk` as in `optimize`'s band (one rule,
+:func:`~prfaas_plan.latency.bands.model_time_kinds`). A sample draws one prefill factor (the
+``prefill`` band, :data:`DEFAULT_KIND`); a time of another kind (a request's own prefill, the
+``ttft`` band) takes that band's factor at the same quantile (:func:`same_quantile`): the
+errors move together, as `optimize`'s corner takes every band at the same end. In-sample
+residuals of a 9-parameter fit: optimistic for parts and models outside the calibration; state
+a tighter or wider distribution in the scenario's ``uncertainty:`` where you know better (a
+stated factor scales every time it names, as given, profiles included).
 """
 
 from __future__ import annotations
@@ -42,3 +47,18 @@ def model_error(kind: str) -> Distribution:
     note = (f"engine model's {b.coverage:.0%} band, {kind} ({b.points} calibration points): time x {low_t:.3g} to {high_t:.3g}, "
             "as a lognormal with those P10/P90")
     return Distribution("lognormal", (("mu", mu), ("sigma", sigma)), note, note)
+
+
+#: The band each time factor's default is drawn from.
+DEFAULT_KIND = {"prefill_time_factor": "prefill", "decode_time_factor": "decode"}
+
+
+def same_quantile(factor: float, drawn_kind: str, kind: str) -> float:
+    """The time factor of ``kind``'s band at the quantile that ``factor`` has in ``drawn_kind``'s:
+    exp(mu_k + sigma_k z) with z = (ln factor - mu_d) / sigma_d (both lognormals of
+    :func:`model_error`)."""
+    if kind == drawn_kind:
+        return factor
+    d, k = model_error(drawn_kind), model_error(kind)
+    z = (math.log(factor) - d.param("mu")) / d.param("sigma")
+    return math.exp(k.param("mu") + k.param("sigma") * z)

@@ -69,7 +69,7 @@ def robust_plan(sc: Scenario, level: float = 0.95, samples: int = 1000, seed: in
     if not 0 < level < 1:
         raise PlanError(f"--robust must be a share of samples in (0, 1), e.g. 0.95; got {level:g}")
     mode = mode or sc.mode
-    q = replace(question(sc, budget_usd_per_hour, target_req_per_s), latency=False)
+    q = replace(question(sc, budget_usd_per_hour, target_req_per_s, uncertain), latency=False)
     if q.demand_req_per_s is None:
         raise PlanError("--robust needs a demand to meet: workload.arrival_req_per_s in the scenario, or a target (--target-req-per-s)")
     if sc.objective == "fixed-fleet" and budget_usd_per_hour is None and target_req_per_s is None:

@@ -4,7 +4,7 @@
 
 COVERAGE = 0.8
 BANDS = {
-    'ttft': {'points': 24, 'mean_log': 0.00059, 'sd_log': 0.15567, 'low_factor': 0.8114, 'high_factor': 1.234},
-    'prefill': {'points': 5, 'mean_log': 0.04747, 'sd_log': 0.09892, 'low_factor': 0.8881, 'high_factor': 1.2381},
-    'decode': {'points': 14, 'mean_log': -0.03283, 'sd_log': 0.15976, 'low_factor': 0.7741, 'high_factor': 1.2098},
+    'ttft': {'points': 24, 'mean_log': 0.00121, 'sd_log': 0.15521, 'low_factor': 0.8124, 'high_factor': 1.234},
+    'prefill': {'points': 5, 'mean_log': 0.05523, 'sd_log': 0.10787, 'low_factor': 0.8817, 'high_factor': 1.2667},
+    'decode': {'points': 14, 'mean_log': -0.0335, 'sd_log': 0.16168, 'low_factor': 0.7715, 'high_factor': 1.2122},
 }

@@ -39,6 +39,18 @@ MAMBA_FLOP_PER_STATE_ELEMENT = 8.0
 #: bound [E]. Priced at the datasheet bandwidth (the timings already hold what the kernels achieve).
 LINEAR_SCAN_VECTORS = {"kda": 47.0, "gated_deltanet": 28.0, "lightning": 28.0}
 
+#: Keys a sliding-window prefill kernel computes (and then masks) per query beyond the window, in
+#: tokens. FlashAttention-3 on Hopper (hopper/tile_size.h, tile_size_fwd_sm90) runs local attention
+#: with head dim <= 192 in tiles of B_m = 128 queries x B_n = 96 keys (head dim <= 128: 128 x 128). A
+#: query tile needs the keys from its first row's window start to its last row, B_m + W - 1 of them,
+#: covered by whole key blocks: on average (B_m + W - 2) / B_n + 1 blocks, so about W + B_m + B_n
+#: keys per query instead of W. FA4 on Blackwell tiles 128 x 128 (256 query rows with two Q stages):
+#: the same order; the Hopper figure serves every part [D]. An attention sink (MiMo-V2-Flash's SWA
+#: layers, gpt-oss) is one learned logit per head folded into the softmax denominator, with no key or
+#: value: nothing per token. For MiMo-V2-Flash's window of 128 this is 2.75x the window's pairs and
+#: still < 2% of its GEMM FLOPs per token: the window kernel is not what its Table 3 cells miss.
+SWA_TILE_OVERHANG_TOKENS = 128 + 96
+
 
 def attention_params(g: LayerGroup, hidden: int) -> float:
     """Projection weights of all ``g.count`` layers of one attention group."""
@@ -144,16 +156,24 @@ def causal_pairs(input_tokens: float, window_tokens: float | None = None) -> flo
     return ew.where(n <= w, full, w * (w + 1) / 2 + (n - w) * w)
 
 
+def window_kernel_pairs(input_tokens: float, window_tokens: float) -> float:
+    """Query-key pairs a sliding-window prefill kernel computes over l tokens: the causal pairs
+    of a window widened by the tile overhang, W + :data:`SWA_TILE_OVERHANG_TOKENS` (whole key blocks
+    around each query tile; the masked ones cost the same MMAs and exponentials)."""
+    return causal_pairs(input_tokens, float(window_tokens) + SWA_TILE_OVERHANG_TOKENS)
+
+
 def prefill_attention_flop(model: ModelSpec, input_tokens: float) -> float:
     """Score and value FLOPs of softmax attention (full, windowed, MLA) over an l-token prompt:
     2 * q_heads * (d_qk + d_v) * pairs per layer; MLA prefill runs un-absorbed, so d_qk =
-    qk_nope + rope and d_v = v_head_dim (specs.md, FLOPs)."""
+    qk_nope + rope and d_v = v_head_dim (specs.md, FLOPs). Windowed layers count the pairs their
+    kernel computes (:func:`window_kernel_pairs`)."""
     total = 0.0
     for g in model.layers:
         if isinstance(g, FullAttention):
             total += g.count * 2.0 * g.q_heads * (g.head_dim + g.v_head_dim) * causal_pairs(input_tokens)
         elif isinstance(g, SlidingWindow):
-            total += g.count * 2.0 * g.q_heads * (g.head_dim + g.v_head_dim) * causal_pairs(input_tokens, g.window_tokens)
+            total += g.count * 2.0 * g.q_heads * (g.head_dim + g.v_head_dim) * window_kernel_pairs(input_tokens, g.window_tokens)
         elif isinstance(g, MLA):
             total += g.count * 2.0 * g.heads * (g.qk_nope_dim + g.rope_dim + g.v_head_dim) * causal_pairs(input_tokens)
     return total
@@ -167,7 +187,7 @@ def prefill_attention_exp(model: ModelSpec, input_tokens: float) -> float:
         if isinstance(g, FullAttention):
             total += g.count * g.q_heads * causal_pairs(input_tokens)
         elif isinstance(g, SlidingWindow):
-            total += g.count * g.q_heads * causal_pairs(input_tokens, g.window_tokens)
+            total += g.count * g.q_heads * window_kernel_pairs(input_tokens, g.window_tokens)
         elif isinstance(g, MLA):
             total += g.count * g.heads * causal_pairs(input_tokens)
     return total

@@ -30,7 +30,7 @@ from . import counts
 from . import elementwise as ew
 from .instance import Instance, make_instance
 from .prefill import check_weights_fit
-from .terms import Terms, pass_terms
+from .terms import Terms, gemm_compute_s, pass_terms
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def step_terms(inst: Instance, batch: float, context_tokens: float) -> Terms:
 def mtp_draft_s(inst: Instance, requests_per_rank: float, step_work_s: float) -> float:
     """Seconds the K draft passes of multi-token prediction add to a decode step. Each pass runs
     the MTP module (one transformer layer: the step's work per layer, ``step_work_s`` / layers), the
-    shared LM head over the rank's requests (max(2 B h V / (peak e_gemm), h V bytes / (BW e_mem)),
+    shared LM head over the rank's requests (max(2 B h V as a GEMM (terms.gemm_compute_s), h V bytes / (BW e_mem)),
     sharded by attention TP) and its own launch, draft sampling and hand-off (:data:`MTP_DRAFT_LAUNCH_S`):
 
         T_draft = K (T_work / L + T_lm_head(B) + T_launch)
@@ -110,7 +110,7 @@ def mtp_draft_s(inst: Instance, requests_per_rank: float, step_work_s: float) ->
     tp = inst.attention_tp
     flop = requests_per_rank * counts.lm_head_flop(m) / tp  # 2 h V per token
     weight_bytes = m.vocab_size * m.hidden_size * units.dtype_bytes(inst.weights_dtype) / tp
-    lm_head_s = ew.maximum(flop / (inst.gemm_peak_flop_per_s(inst.weights_dtype) * e.gemm_frac),
+    lm_head_s = ew.maximum(gemm_compute_s(inst, flop, inst.weights_dtype),
                     weight_bytes / (hw.memory_bandwidth_bytes_per_s * e.memory_frac))
     return inst.mtp_draft_tokens * (step_work_s / m.num_layers + lm_head_s + MTP_DRAFT_LAUNCH_S)
 

@@ -299,6 +299,12 @@ def make_instance(
         raise PlanError(f"--attention-dtype: attention computes in bf16, fp8 or fp4, not {attention_dtype}")
     if mtp_draft_tokens < 0:
         raise PlanError(f"--mtp-draft: must be >= 0, got {mtp_draft_tokens}")
+    if mtp_draft_tokens and mtp_accepted_tokens is None:
+        # No default: the accepted length depends on the model, its draft module and the data
+        # (DeepSeek-V3, arXiv 2412.19437 Sec. 5.4.3: 85-90% of its one draft token accepted, A 1.85-1.9);
+        # taking A = 1 would price the draft passes and never their tokens.
+        raise PlanError(f"--mtp-accept: give the mean tokens emitted per request per step with --mtp-draft "
+                        f"{mtp_draft_tokens} (1 .. {mtp_draft_tokens + 1}; e.g. 1.85 for DeepSeek-V3's one draft token)")
     accepted = 1.0 if mtp_accepted_tokens is None else float(mtp_accepted_tokens)
     if mtp_draft_tokens == 0 and accepted != 1.0:
         raise PlanError("--mtp-accept: give --mtp-draft too")

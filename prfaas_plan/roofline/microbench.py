@@ -33,6 +33,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from ..errors import PlanError
+from .terms import GEMM_FLOP_PER_JOULE
 
 if TYPE_CHECKING:
     from ..catalog.hardware import Hardware
@@ -185,10 +186,15 @@ def measure() -> dict:
 
 
 def fractions(raw: dict, hw: Hardware) -> dict:
-    """Measured kernel fractions of ``hw``'s peaks from :func:`measure`'s numbers (capped at 1)."""
+    """Measured kernel fractions of ``hw``'s peaks from :func:`measure`'s numbers (capped at 1);
+    ``gemm_frac`` is the MMAs' share with the power-limit time of :func:`~.terms.gemm_compute_s`
+    taken out, so the model gives the measured GEMM rate back."""
     out = {}
-    if "gemm_bf16_flop_per_s" in raw:
-        out["gemm_frac"] = raw["gemm_bf16_flop_per_s"] / hw.peak_for("bf16")
+    if "gemm_bf16_flop_per_s" in raw:  # the MMAs' share: the power-limit time (terms.gemm_compute_s) taken out
+        seconds_per_flop = 1.0 / raw["gemm_bf16_flop_per_s"]
+        if hw.power_w:
+            seconds_per_flop -= 1.0 / (hw.power_w * GEMM_FLOP_PER_JOULE)
+        out["gemm_frac"] = 1.0 / (seconds_per_flop * hw.peak_for("bf16")) if seconds_per_flop > 0 else 1.0
     if "gemm_fp8_flop_per_s" in raw and "fp8" in hw.peak_flop_per_s:
         raw["gemm_fp8_frac"] = raw["gemm_fp8_flop_per_s"] / hw.peak_for("fp8")
     if "attention_prefill_flop_per_s" in raw:

@@ -4,12 +4,17 @@ A pass takes one micro-batch through every layer (through every pipeline stage i
 GPU, on the busiest rank, with e_* the engine efficiencies of the part (``Efficiency``):
 
     T_pass = overhead
-           + sum over GEMM groups (dense, routed experts) of max(F / (peak_dtype e_gemm), W / (BW e_mem))
+           + sum over GEMM groups (dense, routed experts) of max(F / (peak_dtype e_gemm) + F b / (2 P K), W / (BW e_mem))
            + max(F_attn / (peak_attn_dtype e_attn) + beta E / SFU, KV read / (BW e_mem))   softmax attention
            + max(F_lin / (peak_bf16 e_lin), state r/w / (BW e_mem) + scan bytes / BW)  linear attention
            + activation traffic / (BW e_mem)                                        norms, residuals, SwiGLU, MoE permute
            + TP all-reduce + EP dispatch/combine + pipeline hand-offs               communication
 
+b is the GEMM's compute-dtype bytes per element, P the part's power limit (``Hardware.power_w``;
+no term where unpublished) and K (:data:`GEMM_FLOP_PER_JOULE`) the bf16 tensor FLOPs one joule buys
+(:func:`gemm_compute_s`): a GEMM that keeps the tensor cores busy draws the power limit and the
+clock falls, so its efficiency follows the part's balance peak x b/2 : power, as attention's
+follows peak : SFU.
 E is the softmax exponentials (one per query head per query-key pair) and SFU the part's
 special-function-unit rate (``Hardware.sfu_exp_per_s``; no term where the part does not publish
 one): the softmax work a kernel does not hide under its MMAs adds beta E / SFU
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import units
 from . import counts
 from . import elementwise as ew
 from .instance import Instance
@@ -56,6 +62,24 @@ ACTIVATION_BYTES = 2.0  # bf16 activations
 #: beside a Hopper SFU), 0.5 with fp8 on Blackwell: compute-poor parts reach a higher fraction of
 #: their peak in attention because the softmax hides behind slower tensor cores.
 SOFTMAX_UNHIDDEN_EXP = 1.0
+#: bf16 tensor FLOPs per joule at which a GEMM's MMAs run into the part's power limit (issue #17
+#: item 2, GEMM half). A GEMM that keeps the tensor cores busy draws the power limit and the SM clock
+#: falls below the one the datasheet peak assumes: this repository's H200 ran bf16 8192^3 at 0.82 of
+#: peak in short bursts and 0.68 sustained at 700 W, the clock at 1.4-1.9 GHz
+#: (hardware/measured/h200-microbench-2026-12-04.json). Modelled as 1/e = 1/e_gemm + (peak / P) / K:
+#: least squares over the published Maximum Achievable Matmul FLOPS of torch.matmul, BF16
+#: (stas00/ml-engineering, compute/accelerator/README.md: A100 SXM 0.869 at 400 W, GH200 0.838 at
+#: 900 W, H100 SXM 0.803 at 700 W "H200 is the same", B200 0.776 at 1,000 W, B300 0.786 at 1,100 W,
+#: GB200 0.729 at 1,200 W) and H20's 142.3 of 148 TFLOP/s at 400 W (0.961;
+#: zzc0721/torch-performance-test-data#77, torch 2.7, 10240^3) gives e_gemm = 0.975 and K = 7.25
+#: TFLOP/s per W, every part within 5% (GB200 4.5%) [D]; left out, H20 is predicted at 0.90. The same die at
+#: more power is faster (GH200 900 W vs H100 700 W: 0.838 vs 0.803) and more bandwidth alone is not
+#: (H200 = H100), which HBM bandwidth as the balance (tried: H200 8% ahead of H100) contradicts. A
+#: dtype of b bytes spends b/2 of bf16's energy per FLOP: the FP8 rows of the same table fall within
+#: 5% on Blackwell (B200 0.763 vs 0.749) and 9-13% below on Hopper (DeepGEMM-style fp8 promotion on
+#: CUDA cores, not modelled); scaling by the fp8 peak instead misses Blackwell FP8 by 14-20%. So H20
+#: (0.37 TFLOP/s per W) keeps 0.96 of e_gemm, H100/H200 (1.41) 0.85, B200 (2.25) 0.79 (e_gemm 0.873).
+GEMM_FLOP_PER_JOULE = 7.25e12
 #: DeepEP-style dispatch sends fp8 activations (1 B/element), combine returns bf16 (2 B).
 DISPATCH_BYTES, COMBINE_BYTES = 1.0, 2.0
 
@@ -132,6 +156,24 @@ def dispatch_combine_s(inst: Instance, tokens_per_gpu: float, dedup_per_domain: 
     return ew.maximum(t_intra, t_inter) + 2 * e.collective_latency_s
 
 
+def gemm_compute_s(inst: Instance, flop, weights_dtype: str):
+    """Compute time of a GEMM of ``flop`` over weights of ``weights_dtype`` on one GPU (issue #17
+    item 2, GEMM half): the MMAs at ``gemm_frac`` of the compute dtype's peak, plus the time the
+    power limit P adds, b/2 joules per :data:`GEMM_FLOP_PER_JOULE` FLOPs at P watts (b the compute
+    dtype's bytes per element; no term where the part publishes no power):
+
+        T = F / (peak_dtype e_gemm) + F b / (2 P K)
+
+    so the effective fraction of peak is 1 / (1 / e_gemm + peak_dtype b / (2 P K)), higher on a
+    compute-poor part (H20: 148 TFLOP/s at 400 W) than on H100/H200 (989 at 700 W)."""
+    dtype = units.COMPUTE_DTYPE_OF_WEIGHTS[weights_dtype]
+    hw = inst.hw
+    t = flop / (hw.peak_for(dtype) * hw.efficiency.gemm_frac)
+    if hw.power_w:
+        t = t + flop * units.dtype_bytes(dtype) / (2.0 * hw.power_w * GEMM_FLOP_PER_JOULE)
+    return t
+
+
 def pass_terms(
     inst: Instance,
     tokens_per_rank: float,
@@ -155,20 +197,20 @@ def pass_terms(
     all_tokens = tokens_per_rank * ranks
     gemm = weights = 0.0
 
-    def add_gemm(flop, peak: float, weight_bytes) -> None:
+    def add_gemm(flop, weights_dtype: str, weight_bytes) -> None:
         nonlocal gemm, weights
-        c, w = flop / (peak * e.gemm_frac), weight_bytes / bw
+        c, w = gemm_compute_s(inst, flop, weights_dtype), weight_bytes / bw
         gemm = gemm + ew.where(c >= w, c, 0.0)
         weights = weights + ew.where(c >= w, 0.0, w)
 
     dense_flop = 2.0 * tokens_per_rank * inst.dense_params + logits_per_rank * counts.lm_head_flop(m)
-    add_gemm(dense_flop / tp, inst.gemm_peak_flop_per_s(inst.weights_dtype), inst.dense_weight_bytes() / tp)
+    add_gemm(dense_flop / tp, inst.weights_dtype, inst.dense_weight_bytes() / tp)
     if f.moe_layers:
         imbalance = 1.0 + (e.expert_imbalance_frac if inst.ep > 1 else 0.0)
         expert_flop = 2.0 * all_tokens * f.moe_layers * f.active_experts * counts.expert_params(m)
         group, stage = inst.expert_group, inst.stage_gpus
         touched = f.moe_layers * counts.expected_distinct_experts(m, all_tokens * group / stage) * inst.expert_bytes()
-        add_gemm(expert_flop * imbalance / stage, inst.gemm_peak_flop_per_s(inst.moe_weights_dtype), touched / group)
+        add_gemm(expert_flop * imbalance / stage, inst.moe_weights_dtype, touched / group)
 
     attn_c = attention_flop_per_rank / tp / (inst.attention_peak_flop_per_s * e.attention_frac)
     if hw.sfu_exp_per_s:  # softmax work that does not hide under the MMAs (SOFTMAX_UNHIDDEN_EXP)

@@ -215,6 +215,10 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
             else:
                 times = arrivals.poisson_times(rate, duration_s, rng)
                 arrival_kind = f"Poisson, {rate:g} req/s"
+        if key is None and (plan.get("cache_locality") or {}).get("planned_with") == "per-cluster":  # caches that draws cannot replay
+            arrival_kind += (f"; drawn requests have no conversations, so the per-cluster prefix caches are not replayed (lengths as "
+                             f"with one shared cache; the plan expects {plan['cache_locality']['per_cluster_offload_frac']:.1%} "
+                             "offloaded: --trace replays them)")
         reqs = arrivals.synthetic(times, dep.lengths, dep.output_tokens_mean, rng, arrival_kind)
     if len(reqs) == 0:
         raise PlanError("no requests arrive in the simulated time; raise the rate or the duration")
@@ -257,5 +261,9 @@ def simulate_scenario(sc, *, baseline: str = "prfaas", load: float | None = None
                                                           "gbit_per_s": units.bytes_per_s_to_gbit_per_s(schedule[0][1])},
         "link_profile": None if profile is None else {"source": profile.source, "worst_frac": profile.worst_frac,
                                                       "mean_frac": profile.mean_frac, "changes": len(schedule)},
+        # the offload share the plan predicts for static routing with a prefix cache per cluster
+        # (optimize's cache_locality), beside offload_frac: for the PrfaaS plan replaying a trace
+        # through per-cluster caches (hash_ids); synthetic arrivals have no caches to compare with
+        "cache_locality": plan.get("cache_locality") if key is None and reqs.hash_ids is not None else None,
     }
     return {**head, **out}
