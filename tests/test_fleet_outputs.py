@@ -130,6 +130,21 @@ def test_fleet_report_markdown_and_workbook(tmp_path, plan_json):
     assert summary["local-decode GPUs"] == sum(e["instances"] * e["gpus_per_instance"] for e in decode)
 
 
+def test_optimize_writes_the_fleet_workbook(tmp_path, plan_json):
+    """`optimize -o FILE.xlsx` on a fleet scenario writes the fleet review's workbook, as `report`
+    does (it wrote plain sheets of rows before): the same sheets with the same cells, its Summary
+    the plan's cost and the command that made it."""
+    made, report = tmp_path / "optimize.xlsx", tmp_path / "report.xlsx"
+    _ok("optimize", SCENARIO, "-o", made)
+    _ok("report", SCENARIO, "-o", report)
+    a, b = openpyxl.load_workbook(made), openpyxl.load_workbook(report)
+    assert a.sheetnames == b.sheetnames == ["Summary", "Fleet", "Inputs", "What-ifs"]
+    for name in ("Fleet", "Inputs", "What-ifs"):
+        assert list(a[name].iter_rows(values_only=True)) == list(b[name].iter_rows(values_only=True)), name
+    summary = {r[0]: r[1] for r in a["Summary"].iter_rows(values_only=True) if r[0]}
+    assert summary["cost"] == plan_json["cost_usd_per_hour"] and summary["command"] == "optimize"
+
+
 def test_one_pair_candidates_report(tmp_path):
     """A one-pair scenario with candidate parts (no sites:) is a fleet too: its report shows the mix."""
     path = one_pair(tmp_path, "pair", True, {"kind": "target", "target_req_per_s": 2})

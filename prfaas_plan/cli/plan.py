@@ -118,7 +118,8 @@ def optimize(
 
 def _optimize_fleet(sc, mode, budget_usd_per_hour, target_req_per_s, fmt, output) -> dict:
     """`optimize` of a fleet scenario (sites or candidate parts): the MILP plan
-    (prfaas_plan.fleet.plan.plan_fleet); rows are the fleet's pools, then its links and sites.
+    (prfaas_plan.fleet.plan.plan_fleet); rows are the fleet's pools, then its links and sites;
+    xlsx is the fleet review's workbook of the plan (Summary, Fleet, Inputs, What-ifs re-planned).
     Returns the plan (for --strict)."""
     from ..errors import PlanError
     from ..fleet.plan import plan_fleet
@@ -137,9 +138,13 @@ def _optimize_fleet(sc, mode, budget_usd_per_hour, target_req_per_s, fmt, output
 
         print_fleet(_console(), result)
 
-    sheets = {"Fleet": result["fleet"], "Links": result["links"] or [{"from": None}],
-              "Sites": [{k: v for k, v in st.items() if k != "latency"} for st in result["sites"]]}
-    emit(fmt, output, rows, table, sheets=sheets, document={**result, "provenance": prov})
+    def workbook():  # the fleet review's workbook, as `report -o FILE.xlsx` writes it, of this plan
+        from ..reports.fleet_review import build_fleet_review
+        from ..reports.xlsx_fleet import fleet_review_workbook
+
+        return fleet_review_workbook(build_fleet_review(sc, budget_usd_per_hour, target_req_per_s, command="optimize", result=result))
+
+    emit(fmt, output, rows, table, document={**result, "provenance": prov}, workbook=workbook)
     return result
 
 

@@ -47,6 +47,11 @@ class SiteNeeds:
     _remote: dict[str, list[ThroughputModel]]  # PrfaaS site -> one model per part of that site
     excluded: list[str] = field(default_factory=list)
 
+    @property
+    def prfaas_sites(self) -> list[str]:
+        """The PrfaaS sites linked to this site."""
+        return list(self._remote)
+
     def local_s(self, t) -> np.ndarray:
         """a_k(t): [part, threshold] instance-seconds of local prefill per request."""
         return np.array([tm.needs_at(t).local_s for tm in self._local])

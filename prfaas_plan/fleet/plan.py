@@ -148,10 +148,21 @@ def fleet_document(sc: Scenario, sol: FleetSolution, needs: dict[str, SiteNeeds]
         "sites": sites,
         "solver": {"method": "scipy.optimize.milp (HiGHS), thresholds by segment refinement"
                              + (", SLO rows, checked by the analytic model" if m.slo is not None else ""), "status": sol.status,
-                   "gap_frac": sol.gap_frac, "rounds": sol.rounds,
-                   ("alpha_upper_bound" if objective == "budget" else "cost_lower_bound_usd_per_hour"): sol.bound},
+                   "gap_frac": sol.gap_frac, "rounds": sol.rounds, _bound_key(objective, m.slo is not None): sol.bound},
         "excluded_parts": [e for sn in needs.values() for e in sn.excluded],
     }
+
+
+def _bound_key(objective: str, slo: bool) -> str:
+    """The solver entry's key for ``FleetSolution.bound``: a cost question's lower bound of the
+    cost ($/hour; with an SLO, the bound of its necessary rows, :mod:`.slo_search`); a budget
+    question's upper bound of alpha (the relaxation's, proven); a budget question with an SLO,
+    the smallest multiple of the arrival rates at which the bisection found no SLO fleet within
+    the budget (:func:`~prfaas_plan.fleet.slo_search.most_goodput_for_slo`): not a proven bound,
+    each probe's plan being a checked, not a proven, cheapest SLO fleet."""
+    if objective != "budget":
+        return "cost_lower_bound_usd_per_hour"
+    return "alpha_out_of_reach" if slo else "alpha_upper_bound"
 
 
 def fleet_verdict(result: dict) -> dict:
@@ -174,7 +185,9 @@ def fleet_verdict(result: dict) -> dict:
                 if slo is not None and at[f"ttft_{key}_s"] > slo * (1 + TTFT_RTOL):
                     problems.append(f"site {st['site']}: {label} TTFT {at[f'ttft_{key}_s']:.3g} s at {lam:.3g} req/s exceeds its {slo:g} s SLO")
     status = result["solver"]["status"]
-    if status == "slo-checked":
+    if status == "slo-checked" and "alpha_out_of_reach" in result["solver"]:
+        good.append(f"within {result['solver']['gap_frac']:.2g} of the smallest multiple of the rates found out of reach (not proven optimal)")
+    elif status == "slo-checked":
         good.append(f"within {result['solver']['gap_frac']:.2g} of the SLO plan's cost bound (not proven optimal)")
     elif status != "optimal":
         problems.append(f"the search stopped {result['solver']['gap_frac']:.2g} from its bound (not proven optimal)")

@@ -29,7 +29,9 @@ proven).
 TPOT holds by construction: each decode part runs at the batch whose step meets the site's TPOT
 SLO (:func:`~prfaas_plan.roofline.decode.decode_capacity`, used by :mod:`.needs`).
 
-The check and the cuts are in :mod:`.slo_search`.
+The check and the cuts are in :mod:`.slo_cuts` (the loop in :mod:`.slo_search`); a cut may also
+raise what a site must see of a shared PrfaaS pool, a row that follows the other sites' routing
+(``slo-shared[s, o]``, :meth:`SloRows._shared`).
 """
 
 from __future__ import annotations
@@ -51,10 +53,33 @@ from .needs import SiteNeeds
 POOLS = ("local", "prfaas", "decode")
 
 
-def _models(model, c) -> tuple[PrefillModel, PrefillModel]:
-    """(throughput-regime, latency-regime) prefill models of part ``c`` (as fleet/latency.py's pools)."""
-    return (PrefillModel(model, c.hardware, c.gpus_per_instance, c.use_profile, "throughput", c.instance),
-            PrefillModel(model, c.hardware, c.gpus_per_instance, c.use_profile, "latency", c.instance))
+class _Times:
+    """A prefill model's time per length (s), each length computed once: the cells of every
+    threshold are the same cells but the one the threshold splits, so a search over thresholds
+    asks for the same means again and again (the model is elementwise in the lengths)."""
+
+    def __init__(self, pm: PrefillModel):
+        self.pm, self.x, self.t = pm, np.zeros(0), np.zeros(0)
+
+    def time_s(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, float)
+        i = np.minimum(np.searchsorted(self.x, x), max(len(self.x) - 1, 0))
+        hit = self.x[i] == x if len(self.x) else np.zeros(len(x), bool)
+        out = np.empty(len(x))
+        out[hit] = self.t[i[hit]]
+        if not hit.all():
+            new = np.unique(x[~hit])
+            t_new = self.pm.time_s(new)
+            out[~hit] = t_new[np.searchsorted(new, x[~hit])]
+            order = np.argsort(np.concatenate([self.x, new]), kind="stable")
+            self.x, self.t = np.concatenate([self.x, new])[order], np.concatenate([self.t, t_new])[order]
+        return out
+
+
+def _models(model, c) -> tuple[_Times, _Times]:
+    """(throughput-regime, latency-regime) prefill times of part ``c`` (as fleet/latency.py's pools)."""
+    return (_Times(PrefillModel(model, c.hardware, c.gpus_per_instance, c.use_profile, "throughput", c.instance)),
+            _Times(PrefillModel(model, c.hardware, c.gpus_per_instance, c.use_profile, "latency", c.instance)))
 
 
 def _cap(max_gpus: int | None, c) -> int | None:
@@ -171,6 +196,7 @@ class SloRows:
         self.sites = {s: SiteSlo(fleet, model, sn, rates[s]) for s, sn in needs.items() if sn.site.ttft_slo.stated}
         self.cuts: dict = {}
         self.forbidden: set = set()
+        self.shared: dict = {}  # (site, option key) -> (part k, instances of k the site must see of its PrfaaS pool): :meth:`_shared`
 
     def out_of_reach(self) -> list[str]:
         """Sites whose decode pool alone cannot meet the SLO within their GPUs (every request at
@@ -207,6 +233,52 @@ class SloRows:
                     lk = self.fleet.link(o.prfaas, s)
                     m.rows.add(f"slo-link[{o.prfaas} -> {s}, {i}]", add_terms(_usable_gbit(m, lk), {ch: -self.cuts[s, "link", key] * lk.link.max_utilisation}),
                                lo=0.0)
+        self._shared(m)
+
+    def _shared(self, m: Milp) -> None:
+        """Rows ``slo-shared[s, o]`` for the cuts that ask site s at option o to see G instances of
+        part k of its PrfaaS site r's pool (``shared``, set by :mod:`.slo_cuts`). The site sees
+        its share of the pool (:mod:`.latency`: ceil(n_k share); for one part, share = L_s /
+        (L_s + sum of the other sites' loads L_s'), L = rate x r_k(t) the instance-seconds per
+        second a site sends there), so it needs n_k share > G - 1, that is
+        n_k > (G - 1) (1 + sum_s' rho_s'), rho_s' = L_s' / L_s:
+
+            sum_j (w_j / w_k) n_j  >=  (G - 1) choose[s, o]
+                                       + sum_(s', o' -> r) (G - 1) rho(s', o') [choose[s', o'] + choose[s, o] - 1]
+
+        (w the row weights N_ref / N_j, so another part counts as in ``slo-prfaas``; each other
+        site's bracket with its largest rho as the big-M: it vanishes unless s is at o). The
+        other sites' routing is a variable, so the cut follows them when they leave r (a total
+        count fixed at the plan's shares would hold a site to a share it no longer has)."""
+        lay = m.lay
+        at: dict = {}  # PrfaaS site -> [(site, choose column, load per part)]
+        for s, opts in m.options.items():
+            for i, o in enumerate(opts):
+                if o.prfaas is not None:
+                    at.setdefault(o.prfaas, []).append((s, lay["choose"][s, i], m.demand_req_per_s[s] * np.asarray(o.remote_s, float)))
+        for s, opts in m.options.items():
+            ss = self.sites.get(s)
+            if ss is None:
+                continue
+            for i, o in enumerate(opts):
+                key, r = self.key(o), o.prfaas
+                if r is None or (s, key) not in self.shared or (s, key) in self.forbidden:
+                    continue
+                k, need = self.shared[s, key]
+                _, w = weights(ss.option_bound("prfaas", o))
+                mine = m.demand_req_per_s[s] * float(o.remote_s[k])
+                if w[k] <= 0 or mine <= 0 or need <= 1:
+                    continue
+                g, ch = need - 1.0, lay["choose"][s, i]
+                coefs = {lay["n_prfaas"][r, j]: float(v / w[k]) for j, v in enumerate(w) if v > 0}
+                coefs[ch] = -g
+                big: dict = {}
+                for s2, ch2, load in at[r]:
+                    if s2 != s and load[k] > 0:
+                        coefs[ch2] = coefs.get(ch2, 0.0) - g * load[k] / mine
+                        big[s2] = max(big.get(s2, 0.0), g * load[k] / mine)
+                coefs[ch] -= sum(big.values())
+                m.rows.add(f"slo-shared[{s}, {i}]", coefs, lo=-sum(big.values()))
 
     @staticmethod
     def _row(m: Milp, name: str, cols: list[int], n: np.ndarray, choose: int | None, r: float) -> None:

@@ -11,30 +11,38 @@ Method.
    against every stated level (:func:`~prfaas_plan.latency.ttft.slo_excess`). The mixture of paths
    couples the pools: each pool may use the whole tail allowance alone, so a plan at its bounds
    can miss.
-3. Tighten: the MILP over the search's last points plus GRID_POINTS thresholds per (site,
-   PrfaaS site) is solved once (the SLO may move the cheapest threshold away from where the
-   throughput search looked); then for each site that misses, the cheapest growth of its pools
-   at its chosen option that meets its SLO - best-first in $ over the lattice of (local
-   prefill, PrfaaS as the site sees it, decode, next link size) steps, one part per pool
-   (:func:`tighten`) - becomes a cut on that option: each grown pool's row level R rises to the
-   grown counts (``slo-*[s, o]``; a PrfaaS row on the total count that gives the site its grown
-   share), the link row asks for the grown size (``slo-link[r -> s, o]``). An option where no
-   lattice point within MAX_CUT_STATES meets the SLO is forbidden. The MILP is solved again with
-   the cuts and the check repeats, up to MAX_TIGHTEN times.
+3. Tighten (:mod:`.slo_cuts`): for each site that misses, the cheapest growth of its pools from
+   the plan's counts that meets its SLO (best-first in $ over a lattice of one-instance and
+   one-link-size steps) becomes a cut on the option: its row levels rise to the grown counts.
+   One check adds every cut it implies in one round: at the chosen option, and at each point
+   option of the same site and PrfaaS site where the plan's counts (local prefill raised to that
+   option's row level) miss too (:func:`~.slo_cuts.cut_site`) - a cut at one threshold alone
+   sent the next MILP to a neighbouring threshold that missed for the same reason, one re-solve
+   each. The first round also widens the options to the search's last points plus GRID_POINTS
+   thresholds per (site, PrfaaS site) (the SLO may move the cheapest threshold away from where
+   the throughput search looked; a plan that meets the SLO but whose search stopped at a gap is
+   re-solved over them too). The MILP is solved again and the check repeats, up to MAX_TIGHTEN
+   rounds.
 
-What is optimal. Without cuts (the plan at the bounds meets the SLO, the common case) the plan
-is the optimum of the SLO-bounded MILP over the threshold search (proven as :mod:`.search`
-proves it, within SEARCH_ROUNDS rounds, else its gap is reported); for single-part pools the
-rows are necessary, so it is the cheapest fleet meeting the SLO (given the bounds' monotonicity
-inside the relaxation's segments, :mod:`.slo`). With cuts, for one local site with single-part
-pools each cut option's MILP cost is the cheapest plan meeting the SLO at that threshold (the
-lattice search is exact there: TTFT's excess falls in every count), so the plan is the cheapest
-over the thresholds the re-solves hold - not over every threshold, hence status "slo-checked"
-with the gap to the lower bound, which stays valid (every fleet meeting the SLO satisfies the
-rows without cuts). Several sites sharing a PrfaaS pool: a cut grows one site with the others
-as planned (greedy across sites). Pools of mixed parts: the rows and the one-part growth are
-heuristics; the check still guarantees every level of every returned plan. The brute forces of
-tests/bruteforce_fleet.py (one site; two sites sharing a pool) check the cost.
+What is a valid bound and what is a heuristic. The rows of :mod:`.slo` without cuts are
+necessary conditions for single-part pools (each pool alone, every other delay at 0, must leave
+the SLO's tail allowance; a site sees at most the whole of a shared PrfaaS pool): every fleet
+that meets the SLO satisfies them, so the optimum of the MILP with them, and the search's bound
+(``bound``, the relaxation's, given the bounds' monotonicity inside its segments, :mod:`.slo`),
+is a lower bound of the cheapest SLO fleet. For pools of mixed parts the rows are a heuristic.
+The cuts are heuristic tightenings, never necessary conditions: a cut holds an option to one
+cheapest growth of *this* plan's counts, and a fleet with another balance (fewer PrfaaS
+instances, more decode) may meet the SLO there more cheaply.
+
+What is optimal. Without cuts (the plan at the rows meets the SLO) the plan is the optimum of the
+MILP over necessary rows, proven as :mod:`.search` proves it within SEARCH_ROUNDS rounds: the
+cheapest fleet meeting the SLO, status "optimal" (else its gap, status "gap"). With cuts the
+plan meets every level (checked) and is optimal only where its cost meets the bound of the rows
+without cuts (to GAP_RTOL); otherwise its status is "slo-checked" with that gap: the true
+optimum lies between the bound and the plan. Several sites sharing a PrfaaS pool: a cut grows
+one site with the others as planned (greedy across sites). The check guarantees every level of
+every returned plan. The brute forces of tests/bruteforce_fleet.py (one site; two sites sharing
+a pool) check the cost.
 
 A budget question with TTFT levels: :func:`most_goodput_for_slo`.
 
@@ -45,7 +53,6 @@ found within them.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import math
 from collections.abc import Callable
@@ -55,15 +62,16 @@ import numpy as np
 
 from .. import units
 from ..errors import PlanError
-from ..latency.ttft import slo_excess, ttft
+from ..latency.ttft import ttft
 from ..planning.sites import Fleet
 from .constraints import Milp, build
-from .latency import SiteCounts, counts_deployment, site_counts
+from .latency import SiteCounts, counts_deployment
 from .needs import SiteNeeds
 from .model import Option
 from .search import GAP_RTOL, TIME_LIMIT_S, FleetSolution, optimise
 from .search import _options as point_options
-from .slo import SiteSlo, SloRows, weights
+from .slo import SiteSlo, SloRows
+from .slo_cuts import Checker, cut_site, misses
 from .solve import solve
 
 #: The most check-and-cut rounds after the search.
@@ -80,136 +88,8 @@ SEARCH_ROUNDS = 12
 #: Thresholds per (local site, PrfaaS site) added to the re-solves (:func:`with_grid`).
 GRID_POINTS = 17
 
-#: The most grown plans one cut tries (each one full check of one site).
-MAX_CUT_STATES = 400
-
 #: Thresholds per PrfaaS site at which the best achievable P90 is sought.
 BEST_P90_THRESHOLDS = 24
-
-
-def chosen_options(m: Milp, x) -> dict:
-    """Each site's chosen option (index, :class:`~.model.Option`)."""
-    choose = m.lay.values(x, "choose")
-    out = {}
-    for s, opts in m.options.items():
-        i = max(range(len(opts)), key=lambda j: choose[s, j])
-        out[s] = (i, opts[i])
-    return out
-
-
-def misses(model, fleet: Fleet, needs: dict[str, SiteNeeds], doc: dict) -> dict[str, tuple[float, SiteCounts, dict]]:
-    """{site: (excess, its counts, its document entry)} for every site whose analytic TTFT at its
-    rate misses a level it states (excess > 0; :func:`~prfaas_plan.latency.ttft.slo_excess`)."""
-    parts = {p.name: p.parts for p in fleet.prfaas_sites}
-    out = {}
-    for st in doc["sites"]:
-        sn = needs[st["site"]]
-        if not sn.site.ttft_slo.stated:
-            continue
-        counts = site_counts(sn, doc, st, parts, needs)
-        v = slo_excess(counts_deployment(model, sn, counts, st["threshold_tokens"], parts), st["rate_req_per_s"], sn.site.ttft_slo)
-        if v > 0:
-            out[st["site"]] = (v, counts, st)
-    return out
-
-
-def _part(counts: tuple[int, ...], prices: list[float], bound) -> int:
-    """The part of a pool that a cut grows: the one with the most instances in the plan, else
-    the cheapest per instance of its SLO bound (price x N_k)."""
-    if any(counts):
-        return int(np.argmax(counts))
-    return int(np.argmin([p * (n if n > 0 else 1.0) for p, n in zip(prices, bound)]))
-
-
-def _grown(counts: SiteCounts, step: tuple[int, int, int], parts: tuple[int, int, int], link: tuple | None) -> SiteCounts:
-    """``counts`` with step = (local, PrfaaS, decode) instances added to the chosen parts, and the
-    link at its step-th larger size."""
-    def add(v, k, n):
-        v = list(v)
-        if n:
-            v[k] += n
-        return tuple(v)
-
-    out = replace(counts, local=add(counts.local, parts[0], step[0]), prfaas=add(counts.prfaas, parts[1], step[1]) if counts.prfaas_site else (),
-                  decode=add(counts.decode, parts[2], step[2]))
-    if link is not None and step[3]:
-        out = replace(out, link_bytes_per_s=units.gbit_per_s_to_bytes_per_s(link[step[3] - 1][0]))
-    return out
-
-
-def tighten(rows: SloRows, model, fleet: Fleet, needs: dict[str, SiteNeeds], m: Milp, x, s: str, v: float,
-            counts: SiteCounts, entry: dict) -> None:
-    """The cut for site ``s`` missing its SLO (see the module docstring, step 3): the cheapest
-    growth of its pools at its chosen option - one part per pool (:func:`_part`), the link in its
-    sizes - found best-first in cost over the lattice of (local, PrfaaS, decode, link) steps (the
-    excess falls in every step, so the first that meets the SLO is the cheapest of the lattice);
-    its counts become the option's row levels."""
-    sn, ss = needs[s], rows.sites[s]
-    prfaas = {p.name: p.parts for p in fleet.prfaas_sites}
-    i, o = chosen_options(m, x)[s]
-    key, t, lam = rows.key(o), entry["threshold_tokens"], entry["rate_req_per_s"]
-    r = counts.prfaas_site
-    bounds = {pool: ss.option_bound(pool, o) for pool in ("local", "decode") + (("prfaas",) if o.prfaas else ())}
-    which = (_part(counts.local, [c.instance_usd_per_hour for c in sn.prefill_parts], bounds["local"]),
-             _part(counts.prfaas, [c.instance_usd_per_hour for c in prfaas[r]], bounds["prfaas"]) if r and o.prfaas else 0,
-             _part(counts.decode, [c.instance_usd_per_hour for c in sn.decode_parts], bounds["decode"]))
-    unit = [sn.prefill_parts[which[0]].instance_usd_per_hour if sum(counts.local) or ss.sn.local_s([t or 0.0])[which[0], 0] > 0 else math.inf,
-            prfaas[r][which[1]].instance_usd_per_hour / max(counts.prfaas_share_frac, 1e-12) if r else math.inf,
-            sn.decode_parts[which[2]].instance_usd_per_hour]
-    links = _bigger_links(fleet, counts, entry) if r else []
-    usd = lambda st: sum(n * u for n, u in zip(st[:3], unit) if n) + (links[st[3] - 1][1] if st[3] else 0.0)  # noqa: E731
-    heap, seen, found, tried = [(0.0, (0, 0, 0, 0))], {(0, 0, 0, 0)}, None, 0
-    while heap and tried < MAX_CUT_STATES:
-        cost, st = heapq.heappop(heap)
-        if st != (0, 0, 0, 0):
-            tried += 1
-            grown = _grown(counts, st, which, links)
-            if slo_excess(counts_deployment(model, sn, grown, t, prfaas), lam, sn.site.ttft_slo) <= 0:
-                found = st
-                break
-        for d in range(4):
-            nxt = tuple(n + (1 if j == d else 0) for j, n in enumerate(st))
-            if nxt in seen or (d < 3 and not math.isfinite(unit[d])) or (d == 3 and nxt[3] > len(links)):
-                continue
-            seen.add(nxt)
-            heapq.heappush(heap, (usd(nxt), nxt))
-    if found is None:  # nothing within the lattice meets it here: this option is out of reach
-        rows.forbidden.add((s, key))
-        return
-    dl, dr, dd, dlink = found
-    for pool, step, k, now in (("local", dl, which[0], counts.local), ("decode", dd, which[2], counts.decode)):
-        if step:
-            _raise(rows, (s, pool, key), bounds[pool], [n + (step if j == k else 0) for j, n in enumerate(now)])
-    if dr:  # the row holds the PrfaaS site's total count: enough that the site's share grows by dr
-        n_r = m.lay.values(x, "n_prfaas")
-        total = [n_r[o.prfaas, j] for j in range(len(prfaas[r]))]
-        k = which[1]
-        total[k] = max(total[k] + dr, math.floor((counts.prfaas[k] + dr - 1 + 1e-9) / max(counts.prfaas_share_frac, 1e-12)) + 1)
-        _raise(rows, (s, "prfaas", key), bounds["prfaas"], total)
-    if dlink:
-        rows.cuts[s, "link", key] = max(rows.cuts.get((s, "link", key), 0.0), links[dlink - 1][0])
-
-
-def _raise(rows: SloRows, cut: tuple, bound, counts) -> None:
-    """A pool row's R such that ``counts`` (per part) just satisfies it."""
-    ref, w = weights(bound)
-    if ref == 0 or not math.isfinite(ref):
-        ref, w = 1.0, np.ones(len(counts))
-    rows.cuts[cut] = max(rows.cuts.get(cut, 1.0), float(np.dot(w, counts)) / ref * (1 - 1e-9))
-
-
-def _bigger_links(fleet: Fleet, counts: SiteCounts, entry: dict) -> list[tuple[float, float]]:
-    """[(Gbit/s, extra $/hour)] of the link sizes above the plan's (a continuous link: +25%
-    steps, up to 8 of them, within its max)."""
-    lk = fleet.link(counts.prfaas_site, entry["site"]).link
-    gbit = units.bytes_per_s_to_gbit_per_s(counts.link_bytes_per_s)
-    if lk.sizes_gbit_per_s:
-        now = next((u for g, u in zip(lk.sizes_gbit_per_s, lk.sizes_usd_per_hour) if abs(g - gbit) <= 1e-9 * g), 0.0)
-        return [(g, u - now) for g, u in zip(lk.sizes_gbit_per_s, lk.sizes_usd_per_hour) if g > gbit * (1 + 1e-9)]
-    if lk.fixed_gbit_per_s is not None:
-        return []
-    steps = [max(gbit, 1e-3) * 1.25**i for i in range(1, 9)]
-    return [(g, (g - gbit) * lk.usd_per_gbit_per_s_hour) for g in steps if lk.max_gbit_per_s is None or g <= lk.max_gbit_per_s]
 
 
 def with_grid(needs: dict[str, SiteNeeds], options: dict[str, list[Option]]) -> dict[str, list[Option]]:
@@ -222,7 +102,7 @@ def with_grid(needs: dict[str, SiteNeeds], options: dict[str, list[Option]]) -> 
         g = sn.grid_tokens
         have = {(o.prfaas, o.t_lo) for o in opts if o.is_point}
         grid = [float(t) for t in g[np.unique(np.linspace(0, len(g) - 1, GRID_POINTS).astype(int))]]
-        extra = {r: [(t, t) for t in grid if (r, t) not in have] for r in {o.prfaas for o in opts if o.prfaas}}
+        extra = {r: [(t, t) for t in grid if (r, t) not in have] for r in sn.prfaas_sites}
         out[s] = [o for o in opts if o.is_point] + point_options(sn, {r: ts for r, ts in extra.items() if ts})[1:]
     return out
 
@@ -241,30 +121,27 @@ def optimise_for_slo(fleet: Fleet, model, rates: dict[str, float], needs: dict[s
         sol = optimise(fleet, model, "target", rates, None, needs, time_limit_s=time_limit_s, slo=rows, max_rounds=SEARCH_ROUNDS)
     except PlanError as exc:
         raise no_plan(rows, fleet, model, str(exc), explain) from None
-    cuts = 0
-    for _ in range(MAX_TIGHTEN + 1):
-        doc = document(sol)
-        missed = misses(model, fleet, needs, doc)
-        if (missed or sol.status != "optimal") and not cuts:  # the cuts' re-solves choose among more thresholds than the search's last round
-            options = with_grid(needs, sol.milp.options)
-            m = build(Milp(fleet, needs, options, "target", rates, slo=rows))
-            sol = replace(sol, milp=m, solution=solve(m))
-            doc = document(sol)
-            missed = misses(model, fleet, needs, doc)
-        if not missed:
-            if cuts or sol.status != "optimal":
+    check, options, cuts = Checker(model, fleet), None, 0
+    for _ in range(MAX_TIGHTEN + 2):
+        missed = misses(model, fleet, needs, document(sol))
+        if not missed and (options is not None or sol.status == "optimal"):
+            if options is not None:  # re-solved: the plan's gap to the bound of the rows without cuts
                 gap = max((sol.solution.objective - sol.bound) / max(sol.solution.objective, 1e-12), 0.0)
                 sol = replace(sol, status="slo-checked" if gap > GAP_RTOL else "optimal", gap_frac=gap)
             return sol
-        for s, (v, counts, entry) in missed.items():
-            tighten(rows, model, fleet, needs, sol.milp, sol.solution.x, s, v, counts, entry)
-        cuts += 1
-        m = build(Milp(fleet, needs, sol.milp.options, "target", rates, slo=rows))
+        if options is None:  # the re-solves choose among more thresholds than the search's last round
+            options = with_grid(needs, sol.milp.options)
+        for s, (_, counts, entry) in missed.items():
+            cut_site(rows, check, fleet, needs, sol.milp, sol.solution.x, options[s], s, counts, entry)
+        cuts += bool(missed)
+        if cuts > MAX_TIGHTEN:
+            break
+        m = build(Milp(fleet, needs, options, "target", rates, slo=rows))
         try:
             sol = replace(sol, milp=m, solution=solve(m))
         except PlanError:
             break
-    raise PlanError(f"no fleet meeting every site's SLO found within {cuts} cuts (the search stops there; one may exist: "
+    raise PlanError(f"no fleet meeting every site's SLO found within {cuts} cut rounds (the search stops there; one may exist: "
                     f"{'; '.join(f'site {s}: TTFT {ss.slo.describe()} at {ss.lam:g} req/s' for s, ss in rows.sites.items())})")
 
 

@@ -65,9 +65,10 @@ def fleet_answer(r: dict) -> str:
 
 
 def build_fleet_review(sc: Scenario, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None,
-                       command: str = "report", progress=None) -> dict:
-    """Everything the fleet review shows; ``progress(done, total)`` after each slow step."""
-    result = plan_fleet(sc, budget_usd_per_hour, target_req_per_s)
+                       command: str = "report", progress=None, result: dict | None = None) -> dict:
+    """Everything the fleet review shows; ``progress(done, total)`` after each slow step.
+    ``result``: the plan of this question if already made (:func:`~prfaas_plan.fleet.plan.plan_fleet`)."""
+    result = result if result is not None else plan_fleet(sc, budget_usd_per_hour, target_req_per_s)
     if progress is not None:
         progress(1, FLEET_REVIEW_STEPS)
     whatifs = fleet_whatif_rows(sc, budget_usd_per_hour, target_req_per_s, base=result)
