@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-from fleetcases import slo_two_sites
+from fleetcases import one_pair, slo_two_sites
 from prfaas_plan.cli import app
 from prfaas_plan.fleet.plan import plan_fleet
 from prfaas_plan.fleet.stress import stress_fleet, stress_link_gbit_per_s
@@ -102,6 +102,19 @@ def test_alpha_by_hand_where_everything_is_offloaded(case_study, overrides):
     ratios.append(pool["instances"] / prfaas_s)
     assert st["alpha"] == pytest.approx(min(ratios), rel=1e-5)
     assert st["carries_demand"] is (min(ratios) >= 1)
+
+
+def test_one_pair_fleet_stress(tmp_path):
+    """A one-pair scenario with candidate parts is a fleet too: its stress reads the top-level link
+    (halved by link.purchasable_gbit_per_s*=0.5) and its target from the objective."""
+    path = one_pair(tmp_path, "pair", True, {"kind": "target", "target_req_per_s": 2})
+    sc = load_scenario(path)
+    base = plan_fleet(sc)
+    same = stress_fleet(sc, sc, base)
+    assert same["carries_demand"] is True and same["demand_req_per_s"] == 2 and same["alpha"] >= 1 - 1e-9
+    half = stress_fleet(sc, load_scenario(path, (Override("link.purchasable_gbit_per_s", 0.5, scale=True),)), base)
+    assert [lk["gbit_per_s"] for lk in half["links"]] == pytest.approx([0.5 * lk["gbit_per_s"] for lk in base["links"]])
+    assert half["alpha"] <= same["alpha"] * (1 + 1e-6)
 
 
 def test_link_under_a_what_if():
