@@ -21,8 +21,8 @@ installed one. Output lines lose trailing spaces; a table block must receive onl
 --only TEXT runs just the blocks whose command contains TEXT (their flags notwithstanding).
 --check (the default) reruns every selected block and prints a unified diff of each that differs
 (exit 1 if any does); --write puts the new output in place (the file is replaced atomically,
-once, after every command has run) and prints the same diffs. A command that exits non-zero or
-prints nothing is an error (exit 2) and nothing is written.
+once, after every command has run, and not if the file was edited meanwhile) and prints the same
+diffs. A command that exits non-zero or prints nothing is an error (exit 2) and nothing is written.
 """
 
 from __future__ import annotations
@@ -209,6 +209,8 @@ def regenerate(args: argparse.Namespace) -> int:
         summary += f" (flags {', '.join(sorted({f for b in blocks for f in b.flags}))}: --slow, --timing)"
     print(summary, file=sys.stderr)
     if args.write and changed:
+        if path.read_text(encoding="utf-8") != text:  # edited while the commands ran: keep the edit
+            raise MarkerError(f"{path} changed while the commands ran; nothing written: run again")
         for b, new in sorted(changed, key=lambda c: c[0].start, reverse=True):
             lines[b.start : b.end] = new
         write_atomically(path, "\n".join(lines))

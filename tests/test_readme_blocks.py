@@ -81,6 +81,16 @@ def test_table_flag_takes_the_nth_table_and_runs_the_command_once(tmp_path):
     assert (tmp_path / "count.txt").read_text() == "run\n"
 
 
+def test_an_edit_made_while_the_commands_run_is_kept(tmp_path, capsys):
+    """A long --write must not overwrite what someone changed in the file meanwhile."""
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"<!-- regen: echo edited >> {doc}; echo new -->\n```\nold\n```\n")
+    before = doc.read_text()
+    assert _run(doc, "--write") == 2
+    assert "changed while the commands ran" in capsys.readouterr().err
+    assert doc.read_text() == before + "edited\n"
+
+
 def test_columns_and_repo_on_the_path(tmp_path):
     doc = tmp_path / "doc.md"
     doc.write_text("<!-- regen COLUMNS=77: echo $COLUMNS; python -c 'import prfaas_plan, sys; print(prfaas_plan.__file__)' -->\n```\n```\n")
