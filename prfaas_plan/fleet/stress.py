@@ -26,8 +26,11 @@ plan's own routing where the pinned fleet still carries every site's rate there 
 scenario reproduces the plan's TTFTs), otherwise at the routing of the alpha = 1 MILP with each
 site's threshold moved the least from the plan's (clipped to t_L, then raised along the line to
 t_L by bisection until the PrfaaS pools and links carry it: their needs fall as t rises, so
-feasibility is monotone along it). A fleet that does not carry the demand has no TTFT at it
-(unstable queues): ``latency`` None.
+feasibility is monotone along it). Where the fleet does not carry every site's demand, each site
+has its own largest rate with the others at alpha x theirs (``max_req_per_s``, by the same
+bisection); a site whose largest rate reaches its demand is read at its demand with the others at
+alpha x theirs (where the fleet carries that together), and a site short of its demand has no
+TTFT at it (its queues are unstable there): its TTFT keys are None, ``latency_error`` says why.
 
 What it does not do: choose thresholds for the lowest TTFT (the routing above is the plan's, or
 the nearest one that carries the rates); a part the variant can no longer use (its weights or
@@ -254,6 +257,20 @@ def _latency_routing(p: Pinned, plan: dict, rates: dict[str, float], one) -> tup
     return {s: (r, (path(hi)[s][r] if r else None)) for s, (r, _) in target.items()}, False
 
 
+def _served(p: Pinned, demand: dict, weights: dict, site_max: dict, alpha: float, one):
+    """(the rates of the TTFT reading, the pinned MILP there) or None: every site at its demand
+    where the fleet carries all of it (``one``); else each site that carries its own demand at
+    it and the others at alpha x theirs, where the fleet carries that together; else None."""
+    if one is not None:
+        return dict(demand), one
+    full = {s for s in demand if site_max[s] >= demand[s] * (1 - 1e-9)}
+    if not full:
+        return None
+    rates = {s: demand[s] if s in full else alpha * weights[s] for s in demand}
+    got = p.at(rates)
+    return (rates, got) if got is not None else None
+
+
 def _cost(p: Pinned, sc: Scenario, plan: dict) -> tuple[float, float, float]:
     """(GPUs $/hour at the variant's prices, links $/hour, total): the plan's links paid in full
     at the variant's price per Gbit/s-hour."""
@@ -289,15 +306,17 @@ def stress_fleet(sc: Scenario, sv: Scenario, plan: dict, target_req_per_s: float
     doc = {"fleet": plan["fleet"],
            "links": [{"from": lk.src, "to": lk.dst, "gbit_per_s": lk.link.fixed_gbit_per_s, "rtt_ms": rtt[lk.src, lk.dst] * 1e3} for lk in p.links],
            "sites": []}
-    as_planned = None
-    if carries and known:
-        routes, as_planned = _latency_routing(p, plan, demand, one)
+    as_planned, served = None, _served(p, demand, weights, site_max, alpha, one if carries else None) if known else None
+    if served is not None:
+        rates, feasible = served
+        routes, as_planned = _latency_routing(p, plan, rates, feasible)
         for s, (r, t) in routes.items():
-            doc["sites"].append({"site": s, "prfaas_site": r, "threshold_tokens": t, "rate_req_per_s": demand[s]})
+            doc["sites"].append({"site": s, "prfaas_site": r, "threshold_tokens": t, "rate_req_per_s": rates[s]})
         add_site_latency(sv.model, p.needs, doc, p.fleet)
+    short = {s for s in demand if served is None or served[0][s] < demand[s]}
     sites = []
     for s, sn in p.needs.items():
-        entry = next((x for x in doc["sites"] if x["site"] == s), {})
+        entry = next((x for x in doc["sites"] if x["site"] == s and s not in short), {})
         lat = entry.get("latency")
         at = (lat or {}).get("at_rate")
         site = sn.site
@@ -312,17 +331,19 @@ def stress_fleet(sc: Scenario, sv: Scenario, plan: dict, target_req_per_s: float
                       "ttft_p90_s": at["ttft_p90_s"] if at else None, "ttft_p99_s": at["ttft_p99_s"] if at else None,
                       "ttft_mean_s": at["ttft_mean_s"] if at else None,
                       "latency_error": (lat or {}).get("at_rate_error") if lat else (None if entry else "no arrival rate stated" if demand[s] is None
-                                                                                         else "the fleet does not carry every site's demand"),
+                                                                                         else "the fleet does not carry this site's demand"
+                                                                                         f" with the others at {min(alpha, 1):.3g}x theirs"),
                       "goodput_req_per_s": entry.get("goodput_req_per_s"),
                       **{f"ttft_{k}_slo_s": v for k, v in levels.items()},
                       "meets_slo": None if not any(v is not None for v in levels.values()) else (bool(at) and not missed),
                       "slo_missed": missed})
     problems = []
     if known and not carries:
-        problems.append(f"carries {alpha:.3g}x the demand (short by {(1 - alpha):.1%})")
+        problems.append(f"carries {alpha:.3g}x every site's demand" + "".join(
+            f"; {st['site']} at most {st['max_req_per_s']:.3g} of its {st['demand_req_per_s']:g} req/s" for st in sites if not st["carries_demand"]))
     for st in sites:
         problems += [f"{st['site']}: {m}" for m in st["slo_missed"]]
-        if st["latency_error"] and carries and known:
+        if st["latency_error"] and st["site"] not in short:
             problems.append(f"{st['site']}: {st['latency_error']}")
     if p.lost:
         problems.append("; ".join(p.lost))

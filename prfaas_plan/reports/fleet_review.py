@@ -166,8 +166,8 @@ def fleet_stress_table(rv: dict) -> Table:
         head += [f"{name} max req/s", f"{name} P90 TTFT (s)"]
     t = Table("What-ifs: the planned fleet stressed (counts and links held, routing re-chosen)", head + ["binding", "verdict"],
               note="x demand: the largest multiple of every site's demand the planned fleet and links carry; max req/s: a site's largest "
-                   "rate with the others at their demand (or that multiple); P90 TTFT at the site's demand ('-' where the fleet does not "
-                   "carry every site's demand); binding: the capacity rows that run out first.")
+                   "rate with the others at their demand (or that multiple); P90 TTFT at the site's demand (the others at that "
+                   "multiple where it is below 1; '-' where the site's demand is not carried); binding: the capacity rows that run out first.")
     for w in rows:
         st = w["stress"]
         carries = st["carries_demand"]

@@ -33,7 +33,7 @@ def fleet_whatif_table(name: str, rows: list[dict], width: int | None = None):
 STRESS_CAPTION = ("Stressed: the planned fleet held fixed (every site x role x part count, every link's Gbit/s as bought, scaled where the "
                   "what-if scales that link); each site's PrfaaS site and threshold re-chosen. x demand: the largest multiple of every "
                   "site's demand it carries (fleet MILP, counts and links pinned); max req/s: a site's largest rate, the others at their "
-                  "demand (or the common multiple); P90: analytic TTFT at the site's demand, '-' where the fleet does not carry every site's demand; "
+                  "demand (or the common multiple); P90: analytic TTFT at the site's demand (the others at the common multiple where it is below 1), '-' where the site's demand is not carried; "
                   "binding: what runs out first.")
 
 
@@ -46,7 +46,7 @@ def stress_rows(rows: list[dict]) -> tuple[list[dict], list[str]]:
         st = w["stress"]
         r = {"variant": w["variant"], "alpha": st["alpha"], "carries": None if st["carries_demand"] is None else ("yes" if st["carries_demand"] else "NO"),
              "throughput_req_per_s": st["throughput_req_per_s"], "cost_usd_per_hour": st["cost_usd_per_hour"], "vs": w["stress_cost_vs_planned"],
-             "binding": ", ".join(st["binding"] or []) or None, "verdict": st["error"] or st["verdict"]}
+             "binding": ", ".join(b.replace("[", " [") for b in st["binding"] or []) or None, "verdict": st["error"] or st["verdict"]}
         for s in st["sites"] or []:
             r[f"{s['site']} max"] = s["max_req_per_s"]
             r[f"{s['site']} p90"] = s["ttft_p90_s"]
