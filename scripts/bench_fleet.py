@@ -11,10 +11,10 @@ Times: planning in-process (scenario read, need curves, MILP search, the plan do
 latency apart; wall and this process's CPU time, which the other users of a shared machine do not
 inflate), and the whole `prfaas-plan optimize` (interpreter start, import, latency, output).
 Medians of repeated runs; the machine is shared, so read it, do not assert on it.
-Last measured (3 repeats, shared 2-core machine at load ~5.7): in-process median 2.04 s (CPU
-0.68 s), with latency 2.14 s, the whole CLI 3.50 s, optimal in 1 round (7.6 s / 6.0 s at load ~2
-before the search tried a relaxation's own counts as a plan and skipped the point MILP it no
-longer needs); as an SLO question at P90 <= 4 s, 46 s (CPU 17 s), status slo-checked (README "Speed").
+Last measured (3 repeats, shared 2-core machine at load ~2.5): in-process median 0.53 s (CPU
+0.53 s), with latency 0.56 s, the whole CLI 1.83 s, optimal in 1 round; as an SLO question at
+P90 <= 4 s, median 3.58 s (CPU 2.61 s), status slo-checked, gap 1.5e-3 (18 s before the cuts of
+one check went in one round; README "Speed").
 ``--slo-p90-s S`` also times the same fleet as an SLO question, ``--repeat`` times (objective slo,
 every local site's P90 TTFT <= S s at its rate; :mod:`prfaas_plan.fleet.slo_search`), the whole
 plan in-process.

@@ -35,11 +35,13 @@ cheapest growth of *this* plan's counts, and a fleet with another balance (fewer
 instances, more decode) may meet the SLO there more cheaply.
 
 What is optimal. Without cuts (the plan at the rows meets the SLO) the plan is the optimum of the
-MILP over necessary rows, proven as :mod:`.search` proves it within SEARCH_ROUNDS rounds: the
-cheapest fleet meeting the SLO, status "optimal" (else its gap, status "gap"). With cuts the
-plan meets every level (checked) and is optimal only where its cost meets the bound of the rows
-without cuts (to GAP_RTOL); otherwise its status is "slo-checked" with that gap: the true
-optimum lies between the bound and the plan. Several sites sharing a PrfaaS pool: a cut grows
+MILP over the rows, proven as :mod:`.search` proves it within SEARCH_ROUNDS rounds, status
+"optimal" (else its gap, status "gap"): the cheapest fleet meeting the SLO where every pool has
+one part (the rows then are necessary; with mixed parts the rows are heuristic and so is the
+claim). With cuts the plan meets every level (checked) and is reported optimal only where its
+cost meets the bound of the rows without cuts (to GAP_RTOL); otherwise its status is
+"slo-checked" with that gap: for one-part pools the true optimum lies between the bound and the
+plan. Several sites sharing a PrfaaS pool: a cut grows
 one site with the others as planned (greedy across sites). The check guarantees every level of
 every returned plan. The brute forces of tests/bruteforce_fleet.py (one site; two sites sharing
 a pool) check the cost.
