@@ -118,7 +118,8 @@ def optimise_for_slo(fleet: Fleet, model, rates: dict[str, float], needs: dict[s
     them when not ``explain``: a search that only asks whether a plan exists skips that work)."""
     rows = SloRows(fleet, model, needs, rates)
     if rows.out_of_reach():
-        raise no_plan(rows, fleet, model, f"no decode pool of {', '.join(rows.out_of_reach())} can meet it within its GPUs", explain)
+        raise no_plan(rows, fleet, model, (f"at {', '.join(rows.out_of_reach())} every request's fastest prefill path already leaves too little of the TTFT "
+                                               "level for any decode pool within the site's GPUs"), explain)
     try:
         sol = optimise(fleet, model, "target", rates, None, needs, time_limit_s=time_limit_s, slo=rows, max_rounds=SEARCH_ROUNDS)
     except PlanError as exc:
