@@ -203,13 +203,16 @@ def fleet_verdict(result: dict) -> dict:
 def plan_fleet(sc: Scenario, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None, latency: bool = True,
                time_limit_s: float = TIME_LIMIT_S) -> dict:
     """Plan a fleet scenario (sites or candidate parts): the document ``optimize`` prints, with
-    each site's TTFT at its rate and goodput (``latency``) and the verdict first."""
+    each site's TTFT at its rate and goodput and each site's TTFT P90 at the ends of the engine
+    model's error band (``model_error_band``, :mod:`.bands`) with ``latency``, and the verdict first."""
+    from .bands import fleet_band
     from .latency import add_site_latency
 
     sol, needs, objective, budget, _ = solve_fleet(sc, budget_usd_per_hour, target_req_per_s, time_limit_s=time_limit_s)
     doc = fleet_document(sc, sol, needs, objective, budget)
     if latency:
         add_site_latency(sc.model, needs, doc, sc.fleet)
+        doc["model_error_band"] = fleet_band(sc.model, needs, doc, sc.fleet)
     result = {"verdict": None, "scenario": sc.name, "model": sc.model.name, "mode": "distribution", "fleet_one_pair": sc.fleet.one_pair,
               "target_req_per_s": target_req_per_s if target_req_per_s is not None else (sc.target_req_per_s if objective == "target" else None),
               **doc}

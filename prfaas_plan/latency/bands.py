@@ -76,8 +76,29 @@ def _is_model(pm) -> bool:
     return pm is not None and getattr(pm, "profile", None) is None
 
 
+def decode_is_model(model, hardware_name: str, gpus: int, use_profile: bool) -> bool:
+    """True where the decode step of ``model`` on (part, GPUs) is the engine model's, not a profile's."""
+    return not (use_profile and model.decode_profile(hardware_name, gpus) is not None)
+
+
 def _decode_is_model(sc: Scenario) -> bool:
-    return not (sc.local.use_profile and sc.model.decode_profile(sc.local.hardware.name, sc.local.gpus_per_instance) is not None)
+    return decode_is_model(sc.model, sc.local.hardware.name, sc.local.gpus_per_instance, sc.local.use_profile)
+
+
+def prefill_kinds(service, alone) -> tuple[str | None, str | None]:
+    """(kind of the pool's occupancy under load, kind of a request's own prefill) of one prefill
+    pool's PrefillModels ``service`` and ``alone`` (``alone`` None: ``service`` is both): the rule of
+    :func:`model_time_kinds` for one pool of one part; None where the time is a profile's."""
+    s_kind = ("ttft" if getattr(service, "regime", None) == "latency" else "prefill") if _is_model(service) else None
+    return s_kind, "ttft" if _is_model(alone if alone is not None else service) else None
+
+
+def end_factor(kind: str | None, end: str) -> float:
+    """The time factor of a time of metric ``kind`` at band end ``end`` ("slow": high_t, "fast":
+    low_t); 1 where ``kind`` is None (a profile's time)."""
+    if end not in ENDS:
+        raise PlanError(f"band end must be one of {', '.join(ENDS)}, got {end!r}")
+    return 1.0 if kind is None else time_band(kind)[1 if end == "slow" else 0]
 
 
 #: The times of a plan a band can scale, and the uncertain factor of `risk` that stands for each.
@@ -101,9 +122,7 @@ def model_time_kinds(sc: Scenario, tm: ThroughputModel, dep: Deployment) -> dict
     out: dict[str, str | None] = {}
     for name, service in (("prfaas", tm.remote), ("local", tm.local)):
         pool = getattr(dep, name)
-        alone = pool.alone if pool is not None else None
-        out[f"{name}_service"] = ("ttft" if getattr(service, "regime", None) == "latency" else "prefill") if _is_model(service) else None
-        out[f"{name}_alone"] = "ttft" if _is_model(alone if alone is not None else service) else None
+        out[f"{name}_service"], out[f"{name}_alone"] = prefill_kinds(service, pool.alone if pool is not None else None)
     out["decode_step"] = "decode" if _decode_is_model(sc) else None
     return out
 
@@ -112,10 +131,7 @@ def end_factors(sc: Scenario, tm: ThroughputModel, dep: Deployment, end: str) ->
     """The time factor of each time of the plan at band end ``end`` ("slow" or "fast"): its
     kind's band end (:func:`model_time_kinds`), 1 where the time is a profile's. Keys:
     ``prfaas_service``, ``prfaas_alone``, ``local_service``, ``local_alone``, ``decode_step``."""
-    if end not in ENDS:
-        raise PlanError(f"band end must be one of {', '.join(ENDS)}, got {end!r}")
-    pick = 1 if end == "slow" else 0
-    return {key: 1.0 if kind is None else time_band(kind)[pick] for key, kind in model_time_kinds(sc, tm, dep).items()}
+    return {key: end_factor(kind, end) for key, kind in model_time_kinds(sc, tm, dep).items()}
 
 
 def scaled_deployment(dep: Deployment, factors: dict[str, float]) -> Deployment:

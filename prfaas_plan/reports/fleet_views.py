@@ -76,3 +76,21 @@ def fleet_sweep_table(name: str, rows: list[dict], keys: list[str], width: int |
              *ROLE_COLUMNS, ("verdict", "verdict", text), ("error", "note", text)]
     return rows_table(rows, cols, title=f"Fleet sweep: {name} ({len(rows)} points, each re-planned; varied: {', '.join(keys)})",
                       caption=ROLE_NOTE, width=width, keep=len(keys) + 2)
+
+
+def fleet_band_line(b: dict) -> str:
+    """One line: each local site's TTFT P90 at its rate at the fast and slow ends of the engine
+    model's error band (:mod:`prfaas_plan.fleet.bands`), an unstable end in words."""
+    def p90(s: dict, k: str) -> str:
+        err = s[f"{k}_error"]
+        return f"{s[k]:.2f} s" if s[k] is not None else f"unstable ({err.split(' is unstable')[0]})" if err else "unstable"
+
+    parts = []
+    for s in b["sites"]:
+        if not s["scaled"]:
+            parts.append(f"{s['site']} no movement (every time a measured profile's)")
+            continue
+        at = f"{s['ttft_p90_s']:.2f} s" if s["ttft_p90_s"] is not None else "unstable"
+        parts.append(f"{s['site']} {p90(s, 'ttft_p90_s_low')} to {p90(s, 'ttft_p90_s_high')} (plan {at})")
+    return (f"under the engine model's {b['coverage']:.0%} band: TTFT P90 at each site's rate, fast to slow end: " + "; ".join(parts)
+            + f"; {b['not_computed']}")

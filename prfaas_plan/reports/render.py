@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .terminal import Column, fmt, kv_value_table, rows_table, rows_tables, text
+from .fleet_views import fleet_band_line
 
 if TYPE_CHECKING:
     from ..planning.scenario import Scenario
@@ -365,6 +366,8 @@ def print_fleet(con: Console, r: dict) -> None:
     sites = [{**s, "ttft": _ttft_pair((s.get("latency") or {}).get("at_rate")) if (s.get("latency") or {}).get("at_rate") else
               (s.get("latency") or {}).get("at_rate_error") and "unstable"} for s in r["sites"]]
     con.print(rows_table(sites, _SITE_COLUMNS, title="Local sites", width=con.width, keep=5))
+    if r.get("model_error_band"):
+        con.print(fleet_band_line(r["model_error_band"]))
     con.print(f"solver: {solver['method']}; {solver['status']}, gap {solver['gap_frac']:.1e}, {solver['rounds']} rounds")
     for note in r.get("excluded_parts") or ():
         con.print(f"left out: {note}")
