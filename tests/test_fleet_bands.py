@@ -14,6 +14,7 @@ from prfaas_plan.fleet.bands import site_band
 from prfaas_plan.fleet.latency import MixedPool, site_deployment
 from prfaas_plan.fleet.needs import site_needs
 from prfaas_plan.fleet.plan import plan_fleet
+from prfaas_plan.fleet.stress import stress_fleet
 from prfaas_plan.latency.bands import TimeScaled, time_band
 from prfaas_plan.latency.ttft import ttft
 from prfaas_plan.planning.scenario import load_scenario
@@ -80,11 +81,32 @@ def test_one_site_by_hand_with_the_one_pair_rule(model_fleet):
     assert r["model_error_band"]["sites"][0]["ttft_p90_s_high"] == pytest.approx(want, rel=1e-12)
 
 
+def test_a_profile_only_fleet_carries_the_same_multiple_at_both_ends(tmp_path):
+    r = plan_fleet(load_scenario(_case(tmp_path, True)))
+    b = r["model_error_band"]
+    assert b["alpha_low"] == b["alpha"] == b["alpha_high"]
+
+
+def test_fleet_capacity_falls_at_the_slow_end_and_rises_at_the_fast(model_fleet):
+    """Longer times are a smaller capacity: alpha at the slow end < the plan's times' alpha <= the
+    fast end's (the fast end may stop at the same row where decode's BS_max or the link binds)."""
+    _, r = model_fleet
+    b = r["model_error_band"]
+    assert b["alpha_low"] < b["alpha"] <= b["alpha_high"]
+    assert b["carries_demand"] == (b["alpha"] >= 1.0)
+
+
+def test_the_plans_own_alpha_is_the_stress_readings_of_the_unchanged_scenario(model_fleet):
+    """The band's alpha with the plan's times is the fleet stress reading's alpha (one machinery)."""
+    sc, r = model_fleet
+    assert r["model_error_band"]["alpha"] == pytest.approx(stress_fleet(sc, sc, r)["alpha"], rel=1e-12)
+
+
 def test_the_terminal_view_prints_the_band_and_says_an_unstable_end_in_words():
-    """The case study's slow end saturates its PrfaaS pool: the line says so, and that fleet
-    capacity at the band ends is not computed."""
+    """The case study's slow end saturates its PrfaaS pool: the line says so in words, and gives
+    the multiple of the demand the fleet carries at each end."""
     res = CliRunner().invoke(app, ["optimize", "multi-site-case-study"], env={"COLUMNS": "400"})
     assert res.exit_code == 0, res.output
     line = next(ln for ln in res.output.splitlines() if ln.startswith("under the engine model's 80% band"))
     assert "new-york" in line and "chicago" in line and "unstable (prfaas prefill pool at" in line
-    assert "not computed for fleets" in line
+    assert "every site's demand, slow to fast end" in line and "binds" in line

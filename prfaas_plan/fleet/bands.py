@@ -14,8 +14,13 @@ and weighted means (:class:`~.latency.MixedPool`) are taken over the scaled part
 is the slot-weighted mean of the scaled steps. An end whose queue is unstable at the site's rate
 is reported in words.
 
-Not computed: the fleet's capacity (the common multiple alpha of the sites' demand) at the band
-ends; the one-pair band's Lambda_max has no fleet counterpart here.
+**Capacity at the ends: alpha.** The largest multiple of every local site's demand (its target in
+a target question, else its arrival rate) the fleet as planned carries, with the need curves
+(:func:`~.needs.site_needs`) made from the times at each end: the pinned-fleet alpha of
+:mod:`.stress` (every count and link fixed, routing and thresholds re-chosen, bisection to a
+relative 1e-6), beside the same alpha with the plan's own times. A prefill occupancy a x longer
+is a capacity a x smaller, as in the one-pair band's Lambda_max; BS_max is held; the link's
+capacity does not move.
 """
 
 from __future__ import annotations
@@ -27,9 +32,9 @@ from ..latency.bands import ENDS, TimeScaled, decode_is_model, end_factor, prefi
 from ..latency.ttft import ttft
 from ..roofline.bands import band
 from .latency import MixedPool, counts_deployment, site_counts
-from .needs import SiteNeeds
+from .needs import SiteNeeds, site_needs
+from .stress import Pinned, binding_rows, max_alpha, site_demand
 
-CAPACITY_NOTE = "capacity at the band ends (the multiple of every site's demand the fleet carries) is not computed for fleets"
 
 
 def scaled_pool(pool: MixedPool | None, end: str) -> tuple[MixedPool | None, list[str]]:
@@ -84,16 +89,31 @@ def site_band(model, sn: SiteNeeds, doc: dict, site: dict, prfaas_parts: dict, n
             "scaled": sorted(scaled_all), "from_profile": [u for u in used if u not in scaled_all], "ends": ends}
 
 
-def fleet_band(model, needs: dict[str, SiteNeeds], doc: dict, fleet) -> dict:
-    """The fleet plan's ``model_error_band``: per local site its TTFT P90 band (:func:`site_band`),
-    the band's coverage, its method and what it does not compute (``not_computed``)."""
-    prfaas_parts = {p.name: p.parts for p in fleet.prfaas_sites}
-    return {
-        "coverage": band("prefill").coverage,
-        "sites": [site_band(model, needs[s["site"]], doc, s, prfaas_parts, needs) for s in doc["sites"]],
-        "method": ("the fleet as planned (counts, routing, thresholds, links); per local site its deployment as the plan's latency "
-                   "builds it, with each part's time the engine model predicts scaled by the end of its kind's band (roofline/bands.py; "
-                   "prefill occupancy: prefill tokens/s; a request's own prefill: single-request TTFT; decode step: decode tokens/s); "
-                   "all at the slow end, then all at the fast end; times from a measured profile keep factor 1"),
-        "not_computed": CAPACITY_NOTE,
-    }
+def fleet_alpha(sc, plan: dict, needs: dict[str, SiteNeeds], target_req_per_s: float | None = None) -> dict:
+    """The pinned fleet's alpha with the need curves ``needs`` (module docstring): keys ``alpha``,
+    ``carries_demand`` (alpha >= 1, the MILP at alpha = 1 itself) and ``binding`` (what runs out first)."""
+    p = Pinned(sc, sc, plan, needs)
+    demand = site_demand(sc, plan["objective"], target_req_per_s)
+    alpha, carries, last, _ = max_alpha(p, {s: (d if d is not None else 1.0) for s, d in demand.items()})
+    return {"alpha": alpha, "carries_demand": carries, "binding": binding_rows(last[0], last[1].x) if last else []}
+
+
+def fleet_band(sc, needs: dict[str, SiteNeeds], doc: dict, target_req_per_s: float | None = None) -> dict:
+    """The fleet plan's ``model_error_band``: per local site its TTFT P90 band (:func:`site_band`);
+    the pinned fleet's alpha with the plan's times (``alpha``) and at the slow / fast ends
+    (``alpha_low`` / ``alpha_high``, each with ``carries_demand_*`` and ``binding_*``); the
+    band's coverage and its method."""
+    prfaas_parts = {p.name: p.parts for p in sc.fleet.prfaas_sites}
+    out = {"coverage": band("prefill").coverage,
+           "sites": [site_band(sc.model, needs[s["site"]], doc, s, prfaas_parts, needs) for s in doc["sites"]]}
+    for key, end in (("", None), ("_low", "slow"), ("_high", "fast")):
+        n = needs if end is None else {s.name: site_needs(sc.fleet, sc.model, s, end) for s in sc.fleet.local_sites}
+        a = fleet_alpha(sc, doc, n, target_req_per_s)
+        out.update({f"alpha{key}": a["alpha"], f"carries_demand{key}": a["carries_demand"], f"binding{key}": a["binding"]})
+    out["method"] = ("the fleet as planned (counts, routing, thresholds, links); per local site its deployment as the plan's latency "
+                     "builds it, with each part's time the engine model predicts scaled by the end of its kind's band (roofline/bands.py; "
+                     "prefill occupancy: prefill tokens/s; a request's own prefill: single-request TTFT; decode step: decode tokens/s); "
+                     "all at the slow end, then all at the fast end; times from a measured profile keep factor 1; alpha: the largest "
+                     "multiple of every site's demand the fleet as planned carries (counts and links pinned, routing and thresholds "
+                     "re-chosen, as the fleet stress reading), with the need curves from the times at each end")
+    return out

@@ -27,6 +27,10 @@ from ..latency.ttft import ttft
 from ..roofline.prefill import PrefillModel
 from .needs import SiteNeeds
 
+#: A TTFT level counts as met within this relative tolerance: the percentiles are bisected to
+#: QUANTILE_RTOL (1e-6), while the plan is checked on the tail probability itself.
+TTFT_RTOL = 1e-5
+
 
 @dataclass(frozen=True)
 class MixedPool:

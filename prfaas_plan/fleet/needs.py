@@ -20,11 +20,12 @@ TPOT SLO) is left out with its reason; a role with no usable part is an error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..errors import PlanError
+from ..latency.bands import TimeScaled, decode_is_model, end_factor, prefill_kinds
 from ..planning.parts import Cluster
 from ..planning.sites import Fleet, LocalSite
 from ..planning.throughput import ThroughputModel
@@ -86,16 +87,24 @@ def _usable(parts, make, role: str, site: str, excluded: list[str]) -> tuple[lis
     return kept, made
 
 
-def site_needs(fleet: Fleet, model, site: LocalSite) -> SiteNeeds:
-    """The need curves of ``site`` for its parts and for the parts of every PrfaaS site linked to it."""
+def site_needs(fleet: Fleet, model, site: LocalSite, band_end: str | None = None) -> SiteNeeds:
+    """The need curves of ``site`` for its parts and for the parts of every PrfaaS site linked to it.
+    ``band_end`` ("slow" or "fast"): with each time the engine model predicts at that end of its
+    kind's error band (prefill occupancy: the ``prefill`` band; decode step at BS_max: ``decode``;
+    a profile's time keeps factor 1; :mod:`prfaas_plan.latency.bands`), BS_max held."""
     wl, excluded = site.workload, []
     context = wl.decode_context_tokens()
 
     def prefill(c: Cluster) -> PrefillModel:
-        return PrefillModel(model, c.hardware, c.gpus_per_instance, c.use_profile, "throughput", c.instance)
+        pm = PrefillModel(model, c.hardware, c.gpus_per_instance, c.use_profile, "throughput", c.instance)
+        return pm if band_end is None else TimeScaled(pm, end_factor(prefill_kinds(pm, None)[0], band_end))
 
     def decode(c: Cluster) -> DecodeCapacity:
-        return decode_capacity(model, c.hardware, c.gpus_per_instance, site.tpot_s, context, c.use_profile, c.instance)
+        d = decode_capacity(model, c.hardware, c.gpus_per_instance, site.tpot_s, context, c.use_profile, c.instance)
+        if band_end is None:
+            return d
+        kind = "decode" if decode_is_model(model, c.hardware.name, c.gpus_per_instance, c.use_profile) else None
+        return replace(d, step_s=d.step_s * end_factor(kind, band_end))
 
     decode_parts, decodes = _usable(site.decode_parts, decode, "decode", site.name, excluded)
     prefill_parts, locals_ = _usable(site.prefill_parts, prefill, "local prefill", site.name, excluded)

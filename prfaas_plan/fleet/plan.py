@@ -10,15 +10,13 @@ import math
 from .. import units
 from ..errors import PlanError
 from ..planning.scenario import Scenario
+from .latency import TTFT_RTOL
 from .needs import SiteNeeds, site_needs
 from .search import TIME_LIMIT_S, FleetSolution, optimise
 from .slo_search import most_goodput_for_slo, optimise_for_slo
 
 ROLES = ("prfaas", "local-prefill", "local-decode")
 
-#: A TTFT level counts as met within this relative tolerance: the percentiles are bisected to
-#: QUANTILE_RTOL (1e-6), while the plan is checked on the tail probability itself.
-TTFT_RTOL = 1e-5
 FLEET_KEYS = ("site", "role", "hardware", "instances", "gpus_per_instance", "usd_per_gpu_hour", "usd_per_hour")
 LINK_KEYS = ("from", "to", "gbit_per_s", "usd_per_hour", "utilisation_frac", "rtt_ms")
 
@@ -212,7 +210,7 @@ def plan_fleet(sc: Scenario, budget_usd_per_hour: float | None = None, target_re
     doc = fleet_document(sc, sol, needs, objective, budget)
     if latency:
         add_site_latency(sc.model, needs, doc, sc.fleet)
-        doc["model_error_band"] = fleet_band(sc.model, needs, doc, sc.fleet)
+        doc["model_error_band"] = fleet_band(sc, needs, doc, target_req_per_s)
     result = {"verdict": None, "scenario": sc.name, "model": sc.model.name, "mode": "distribution", "fleet_one_pair": sc.fleet.one_pair,
               "target_req_per_s": target_req_per_s if target_req_per_s is not None else (sc.target_req_per_s if objective == "target" else None),
               **doc}

@@ -49,9 +49,8 @@ from ..planning.problem import Link
 from ..planning.scenario import Scenario
 from ..planning.sites import Fleet, SiteLink
 from .constraints import Milp, build
-from .latency import add_site_latency
+from .latency import TTFT_RTOL, add_site_latency
 from .needs import SiteNeeds, site_needs
-from .plan import TTFT_RTOL
 from .refine import local_limit, options
 from .solve import solve
 

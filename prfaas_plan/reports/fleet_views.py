@@ -80,7 +80,8 @@ def fleet_sweep_table(name: str, rows: list[dict], keys: list[str], width: int |
 
 def fleet_band_line(b: dict) -> str:
     """One line: each local site's TTFT P90 at its rate at the fast and slow ends of the engine
-    model's error band (:mod:`prfaas_plan.fleet.bands`), an unstable end in words."""
+    model's error band (:mod:`prfaas_plan.fleet.bands`), an unstable end in words, and the multiple
+    of every site's demand the fleet as planned carries at the slow and fast ends."""
     def p90(s: dict, k: str) -> str:
         err = s[f"{k}_error"]
         return f"{s[k]:.2f} s" if s[k] is not None else f"unstable ({err.split(' is unstable')[0]})" if err else "unstable"
@@ -92,5 +93,10 @@ def fleet_band_line(b: dict) -> str:
             continue
         at = f"{s['ttft_p90_s']:.2f} s" if s["ttft_p90_s"] is not None else "unstable"
         parts.append(f"{s['site']} {p90(s, 'ttft_p90_s_low')} to {p90(s, 'ttft_p90_s_high')} (plan {at})")
+    def alpha(k: str) -> str:
+        binds = ", ".join(b[f"binding{k}"]) or "-"
+        return f"{b[f'alpha{k}']:.3f}x ({binds} binds)"
+
     return (f"under the engine model's {b['coverage']:.0%} band: TTFT P90 at each site's rate, fast to slow end: " + "; ".join(parts)
-            + f"; {b['not_computed']}")
+            + f"; the fleet as planned carries {alpha('_low')} to {alpha('_high')} every site's demand, slow to fast end "
+            f"(plan's times: {alpha('')})")
