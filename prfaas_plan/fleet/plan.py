@@ -199,10 +199,11 @@ def fleet_verdict(result: dict) -> dict:
 
 
 def plan_fleet(sc: Scenario, budget_usd_per_hour: float | None = None, target_req_per_s: float | None = None, latency: bool = True,
-               time_limit_s: float = TIME_LIMIT_S) -> dict:
+               time_limit_s: float = TIME_LIMIT_S, band: bool = True) -> dict:
     """Plan a fleet scenario (sites or candidate parts): the document ``optimize`` prints, with
     each site's TTFT at its rate and goodput and each site's TTFT P90 at the ends of the engine
-    model's error band (``model_error_band``, :mod:`.bands`) with ``latency``, and the verdict first."""
+    model's error band (``model_error_band``, :mod:`.bands`; ``band`` False leaves it out, as
+    what-ifs and sweeps that read only cost and throughput do) with ``latency``, and the verdict first."""
     from .bands import fleet_band
     from .latency import add_site_latency
 
@@ -210,7 +211,8 @@ def plan_fleet(sc: Scenario, budget_usd_per_hour: float | None = None, target_re
     doc = fleet_document(sc, sol, needs, objective, budget)
     if latency:
         add_site_latency(sc.model, needs, doc, sc.fleet)
-        doc["model_error_band"] = fleet_band(sc, needs, doc, target_req_per_s)
+        if band:
+            doc["model_error_band"] = fleet_band(sc, needs, doc, target_req_per_s)
     result = {"verdict": None, "scenario": sc.name, "model": sc.model.name, "mode": "distribution", "fleet_one_pair": sc.fleet.one_pair,
               "target_req_per_s": target_req_per_s if target_req_per_s is not None else (sc.target_req_per_s if objective == "target" else None),
               **doc}

@@ -58,7 +58,7 @@ def fleet_sweep_points(task: FleetSweepTask) -> list[dict]:
             raise PlanError(f"--vary at {', '.join(o.label for o in point)}: the scenario is no longer a fleet (sites or candidate parts); "
                             "sweep the one-pair scenario instead")
         try:
-            rows.append({**row, **reading(plan_fleet(s, task.budget_usd_per_hour, task.target_req_per_s)), "error": None})
+            rows.append({**row, **reading(plan_fleet(s, task.budget_usd_per_hour, task.target_req_per_s, band=False)), "error": None})
         except PlanError as exc:
             rows.append({**row, **dict.fromkeys(READING_KEYS), "error": str(exc)})
     return rows

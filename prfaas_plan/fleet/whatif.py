@@ -155,7 +155,7 @@ def fleet_whatif_rows(sc: Scenario, budget_usd_per_hour: float | None = None, ta
     if already computed; a target question compared by cost, a budget question by throughput),
     and the stress's alpha, whether it carries the demand and its cost over the plan's."""
     if base is None:
-        base = plan_fleet(sc, budget_usd_per_hour, target_req_per_s)
+        base = plan_fleet(sc, budget_usd_per_hour, target_req_per_s, band=False)
     whatifs = fleet_whatifs(sc, base) if whatifs is None else whatifs
     check_fleet_keys([o.key for w in whatifs for o in w.overrides], "whatif")
     planned = reading(base)
@@ -168,7 +168,7 @@ def fleet_whatif_rows(sc: Scenario, budget_usd_per_hour: float | None = None, ta
             sv, rp, st = None, {**dict.fromkeys(READING_KEYS), "error": str(exc)}, {**dict.fromkeys(STRESS_KEYS), "error": str(exc)}
         if sv is not None:
             try:
-                rp = {**reading(plan_fleet(sv, budget_usd_per_hour, target) if w.overrides else base), "error": None}
+                rp = {**reading(plan_fleet(sv, budget_usd_per_hour, target, band=False) if w.overrides else base), "error": None}
             except PlanError as exc:
                 rp = {**dict.fromkeys(READING_KEYS), "error": str(exc)}
             try:
