@@ -82,6 +82,36 @@ def test_minimax_vs_mimo_ratio_at_32k(table3):
     assert table3[("minimax-m2.5", 32 * K)][0] / table3[("mimo-v2-flash", 32 * K)][0] >= 8
 
 
+def test_table3_models_run_as_their_publishers_sglang_commands():
+    """MiMo-V2-Flash ran as its SGLang command (two DP-attention ranks of TP 4 over TP 8, experts
+    sharded by TP), MiniMax-M2.5 with EP 8; a model without a listed command takes the default TP 8.
+    `validate` names the flags beside those cells."""
+    h200 = load_hardware("h200")
+    mimo = calibration.table3_instance(load_model("mimo-v2-flash"), h200)
+    assert (mimo.tp, mimo.dp, mimo.attention_tp, mimo.ep, mimo.chunk_tokens) == (8, 2, 4, 1, 16_384)
+    minimax = calibration.table3_instance(load_model("minimax-m2.5"), h200)
+    assert (minimax.tp, minimax.dp, minimax.ep) == (8, 1, 8)
+    qwen = calibration.table3_instance(load_model("qwen3-235b"), h200)
+    assert (qwen.tp, qwen.dp, qwen.ep) == (8, 1, 1)
+    notes = {r["item"]: r["note"] for r in validation.table3_rows()}
+    assert notes["mimo-v2-flash"] == "SGLang --tp 8 --dp 2 --enable-dp-attention"
+    assert notes["qwen3-235b"] == ""
+
+
+def test_dp_attention_puts_one_requests_attention_on_fewer_gpus():
+    """With DP attention a request alone runs its attention on TP / DP GPUs: at 128K, where
+    MiMo-V2-Flash's nine global layers dominate attention, its attention term doubles (8 -> 4 GPUs)
+    while the expert GEMMs, still sharded over all 8, do not move."""
+    from prfaas_plan.roofline.instance import make_instance
+    from prfaas_plan.roofline.prefill import latency_terms
+
+    h200, mimo = load_hardware("h200"), load_model("mimo-v2-flash")
+    dp2 = latency_terms(calibration.table3_instance(mimo, h200), 128 * K).floats()
+    tp8 = latency_terms(make_instance(mimo, h200, 8, tp=8, chunk_tokens=16_384), 128 * K).floats()
+    assert dp2["attention"] == pytest.approx(2 * tp8["attention"], rel=1e-9)
+    assert dp2["gemm"] > tp8["gemm"]  # the attention projections run on 4 GPUs too
+
+
 def test_validation_table3_rows_agree_with_calibration(table3):
     """`prfaas-plan validate` shows exactly these predictions, with error_pct = model/paper - 1."""
     rows = validation.table3_rows()

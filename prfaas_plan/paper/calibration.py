@@ -1,10 +1,13 @@
 """Fit the engine efficiencies once, jointly to [PRFAAS] Table 3 and the engine measurements.
 
 One parameter set (:data:`FITTED`, eight numbers; ``linear_attention_frac`` is fixed, see
-:data:`NOT_FITTED`) serves every part, model and point: Table 3's 24 cells in the latency regime (one request alone on 8xH200, SGLang) and the 19 throughput
-points of ``data/engines-train.json`` (SGLang and TensorRT-LLM on H100, H200, B200, GB200) in
-the throughput regime. Other parts use the same fractions of their own peaks. Fractions are
-bounded physically (roofline/fit.py, BOUNDS: attention <= 0.8 of peak, the GEMMs' MMAs <= 1.0 beside the power-limit term of roofline/terms.py, HBM 0.7-0.9, ...). The fit
+:data:`NOT_FITTED`) serves every part, model and point: Table 3's 24 cells in the latency regime
+(one request alone on 8xH200, SGLang; each model in the shape its publisher's SGLang command gives,
+``reference.TABLE3_DEPLOYMENTS``) and the 19 throughput points of ``data/engines-train.json``
+(SGLang and TensorRT-LLM on H100, H200, B200, GB200) in the throughput regime. Other parts use the
+same fractions of their own peaks. Fractions are bounded physically (roofline/fit.py, BOUNDS:
+attention <= 0.8 of peak, the GEMMs' MMAs <= 1.0 beside the power-limit term of roofline/terms.py,
+HBM 0.7-0.9, ...). The fit
 minimises the squared log error (a 2x miss weighs the same everywhere) with scipy's bounded least
 squares; every point weighs the same. ``collective_latency_s``, ``decode_step_overhead_s`` and
 ``memory_usable_frac`` stay at their estimates (too little data moves them). Run
@@ -24,10 +27,11 @@ from ..catalog.model import ModelSpec, load_model
 from ..errors import PlanError
 from ..roofline.fit import BOUNDS as FIT_BOUNDS
 from ..roofline.fit import error_frac
+from ..roofline.instance import Instance, make_instance
 from ..roofline.kv import kv_cache_bytes
 from ..roofline.prefill import roofline_prefill_time
 from . import engines
-from .reference import LENGTHS_TOKENS, TABLE3_GPUS, TABLE3_HARDWARE, TABLE3_PHI_KV_GBPS
+from .reference import LENGTHS_TOKENS, TABLE3_DEPLOYMENTS, TABLE3_GPUS, TABLE3_HARDWARE, TABLE3_PHI_KV_GBPS
 
 #: Starting values of the fit; the bounds are the physical ones of roofline/fit.py (BOUNDS).
 START = {"gemm_frac": 0.6, "attention_frac": 0.5, "linear_attention_frac": 0.4, "memory_frac": 0.8, "link_frac": 0.6,
@@ -69,13 +73,20 @@ def with_efficiency(hw: Hardware, **params: float) -> Hardware:
     return replace(hw, efficiency=replace(hw.efficiency, **params))
 
 
+def table3_instance(model: ModelSpec, hw: Hardware) -> Instance:
+    """The 8xH200 instance a Table 3 model ran on: its publisher's SGLang command
+    (:data:`~.reference.TABLE3_DEPLOYMENTS`), else the engine default shape."""
+    return make_instance(model, hw, TABLE3_GPUS, **TABLE3_DEPLOYMENTS.get(model.name, {}))
+
+
 def table3_predictions(hw: Hardware, models: dict[str, ModelSpec] | None = None) -> list[tuple[str, int, float, float]]:
     """(model, tokens, predicted Phi_kv Gbps, Table 3 Gbps) for the 24 cells, latency regime."""
     models = models or {name: load_model(name) for name in TABLE3_PHI_KV_GBPS}
     cells = []
     for name, measured in TABLE3_PHI_KV_GBPS.items():
         model = models[name]
-        t = np.asarray(roofline_prefill_time(model, hw, TABLE3_GPUS, np.asarray(LENGTHS_TOKENS, float)).total_s)
+        inst = table3_instance(model, hw)
+        t = np.asarray(roofline_prefill_time(model, hw, TABLE3_GPUS, np.asarray(LENGTHS_TOKENS, float), instance=inst).total_s)
         for tokens, t_s, phi_meas in zip(LENGTHS_TOKENS, t, measured):
             phi = units.bytes_per_s_to_gbit_per_s(kv_cache_bytes(model, tokens) / t_s)
             cells.append((name, tokens, float(phi), phi_meas))

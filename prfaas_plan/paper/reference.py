@@ -20,6 +20,18 @@ TABLE3_PHI_KV_GBPS: dict[str, tuple[float, float, float, float]] = {
     "qwen3-235b": (4.12, 22.42, 33.35, 21.50),
 }
 TABLE3_HARDWARE, TABLE3_GPUS = "h200", 8
+#: Each Table 3 model's shape on that instance. The paper names the engine but not its launch
+#: flags, so a model runs as its publisher's SGLang command for 8 GPUs says (make_instance's
+#: keywords; a model not listed takes the engine default, TP 8 with experts sharded by TP, which is
+#: what the commands of the others say or leave to the default). The shape matters for a single
+#: request: with DP attention one request's attention runs on TP / DP of the GPUs.
+TABLE3_DEPLOYMENTS: dict[str, dict] = {
+    # SGLang Day-0 MiMo-V2-Flash blog (lm-sys.github.io, 2025-12-15) and SGLang cookbook, H200:
+    # --tp-size 8 --dp-size 2 --enable-dp-attention --chunked-prefill-size 16384 (no --ep-size) [S]
+    "mimo-v2-flash": {"tp": 8, "dp": 2, "ep": 1, "chunk_tokens": 16_384},
+    # MiniMaxAI/MiniMax-M2.5 docs/sglang_deploy_guide.md, 8-GPU command: --tp-size 8 --ep-size 8 [S]
+    "minimax-m2.5": {"tp": 8, "ep": 8},
+}
 
 #: Table 5: the internal 1T hybrid on one 8xH200 instance (in-house vLLM).
 TABLE5_SOURCE = "[PRFAAS] Table 5, 8xH200, in-house vLLM"

@@ -14,9 +14,10 @@ from ..catalog.hardware import load_hardware
 from ..catalog.model import load_model
 from ..roofline.kv import kv_cache_bytes
 from ..roofline.prefill import PrefillModel
-from .calibration import table3_predictions
+from .calibration import table3_instance, table3_predictions
 from .reference import (
     LENGTHS_TOKENS,
+    TABLE3_DEPLOYMENTS,
     TABLE3_HARDWARE,
     TABLE3_SOURCE,
     TABLE5_KV_MIB,
@@ -30,7 +31,9 @@ from .reference import (
 )
 
 
-def _row(table: int, item: str, tokens: int | None, quantity: str, paper: float, model: float, note: str = "") -> dict:
+def _row(table: int, item: str, tokens: int | None, quantity: str, paper: float, model: float, note: str = "",
+         method: str | None = None) -> dict:
+    """One comparison; ``method`` (default: the note) groups rows in :func:`summary`."""
     return {
         "table": table,
         "item": item,
@@ -40,13 +43,17 @@ def _row(table: int, item: str, tokens: int | None, quantity: str, paper: float,
         "model": model,
         "error_pct": (model / paper - 1) * 100,
         "note": note,
+        "method": note if method is None else method,
     }
 
 
 def table3_rows() -> list[dict]:
+    """Table 3's cells; the note gives the SGLang flags of a model whose publisher's command is
+    not the engine default shape (reference.TABLE3_DEPLOYMENTS)."""
     hw = load_hardware(TABLE3_HARDWARE)
+    notes = {name: f"SGLang {table3_instance(load_model(name), hw).deployment()['sglang_flags']}" for name in TABLE3_DEPLOYMENTS}
     return [
-        _row(3, name, tokens, "phi_kv_gbit_per_s", paper, pred)
+        _row(3, name, tokens, "phi_kv_gbit_per_s", paper, pred, notes.get(name, ""), method="")
         for name, tokens, pred, paper in table3_predictions(hw)
     ]
 
@@ -123,10 +130,10 @@ def all_rows() -> list[dict]:
 
 
 def summary(rows: list[dict]) -> str:
-    """Median |error| and the worst factor of comparison rows, per note (profile vs roofline)."""
+    """Median |error| and the worst factor of comparison rows, per method (profile vs roofline)."""
     parts = []
-    for note in dict.fromkeys(r["note"] for r in rows):
-        sub = [r for r in rows if r["note"] == note]
+    for note in dict.fromkeys(r["method"] for r in rows):
+        sub = [r for r in rows if r["method"] == note]
         median = float(np.median([abs(r["error_pct"]) for r in sub]))
         worst = max(max(r["model"] / r["paper"], r["paper"] / r["model"]) for r in sub)
         parts.append(f"{note or 'all'}: {len(sub)} comparisons, median |error| {median:.1f}%, worst factor {worst:.2f}x")

@@ -4,7 +4,7 @@
 
 COVERAGE = 0.8
 BANDS = {
-    'ttft': {'points': 24, 'mean_log': 0.00121, 'sd_log': 0.15521, 'low_factor': 0.8124, 'high_factor': 1.234},
-    'prefill': {'points': 5, 'mean_log': 0.05523, 'sd_log': 0.10787, 'low_factor': 0.8817, 'high_factor': 1.2667},
-    'decode': {'points': 14, 'mean_log': -0.0335, 'sd_log': 0.16168, 'low_factor': 0.7715, 'high_factor': 1.2122},
+    'ttft': {'points': 24, 'mean_log': 0.00248, 'sd_log': 0.13599, 'low_factor': 0.8347, 'high_factor': 1.204},
+    'prefill': {'points': 5, 'mean_log': 0.04951, 'sd_log': 0.11308, 'low_factor': 0.869, 'high_factor': 1.2705},
+    'decode': {'points': 14, 'mean_log': -0.03081, 'sd_log': 0.16018, 'low_factor': 0.7752, 'high_factor': 1.213},
 }
