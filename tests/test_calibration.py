@@ -101,7 +101,7 @@ def test_table3_models_run_as_their_publishers_sglang_commands():
 def test_dp_attention_puts_one_requests_attention_on_fewer_gpus():
     """With DP attention a request alone runs its attention on TP / DP GPUs: at 128K, where
     MiMo-V2-Flash's nine global layers dominate attention, its attention term doubles (8 -> 4 GPUs)
-    while the expert GEMMs, still sharded over all 8, do not move."""
+    and the GEMM term grows (the attention projections run on 4 GPUs; the experts stay on 8)."""
     from prfaas_plan.roofline.instance import make_instance
     from prfaas_plan.roofline.prefill import latency_terms
 

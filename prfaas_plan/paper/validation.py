@@ -132,9 +132,9 @@ def all_rows() -> list[dict]:
 def summary(rows: list[dict]) -> str:
     """Median |error| and the worst factor of comparison rows, per method (profile vs roofline)."""
     parts = []
-    for note in dict.fromkeys(r["method"] for r in rows):
-        sub = [r for r in rows if r["method"] == note]
+    for method in dict.fromkeys(r["method"] for r in rows):
+        sub = [r for r in rows if r["method"] == method]
         median = float(np.median([abs(r["error_pct"]) for r in sub]))
         worst = max(max(r["model"] / r["paper"], r["paper"] / r["model"]) for r in sub)
-        parts.append(f"{note or 'all'}: {len(sub)} comparisons, median |error| {median:.1f}%, worst factor {worst:.2f}x")
+        parts.append(f"{method or 'all'}: {len(sub)} comparisons, median |error| {median:.1f}%, worst factor {worst:.2f}x")
     return "; ".join(parts)
